@@ -1,0 +1,264 @@
+//! Descriptor tables and system registers: GDT, TSS, IDT, and the MSRs of
+//! `syscall`.
+//!
+//! The GDT uses Xen's selector numbers, because PV guests hard-code them
+//! (`FLAT_RING3_CS64 = 0xe033` and friends in `arch-x86/xen-x86_64.h`): Xen
+//! reserves the GDT page at 0xe000 for itself, with its own descriptors and
+//! the 64-bit guest descriptors there. We only fill the entries we use:
+//!
+//! | selector | descriptor                               |
+//! |----------|------------------------------------------|
+//! | 0xe008   | hypervisor code, 64-bit, ring 0          |
+//! | 0xe010   | hypervisor data, ring 0                  |
+//! | 0xe028   | guest data/stack, ring 3 (`0xe02b`)      |
+//! | 0xe030   | guest code, 64-bit, ring 3 (`0xe033`)    |
+//! | 0xe040   | the TSS (two slots)                      |
+//!
+//! `syscall` loads CS from `STAR[47:32]` (0xe008, and SS = 0xe010);
+//! `sysretq` loads CS from `STAR[63:48] + 16` and SS from `+ 8`, so
+//! `STAR[63:48] = 0xe023` gives exactly 0xe033 and 0xe02b.
+//!
+//! There is no 32-bit guest code segment (0xe023): 32-bit PV guests are not
+//! supported, and a guest that tries to load one gets a fault.
+
+use super::entry;
+use super::instructions::{self, MSR_CSTAR, MSR_EFER, MSR_LSTAR, MSR_SFMASK, MSR_STAR};
+use core::ptr::addr_of_mut;
+
+/// Hypervisor code selector.
+pub const HYPERVISOR_CS: u16 = 0xe008;
+/// Hypervisor data selector.
+pub const HYPERVISOR_DS: u16 = 0xe010;
+/// Base of the selectors `sysretq` computes (CS = base + 16, SS = base + 8).
+const SYSRET_BASE: u16 = 0xe023;
+/// The TSS selector.
+const TSS_SELECTOR: u16 = 0xe040;
+const GDT_ENTRIES: usize = (TSS_SELECTOR as usize >> 3) + 2;
+
+/// Vectors of the exceptions that get their own stacks (IST), because they
+/// can arrive when the current stack cannot be trusted.
+const VECTOR_NMI: u8 = 2;
+const VECTOR_DOUBLE_FAULT: u8 = 8;
+const VECTOR_MACHINE_CHECK: u8 = 18;
+const IST_STACK_SIZE: usize = 16 * 1024;
+
+/// RFLAGS bits `syscall` clears: TF, IF, DF, IOPL, NT, AC.
+const SYSCALL_RFLAGS_MASK: u64 = 0x4_7700;
+
+#[repr(C, align(4096))]
+struct Gdt([u64; GDT_ENTRIES]);
+
+/// The 64-bit TSS, as the processor reads it.
+#[repr(C, packed(4))]
+struct Tss {
+    reserved0: u32,
+    /// Stacks for entries from ring 3 (only RSP0 is used).
+    rsp: [u64; 3],
+    reserved1: u64,
+    /// Interrupt stack table: IST1..IST7.
+    ist: [u64; 7],
+    reserved2: u64,
+    reserved3: u16,
+    /// Offset of the I/O permission bitmap; beyond the limit means none,
+    /// so every port access from ring 3 faults.
+    iomap_base: u16,
+}
+
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+struct IdtEntry {
+    offset_low: u16,
+    selector: u16,
+    ist: u8,
+    type_attributes: u8,
+    offset_middle: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+
+#[repr(C, align(4096))]
+struct Idt([IdtEntry; 256]);
+
+#[repr(C, align(16))]
+struct IstStacks([[u8; IST_STACK_SIZE]; 3]);
+
+// The tables are written once by `init_boot_cpu`, before interrupts or
+// guests exist, and afterwards only read by the processor.
+static mut GDT: Gdt = Gdt([0; GDT_ENTRIES]);
+static mut TSS: Tss = Tss {
+    reserved0: 0,
+    rsp: [0; 3],
+    reserved1: 0,
+    ist: [0; 7],
+    reserved2: 0,
+    reserved3: 0,
+    iomap_base: core::mem::size_of::<Tss>() as u16,
+};
+static mut IDT: Idt = Idt(
+    [IdtEntry {
+        offset_low: 0,
+        selector: 0,
+        ist: 0,
+        type_attributes: 0,
+        offset_middle: 0,
+        offset_high: 0,
+        reserved: 0,
+    }; 256],
+);
+static mut IST_STACKS: IstStacks = IstStacks([[0; IST_STACK_SIZE]; 3]);
+
+#[repr(C, packed)]
+struct DescriptorPointer {
+    limit: u16,
+    base: u64,
+}
+
+/// Sets up the boot CPU's GDT, TSS, IDT and `syscall` MSRs. `stack_top` is
+/// the CPU's hypervisor stack, where entries from ring 3 land.
+pub fn init_boot_cpu(stack_top: u64) {
+    // SAFETY: called once on the boot CPU before any guest runs and with
+    // interrupts off; nothing else refers to these statics yet, and the
+    // values written are well-formed descriptors for our own code.
+    unsafe {
+        fill_gdt(stack_top);
+        fill_idt();
+        load_tables();
+    }
+    init_syscall();
+}
+
+/// # Safety
+/// Must run once, before the GDT is loaded.
+unsafe fn fill_gdt(stack_top: u64) {
+    let gdt = addr_of_mut!(GDT);
+    let tss = addr_of_mut!(TSS);
+    let ist = addr_of_mut!(IST_STACKS);
+    // SAFETY: exclusive access during boot (see the caller).
+    unsafe {
+        (*tss).rsp[0] = stack_top;
+        for (slot, stack) in (*ist).0.iter().enumerate() {
+            (*tss).ist[slot] = stack.as_ptr() as u64 + IST_STACK_SIZE as u64;
+        }
+        let entries = &mut (*gdt).0;
+        entries[usize::from(HYPERVISOR_CS >> 3)] = 0x00af_9a00_0000_ffff;
+        entries[usize::from(HYPERVISOR_DS >> 3)] = 0x00cf_9200_0000_ffff;
+        entries[usize::from((SYSRET_BASE + 8) >> 3)] = 0x00cf_f200_0000_ffff; // ring-3 data
+        entries[usize::from((SYSRET_BASE + 16) >> 3)] = 0x00af_fa00_0000_ffff; // ring-3 64-bit code
+        let base = tss as u64;
+        let limit = (core::mem::size_of::<Tss>() - 1) as u64;
+        let low = (limit & 0xffff)
+            | ((base & 0xff_ffff) << 16)
+            | (0x89 << 40) // present, 64-bit TSS (available)
+            | (((limit >> 16) & 0xf) << 48)
+            | (((base >> 24) & 0xff) << 56);
+        entries[usize::from(TSS_SELECTOR >> 3)] = low;
+        entries[usize::from(TSS_SELECTOR >> 3) + 1] = base >> 32;
+    }
+}
+
+/// # Safety
+/// Must run once, before the IDT is loaded.
+unsafe fn fill_idt() {
+    let idt = addr_of_mut!(IDT);
+    for vector in 0..=255u8 {
+        let handler = entry::interrupt_stub_address(vector);
+        let ist = match vector {
+            VECTOR_NMI => 2,
+            VECTOR_DOUBLE_FAULT => 1,
+            VECTOR_MACHINE_CHECK => 3,
+            _ => 0,
+        };
+        // Breakpoint and overflow may be raised by a guest with int3/into:
+        // their gates allow ring 3, the rest are ring 0 only (a guest `int n`
+        // on them is a #GP that the hypervisor sees).
+        let privilege = if vector == 3 || vector == 4 { 3 } else { 0 };
+        let gate = IdtEntry {
+            offset_low: handler as u16,
+            selector: HYPERVISOR_CS,
+            ist,
+            type_attributes: 0x8e | (privilege << 5), // present interrupt gate
+            offset_middle: (handler >> 16) as u16,
+            offset_high: (handler >> 32) as u32,
+            reserved: 0,
+        };
+        // SAFETY: exclusive access during boot (see the caller).
+        unsafe { (*idt).0[usize::from(vector)] = gate };
+    }
+}
+
+/// # Safety
+/// The GDT, TSS and IDT must be filled.
+unsafe fn load_tables() {
+    let gdt_pointer = DescriptorPointer {
+        limit: (GDT_ENTRIES * 8 - 1) as u16,
+        base: addr_of_mut!(GDT) as u64,
+    };
+    let idt_pointer = DescriptorPointer {
+        limit: (core::mem::size_of::<Idt>() - 1) as u16,
+        base: addr_of_mut!(IDT) as u64,
+    };
+    // SAFETY: the tables are filled and 'static. Reloading CS through a far
+    // return and the data segments makes the CPU use the new GDT at once.
+    unsafe {
+        core::arch::asm!(
+            "lgdt [{gdt}]",
+            "lidt [{idt}]",
+            "push {cs}",
+            "lea {scratch}, [rip + 2f]",
+            "push {scratch}",
+            "retfq",
+            "2:",
+            "mov {scratch:e}, {ds}",
+            "mov ss, {scratch:e}",
+            "xor {scratch:e}, {scratch:e}",
+            "mov ds, {scratch:e}",
+            "mov es, {scratch:e}",
+            "mov fs, {scratch:e}",
+            "ltr {tss:x}",
+            gdt = in(reg) &gdt_pointer,
+            idt = in(reg) &idt_pointer,
+            cs = const HYPERVISOR_CS as u64,
+            ds = const HYPERVISOR_DS as u32,
+            tss = in(reg) TSS_SELECTOR,
+            scratch = out(reg) _,
+        );
+    }
+    // GS is not reloaded: loading a selector into GS would clear the GS
+    // base that points at the per-CPU block.
+}
+
+fn init_syscall() {
+    let (_, _, _, extended_features) = instructions::cpuid(0x8000_0001);
+    let mut efer = instructions::read_msr(MSR_EFER) | 1; // SCE
+    if extended_features & (1 << 20) != 0 {
+        efer |= 1 << 11; // NXE: honour the no-execute bit in page tables
+    }
+    // SAFETY: the selectors in STAR are the GDT entries filled above, LSTAR
+    // is our entry code, and SFMASK makes the entry run with interrupts
+    // off, as the rest of the hypervisor expects.
+    unsafe {
+        instructions::write_msr(MSR_EFER, efer);
+        instructions::write_msr(
+            MSR_STAR,
+            (u64::from(SYSRET_BASE) << 48) | (u64::from(HYPERVISOR_CS) << 32),
+        );
+        instructions::write_msr(MSR_LSTAR, entry::syscall_entry_address());
+        // No 32-bit code segment exists for guests, so `syscall` from
+        // compatibility mode cannot happen; CSTAR stays pointed at the
+        // normal entry for completeness.
+        instructions::write_msr(MSR_CSTAR, entry::syscall_entry_address());
+        instructions::write_msr(MSR_SFMASK, SYSCALL_RFLAGS_MASK);
+    }
+}
+
+/// Points `syscall` at the benchmark's empty handler (`on`) or back at the
+/// real entry.
+pub fn set_syscall_floor_mode(on: bool) {
+    let target = if on {
+        entry::syscall_floor_entry_address()
+    } else {
+        entry::syscall_entry_address()
+    };
+    // SAFETY: both targets are our own entry code (see entry.rs).
+    unsafe { instructions::write_msr(MSR_LSTAR, target) };
+}

@@ -1,0 +1,194 @@
+//! The ways into and out of the hypervisor.
+//!
+//! Three doors lead in, and all of them leave a [`GuestFrame`] at the top of
+//! the CPU's hypervisor stack:
+//!
+//! - `syscall_entry`: a guest kernel's hypercall (`syscall` with the
+//!   hypercall number in `rax`). The CPU switches only CS and RIP, so the
+//!   code switches to the hypervisor's GS and stack by hand, then pushes a
+//!   frame shaped like an interrupt frame. It leaves by `sysretq` when the
+//!   handler allows (the fast path), by `iretq` otherwise.
+//! - `interrupt_stubs`: 256 stubs, one per vector, 16 bytes apart. Each
+//!   pushes a zero error code where the CPU pushed none, then its vector
+//!   number, and jumps to `interrupt_common`. From ring 3 the CPU has already
+//!   switched to the stack in the TSS (`RSP0`, the same stack top); from
+//!   ring 0 (the hypervisor's idle loop, or a hypervisor bug) it stays on
+//!   the current stack.
+//! - `enter_guest`: the first entry into a guest jumps to the common exit
+//!   with a frame the builder prepared.
+//!
+//! Interrupts stay disabled for the whole time the hypervisor runs
+//! (`SFMASK` clears IF on `syscall`; every IDT gate is an interrupt gate),
+//! except inside the idle loop's `sti; hlt`. So no interrupt ever lands in
+//! the middle of Rust code, and the red zone that a few precompiled `core`
+//! functions use is never overwritten.
+//!
+//! [`GuestFrame`]: super::frame::GuestFrame
+
+use super::frame::{GuestFrame, GUEST_FRAME_SIZE};
+use super::percpu::{PERCPU_GUEST_RSP, PERCPU_STACK_TOP};
+use hypercall_abi::hypercall::Hypercall;
+use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
+
+core::arch::global_asm!(
+    ".pushsection .text.entry, \"ax\"",
+    // Save the general-purpose registers and the SSE state below the
+    // vector/error-code words, in GuestFrame's order, then give the
+    // hypervisor a clean MXCSR (a guest may have unmasked SSE exceptions).
+    ".macro SAVE_ALL",
+    "    push %rax; push %rbx; push %rcx; push %rdx; push %rsi; push %rdi; push %rbp",
+    "    push %r8; push %r9; push %r10; push %r11; push %r12; push %r13; push %r14; push %r15",
+    "    sub $272, %rsp",
+    "    movaps %xmm0, 0(%rsp);    movaps %xmm1, 16(%rsp);   movaps %xmm2, 32(%rsp);   movaps %xmm3, 48(%rsp)",
+    "    movaps %xmm4, 64(%rsp);   movaps %xmm5, 80(%rsp);   movaps %xmm6, 96(%rsp);   movaps %xmm7, 112(%rsp)",
+    "    movaps %xmm8, 128(%rsp);  movaps %xmm9, 144(%rsp);  movaps %xmm10, 160(%rsp); movaps %xmm11, 176(%rsp)",
+    "    movaps %xmm12, 192(%rsp); movaps %xmm13, 208(%rsp); movaps %xmm14, 224(%rsp); movaps %xmm15, 240(%rsp)",
+    "    stmxcsr 256(%rsp)",
+    "    ldmxcsr hypervisor_mxcsr(%rip)",
+    ".endm",
+    ".macro RESTORE_ALL",
+    "    ldmxcsr 256(%rsp)",
+    "    movaps 0(%rsp), %xmm0;    movaps 16(%rsp), %xmm1;   movaps 32(%rsp), %xmm2;   movaps 48(%rsp), %xmm3",
+    "    movaps 64(%rsp), %xmm4;   movaps 80(%rsp), %xmm5;   movaps 96(%rsp), %xmm6;   movaps 112(%rsp), %xmm7",
+    "    movaps 128(%rsp), %xmm8;  movaps 144(%rsp), %xmm9;  movaps 160(%rsp), %xmm10; movaps 176(%rsp), %xmm11",
+    "    movaps 192(%rsp), %xmm12; movaps 208(%rsp), %xmm13; movaps 224(%rsp), %xmm14; movaps 240(%rsp), %xmm15",
+    "    add $272, %rsp",
+    "    pop %r15; pop %r14; pop %r13; pop %r12; pop %r11; pop %r10; pop %r9; pop %r8",
+    "    pop %rbp; pop %rdi; pop %rsi; pop %rdx; pop %rcx; pop %rbx; pop %rax",
+    ".endm",
+    // -----------------------------------------------------------------
+    // syscall: rcx = guest rip, r11 = guest rflags, rsp = guest stack.
+    // -----------------------------------------------------------------
+    ".align 16",
+    ".global syscall_entry",
+    "syscall_entry:",
+    "    swapgs",
+    "    mov %rsp, %gs:{guest_rsp}",
+    "    mov %gs:{stack_top}, %rsp",
+    "    push ${ss}",
+    "    push %gs:{guest_rsp}",
+    "    push %r11",
+    "    push ${cs}",
+    "    push %rcx",
+    "    push $0",
+    "    push $0x100", // ENTRY_SYSCALL
+    "    SAVE_ALL",
+    "    mov %rsp, %rdi",
+    "    call handle_syscall",
+    "    test %eax, %eax",
+    "    jz exit_through_iret",
+    // Fast path: the handler checked that RIP is canonical and RFLAGS
+    // sane, and that the guest does not need rcx/r11 back.
+    "    RESTORE_ALL",
+    "    mov 16(%rsp), %rcx", // rip
+    "    mov 32(%rsp), %r11", // rflags
+    "    mov 40(%rsp), %rsp", // the guest's stack
+    "    swapgs",
+    "    sysretq",
+    // -----------------------------------------------------------------
+    // The benchmark's empty handler (sysctl bench_syscall_floor): it
+    // returns at once, except that the sysctl hypercall goes through the
+    // real entry so that the guest can switch the mode off again.
+    // -----------------------------------------------------------------
+    ".align 16",
+    ".global syscall_floor_entry",
+    "syscall_floor_entry:",
+    "    cmp ${sysctl}, %eax",
+    "    je syscall_entry",
+    "    sysretq",
+    // -----------------------------------------------------------------
+    // Exceptions and interrupts.
+    // -----------------------------------------------------------------
+    ".align 16",
+    ".global interrupt_stubs",
+    "interrupt_stubs:",
+    ".set vector, 0",
+    ".rept 256",
+    "    .align 16",
+    "    .if vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21 || vector == 29 || vector == 30",
+    "    .else",
+    "    push $0",
+    "    .endif",
+    "    push $vector",
+    "    jmp interrupt_common",
+    "    .set vector, vector + 1",
+    ".endr",
+    "interrupt_common:",
+    "    cld",
+    "    testb $3, 24(%rsp)", // CS of the interrupted code
+    "    jz 1f",
+    "    swapgs",
+    "1:  SAVE_ALL",
+    "    mov %rsp, %rdi",
+    "    call handle_trap",
+    ".global exit_through_iret",
+    "exit_through_iret:",
+    "    RESTORE_ALL",
+    "    add $16, %rsp", // vector and error code
+    "    testb $3, 8(%rsp)",
+    "    jz 2f",
+    "    swapgs",
+    "2:  iretq",
+    ".popsection",
+    ".pushsection .rodata.hypervisor_mxcsr, \"a\"",
+    ".align 4",
+    "hypervisor_mxcsr: .long 0x1f80",
+    ".popsection",
+    guest_rsp = const PERCPU_GUEST_RSP,
+    stack_top = const PERCPU_STACK_TOP,
+    ss = const FLAT_RING3_SS64 as u64,
+    cs = const FLAT_RING3_CS64 as u64,
+    sysctl = const Hypercall::Sysctl as u64,
+    options(att_syntax),
+);
+
+extern "C" {
+    fn syscall_entry();
+    fn syscall_floor_entry();
+    fn interrupt_stubs();
+    fn exit_through_iret();
+}
+
+/// Distance between two interrupt stubs.
+pub const INTERRUPT_STUB_SIZE: u64 = 16;
+
+/// Address of the normal `syscall` entry (for `LSTAR`).
+pub fn syscall_entry_address() -> u64 {
+    syscall_entry as *const () as u64
+}
+
+/// Address of the benchmark's empty `syscall` handler.
+pub fn syscall_floor_entry_address() -> u64 {
+    syscall_floor_entry as *const () as u64
+}
+
+/// Address of the stub for `vector` (for the IDT).
+pub fn interrupt_stub_address(vector: u8) -> u64 {
+    interrupt_stubs as *const () as u64 + u64::from(vector) * INTERRUPT_STUB_SIZE
+}
+
+/// Leaves the hypervisor for a guest whose registers are `frame`, never to
+/// come back to the caller: the next entry starts afresh at the stack top.
+///
+/// # Safety
+/// `stack_top` must be this CPU's hypervisor stack top (the TSS's RSP0), the
+/// current page tables must map the guest that `frame` describes, and the
+/// frame's selectors must be the guest selectors of our GDT.
+pub unsafe fn enter_guest(frame: &GuestFrame, stack_top: u64) -> ! {
+    let slot = (stack_top - GUEST_FRAME_SIZE as u64) as *mut GuestFrame;
+    // SAFETY:
+    // 1. `slot` is the top GUEST_FRAME_SIZE bytes of this CPU's stack, which
+    //    hold no live data once we abandon the current call chain here;
+    // 2. the caller vouches for the frame's contents; the exit path then
+    //    restores exactly those registers and `iretq`s to ring 3.
+    unsafe {
+        slot.write(*frame);
+        core::arch::asm!(
+            "mov rsp, {slot}",
+            "jmp {exit}",
+            slot = in(reg) slot,
+            exit = sym exit_through_iret,
+            options(noreturn),
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Thin wrappers around single privileged instructions and MSRs.
+
+use core::arch::asm;
+
+/// IA32_EFER.
+pub const MSR_EFER: u32 = 0xC000_0080;
+/// Target selectors of `syscall`/`sysret`.
+pub const MSR_STAR: u32 = 0xC000_0081;
+/// `syscall` entry point from 64-bit mode.
+pub const MSR_LSTAR: u32 = 0xC000_0082;
+/// `syscall` entry point from compatibility mode.
+pub const MSR_CSTAR: u32 = 0xC000_0083;
+/// RFLAGS bits that `syscall` clears.
+pub const MSR_SFMASK: u32 = 0xC000_0084;
+/// GS base.
+pub const MSR_GS_BASE: u32 = 0xC000_0101;
+/// The GS base `swapgs` exchanges with.
+pub const MSR_KERNEL_GS_BASE: u32 = 0xC000_0102;
+
+/// Reads a model-specific register.
+pub fn read_msr(msr: u32) -> u64 {
+    let (low, high): (u32, u32);
+    // SAFETY: the MSRs this module names exist on every x86_64 CPU; reading
+    // one has no side effect on memory.
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") low, out("edx") high, options(nostack, nomem)) };
+    (u64::from(high) << 32) | u64::from(low)
+}
+
+/// Writes a model-specific register.
+///
+/// # Safety
+/// The caller chooses an MSR and value that keep the CPU in a state the
+/// hypervisor expects (entry points, selectors, bases).
+pub unsafe fn write_msr(msr: u32, value: u64) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack));
+    }
+}
+
+/// Sets the hypervisor's GS base.
+pub fn write_gs_base(value: u64) {
+    // SAFETY: only the per-CPU code calls this, with the address of a PerCpu.
+    unsafe { write_msr(MSR_GS_BASE, value) }
+}
+
+/// Sets the GS base that the next `swapgs` brings in (the guest's).
+pub fn write_kernel_gs_base(value: u64) {
+    // SAFETY: the inactive GS base does not affect the hypervisor until the
+    // exit path swaps it in, and then it is the guest's to use.
+    unsafe { write_msr(MSR_KERNEL_GS_BASE, value) }
+}
+
+/// Reads the time-stamp counter.
+#[inline(always)]
+pub fn rdtsc() -> u64 {
+    let (low, high): (u32, u32);
+    // SAFETY: rdtsc only reads the counter.
+    unsafe { asm!("rdtsc", out("eax") low, out("edx") high, options(nostack, nomem, preserves_flags)) };
+    (u64::from(high) << 32) | u64::from(low)
+}
+
+/// Reads CR2, the address of the last page fault.
+pub fn read_cr2() -> u64 {
+    let value: u64;
+    // SAFETY: reading CR2 has no side effect.
+    unsafe { asm!("mov {}, cr2", out(reg) value, options(nostack, nomem, preserves_flags)) };
+    value
+}
+
+/// Reads CR3, the current page-table root.
+pub fn read_cr3() -> u64 {
+    let value: u64;
+    // SAFETY: reading CR3 has no side effect.
+    unsafe { asm!("mov {}, cr3", out(reg) value, options(nostack, nomem, preserves_flags)) };
+    value
+}
+
+/// Loads a new page-table root (which also flushes non-global TLB entries).
+///
+/// # Safety
+/// `root` must be the physical address of a PML4 that maps the hypervisor
+/// (its code, stack and data) exactly as the current one does.
+pub unsafe fn write_cr3(root: u64) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe { asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) };
+}
+
+/// Stops this CPU for good.
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: with interrupts off, hlt only wakes for NMI; we loop back.
+        unsafe { asm!("cli", "hlt", options(nostack, nomem)) };
+    }
+}
+
+/// The CPUID leaf `leaf`, sub-leaf 0: (eax, ebx, ecx, edx).
+pub fn cpuid(leaf: u32) -> (u32, u32, u32, u32) {
+    let result = core::arch::x86_64::__cpuid_count(leaf, 0);
+    (result.eax, result.ebx, result.ecx, result.edx)
+}
+
+/// Writes a byte to an I/O port.
+///
+/// # Safety
+/// The port and value must be ones the hypervisor's own drivers own.
+pub unsafe fn outb(port: u16, value: u8) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nostack, nomem, preserves_flags)) };
+}
+
+/// Writes a 16-bit word to an I/O port.
+///
+/// # Safety
+/// The port and value must be ones the hypervisor's own drivers own.
+pub unsafe fn outw(port: u16, value: u16) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe { asm!("out dx, ax", in("dx") port, in("ax") value, options(nostack, nomem, preserves_flags)) };
+}
+
+/// Writes a 32-bit word to an I/O port.
+///
+/// # Safety
+/// The port and value must be ones the hypervisor's own drivers own.
+pub unsafe fn outl(port: u16, value: u32) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, nomem, preserves_flags)) };
+}
+
+/// Reads a byte from an I/O port.
+///
+/// # Safety
+/// The port must be one the hypervisor's own drivers own (reads can have
+/// side effects on devices).
+pub unsafe fn inb(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: the caller upholds the contract above.
+    unsafe { asm!("in al, dx", in("dx") port, out("al") value, options(nostack, nomem, preserves_flags)) };
+    value
+}

@@ -1,0 +1,272 @@
+//! The hypervisor's command line, with Xen's option names.
+//!
+//! Xen documents its options in `docs/misc/xen-command-line.pandoc`; where we
+//! have the same option we use the same name and syntax, so that Xen's
+//! documentation applies. An option we do not know, or a value we cannot
+//! read, is kept as a [`Problem`] and reported on the console at boot: never
+//! silently ignored.
+
+use heapless::Vec;
+
+/// How much the hypervisor prints (Xen's `loglvl=` / `guest_loglvl=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Nothing at all.
+    None,
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warning,
+    /// Also informational messages (the default).
+    Info,
+    /// Also debugging messages.
+    Debug,
+    /// Everything.
+    All,
+}
+
+impl LogLevel {
+    fn parse(word: &str) -> Option<Self> {
+        Some(match word {
+            "none" => Self::None,
+            "error" => Self::Error,
+            "warning" => Self::Warning,
+            "info" => Self::Info,
+            "debug" => Self::Debug,
+            "all" => Self::All,
+            _ => return None,
+        })
+    }
+}
+
+/// A command-line option that was not understood, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Problem<'a> {
+    /// The whole `name=value` word as written.
+    pub option: &'a str,
+    /// What is wrong with it, as a sentence fragment.
+    pub reason: &'static str,
+}
+
+/// Most problems we keep; further ones are counted in `dropped_problems`.
+pub const MAX_PROBLEMS: usize = 16;
+
+/// The parsed command line. Fields hold Xen's defaults unless the line says
+/// otherwise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandLine<'a> {
+    /// `dom0_mem=SIZE`: Dom0's memory in bytes (`None`: the built-in default).
+    pub dom0_mem: Option<u64>,
+    /// `loglvl=LEVEL`: the hypervisor's own messages.
+    pub loglvl: LogLevel,
+    /// `guest_loglvl=LEVEL`: messages caused by guests.
+    pub guest_loglvl: LogLevel,
+    /// `console=com1`: serial output on (the only console today).
+    pub serial_console: bool,
+    /// `sched=NAME`: the scheduler (only `credit` exists).
+    pub sched: &'a str,
+    /// `maxcpus=N`: the most CPUs to start.
+    pub maxcpus: Option<u32>,
+    /// Options that were not understood.
+    pub problems: Vec<Problem<'a>, MAX_PROBLEMS>,
+    /// How many problems did not fit in `problems`.
+    pub dropped_problems: usize,
+}
+
+impl Default for CommandLine<'_> {
+    fn default() -> Self {
+        Self {
+            dom0_mem: None,
+            loglvl: LogLevel::Info,
+            guest_loglvl: LogLevel::Info,
+            serial_console: true,
+            sched: "credit",
+            maxcpus: None,
+            problems: Vec::new(),
+            dropped_problems: 0,
+        }
+    }
+}
+
+/// Parses a size as Xen writes them: a number with an optional suffix
+/// `B`, `K`, `M`, `G` or `T` (binary units; no suffix means KiB, as in Xen's
+/// `parse_size_and_unit` default for memory options). Returns bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let (digits, multiplier) = match text.as_bytes().last()? {
+        b'B' | b'b' => (&text[..text.len() - 1], 1),
+        b'K' | b'k' => (&text[..text.len() - 1], 1 << 10),
+        b'M' | b'm' => (&text[..text.len() - 1], 1 << 20),
+        b'G' | b'g' => (&text[..text.len() - 1], 1 << 30),
+        b'T' | b't' => (&text[..text.len() - 1], 1 << 40),
+        _ => (text, 1 << 10),
+    };
+    let value: u64 = digits.parse().ok()?;
+    value.checked_mul(multiplier)
+}
+
+/// Parses a whole command line. Never fails: what it cannot use it reports.
+pub fn parse(line: &str) -> CommandLine<'_> {
+    let mut result = CommandLine::default();
+    for word in line.split_ascii_whitespace() {
+        let (name, value) = match word.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (word, None),
+        };
+        if let Err(reason) = apply(&mut result, name, value) {
+            let problem = Problem {
+                option: word,
+                reason,
+            };
+            if result.problems.push(problem).is_err() {
+                result.dropped_problems += 1;
+            }
+        }
+    }
+    result
+}
+
+fn apply<'a>(
+    line: &mut CommandLine<'a>,
+    name: &str,
+    value: Option<&'a str>,
+) -> Result<(), &'static str> {
+    let need = |value: Option<&'a str>| value.ok_or("needs a value (name=value)");
+    match name {
+        "dom0_mem" => {
+            let value = need(value)?;
+            // Xen also accepts `min:`/`max:` forms; we accept a plain size.
+            if value.contains(':') || value.contains(',') {
+                return Err("only a plain size is supported (e.g. dom0_mem=64M)");
+            }
+            let bytes = parse_size(value).ok_or("is not a size (e.g. 64M, 1G)")?;
+            if bytes < (4 << 20) {
+                return Err("is smaller than the 4 MiB Dom0 needs at least");
+            }
+            line.dom0_mem = Some(bytes);
+        }
+        "loglvl" | "guest_loglvl" => {
+            // Xen writes `loglvl=LEVEL[/RATE_LIMITED_LEVEL]`; we have no rate
+            // limiting, so the part after '/' is accepted and not used.
+            let value = need(value)?;
+            let level = value.split('/').next().unwrap_or(value);
+            let level = LogLevel::parse(level)
+                .ok_or("is not one of none, error, warning, info, debug, all")?;
+            if name == "loglvl" {
+                line.loglvl = level;
+            } else {
+                line.guest_loglvl = level;
+            }
+        }
+        "console" => {
+            let value = need(value)?;
+            let mut serial = false;
+            for console in value.split(',') {
+                match console {
+                    "com1" => serial = true,
+                    "none" => {}
+                    "vga" => return Err("vga is not supported: use console=com1"),
+                    _ => return Err("names an unknown console (com1 and none exist)"),
+                }
+            }
+            line.serial_console = serial;
+        }
+        "sched" => {
+            let value = need(value)?;
+            if value != "credit" {
+                return Err("names an unknown scheduler (only credit exists)");
+            }
+            line.sched = value;
+        }
+        "maxcpus" => {
+            let count: u32 = need(value)?.parse().map_err(|_| "is not a number")?;
+            if count == 0 {
+                return Err("must be at least 1");
+            }
+            line.maxcpus = Some(count);
+        }
+        _ => return Err("is not a known option"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_line_gives_defaults() {
+        let line = parse("");
+        assert_eq!(line, CommandLine::default());
+        assert_eq!(line.loglvl, LogLevel::Info);
+    }
+
+    #[test]
+    fn xen_options_are_understood() {
+        let line = parse("dom0_mem=128M loglvl=all guest_loglvl=debug/warning console=com1 sched=credit maxcpus=2");
+        assert_eq!(line.dom0_mem, Some(128 << 20));
+        assert_eq!(line.loglvl, LogLevel::All);
+        assert_eq!(line.guest_loglvl, LogLevel::Debug);
+        assert!(line.serial_console);
+        assert_eq!(line.maxcpus, Some(2));
+        assert!(line.problems.is_empty());
+    }
+
+    #[test]
+    fn sizes_use_binary_units_and_default_to_kib() {
+        assert_eq!(parse_size("1G"), Some(1 << 30));
+        assert_eq!(parse_size("512m"), Some(512 << 20));
+        assert_eq!(parse_size("4096"), Some(4096 << 10));
+        assert_eq!(parse_size("12B"), Some(12));
+        assert_eq!(parse_size("M"), None);
+        assert_eq!(parse_size(""), None);
+        assert_eq!(parse_size("99999999999T"), None, "overflow is refused");
+    }
+
+    #[test]
+    fn unknown_options_are_reported_not_ignored() {
+        let line = parse("frobnicate=yes loglvl=debug quiet");
+        assert_eq!(line.loglvl, LogLevel::Debug);
+        let options: std::vec::Vec<_> = line.problems.iter().map(|p| p.option).collect();
+        assert_eq!(options, ["frobnicate=yes", "quiet"]);
+        assert_eq!(line.problems[0].reason, "is not a known option");
+    }
+
+    #[test]
+    fn bad_values_say_what_is_wrong() {
+        let cases = [
+            ("dom0_mem=lots", "is not a size (e.g. 64M, 1G)"),
+            ("dom0_mem=1M", "is smaller than the 4 MiB Dom0 needs at least"),
+            ("dom0_mem=min:1G", "only a plain size is supported (e.g. dom0_mem=64M)"),
+            ("dom0_mem", "needs a value (name=value)"),
+            ("loglvl=loud", "is not one of none, error, warning, info, debug, all"),
+            ("console=vga", "vga is not supported: use console=com1"),
+            ("console=ttyS9", "names an unknown console (com1 and none exist)"),
+            ("sched=rtds", "names an unknown scheduler (only credit exists)"),
+            ("maxcpus=zero", "is not a number"),
+            ("maxcpus=0", "must be at least 1"),
+        ];
+        for (option, reason) in cases {
+            let line = parse(option);
+            assert_eq!(line.problems.len(), 1, "{option}");
+            assert_eq!(line.problems[0].reason, reason, "{option}");
+        }
+        // A bad value leaves the default in place.
+        assert_eq!(parse("loglvl=loud").loglvl, LogLevel::Info);
+    }
+
+    #[test]
+    fn too_many_problems_are_counted() {
+        let mut text = std::string::String::new();
+        for i in 0..MAX_PROBLEMS + 3 {
+            text.push_str(&std::format!("bogus{i} "));
+        }
+        let line = parse(&text);
+        assert_eq!(line.problems.len(), MAX_PROBLEMS);
+        assert_eq!(line.dropped_problems, 3);
+    }
+
+    #[test]
+    fn console_none_turns_serial_off() {
+        assert!(!parse("console=none").serial_console);
+    }
+}

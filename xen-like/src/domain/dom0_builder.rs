@@ -1,0 +1,232 @@
+//! Building Dom0 from the first boot module.
+//!
+//! The hypervisor builds only Dom0; every other domain is built by Dom0's
+//! toolstack. Dom0's image is read like any Xen PV64 kernel (ELF + Xen
+//! notes, see `xen_like::pv_image`), laid out by Xen's start-of-day rules
+//! (`xen_like::pv_layout`), and started with:
+//!
+//! - its memory: `dom0_mem` worth of machine frames, listed in its P2M;
+//! - the kernel's segments copied in, the ramdisk (second module) after it;
+//! - a start_info page (address in `rsi`) saying where everything is;
+//! - initial page tables, in its own frames, mapping the whole bootstrap
+//!   region; the page-table frames themselves are mapped read-only;
+//! - the hypercall page filled, if the image asked for one;
+//! - a shared info page, owned by the hypervisor;
+//! - a vCPU that enters at the image's entry point in ring 3.
+
+use super::{Callbacks, Domain, DomainState, TrapHandler, Vcpu};
+use crate::arch::x86_64::frame::GuestFrame;
+use crate::boot::Module;
+use crate::mm::{self, frames, paging, PAGE_SIZE};
+use alloc::{boxed::Box, vec::Vec};
+use hypercall_abi::layout::{SIF_INITDOMAIN, SIF_PRIVILEGED};
+use hypercall_abi::{SharedInfo, StartInfo};
+use xen_like::pagewalk::{PTE_ADDRESS_MASK, PTE_PRESENT, PTE_USER, PTE_WRITABLE};
+use xen_like::pv_image::PvImage;
+use xen_like::pv_layout::{self, Layout, LayoutError};
+
+/// Dom0's memory when `dom0_mem=` does not say.
+pub const DEFAULT_DOM0_MEMORY: u64 = 64 << 20;
+
+/// Why Dom0 could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The loader gave no first module.
+    NoKernel,
+    /// The image is not a usable PV kernel.
+    BadImage(&'static str),
+    /// The bootstrap region does not fit in Dom0's memory.
+    Layout(LayoutError),
+    /// The machine has too few free frames.
+    OutOfMemory {
+        /// Pages asked for.
+        wanted: u64,
+        /// Pages free.
+        free: u64,
+    },
+}
+
+/// A byte slice of a boot module's memory.
+fn module_bytes(module: &Module) -> &'static [u8] {
+    // SAFETY: the module's frames are reserved in the frame allocator until
+    // the build is over, and the direct map covers them.
+    unsafe { core::slice::from_raw_parts(mm::physical_pointer::<u8>(module.start), (module.end - module.start) as usize) }
+}
+
+/// Builds Dom0 and returns it with the frame its vCPU starts from.
+pub fn build(kernel: Option<&Module>, ramdisk: Option<&Module>, memory: u64) -> Result<Box<Domain>, BuildError> {
+    let kernel = kernel.ok_or(BuildError::NoKernel)?;
+    let kernel_bytes = module_bytes(kernel);
+    let image = PvImage::parse(kernel_bytes).map_err(|error| BuildError::BadImage(error.description()))?;
+    let ramdisk_bytes = ramdisk.map(module_bytes).unwrap_or(&[]);
+    let nr_pages = memory / PAGE_SIZE;
+    let layout = pv_layout::compute(&pv_layout::Request {
+        virt_base: image.virt_base,
+        image_end: image.image_end,
+        ramdisk_size: ramdisk_bytes.len() as u64,
+        nr_pages,
+        extra_pages: 0,
+    })
+    .map_err(BuildError::Layout)?;
+
+    let free = frames::free_count();
+    if nr_pages + 1 > free {
+        return Err(BuildError::OutOfMemory { wanted: nr_pages + 1, free });
+    }
+    let mut p2m = Vec::with_capacity(nr_pages as usize);
+    for _ in 0..nr_pages {
+        // Cannot fail: we checked the free count with interrupts off and a
+        // single CPU.
+        let Some(mfn) = frames::allocate() else {
+            return Err(BuildError::OutOfMemory { wanted: nr_pages, free: frames::free_count() });
+        };
+        p2m.push(mfn);
+    }
+    let shared_info_mfn = frames::allocate().ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
+
+    let memory = GuestMemory { layout: &layout, p2m: &p2m };
+    for segment in &image.segments {
+        let start = segment.file_offset as usize;
+        memory.write(segment.virtual_address, &kernel_bytes[start..start + segment.file_size as usize]);
+        // The rest up to memory_size is already zero: frames come zeroed.
+    }
+    memory.write(layout.ramdisk_start, ramdisk_bytes);
+    for (pfn, mfn) in p2m.iter().enumerate() {
+        memory.write(layout.p2m_start + pfn as u64 * 8, &mfn.to_le_bytes());
+    }
+    if let Some(page) = image.hypercall_page {
+        let mut stubs = [0u8; 4096];
+        xen_like::hypercall_page::fill(&mut stubs);
+        memory.write(page, &stubs);
+    }
+
+    let mut start_info = StartInfo::new();
+    start_info.nr_pages = nr_pages;
+    start_info.shared_info = shared_info_mfn * PAGE_SIZE;
+    start_info.flags = SIF_PRIVILEGED | SIF_INITDOMAIN;
+    start_info.pt_base = layout.page_tables_start;
+    start_info.nr_pt_frames = layout.nr_page_table_frames;
+    start_info.mfn_list = layout.p2m_start;
+    start_info.mod_start = if ramdisk_bytes.is_empty() { 0 } else { layout.ramdisk_start };
+    start_info.mod_len = ramdisk_bytes.len() as u64;
+    // The module string is "name arguments...": Dom0's command line is the
+    // arguments, as with Xen's dom0 module.
+    let arguments = kernel.string.split_once(' ').map_or("", |(_, rest)| rest.trim());
+    if start_info.set_cmd_line(arguments.as_bytes()).is_err() {
+        log::warn!("Dom0's command line is too long and was cut to fit start_info");
+        let _ = start_info.set_cmd_line(&arguments.as_bytes()[..1000]);
+    }
+    // SAFETY: StartInfo is a repr(C) struct of integers; viewing it as bytes
+    // is sound.
+    let start_info_bytes = unsafe {
+        core::slice::from_raw_parts(&start_info as *const StartInfo as *const u8, core::mem::size_of::<StartInfo>())
+    };
+    memory.write(layout.start_info, start_info_bytes);
+
+    // Events stay masked until the guest unmasks them, as in Xen.
+    // SAFETY: the shared info frame was just allocated and zeroed, it is
+    // only ours, and SharedInfo fits in a page.
+    unsafe {
+        let shared = mm::physical_pointer::<SharedInfo>(shared_info_mfn * PAGE_SIZE);
+        (*shared).vcpu_info[0].evtchn_upcall_mask = 1;
+    }
+
+    build_page_tables(&layout, &p2m);
+    log::info!(
+        "Dom0: {} MiB, kernel {:#x}..{:#x}, entry {:#x}, start_info {:#x}, {} page-table frames, ramdisk {} bytes",
+        nr_pages * PAGE_SIZE >> 20,
+        image.image_start,
+        image.image_end,
+        image.entry,
+        layout.start_info,
+        layout.nr_page_table_frames,
+        ramdisk_bytes.len()
+    );
+
+    let mut saved = GuestFrame::new_guest(image.entry, layout.stack_top);
+    saved.rsi = layout.start_info;
+    let root_mfn = p2m[layout.pfn_of(layout.page_tables_start) as usize];
+    let vcpu = Vcpu {
+        saved,
+        trap_table: [TrapHandler::default(); 256],
+        kernel_ss: 0,
+        kernel_sp: 0,
+        callbacks: Callbacks::default(),
+        cpu_cycles: 0,
+    };
+    Ok(Box::new(Domain {
+        id: 0,
+        privileged: true,
+        state: DomainState::Running,
+        frames: p2m,
+        max_pages: nr_pages,
+        shared_info_mfn,
+        vcpu,
+        page_table_root: root_mfn * PAGE_SIZE,
+    }))
+}
+
+/// The new domain's memory, addressed by guest-virtual address within its
+/// bootstrap region.
+struct GuestMemory<'a> {
+    layout: &'a Layout,
+    p2m: &'a [u64],
+}
+
+impl GuestMemory<'_> {
+    fn machine_address(&self, address: u64) -> u64 {
+        let pfn = self.layout.pfn_of(address);
+        self.p2m[pfn as usize] * PAGE_SIZE + address % PAGE_SIZE
+    }
+
+    /// Copies `data` to `address`, page by page.
+    fn write(&self, address: u64, data: &[u8]) {
+        let mut done = 0;
+        while done < data.len() {
+            let current = address + done as u64;
+            let chunk = ((PAGE_SIZE - current % PAGE_SIZE) as usize).min(data.len() - done);
+            // SAFETY: the address lies in the bootstrap region (the layout
+            // and image checks guarantee it), so its frame is one of the new
+            // domain's, which nobody else uses yet; the direct map covers it.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    data[done..].as_ptr(),
+                    mm::physical_pointer::<u8>(self.machine_address(current)),
+                    chunk,
+                );
+            }
+            done += chunk;
+        }
+    }
+}
+
+/// Writes page tables mapping `v_start..v_end` to the domain's first frames.
+fn build_page_tables(layout: &Layout, p2m: &[u64]) {
+    let first_table_pfn = layout.pfn_of(layout.page_tables_start);
+    let table_pfns = first_table_pfn..first_table_pfn + layout.nr_page_table_frames;
+    let mut next_table = first_table_pfn + 1; // the L4 is the first
+    let table_at = |pfn: u64| mm::physical_pointer::<[u64; 512]>(p2m[pfn as usize] * PAGE_SIZE);
+    let l4 = table_at(first_table_pfn);
+    let hypervisor_slots = paging::hypervisor_slots();
+    // SAFETY: all tables are frames of the new domain (zeroed, unused),
+    // reached through the direct map; the layout guaranteed enough of them.
+    unsafe {
+        (&mut *l4)[paging::HYPERVISOR_FIRST_SLOT..=paging::HYPERVISOR_LAST_SLOT].copy_from_slice(&hypervisor_slots);
+        for pfn in 0..layout.mapped_pages() {
+            let address = layout.v_start + pfn * PAGE_SIZE;
+            let mut table = l4;
+            for level in [4u32, 3, 2] {
+                let index = ((address >> (12 + 9 * (level - 1))) & 511) as usize;
+                if (*table)[index] & PTE_PRESENT == 0 {
+                    let new_pfn = next_table;
+                    next_table += 1;
+                    (*table)[index] = p2m[new_pfn as usize] * PAGE_SIZE | PTE_PRESENT | PTE_WRITABLE | PTE_USER;
+                }
+                table = mm::physical_pointer((*table)[index] & PTE_ADDRESS_MASK);
+            }
+            let writable = if table_pfns.contains(&pfn) { 0 } else { PTE_WRITABLE };
+            (*table)[((address >> 12) & 511) as usize] = p2m[pfn as usize] * PAGE_SIZE | PTE_PRESENT | PTE_USER | writable;
+        }
+    }
+    debug_assert!(next_table <= table_pfns.end);
+}

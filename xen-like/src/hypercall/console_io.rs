@@ -1,0 +1,42 @@
+//! `console_io`: the hypervisor's own console, for early output and for
+//! Dom0's shell until split consoles exist.
+
+use super::require_privileged;
+use crate::console;
+use crate::mm::guest_access;
+use hypercall_abi::console::ConsoleIoOp;
+use hypercall_abi::XenError;
+
+/// Bytes moved per step.
+const CHUNK: usize = 256;
+/// The most bytes one call may write (Xen preempts long writes instead).
+const MAX_WRITE: u64 = 64 * 1024;
+
+/// `console_io(cmd, count, buffer)`.
+pub fn console_io(command: u64, count: u64, buffer: u64) -> Result<u64, XenError> {
+    match ConsoleIoOp::from_register(command).ok_or(XenError::ENOSYS)? {
+        ConsoleIoOp::Write => {
+            if count > MAX_WRITE {
+                return Err(XenError::E2BIG);
+            }
+            let mut bytes = [0u8; CHUNK];
+            let mut done = 0;
+            while done < count {
+                let length = (count - done).min(CHUNK as u64) as usize;
+                guest_access::copy_from_guest(buffer + done, &mut bytes[..length])?;
+                console::write_guest_output(&bytes[..length]);
+                done += length as u64;
+            }
+            Ok(0)
+        }
+        ConsoleIoOp::Read => {
+            // The physical console's input belongs to the control domain.
+            require_privileged()?;
+            let mut bytes = [0u8; CHUNK];
+            let wanted = (count as usize).min(CHUNK);
+            let got = console::read_input(&mut bytes[..wanted]);
+            guest_access::copy_to_guest(buffer, &bytes[..got])?;
+            Ok(got as u64)
+        }
+    }
+}

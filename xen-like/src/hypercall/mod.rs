@@ -1,0 +1,103 @@
+//! Hypercall dispatch: from a guest's `syscall` to the handler that owns
+//! the operation.
+//!
+//! The entry code saved the guest's registers in a `GuestFrame`; the
+//! hypercall number is in `rax` and the arguments in `rdi, rsi, rdx, r10,
+//! r8` (Xen's 64-bit PV convention). Each handler returns `Ok(value)` or a
+//! Xen error, which goes back to the guest in `rax` as a negated errno.
+//! Every hypercall that is not implemented returns `-ENOSYS` and says so in
+//! the log, naming the hypercall and the domain.
+
+mod console_io;
+mod sched;
+mod sysctl;
+mod version;
+
+use crate::arch::x86_64::frame::{GuestFrame, ENTRY_SYSCALL};
+use crate::console::GUEST;
+use crate::domain::{self, Domain};
+use crate::traps::hypercalls as trap_calls;
+use hypercall_abi::error::result_to_raw;
+use hypercall_abi::hypercall::Hypercall;
+use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
+use hypercall_abi::XenError;
+use xen_like::pagewalk::is_canonical;
+
+/// Called by `syscall_entry` for every hypercall. Returns 1 when the exit
+/// may use `sysretq` (see `may_sysret`), 0 for `iretq`.
+#[no_mangle]
+extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
+    let number = frame.rax;
+    let arguments = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
+    let result = match Hypercall::from_register(number) {
+        Some(Hypercall::XenVersion) => version::xen_version(arguments[0], arguments[1]),
+        Some(Hypercall::ConsoleIo) => console_io::console_io(arguments[0], arguments[1], arguments[2]),
+        Some(Hypercall::SchedOp) => sched::sched_op(arguments[0], arguments[1]),
+        Some(Hypercall::SetTrapTable) => on_current(|domain| trap_calls::set_trap_table(domain, arguments[0])),
+        Some(Hypercall::StackSwitch) => {
+            on_current(|domain| trap_calls::stack_switch(domain, arguments[0], arguments[1]))
+        }
+        Some(Hypercall::SetCallbacks) => on_current(|domain| {
+            trap_calls::set_callbacks(domain, arguments[0], arguments[1], arguments[2])
+        }),
+        Some(Hypercall::CallbackOp) => {
+            on_current(|domain| trap_calls::callback_op(domain, arguments[0], arguments[1]))
+        }
+        Some(Hypercall::Sysctl) => sysctl::sysctl(arguments[0]),
+        Some(Hypercall::Iret) => {
+            return match domain::with_current(|domain| trap_calls::iret(domain, frame)) {
+                Some(Ok(rax)) => {
+                    frame.rax = rax;
+                    may_sysret(frame)
+                }
+                Some(Err(reason)) => {
+                    trap_calls::iret_failed(reason);
+                    0
+                }
+                None => 0,
+            };
+        }
+        Some(other) => unimplemented(other.name(), number),
+        None => unimplemented("unknown", number),
+    };
+    frame.rax = result_to_raw(result) as u64;
+    may_sysret(frame)
+}
+
+/// Whether the exit may use `sysretq`, which loads RIP from rcx and RFLAGS
+/// from r11 and so destroys the guest's rcx and r11. That is allowed when
+/// the frame is still a plain hypercall frame (the guest's stub saved rcx
+/// and r11 itself), with the flat 64-bit selectors, and with a canonical
+/// RIP: `sysretq` to a non-canonical address faults *in ring 0* on Intel
+/// CPUs, with the guest's stack (the bug behind CVE-2012-0217).
+fn may_sysret(frame: &GuestFrame) -> u64 {
+    u64::from(
+        frame.vector == ENTRY_SYSCALL
+            && is_canonical(frame.rip)
+            && frame.cs == u64::from(FLAT_RING3_CS64)
+            && frame.ss == u64::from(FLAT_RING3_SS64),
+    )
+}
+
+/// Runs a handler on the current domain.
+fn on_current(action: impl FnOnce(&mut Domain) -> Result<u64, XenError>) -> Result<u64, XenError> {
+    domain::with_current(action).unwrap_or(Err(XenError::ESRCH))
+}
+
+/// The ID of the calling domain (for log lines).
+fn caller() -> u16 {
+    crate::arch::x86_64::percpu::this_cpu().current_domain().unwrap_or(u16::MAX)
+}
+
+fn unimplemented(name: &str, number: u64) -> Result<u64, XenError> {
+    log::warn!(target: GUEST, "d{}: unimplemented hypercall {name} ({number}): -ENOSYS", caller());
+    Err(XenError::ENOSYS)
+}
+
+/// Fails with `-EPERM` unless the caller is privileged.
+fn require_privileged() -> Result<(), XenError> {
+    match domain::with_current(|domain| domain.privileged) {
+        Some(true) => Ok(()),
+        _ => Err(XenError::EPERM),
+    }
+}

@@ -1,0 +1,127 @@
+//! `sysctl`: system-wide control operations for the control domain.
+//!
+//! Xen's sysctl interface is internal to Xen and its tools; ours is defined
+//! by this project in `hypercall_abi::sysctl` (with Xen's numbers where Xen
+//! has the same operation) and versioned there.
+
+use super::require_privileged;
+use crate::arch::x86_64::{cpu, percpu::this_cpu};
+use crate::console;
+use crate::domain::{self, DomainState};
+use crate::mm::{frames, guest_access};
+use core::sync::atomic::Ordering;
+use hypercall_abi::layout::DOMID_FIRST_RESERVED;
+use hypercall_abi::sched::ShutdownReason;
+use hypercall_abi::sysctl::{
+    DomainInfo, Sysctl, SysctlOp, DOMINF_PRIVILEGED, DOMINF_RUNNING, DOMINF_SHUTDOWN,
+    DOMINF_SHUTDOWN_SHIFT,
+};
+use hypercall_abi::XenError;
+
+/// `sysctl(op)`: read the request, perform it, write the answer back.
+pub fn sysctl(address: u64) -> Result<u64, XenError> {
+    require_privileged()?;
+    let mut request: Sysctl = guest_access::read_from_guest(address)?;
+    match request.validate()? {
+        SysctlOp::Readconsole => read_console(&mut request)?,
+        SysctlOp::Physinfo => {
+            let info = request.physinfo_payload_mut();
+            info.nr_cpus = 1;
+            info.cpu_khz = (crate::time::tsc_hz() / 1000) as u32;
+            info.total_pages = frames::total_count();
+            info.free_pages = frames::free_count();
+            info.max_domains = u32::from(DOMID_FIRST_RESERVED);
+            let mut count = 0;
+            domain::for_each(|_| count += 1);
+            info.nr_domains = count;
+        }
+        SysctlOp::Getdomaininfolist => domain_info_list(&mut request)?,
+        SysctlOp::BenchSyscallFloor => {
+            let on = request.bench_syscall_floor_payload().enable != 0;
+            this_cpu().syscall_floor_mode.store(on, Ordering::Relaxed);
+            cpu::set_syscall_floor_mode(on);
+        }
+    }
+    guest_access::write_to_guest(address, &request)?;
+    Ok(0)
+}
+
+/// Copies the log ring to the caller's buffer.
+fn read_console(request: &mut Sysctl) -> Result<(), XenError> {
+    let payload = request.readconsole_payload_mut();
+    // The index is the low 32 bits of the ring's byte counter.
+    let end = console::read_log(u64::MAX, &mut []).next;
+    let mut from = if payload.incremental != 0 {
+        let candidate = (end & !0xffff_ffff) | u64::from(payload.index);
+        if candidate > end {
+            candidate.saturating_sub(1 << 32)
+        } else {
+            candidate
+        }
+    } else {
+        console::log_oldest()
+    };
+    let mut copied = 0u64;
+    let mut chunk = [0u8; 512];
+    while copied < u64::from(payload.count) {
+        let wanted = (u64::from(payload.count) - copied).min(chunk.len() as u64) as usize;
+        let read = console::read_log(from, &mut chunk[..wanted]);
+        if read.copied == 0 {
+            break;
+        }
+        guest_access::copy_to_guest(payload.buffer + copied, &chunk[..read.copied])?;
+        copied += read.copied as u64;
+        from = read.next;
+    }
+    payload.count = copied as u32;
+    payload.index = from as u32;
+    Ok(())
+}
+
+/// Describes the domains from `first_domain` on.
+fn domain_info_list(request: &mut Sysctl) -> Result<(), XenError> {
+    let payload = request.getdomaininfolist_payload_mut();
+    let mut written = 0u32;
+    let mut failure = None;
+    let current = this_cpu().current_domain();
+    domain::for_each(|domain| {
+        if domain.id < payload.first_domain || written >= payload.max_domains || failure.is_some() {
+            return;
+        }
+        let mut flags = 0;
+        match domain.state {
+            DomainState::Running if current == Some(domain.id) => flags |= DOMINF_RUNNING,
+            DomainState::Running => {}
+            DomainState::Shutdown(reason) => {
+                flags |= DOMINF_SHUTDOWN | (reason.raw() << DOMINF_SHUTDOWN_SHIFT);
+            }
+            DomainState::Crashed => {
+                flags |= DOMINF_SHUTDOWN | (ShutdownReason::Crash.raw() << DOMINF_SHUTDOWN_SHIFT);
+            }
+        }
+        if domain.privileged {
+            flags |= DOMINF_PRIVILEGED;
+        }
+        let info = DomainInfo {
+            domid: domain.id,
+            flags,
+            tot_pages: domain.total_pages(),
+            max_pages: domain.max_pages,
+            shared_info_frame: domain.shared_info_mfn,
+            cpu_time: crate::time::cycles_to_ns(domain::cpu_cycles(domain)),
+            nr_online_vcpus: 1,
+            max_vcpu_id: 0,
+            ..DomainInfo::default()
+        };
+        let slot = payload.buffer + u64::from(written) * core::mem::size_of::<DomainInfo>() as u64;
+        match guest_access::write_to_guest(slot, &info) {
+            Ok(()) => written += 1,
+            Err(error) => failure = Some(error),
+        }
+    });
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    payload.num_domains = written;
+    Ok(())
+}

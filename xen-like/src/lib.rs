@@ -1,0 +1,16 @@
+//! The hypervisor's pure logic, tested on the host with `cargo test`.
+//!
+//! The hypervisor binary (`src/main.rs` and the modules it declares) drives
+//! the hardware; whatever can be decided without touching hardware lives
+//! here as plain functions and state machines over plain data, so that it
+//! has unit tests: the command line, the log ring, the frame bitmap, guest
+//! page-table walks, reading PV kernel images and laying out new domains.
+#![cfg_attr(not(test), no_std)]
+
+pub mod cmdline;
+pub mod frame_allocator;
+pub mod hypercall_page;
+pub mod log_ring;
+pub mod pagewalk;
+pub mod pv_image;
+pub mod pv_layout;

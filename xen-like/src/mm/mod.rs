@@ -1,0 +1,50 @@
+//! Machine memory: the direct map, the frame allocator, the heap, and safe
+//! access to guest memory.
+//!
+//! The hypervisor sees all of machine memory through the *direct map*: the
+//! machine address `a` is at virtual address `DIRECTMAP_START + a`, inside
+//! Xen's reserved region (as in Xen, at 0xffff830000000000). Guests cannot
+//! reach it: its page-table entries lack the user bit, and guests run in
+//! ring 3.
+
+pub mod frames;
+pub mod guest_access;
+pub mod heap;
+pub mod paging;
+
+use xen_like::pagewalk::PhysicalMemory;
+
+/// Start of the direct map of machine memory (PML4 slot 262).
+pub const DIRECTMAP_START: u64 = 0xffff_8300_0000_0000;
+/// Size of a page.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// The virtual address at which the hypervisor sees machine address `physical`.
+pub fn physical_to_virtual(physical: u64) -> u64 {
+    DIRECTMAP_START + physical
+}
+
+/// A pointer to machine address `physical` through the direct map.
+pub fn physical_pointer<T>(physical: u64) -> *mut T {
+    physical_to_virtual(physical) as *mut T
+}
+
+/// Machine memory read through the direct map, for page-table walks.
+pub struct DirectMap;
+
+impl PhysicalMemory for DirectMap {
+    fn read_u64(&self, physical: u64) -> u64 {
+        // SAFETY: the direct map covers all RAM (paging::map_all_ram), and
+        // page-table walks only read frames that a page table points at,
+        // which are RAM frames the walker's caller has vouched for (the
+        // current guest's own tables).
+        unsafe { physical_pointer::<u64>(physical).read_volatile() }
+    }
+}
+
+/// Fills the frame `mfn` with zeros.
+pub fn zero_frame(mfn: u64) {
+    // SAFETY: `mfn` is a RAM frame the caller just allocated (so nobody
+    // else uses it) and the direct map covers it.
+    unsafe { core::ptr::write_bytes(physical_pointer::<u8>(mfn * PAGE_SIZE), 0, PAGE_SIZE as usize) };
+}

@@ -1,0 +1,86 @@
+//! The hypervisor's own page tables.
+//!
+//! The boot code left a PML4 (the *idle* page table) with three slots:
+//! an identity map of the first 4 GiB (slot 0, only needed to get to the high
+//! half), the hypervisor image at `XEN_VIRT_START` (slot 261) and the direct
+//! map of the first 4 GiB (slot 262). Here the direct map grows to cover all
+//! RAM and the identity map goes away.
+//!
+//! Every guest's PML4 gets copies of slots 256..=271 (Xen's reserved
+//! region) from the idle table. The copies point at the same lower-level
+//! tables, so the hypervisor appears identically in every address space,
+//! and never with the user bit: a guest in ring 3 cannot touch it.
+
+use super::{frames, physical_pointer, PAGE_SIZE};
+use crate::arch::x86_64::{boot::IDENTITY_SLOT, instructions};
+use core::sync::atomic::{AtomicU64, Ordering};
+use xen_like::pagewalk::{PTE_ADDRESS_MASK, PTE_PAGE_SIZE, PTE_PRESENT, PTE_WRITABLE};
+
+/// First PML4 slot of the hypervisor's region.
+pub const HYPERVISOR_FIRST_SLOT: usize = 256;
+/// Last PML4 slot of the hypervisor's region.
+pub const HYPERVISOR_LAST_SLOT: usize = 271;
+const DIRECTMAP_SLOT: usize = 262;
+const GIB: u64 = 1 << 30;
+
+/// Physical address of the idle PML4.
+static IDLE_ROOT: AtomicU64 = AtomicU64::new(0);
+
+/// Remembers the boot page table as the idle table. Call first thing.
+pub fn adopt_boot_tables() {
+    IDLE_ROOT.store(instructions::read_cr3() & PTE_ADDRESS_MASK, Ordering::Relaxed);
+}
+
+/// Physical address of the idle PML4.
+pub fn idle_root() -> u64 {
+    IDLE_ROOT.load(Ordering::Relaxed)
+}
+
+fn table(physical: u64) -> *mut [u64; 512] {
+    physical_pointer(physical)
+}
+
+/// Extends the direct map (2 MiB pages) to cover RAM up to `ram_end`.
+pub fn map_all_ram(ram_end: u64) {
+    // SAFETY: the idle PML4 and its direct-map PDPT are the boot tables,
+    // which only this CPU uses at this point; new PDs are fresh frames.
+    unsafe {
+        let pdpt = (*table(idle_root()))[DIRECTMAP_SLOT] & PTE_ADDRESS_MASK;
+        let gigabytes = ram_end.div_ceil(GIB).min(512);
+        for gigabyte in 0..gigabytes {
+            if (*table(pdpt))[gigabyte as usize] & PTE_PRESENT != 0 {
+                continue; // the boot code mapped the first 4 GiB
+            }
+            let Some(pd_mfn) = frames::allocate() else {
+                panic!("out of memory while mapping RAM above 4 GiB");
+            };
+            let pd = pd_mfn * PAGE_SIZE;
+            for (index, entry) in (*table(pd)).iter_mut().enumerate() {
+                *entry = (gigabyte * GIB + index as u64 * (2 << 20)) | PTE_PRESENT | PTE_WRITABLE | PTE_PAGE_SIZE;
+            }
+            (*table(pdpt))[gigabyte as usize] = pd | PTE_PRESENT | PTE_WRITABLE;
+        }
+    }
+}
+
+/// Removes the boot-time identity map of low memory.
+pub fn drop_identity_map() {
+    // SAFETY: the hypervisor runs in the high half and its descriptor tables
+    // are loaded from high addresses, so nothing uses slot 0 any more;
+    // reloading CR3 flushes the stale translations.
+    unsafe {
+        (*table(idle_root()))[IDENTITY_SLOT] = 0;
+        instructions::write_cr3(idle_root());
+    }
+}
+
+/// The hypervisor's PML4 entries (slots 256..=271), for copying into a
+/// guest's PML4.
+pub fn hypervisor_slots() -> [u64; HYPERVISOR_LAST_SLOT - HYPERVISOR_FIRST_SLOT + 1] {
+    let mut slots = [0; HYPERVISOR_LAST_SLOT - HYPERVISOR_FIRST_SLOT + 1];
+    // SAFETY: the idle PML4 is a live page table in RAM covered by the
+    // direct map; these slots are only changed at boot.
+    let idle = unsafe { &*table(idle_root()) };
+    slots.copy_from_slice(&idle[HYPERVISOR_FIRST_SLOT..=HYPERVISOR_LAST_SLOT]);
+    slots
+}

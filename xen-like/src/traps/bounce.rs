@@ -1,0 +1,122 @@
+//! Delivering an exception to a guest: the bounce frame.
+//!
+//! The guest registered a handler per vector with `set_trap_table`. To
+//! deliver exception `v`, the hypervisor does what the processor would do
+//! for a native kernel, but on the guest's behalf and in ring 3:
+//!
+//! ```text
+//!   guest kernel stack after the bounce (higher addresses up)
+//!
+//!        | SS                   |  the interrupted context's stack segment
+//!        | RSP                  |  ... and stack pointer
+//!        | RFLAGS               |  IF shows whether events were unmasked
+//!        | CS                   |  RPL 0 if it was kernel mode; bits 32..39
+//!        |                      |  hold the saved event mask
+//!        | RIP                  |  where the exception happened
+//!        | error code           |  only for vectors that have one
+//!        | R11                  |
+//!   rsp->| RCX                  |
+//! ```
+//!
+//! RCX and R11 sit on top because the hypervisor returns to the handler with
+//! `sysretq` when it can, which destroys them; the handler pops them first
+//! and then sees a frame like the processor's. It returns with the `iret`
+//! hypercall. When the guest was already in kernel mode the frame goes
+//! below its stack pointer, skipping the 128-byte red zone that code built
+//! with one may be using; the stack is 16-byte aligned as the processor
+//! would align it.
+
+use crate::arch::x86_64::frame::{GuestFrame, RFLAGS_IF};
+use crate::domain::Domain;
+use crate::mm::{guest_access, physical_pointer, PAGE_SIZE};
+use core::fmt;
+use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
+use hypercall_abi::SharedInfo;
+
+const RED_ZONE: u64 = 128;
+/// RFLAGS bits cleared on entry to a handler: TF, NT, RF, VM (as hardware does).
+const RFLAGS_CLEARED_ON_ENTRY: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17);
+
+/// Why an exception could not be delivered (the guest then crashes).
+#[derive(Clone, Copy, Debug)]
+pub enum BounceError {
+    /// The trap table has no handler for the vector.
+    NoHandler,
+    /// The frame could not be written: the stack is not mapped writable.
+    BadStack(u64),
+}
+
+impl fmt::Display for BounceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoHandler => write!(f, "no handler in the trap table"),
+            Self::BadStack(address) => write!(f, "cannot write the exception frame to the guest stack at {address:#x}"),
+        }
+    }
+}
+
+/// Whether the processor pushes an error code for `vector`.
+pub fn has_error_code(vector: u8) -> bool {
+    matches!(vector, 8 | 10..=14 | 17 | 21 | 29 | 30)
+}
+
+/// The vCPU's event mask lives in its `vcpu_info` in the shared info page.
+fn shared_info(domain: &Domain) -> *mut SharedInfo {
+    physical_pointer(domain.shared_info_mfn * PAGE_SIZE)
+}
+
+/// Rewrites `frame` so that the guest resumes in its handler for `vector`.
+pub fn bounce_exception(domain: &mut Domain, frame: &mut GuestFrame, vector: u8, fault_address: u64) -> Result<(), BounceError> {
+    let handler = domain.vcpu.trap_table[usize::from(vector)];
+    if handler.address == 0 {
+        return Err(BounceError::NoHandler);
+    }
+    let shared = shared_info(domain);
+    // SAFETY: the shared info frame belongs to this domain for its whole
+    // life and is reached through the direct map; vcpu_info[0] is its vCPU.
+    let saved_mask = unsafe { (*shared).vcpu_info[0].evtchn_upcall_mask };
+
+    // Guests run only in kernel mode so far, so the frame goes on the
+    // current stack, below the red zone.
+    let interrupted_cs = frame.cs & !3 | (u64::from(saved_mask) << 32);
+    let interrupted_rflags = (frame.rflags & !RFLAGS_IF) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
+    let mut words = [0u64; 8];
+    let mut count = 0;
+    let mut push_low = |value: u64| {
+        words[count] = value;
+        count += 1;
+    };
+    push_low(frame.rcx);
+    push_low(frame.r11);
+    if has_error_code(vector) {
+        push_low(frame.error_code);
+    }
+    push_low(frame.rip);
+    push_low(interrupted_cs);
+    push_low(interrupted_rflags);
+    push_low(frame.rsp);
+    push_low(frame.ss);
+    let stack = (frame.rsp.wrapping_sub(RED_ZONE) & !15).wrapping_sub(count as u64 * 8);
+    let bytes: &[u8] = {
+        // SAFETY: `words` is an array of integers; viewing its first `count`
+        // words as bytes is sound.
+        unsafe { core::slice::from_raw_parts(words.as_ptr() as *const u8, count * 8) }
+    };
+    guest_access::copy_to_guest(stack, bytes).map_err(|_| BounceError::BadStack(stack))?;
+
+    // SAFETY: as above, the domain's own shared info page.
+    unsafe {
+        if vector == 14 {
+            (*shared).vcpu_info[0].arch.cr2 = fault_address;
+        }
+        if handler.mask_events {
+            (*shared).vcpu_info[0].evtchn_upcall_mask = 1;
+        }
+    }
+    frame.rip = handler.address;
+    frame.rsp = stack;
+    frame.cs = u64::from(FLAT_RING3_CS64);
+    frame.ss = u64::from(FLAT_RING3_SS64);
+    frame.rflags &= !RFLAGS_CLEARED_ON_ENTRY;
+    Ok(())
+}

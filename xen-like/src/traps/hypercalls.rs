@@ -1,0 +1,140 @@
+//! The hypercalls with which a guest describes its exception handling:
+//! `set_trap_table`, `stack_switch`, `set_callbacks`, `callback_op`, and
+//! `iret`, with which its handlers return.
+
+use crate::arch::x86_64::frame::{GuestFrame, ENTRY_FULL_RESTORE, ENTRY_SYSCALL, RFLAGS_GUEST_MASK, RFLAGS_IF};
+use crate::domain::{self, Domain, TrapHandler};
+use crate::mm::{guest_access, physical_pointer, PAGE_SIZE};
+use hypercall_abi::callback::{CallbackOp, CallbackRegister, CallbackType, CALLBACKF_MASK_EVENTS};
+use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64, VGCF_IN_SYSCALL};
+use hypercall_abi::{IretContext, SharedInfo, TrapInfo, XenError};
+use xen_like::pagewalk::is_canonical;
+
+/// The most entries a trap table may have (one per vector).
+const MAX_TRAP_ENTRIES: u64 = 256;
+
+/// `set_trap_table(table)`: installs the guest's virtual IDT, an array of
+/// `trap_info` ending with an entry whose address is 0. A null pointer
+/// clears the table. Entries replace earlier ones vector by vector.
+pub fn set_trap_table(domain: &mut Domain, table: u64) -> Result<u64, XenError> {
+    if table == 0 {
+        domain.vcpu.trap_table = [TrapHandler::default(); 256];
+        return Ok(0);
+    }
+    for index in 0..MAX_TRAP_ENTRIES {
+        let address = table + index * core::mem::size_of::<TrapInfo>() as u64;
+        let entry: TrapInfo = guest_access::read_from_guest(address)?;
+        if entry.address == 0 {
+            return Ok(0);
+        }
+        if !is_canonical(entry.address) {
+            return Err(XenError::EINVAL);
+        }
+        domain.vcpu.trap_table[usize::from(entry.vector)] = TrapHandler {
+            address: entry.address,
+            mask_events: entry.masks_events(),
+        };
+    }
+    Err(XenError::EINVAL) // no terminating entry within 256
+}
+
+/// `stack_switch(ss, rsp)`: the stack the guest kernel wants exceptions
+/// from user mode delivered on.
+pub fn stack_switch(domain: &mut Domain, ss: u64, rsp: u64) -> Result<u64, XenError> {
+    if !is_canonical(rsp) {
+        return Err(XenError::EINVAL);
+    }
+    domain.vcpu.kernel_ss = ss | 3; // guests run in ring 3: fix up the RPL as Xen does
+    domain.vcpu.kernel_sp = rsp;
+    Ok(0)
+}
+
+fn set_callback(domain: &mut Domain, kind: CallbackType, address: u64) -> Result<(), XenError> {
+    if address != 0 && !is_canonical(address) {
+        return Err(XenError::EINVAL);
+    }
+    let callbacks = &mut domain.vcpu.callbacks;
+    match kind {
+        CallbackType::Event => callbacks.event = address,
+        CallbackType::Failsafe => callbacks.failsafe = address,
+        CallbackType::Syscall => callbacks.syscall = address,
+        CallbackType::Nmi => callbacks.nmi = address,
+        // 32-bit entry points do not exist for a 64-bit-only hypervisor.
+        _ => return Err(XenError::EINVAL),
+    }
+    Ok(())
+}
+
+/// `callback_op(cmd, arg)`: register or unregister one callback.
+pub fn callback_op(domain: &mut Domain, command: u64, argument: u64) -> Result<u64, XenError> {
+    match CallbackOp::try_from(command as u32).map_err(|_| XenError::ENOSYS)? {
+        CallbackOp::Register => {
+            let request: CallbackRegister = guest_access::read_from_guest(argument)?;
+            let kind = CallbackType::try_from(request.callback_type).map_err(|_| XenError::EINVAL)?;
+            if request.flags & !CALLBACKF_MASK_EVENTS != 0 {
+                return Err(XenError::EINVAL);
+            }
+            set_callback(domain, kind, request.address)?;
+        }
+        CallbackOp::Unregister => {
+            // The argument is a struct callback_unregister { u16 type; u16 _unused; }.
+            let raw: u64 = guest_access::read_from_guest(argument)?;
+            let kind = CallbackType::try_from(raw as u16).map_err(|_| XenError::EINVAL)?;
+            set_callback(domain, kind, 0)?;
+        }
+    }
+    Ok(0)
+}
+
+/// `set_callbacks(event, failsafe, syscall)`: the older way to register the
+/// three main callbacks at once.
+pub fn set_callbacks(domain: &mut Domain, event: u64, failsafe: u64, syscall: u64) -> Result<u64, XenError> {
+    set_callback(domain, CallbackType::Event, event)?;
+    set_callback(domain, CallbackType::Failsafe, failsafe)?;
+    set_callback(domain, CallbackType::Syscall, syscall)?;
+    Ok(0)
+}
+
+/// `iret`: return from a handler. The hypercall page's stub left an
+/// `iret_context` (rax, r11, rcx, flags, rip, cs, rflags, rsp, ss) at the
+/// guest's stack pointer; load it into the frame. Returns the restored rax.
+///
+/// Only 64-bit flat selectors are accepted, and RFLAGS is sanitised, so the
+/// `iretq` that follows can never fault in the hypervisor.
+pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static str> {
+    let context: IretContext =
+        guest_access::read_from_guest(frame.rsp).map_err(|_| "iret frame is not readable on the guest stack")?;
+    if !is_canonical(context.rip) {
+        return Err("iret to a non-canonical address");
+    }
+    if context.cs | 3 != u64::from(FLAT_RING3_CS64) || context.ss | 3 != u64::from(FLAT_RING3_SS64) {
+        return Err("iret to segments other than the flat 64-bit ones");
+    }
+    if context.cs & 3 == 3 {
+        // Returning to guest *user* mode needs a user page table, which
+        // arrives with validated paging; until then it is a guest error.
+        return Err("iret to user mode, which this guest has not set up");
+    }
+    if context.flags & VGCF_IN_SYSCALL == 0 {
+        frame.rcx = context.rcx;
+        frame.r11 = context.r11;
+        frame.vector = ENTRY_FULL_RESTORE;
+    } else {
+        frame.vector = ENTRY_SYSCALL;
+    }
+    frame.rip = context.rip;
+    frame.cs = u64::from(FLAT_RING3_CS64);
+    frame.rflags = (context.rflags & RFLAGS_GUEST_MASK) | RFLAGS_IF | 2;
+    frame.rsp = context.rsp;
+    frame.ss = u64::from(FLAT_RING3_SS64);
+    // The saved IF says whether events were enabled in the interrupted code.
+    let shared: *mut SharedInfo = physical_pointer(domain.shared_info_mfn * PAGE_SIZE);
+    // SAFETY: the domain's own shared info page, through the direct map.
+    unsafe { (*shared).vcpu_info[0].evtchn_upcall_mask = u8::from(context.rflags & RFLAGS_IF == 0) };
+    Ok(context.rax)
+}
+
+/// Crashes the current domain after a failed `iret`.
+pub fn iret_failed(reason: &str) {
+    domain::crash_current(reason);
+}

@@ -1,0 +1,138 @@
+//! Exceptions and interrupts: the hypervisor's own, and the guests'.
+//!
+//! An exception raised by a guest is the guest's business: it is *bounced*
+//! to the handler the guest registered in its virtual trap table
+//! (`set_trap_table`), with a frame on the guest's kernel stack, exactly as
+//! Xen does. A guest with no handler for it has crashed. An exception raised
+//! by the hypervisor itself is a bug: it is reported in full and the machine
+//! stops.
+
+pub mod bounce;
+pub mod hypercalls;
+
+use crate::arch::x86_64::frame::GuestFrame;
+use crate::arch::x86_64::instructions::{read_cr2, rdtsc};
+use crate::arch::x86_64::{apic, percpu::this_cpu, pit, power};
+use crate::domain;
+use core::fmt::Write;
+use core::sync::atomic::Ordering;
+
+/// Names of the architectural exceptions, by vector.
+pub const EXCEPTION_NAMES: [&str; 32] = [
+    "divide error",
+    "debug",
+    "non-maskable interrupt",
+    "breakpoint",
+    "overflow",
+    "bound range exceeded",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor segment overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack-segment fault",
+    "general protection fault",
+    "page fault",
+    "reserved (15)",
+    "x87 floating-point error",
+    "alignment check",
+    "machine check",
+    "SIMD floating-point error",
+    "virtualization exception",
+    "control protection",
+    "reserved (22)",
+    "reserved (23)",
+    "reserved (24)",
+    "reserved (25)",
+    "reserved (26)",
+    "reserved (27)",
+    "hypervisor injection",
+    "VMM communication",
+    "security exception",
+    "reserved (31)",
+];
+
+const VECTOR_NMI: u8 = 2;
+const VECTOR_DOUBLE_FAULT: u8 = 8;
+const VECTOR_PAGE_FAULT: u8 = 14;
+const VECTOR_MACHINE_CHECK: u8 = 18;
+
+/// Called by `interrupt_common` for every exception and interrupt.
+#[no_mangle]
+extern "C" fn handle_trap(frame: &mut GuestFrame) {
+    let vector = frame.vector as u8;
+    match vector {
+        apic::TIMER_VECTOR => timer_tick(),
+        apic::SPURIOUS_VECTOR => {}
+        v if (pit::LEGACY_PIC_VECTOR_BASE..pit::LEGACY_PIC_VECTOR_BASE + 16).contains(&v) => {
+            // A spurious interrupt from a masked legacy PIC: nothing to do.
+        }
+        VECTOR_NMI => log::warn!("NMI received (ignored)"),
+        VECTOR_DOUBLE_FAULT | VECTOR_MACHINE_CHECK => hypervisor_fatal(frame),
+        v if v < 32 && frame.from_guest() => guest_exception(frame),
+        v if v < 32 => hypervisor_fatal(frame),
+        v => log::warn!("unexpected interrupt on vector {v:#x} (ignored)"),
+    }
+}
+
+fn timer_tick() {
+    this_cpu().ticks.fetch_add(1, Ordering::Relaxed);
+    apic::end_of_interrupt();
+}
+
+/// A guest raised an exception: bounce it to the guest's handler, or crash
+/// the guest when it cannot take it.
+fn guest_exception(frame: &mut GuestFrame) {
+    let vector = frame.vector as u8;
+    let fault_address = if vector == VECTOR_PAGE_FAULT { read_cr2() } else { 0 };
+    let outcome = domain::with_current(|domain| bounce::bounce_exception(domain, frame, vector, fault_address));
+    if let Some(Err(problem)) = outcome {
+        let mut reason = heapless::String::<256>::new();
+        let _ = write!(
+            reason,
+            "{} (vector {}, error {:#x}) at rip {:#x}",
+            EXCEPTION_NAMES[usize::from(vector)],
+            vector,
+            frame.error_code,
+            frame.rip
+        );
+        if vector == VECTOR_PAGE_FAULT {
+            let _ = write!(reason, ", address {fault_address:#x}");
+        }
+        let _ = write!(reason, ": {problem}");
+        domain::crash_current(&reason);
+    }
+}
+
+/// The hypervisor itself faulted: print everything and stop the machine.
+pub fn hypervisor_fatal(frame: &GuestFrame) -> ! {
+    let vector = frame.vector as usize;
+    let name = EXCEPTION_NAMES.get(vector).copied().unwrap_or("interrupt");
+    let mut out = crate::console::fatal_writer();
+    let _ = writeln!(out, "\n(XEN) ****************************************");
+    let _ = writeln!(out, "(XEN) FATAL: {name} (vector {vector}) in the hypervisor");
+    let _ = writeln!(
+        out,
+        "(XEN) error code {:#x}, rip {:#x}, cs {:#x}, rflags {:#x}, cr2 {:#x}",
+        frame.error_code,
+        frame.rip,
+        frame.cs,
+        frame.rflags,
+        read_cr2()
+    );
+    let _ = writeln!(out, "(XEN) rax {:016x} rbx {:016x} rcx {:016x} rdx {:016x}", frame.rax, frame.rbx, frame.rcx, frame.rdx);
+    let _ = writeln!(out, "(XEN) rsi {:016x} rdi {:016x} rbp {:016x} rsp {:016x}", frame.rsi, frame.rdi, frame.rbp, frame.rsp);
+    let _ = writeln!(out, "(XEN) r8  {:016x} r9  {:016x} r10 {:016x} r11 {:016x}", frame.r8, frame.r9, frame.r10, frame.r11);
+    let _ = writeln!(out, "(XEN) r12 {:016x} r13 {:016x} r14 {:016x} r15 {:016x}", frame.r12, frame.r13, frame.r14, frame.r15);
+    match this_cpu().current_domain() {
+        Some(id) => {
+            let _ = writeln!(out, "(XEN) current domain: d{id}");
+        }
+        None => {
+            let _ = writeln!(out, "(XEN) current domain: none");
+        }
+    }
+    let _ = writeln!(out, "(XEN) tsc {}: stopping the machine", rdtsc());
+    power::fail(power::FailureCode::HypervisorFatal)
+}
