@@ -1,1 +1,8 @@
-//! placeholder
+//! Dom0's pure logic, tested on the host: the shell's line editor and
+//! command parser, and `xl`'s output formats. The binary (`src/main.rs`)
+//! connects them to the console and the hypercalls.
+#![cfg_attr(not(test), no_std)]
+
+pub mod line_editor;
+pub mod shell;
+pub mod xl;

@@ -29,6 +29,7 @@
 //!   [`event_channel`], [`vcpu`], [`sysctl`], [`domctl`].
 //! - [`elfnote`]: the ELF notes a PV kernel image carries for its loader.
 //! - [`wrappers`] (x86_64 only): guest-side functions that make hypercalls.
+//! - [`x86`]: exception vector names, which trap tables are indexed by.
 #![cfg_attr(not(test), no_std)]
 
 #[macro_use]
@@ -50,6 +51,7 @@ pub mod vcpu;
 pub mod version;
 #[cfg(target_arch = "x86_64")]
 pub mod wrappers;
+pub mod x86;
 
 pub use error::{result_from_raw, HypercallResult, UnknownValue, XenError};
 pub use hypercall::{Hypercall, HYPERCALL_PAGE_ENTRY_SIZE, NR_HYPERCALLS};

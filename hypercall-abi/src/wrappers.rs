@@ -56,6 +56,28 @@ pub unsafe fn hypercall0(nr: Hypercall) -> i64 {
     result
 }
 
+/// Makes hypercall number `nr`, which need not be one this crate knows,
+/// with no arguments. For tests and tools that probe the hypervisor (an
+/// unknown number must come back as `-ENOSYS`).
+///
+/// # Safety
+///
+/// As for [`hypercall0`].
+#[inline]
+pub unsafe fn hypercall0_raw(nr: u64) -> i64 {
+    let result: i64;
+    // SAFETY: as in hypercall0.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") nr => result,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    result
+}
+
 /// Makes hypercall `nr` with one argument (in `rdi`) and returns `rax`.
 ///
 /// # Safety

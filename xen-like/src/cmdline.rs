@@ -235,13 +235,28 @@ mod tests {
     fn bad_values_say_what_is_wrong() {
         let cases = [
             ("dom0_mem=lots", "is not a size (e.g. 64M, 1G)"),
-            ("dom0_mem=1M", "is smaller than the 4 MiB Dom0 needs at least"),
-            ("dom0_mem=min:1G", "only a plain size is supported (e.g. dom0_mem=64M)"),
+            (
+                "dom0_mem=1M",
+                "is smaller than the 4 MiB Dom0 needs at least",
+            ),
+            (
+                "dom0_mem=min:1G",
+                "only a plain size is supported (e.g. dom0_mem=64M)",
+            ),
             ("dom0_mem", "needs a value (name=value)"),
-            ("loglvl=loud", "is not one of none, error, warning, info, debug, all"),
+            (
+                "loglvl=loud",
+                "is not one of none, error, warning, info, debug, all",
+            ),
             ("console=vga", "vga is not supported: use console=com1"),
-            ("console=ttyS9", "names an unknown console (com1 and none exist)"),
-            ("sched=rtds", "names an unknown scheduler (only credit exists)"),
+            (
+                "console=ttyS9",
+                "names an unknown console (com1 and none exist)",
+            ),
+            (
+                "sched=rtds",
+                "names an unknown scheduler (only credit exists)",
+            ),
             ("maxcpus=zero", "is not a number"),
             ("maxcpus=0", "must be at least 1"),
         ];

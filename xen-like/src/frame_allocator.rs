@@ -227,11 +227,18 @@ mod tests {
     #[test]
     fn free_ranges_avoid_reserved_memory() {
         let ram = [(0x1000, 0x9f000), (0x10_0000, 0x800_0000)];
-        let reserved = [(0, 0x10_0000), (0x10_0000, 0x20_0000), (0x20_0000, 0x20_1000)];
+        let reserved = [
+            (0, 0x10_0000),
+            (0x10_0000, 0x20_0000),
+            (0x20_0000, 0x20_1000),
+        ];
         assert_eq!(find_free_range(&ram, &reserved, 0x4000), Some(0x20_1000));
         // Too big for the low region, and the high one is used up to 0x201000.
         assert_eq!(find_free_range(&ram, &reserved, 0x800_0000), None);
-        assert_eq!(find_free_range(&[(0x1234, 0x3000)], &[], 0x1000), Some(0x2000));
+        assert_eq!(
+            find_free_range(&[(0x1234, 0x3000)], &[], 0x1000),
+            Some(0x2000)
+        );
     }
 
     #[test]

@@ -34,13 +34,34 @@ pub fn fill(page: &mut [u8; 4096]) {
         let immediate = number.to_le_bytes();
         let code: &[u8] = if number == IRET {
             &[
-                0x51, 0x41, 0x53, 0x50, 0xb8, immediate[0], immediate[1], immediate[2], immediate[3], 0x0f,
+                0x51,
+                0x41,
+                0x53,
+                0x50,
+                0xb8,
+                immediate[0],
+                immediate[1],
+                immediate[2],
+                immediate[3],
+                0x0f,
                 0x05,
             ]
         } else {
             &[
-                0x51, 0x41, 0x53, 0xb8, immediate[0], immediate[1], immediate[2], immediate[3], 0x0f, 0x05,
-                0x41, 0x5b, 0x59, 0xc3,
+                0x51,
+                0x41,
+                0x53,
+                0xb8,
+                immediate[0],
+                immediate[1],
+                immediate[2],
+                immediate[3],
+                0x0f,
+                0x05,
+                0x41,
+                0x5b,
+                0x59,
+                0xc3,
             ]
         };
         stub[..code.len()].copy_from_slice(code);
@@ -56,7 +77,10 @@ mod tests {
         let mut page = [0u8; 4096];
         fill(&mut page);
         let stub = &page[17 * STUB_SIZE..18 * STUB_SIZE];
-        assert_eq!(&stub[..14], &[0x51, 0x41, 0x53, 0xb8, 17, 0, 0, 0, 0x0f, 0x05, 0x41, 0x5b, 0x59, 0xc3]);
+        assert_eq!(
+            &stub[..14],
+            &[0x51, 0x41, 0x53, 0xb8, 17, 0, 0, 0, 0x0f, 0x05, 0x41, 0x5b, 0x59, 0xc3]
+        );
         assert!(stub[14..].iter().all(|&byte| byte == FILL));
         assert_eq!(&page[127 * STUB_SIZE + 4..127 * STUB_SIZE + 5], &[127]);
     }
@@ -66,7 +90,10 @@ mod tests {
         let mut page = [0u8; 4096];
         fill(&mut page);
         let stub = &page[23 * STUB_SIZE..24 * STUB_SIZE];
-        assert_eq!(&stub[..11], &[0x51, 0x41, 0x53, 0x50, 0xb8, 23, 0, 0, 0, 0x0f, 0x05]);
+        assert_eq!(
+            &stub[..11],
+            &[0x51, 0x41, 0x53, 0x50, 0xb8, 23, 0, 0, 0, 0x0f, 0x05]
+        );
         assert!(!stub.contains(&0xc3), "no ret after iret");
     }
 }

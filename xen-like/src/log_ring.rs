@@ -87,7 +87,14 @@ mod tests {
         let mut out = [0u8; 16];
         let read = ring.read(0, &mut out);
         assert_eq!(&out[..read.copied], b"hello");
-        assert_eq!(read, Read { copied: 5, next: 5, lost: 0 });
+        assert_eq!(
+            read,
+            Read {
+                copied: 5,
+                next: 5,
+                lost: 0
+            }
+        );
     }
 
     #[test]
@@ -122,7 +129,14 @@ mod tests {
         ring.push(b"abc");
         let mut out = [0u8; 8];
         let read = ring.read(100, &mut out);
-        assert_eq!(read, Read { copied: 0, next: 3, lost: 0 });
+        assert_eq!(
+            read,
+            Read {
+                copied: 0,
+                next: 3,
+                lost: 0
+            }
+        );
     }
 
     #[test]

@@ -46,24 +46,39 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
     mm::paging::adopt_boot_tables();
     log::info!("{BANNER}: Xen 4.17 PV64 interface, x86_64");
 
-    let boot = match boot::read(magic, u64::from(info), |address| mm::physical_pointer::<u8>(address)) {
+    let boot = match boot::read(magic, u64::from(info), |address| {
+        mm::physical_pointer::<u8>(address)
+    }) {
         Ok(boot) => boot,
         Err(error) => panic!("cannot read the boot information: {error:?}"),
     };
     // Both multiboot loaders put the image's own name first, as Xen's
     // cmdline_cook() expects: the options are what follows it.
-    let options = boot.command_line.split_once(' ').map_or("", |(_, rest)| rest);
+    let options = boot
+        .command_line
+        .split_once(' ')
+        .map_or("", |(_, rest)| rest);
     let line = cmdline::parse(options);
     console::configure(line.loglvl, line.guest_loglvl, line.serial_console);
     log::info!("booted by {}, command line: \"{options}\"", boot.protocol);
     for problem in &line.problems {
-        log::warn!("command line: '{}' {}: ignored", problem.option, problem.reason);
+        log::warn!(
+            "command line: '{}' {}: ignored",
+            problem.option,
+            problem.reason
+        );
     }
     if line.dropped_problems > 0 {
-        log::warn!("command line: {} more unknown options ignored", line.dropped_problems);
+        log::warn!(
+            "command line: {} more unknown options ignored",
+            line.dropped_problems
+        );
     }
     if boot.dropped > 0 {
-        log::warn!("boot information: {} memory regions or modules did not fit and were ignored", boot.dropped);
+        log::warn!(
+            "boot information: {} memory regions or modules did not fit and were ignored",
+            boot.dropped
+        );
     }
 
     // The linker script defines these symbols; only their addresses
@@ -79,7 +94,12 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
     };
     // SAFETY: the frames were just taken from the allocator and are never
     // returned; this is the only call.
-    unsafe { mm::heap::init(mm::physical_to_virtual(heap * mm::PAGE_SIZE), mm::heap::HEAP_SIZE) };
+    unsafe {
+        mm::heap::init(
+            mm::physical_to_virtual(heap * mm::PAGE_SIZE),
+            mm::heap::HEAP_SIZE,
+        )
+    };
     log::info!(
         "memory: {} MiB usable, {} MiB free after the hypervisor's own use",
         mm::frames::total_count() >> 8,
@@ -94,8 +114,11 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
     apic::init(mm::physical_to_virtual);
     time::init();
 
-    let memory = line.dom0_mem.unwrap_or(domain::dom0_builder::DEFAULT_DOM0_MEMORY);
-    let dom0 = match domain::dom0_builder::build(boot.modules.first(), boot.modules.get(1), memory) {
+    let memory = line
+        .dom0_mem
+        .unwrap_or(domain::dom0_builder::DEFAULT_DOM0_MEMORY);
+    let dom0 = match domain::dom0_builder::build(boot.modules.first(), boot.modules.get(1), memory)
+    {
         Ok(dom0) => dom0,
         Err(error) => {
             log::error!("cannot build Dom0: {}", describe_build_error(&error));
@@ -128,7 +151,10 @@ fn describe_build_error(error: &domain::dom0_builder::BuildError) -> heapless::S
     use xen_like::pv_layout::LayoutError;
     let mut text = heapless::String::new();
     let _ = match error {
-        BuildError::NoKernel => write!(text, "no boot module: give Dom0's kernel as the first module"),
+        BuildError::NoKernel => write!(
+            text,
+            "no boot module: give Dom0's kernel as the first module"
+        ),
         BuildError::BadImage(why) => write!(text, "the first module {why}"),
         BuildError::Layout(LayoutError::NotEnoughMemory { needed_pages }) => write!(
             text,
@@ -136,7 +162,10 @@ fn describe_build_error(error: &domain::dom0_builder::BuildError) -> heapless::S
             (needed_pages * mm::PAGE_SIZE).div_ceil(1 << 20)
         ),
         BuildError::Layout(LayoutError::AddressSpaceOverflow) => {
-            write!(text, "the image's addresses leave no room for the start-of-day region")
+            write!(
+                text,
+                "the image's addresses leave no room for the start-of-day region"
+            )
         }
         BuildError::OutOfMemory { wanted, free } => write!(
             text,

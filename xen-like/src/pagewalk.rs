@@ -144,13 +144,19 @@ mod tests {
     #[test]
     fn translates_a_mapped_address() {
         let memory = four_levels(USER_RW);
-        assert_eq!(translate(&memory, 0x1000, ADDRESS, Access::Write), Ok(0x9456));
+        assert_eq!(
+            translate(&memory, 0x1000, ADDRESS, Access::Write),
+            Ok(0x9456)
+        );
     }
 
     #[test]
     fn read_only_pages_refuse_writes_but_allow_reads() {
         let memory = four_levels(PTE_PRESENT | PTE_USER);
-        assert_eq!(translate(&memory, 0x1000, ADDRESS, Access::Read), Ok(0x9456));
+        assert_eq!(
+            translate(&memory, 0x1000, ADDRESS, Access::Read),
+            Ok(0x9456)
+        );
         assert_eq!(
             translate(&memory, 0x1000, ADDRESS, Access::Write),
             Err(WalkError::Forbidden { level: 1 })

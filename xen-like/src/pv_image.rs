@@ -98,7 +98,8 @@ pub struct PvImage {
 impl PvImage {
     /// Reads and checks an image.
     pub fn parse(bytes: &[u8]) -> Result<Self, ImageError> {
-        let file = ElfBytes::<LittleEndian>::minimal_parse(bytes).map_err(|_| ImageError::NotElf)?;
+        let file =
+            ElfBytes::<LittleEndian>::minimal_parse(bytes).map_err(|_| ImageError::NotElf)?;
         if file.ehdr.class != elf::file::Class::ELF64
             || file.ehdr.e_machine != abi::EM_X86_64
             || file.ehdr.e_type != abi::ET_EXEC
@@ -226,7 +227,9 @@ impl Notes {
 /// Xen's numeric notes hold a 4- or 8-byte little-endian value.
 fn note_number(value: &[u8]) -> Result<u64, ImageError> {
     match value.len() {
-        8 => Ok(u64::from_le_bytes(value.try_into().map_err(|_| ImageError::BadNote)?)),
+        8 => Ok(u64::from_le_bytes(
+            value.try_into().map_err(|_| ImageError::BadNote)?,
+        )),
         4 => Ok(u64::from(u32::from_le_bytes(
             value.try_into().map_err(|_| ImageError::BadNote)?,
         ))),
@@ -282,8 +285,20 @@ pub(crate) mod tests {
             out.extend_from_slice(&memory.to_le_bytes());
             out.extend_from_slice(&4u64.to_le_bytes());
         };
-        phdr(4, notes_offset, 0, note_bytes.len() as u64, note_bytes.len() as u64);
-        phdr(1, code_offset, vaddr, code.len() as u64, code.len() as u64 + bss);
+        phdr(
+            4,
+            notes_offset,
+            0,
+            note_bytes.len() as u64,
+            note_bytes.len() as u64,
+        );
+        phdr(
+            1,
+            code_offset,
+            vaddr,
+            code.len() as u64,
+            code.len() as u64 + bss,
+        );
         out.extend_from_slice(&note_bytes);
         out.resize(code_offset as usize, 0);
         out.extend_from_slice(code);
@@ -295,7 +310,12 @@ pub(crate) mod tests {
     #[test]
     fn reads_the_xen_notes() {
         let code = [0x90u8; 0x2000];
-        let elf = build_elf(BASE, &code, 0x1000, &[(3, BASE), (1, BASE + 0x10), (2, BASE + 0x1000)]);
+        let elf = build_elf(
+            BASE,
+            &code,
+            0x1000,
+            &[(3, BASE), (1, BASE + 0x10), (2, BASE + 0x1000)],
+        );
         let image = PvImage::parse(&elf).unwrap();
         assert_eq!(image.virt_base, BASE);
         assert_eq!(image.entry, BASE + 0x10);
@@ -331,13 +351,22 @@ pub(crate) mod tests {
     #[test]
     fn refuses_bad_addresses() {
         let entry_outside = build_elf(BASE, &[0x90; 16], 0, &[(3, BASE), (1, BASE + 0x5000)]);
-        assert_eq!(PvImage::parse(&entry_outside), Err(ImageError::EntryOutsideImage));
+        assert_eq!(
+            PvImage::parse(&entry_outside),
+            Err(ImageError::EntryOutsideImage)
+        );
         let below_base = build_elf(BASE, &[0x90; 16], 0, &[(3, BASE + 0x1000)]);
         assert_eq!(PvImage::parse(&below_base), Err(ImageError::BadAddresses));
         let unaligned_page = build_elf(BASE, &[0x90; 0x3000], 0, &[(2, BASE + 0x10)]);
-        assert_eq!(PvImage::parse(&unaligned_page), Err(ImageError::BadHypercallPage));
+        assert_eq!(
+            PvImage::parse(&unaligned_page),
+            Err(ImageError::BadHypercallPage)
+        );
         let page_outside = build_elf(BASE, &[0x90; 0x10], 0, &[(2, BASE + 0x1000)]);
-        assert_eq!(PvImage::parse(&page_outside), Err(ImageError::BadHypercallPage));
+        assert_eq!(
+            PvImage::parse(&page_outside),
+            Err(ImageError::BadHypercallPage)
+        );
         let wraps = build_elf(u64::MAX - 0x10, &[0x90; 0x20], 0, &[(6, 0)]);
         assert_eq!(PvImage::parse(&wraps), Err(ImageError::BadAddresses));
         let huge = build_elf(BASE, &[0x90; 0x10], 2 << 30, &[(3, BASE)]);

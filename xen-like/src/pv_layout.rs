@@ -177,10 +177,17 @@ mod tests {
         let layout = compute(&request(16384)).unwrap();
         assert_eq!(layout.v_start, BASE);
         assert_eq!(layout.ramdisk_start, BASE + 0x20_0000);
-        assert_eq!(layout.p2m_start, BASE + 0x21_1000, "ramdisk rounded up to a page");
+        assert_eq!(
+            layout.p2m_start,
+            BASE + 0x21_1000,
+            "ramdisk rounded up to a page"
+        );
         assert_eq!(layout.start_info, layout.p2m_start + 16384 * 8);
         assert_eq!(layout.page_tables_start, layout.start_info + PAGE_SIZE);
-        assert_eq!(layout.stack_start, layout.page_tables_start + layout.nr_page_table_frames * PAGE_SIZE);
+        assert_eq!(
+            layout.stack_start,
+            layout.page_tables_start + layout.nr_page_table_frames * PAGE_SIZE
+        );
         assert_eq!(layout.stack_top, layout.stack_start + PAGE_SIZE);
         assert_eq!(layout.v_end % (4 << 20), 0);
         assert!(layout.v_end - layout.stack_top >= 512 << 10);
@@ -204,7 +211,10 @@ mod tests {
         // 4 MiB at a 1 GiB boundary: L4, one L3, one L2, two L1s.
         assert_eq!(page_tables_needed(1 << 30, (1 << 30) + (4 << 20)), 5);
         // Crossing a 1 GiB boundary needs a second L2.
-        assert_eq!(page_tables_needed((1 << 30) - (2 << 20), (1 << 30) + (2 << 20)), 6);
+        assert_eq!(
+            page_tables_needed((1 << 30) - (2 << 20), (1 << 30) + (2 << 20)),
+            6
+        );
     }
 
     #[test]
@@ -244,6 +254,9 @@ mod tests {
     fn pfns_count_from_virt_base() {
         let layout = compute(&request(16384)).unwrap();
         assert_eq!(layout.pfn_of(BASE), 0);
-        assert_eq!(layout.pfn_of(layout.start_info), (layout.start_info - BASE) / PAGE_SIZE);
+        assert_eq!(
+            layout.pfn_of(layout.start_info),
+            (layout.start_info - BASE) / PAGE_SIZE
+        );
     }
 }

@@ -60,7 +60,11 @@ pub enum BootError {
 
 /// Reads the loader's information. `physical` turns a physical address into
 /// a pointer through the direct map.
-pub fn read(magic: u32, info: u64, physical: impl Fn(u64) -> *const u8) -> Result<BootInfo, BootError> {
+pub fn read(
+    magic: u32,
+    info: u64,
+    physical: impl Fn(u64) -> *const u8,
+) -> Result<BootInfo, BootError> {
     match magic {
         MULTIBOOT2_MAGIC => read_multiboot2(info, &physical),
         MULTIBOOT1_MAGIC => read_multiboot1(info, &physical),

@@ -50,14 +50,24 @@ pub enum BuildError {
 fn module_bytes(module: &Module) -> &'static [u8] {
     // SAFETY: the module's frames are reserved in the frame allocator until
     // the build is over, and the direct map covers them.
-    unsafe { core::slice::from_raw_parts(mm::physical_pointer::<u8>(module.start), (module.end - module.start) as usize) }
+    unsafe {
+        core::slice::from_raw_parts(
+            mm::physical_pointer::<u8>(module.start),
+            (module.end - module.start) as usize,
+        )
+    }
 }
 
 /// Builds Dom0 and returns it with the frame its vCPU starts from.
-pub fn build(kernel: Option<&Module>, ramdisk: Option<&Module>, memory: u64) -> Result<Box<Domain>, BuildError> {
+pub fn build(
+    kernel: Option<&Module>,
+    ramdisk: Option<&Module>,
+    memory: u64,
+) -> Result<Box<Domain>, BuildError> {
     let kernel = kernel.ok_or(BuildError::NoKernel)?;
     let kernel_bytes = module_bytes(kernel);
-    let image = PvImage::parse(kernel_bytes).map_err(|error| BuildError::BadImage(error.description()))?;
+    let image =
+        PvImage::parse(kernel_bytes).map_err(|error| BuildError::BadImage(error.description()))?;
     let ramdisk_bytes = ramdisk.map(module_bytes).unwrap_or(&[]);
     let nr_pages = memory / PAGE_SIZE;
     let layout = pv_layout::compute(&pv_layout::Request {
@@ -71,23 +81,36 @@ pub fn build(kernel: Option<&Module>, ramdisk: Option<&Module>, memory: u64) -> 
 
     let free = frames::free_count();
     if nr_pages + 1 > free {
-        return Err(BuildError::OutOfMemory { wanted: nr_pages + 1, free });
+        return Err(BuildError::OutOfMemory {
+            wanted: nr_pages + 1,
+            free,
+        });
     }
     let mut p2m = Vec::with_capacity(nr_pages as usize);
     for _ in 0..nr_pages {
         // Cannot fail: we checked the free count with interrupts off and a
         // single CPU.
         let Some(mfn) = frames::allocate() else {
-            return Err(BuildError::OutOfMemory { wanted: nr_pages, free: frames::free_count() });
+            return Err(BuildError::OutOfMemory {
+                wanted: nr_pages,
+                free: frames::free_count(),
+            });
         };
         p2m.push(mfn);
     }
-    let shared_info_mfn = frames::allocate().ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
+    let shared_info_mfn =
+        frames::allocate().ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
 
-    let memory = GuestMemory { layout: &layout, p2m: &p2m };
+    let memory = GuestMemory {
+        layout: &layout,
+        p2m: &p2m,
+    };
     for segment in &image.segments {
         let start = segment.file_offset as usize;
-        memory.write(segment.virtual_address, &kernel_bytes[start..start + segment.file_size as usize]);
+        memory.write(
+            segment.virtual_address,
+            &kernel_bytes[start..start + segment.file_size as usize],
+        );
         // The rest up to memory_size is already zero: frames come zeroed.
     }
     memory.write(layout.ramdisk_start, ramdisk_bytes);
@@ -107,11 +130,18 @@ pub fn build(kernel: Option<&Module>, ramdisk: Option<&Module>, memory: u64) -> 
     start_info.pt_base = layout.page_tables_start;
     start_info.nr_pt_frames = layout.nr_page_table_frames;
     start_info.mfn_list = layout.p2m_start;
-    start_info.mod_start = if ramdisk_bytes.is_empty() { 0 } else { layout.ramdisk_start };
+    start_info.mod_start = if ramdisk_bytes.is_empty() {
+        0
+    } else {
+        layout.ramdisk_start
+    };
     start_info.mod_len = ramdisk_bytes.len() as u64;
     // The module string is "name arguments...": Dom0's command line is the
     // arguments, as with Xen's dom0 module.
-    let arguments = kernel.string.split_once(' ').map_or("", |(_, rest)| rest.trim());
+    let arguments = kernel
+        .string
+        .split_once(' ')
+        .map_or("", |(_, rest)| rest.trim());
     if start_info.set_cmd_line(arguments.as_bytes()).is_err() {
         log::warn!("Dom0's command line is too long and was cut to fit start_info");
         let _ = start_info.set_cmd_line(&arguments.as_bytes()[..1000]);
@@ -119,7 +149,10 @@ pub fn build(kernel: Option<&Module>, ramdisk: Option<&Module>, memory: u64) -> 
     // SAFETY: StartInfo is a repr(C) struct of integers; viewing it as bytes
     // is sound.
     let start_info_bytes = unsafe {
-        core::slice::from_raw_parts(&start_info as *const StartInfo as *const u8, core::mem::size_of::<StartInfo>())
+        core::slice::from_raw_parts(
+            &start_info as *const StartInfo as *const u8,
+            core::mem::size_of::<StartInfo>(),
+        )
     };
     memory.write(layout.start_info, start_info_bytes);
 
@@ -211,7 +244,8 @@ fn build_page_tables(layout: &Layout, p2m: &[u64]) {
     // SAFETY: all tables are frames of the new domain (zeroed, unused),
     // reached through the direct map; the layout guaranteed enough of them.
     unsafe {
-        (&mut *l4)[paging::HYPERVISOR_FIRST_SLOT..=paging::HYPERVISOR_LAST_SLOT].copy_from_slice(&hypervisor_slots);
+        (&mut *l4)[paging::HYPERVISOR_FIRST_SLOT..=paging::HYPERVISOR_LAST_SLOT]
+            .copy_from_slice(&hypervisor_slots);
         for pfn in 0..layout.mapped_pages() {
             let address = layout.v_start + pfn * PAGE_SIZE;
             let mut table = l4;
@@ -220,12 +254,18 @@ fn build_page_tables(layout: &Layout, p2m: &[u64]) {
                 if (*table)[index] & PTE_PRESENT == 0 {
                     let new_pfn = next_table;
                     next_table += 1;
-                    (*table)[index] = p2m[new_pfn as usize] * PAGE_SIZE | PTE_PRESENT | PTE_WRITABLE | PTE_USER;
+                    (*table)[index] =
+                        p2m[new_pfn as usize] * PAGE_SIZE | PTE_PRESENT | PTE_WRITABLE | PTE_USER;
                 }
                 table = mm::physical_pointer((*table)[index] & PTE_ADDRESS_MASK);
             }
-            let writable = if table_pfns.contains(&pfn) { 0 } else { PTE_WRITABLE };
-            (*table)[((address >> 12) & 511) as usize] = p2m[pfn as usize] * PAGE_SIZE | PTE_PRESENT | PTE_USER | writable;
+            let writable = if table_pfns.contains(&pfn) {
+                0
+            } else {
+                PTE_WRITABLE
+            };
+            (*table)[((address >> 12) & 511) as usize] =
+                p2m[pfn as usize] * PAGE_SIZE | PTE_PRESENT | PTE_USER | writable;
         }
     }
     debug_assert!(next_table <= table_pfns.end);

@@ -31,9 +31,13 @@ extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
     let arguments = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
     let result = match Hypercall::from_register(number) {
         Some(Hypercall::XenVersion) => version::xen_version(arguments[0], arguments[1]),
-        Some(Hypercall::ConsoleIo) => console_io::console_io(arguments[0], arguments[1], arguments[2]),
+        Some(Hypercall::ConsoleIo) => {
+            console_io::console_io(arguments[0], arguments[1], arguments[2])
+        }
         Some(Hypercall::SchedOp) => sched::sched_op(arguments[0], arguments[1]),
-        Some(Hypercall::SetTrapTable) => on_current(|domain| trap_calls::set_trap_table(domain, arguments[0])),
+        Some(Hypercall::SetTrapTable) => {
+            on_current(|domain| trap_calls::set_trap_table(domain, arguments[0]))
+        }
         Some(Hypercall::StackSwitch) => {
             on_current(|domain| trap_calls::stack_switch(domain, arguments[0], arguments[1]))
         }
@@ -86,7 +90,9 @@ fn on_current(action: impl FnOnce(&mut Domain) -> Result<u64, XenError>) -> Resu
 
 /// The ID of the calling domain (for log lines).
 fn caller() -> u16 {
-    crate::arch::x86_64::percpu::this_cpu().current_domain().unwrap_or(u16::MAX)
+    crate::arch::x86_64::percpu::this_cpu()
+        .current_domain()
+        .unwrap_or(u16::MAX)
 }
 
 fn unimplemented(name: &str, number: u64) -> Result<u64, XenError> {

@@ -40,7 +40,9 @@ pub fn xen_version(command: u64, argument: u64) -> Result<u64, XenError> {
         XenVersionOp::Capabilities => copy_text(argument, CAPABILITIES, XEN_CAPABILITIES_INFO_LEN),
         XenVersionOp::Changeset => copy_text(argument, "xen-like", XEN_CHANGESET_INFO_LEN),
         XenVersionOp::PlatformParameters => {
-            let parameters = XenPlatformParameters { virt_start: HYPERVISOR_VIRT_START };
+            let parameters = XenPlatformParameters {
+                virt_start: HYPERVISOR_VIRT_START,
+            };
             guest_access::write_to_guest(argument, &parameters.virt_start)?;
             Ok(0)
         }

@@ -36,13 +36,17 @@ pub fn init(boot: &BootInfo, image: (u64, u64)) -> u64 {
     // SAFETY: find_free_range returned RAM that no reserved range overlaps,
     // the direct map covers it, and from here on the bitmap (reserved
     // below) is its only user.
-    let storage = unsafe { core::slice::from_raw_parts_mut(physical_pointer::<u64>(bitmap_start), words) };
+    let storage =
+        unsafe { core::slice::from_raw_parts_mut(physical_pointer::<u64>(bitmap_start), words) };
     let mut bitmap = FrameBitmap::new(storage, frame_count);
     for &(start, end) in &ram {
         bitmap.add_free_range(start.div_ceil(PAGE_SIZE), end / PAGE_SIZE);
     }
     TOTAL_FRAMES.store(bitmap.free_count(), Ordering::Relaxed);
-    for &(start, end) in reserved.iter().chain([(bitmap_start, bitmap_start + bitmap_bytes)].iter()) {
+    for &(start, end) in reserved
+        .iter()
+        .chain([(bitmap_start, bitmap_start + bitmap_bytes)].iter())
+    {
         bitmap.reserve_range(start / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
     }
     *FRAMES.lock() = Some(bitmap);

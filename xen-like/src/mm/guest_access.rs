@@ -36,14 +36,20 @@ unsafe impl Plain for hypercall_abi::sysctl::DomainInfo {}
 
 /// Walks `[address, address + length)` page by page, handing each piece's
 /// direct-map pointer and length to `piece`.
-fn for_each_piece(address: u64, length: usize, access: Access, mut piece: impl FnMut(*mut u8, usize)) -> Result<(), XenError> {
+fn for_each_piece(
+    address: u64,
+    length: usize,
+    access: Access,
+    mut piece: impl FnMut(*mut u8, usize),
+) -> Result<(), XenError> {
     let root = instructions::read_cr3();
     let mut done = 0usize;
     while done < length {
         let current = address.checked_add(done as u64).ok_or(XenError::EFAULT)?;
         let in_page = (PAGE_SIZE - current % PAGE_SIZE) as usize;
         let chunk = in_page.min(length - done);
-        let physical = translate(&DirectMap, root, current, access).map_err(|_| XenError::EFAULT)?;
+        let physical =
+            translate(&DirectMap, root, current, access).map_err(|_| XenError::EFAULT)?;
         piece(physical_pointer::<u8>(physical), chunk);
         done += chunk;
     }
@@ -77,7 +83,9 @@ pub fn copy_to_guest(address: u64, data: &[u8]) -> Result<(), XenError> {
 pub fn read_from_guest<T: Plain>(address: u64) -> Result<T, XenError> {
     let mut value = core::mem::MaybeUninit::<T>::zeroed();
     // SAFETY: the buffer is the value's own storage, size_of::<T>() bytes.
-    let bytes = unsafe { core::slice::from_raw_parts_mut(value.as_mut_ptr() as *mut u8, core::mem::size_of::<T>()) };
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(value.as_mut_ptr() as *mut u8, core::mem::size_of::<T>())
+    };
     copy_from_guest(address, bytes)?;
     // SAFETY: every byte was written and T is Plain: any bytes are a valid T.
     Ok(unsafe { value.assume_init() })
@@ -86,6 +94,8 @@ pub fn read_from_guest<T: Plain>(address: u64) -> Result<T, XenError> {
 /// Writes one value of a plain type into the guest.
 pub fn write_to_guest<T: Plain>(address: u64, value: &T) -> Result<(), XenError> {
     // SAFETY: a Plain value may be viewed as its bytes.
-    let bytes = unsafe { core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>()) };
+    let bytes = unsafe {
+        core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
+    };
     copy_to_guest(address, bytes)
 }

@@ -46,5 +46,11 @@ impl PhysicalMemory for DirectMap {
 pub fn zero_frame(mfn: u64) {
     // SAFETY: `mfn` is a RAM frame the caller just allocated (so nobody
     // else uses it) and the direct map covers it.
-    unsafe { core::ptr::write_bytes(physical_pointer::<u8>(mfn * PAGE_SIZE), 0, PAGE_SIZE as usize) };
+    unsafe {
+        core::ptr::write_bytes(
+            physical_pointer::<u8>(mfn * PAGE_SIZE),
+            0,
+            PAGE_SIZE as usize,
+        )
+    };
 }

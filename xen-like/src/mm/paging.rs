@@ -28,7 +28,10 @@ static IDLE_ROOT: AtomicU64 = AtomicU64::new(0);
 
 /// Remembers the boot page table as the idle table. Call first thing.
 pub fn adopt_boot_tables() {
-    IDLE_ROOT.store(instructions::read_cr3() & PTE_ADDRESS_MASK, Ordering::Relaxed);
+    IDLE_ROOT.store(
+        instructions::read_cr3() & PTE_ADDRESS_MASK,
+        Ordering::Relaxed,
+    );
 }
 
 /// Physical address of the idle PML4.
@@ -56,7 +59,10 @@ pub fn map_all_ram(ram_end: u64) {
             };
             let pd = pd_mfn * PAGE_SIZE;
             for (index, entry) in (*table(pd)).iter_mut().enumerate() {
-                *entry = (gigabyte * GIB + index as u64 * (2 << 20)) | PTE_PRESENT | PTE_WRITABLE | PTE_PAGE_SIZE;
+                *entry = (gigabyte * GIB + index as u64 * (2 << 20))
+                    | PTE_PRESENT
+                    | PTE_WRITABLE
+                    | PTE_PAGE_SIZE;
             }
             (*table(pdpt))[gigabyte as usize] = pd | PTE_PRESENT | PTE_WRITABLE;
         }

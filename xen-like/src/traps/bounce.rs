@@ -31,6 +31,7 @@ use crate::domain::Domain;
 use crate::mm::{guest_access, physical_pointer, PAGE_SIZE};
 use core::fmt;
 use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
+use hypercall_abi::x86::has_error_code;
 use hypercall_abi::SharedInfo;
 
 const RED_ZONE: u64 = 128;
@@ -50,14 +51,12 @@ impl fmt::Display for BounceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoHandler => write!(f, "no handler in the trap table"),
-            Self::BadStack(address) => write!(f, "cannot write the exception frame to the guest stack at {address:#x}"),
+            Self::BadStack(address) => write!(
+                f,
+                "cannot write the exception frame to the guest stack at {address:#x}"
+            ),
         }
     }
-}
-
-/// Whether the processor pushes an error code for `vector`.
-pub fn has_error_code(vector: u8) -> bool {
-    matches!(vector, 8 | 10..=14 | 17 | 21 | 29 | 30)
 }
 
 /// The vCPU's event mask lives in its `vcpu_info` in the shared info page.
@@ -66,7 +65,12 @@ fn shared_info(domain: &Domain) -> *mut SharedInfo {
 }
 
 /// Rewrites `frame` so that the guest resumes in its handler for `vector`.
-pub fn bounce_exception(domain: &mut Domain, frame: &mut GuestFrame, vector: u8, fault_address: u64) -> Result<(), BounceError> {
+pub fn bounce_exception(
+    domain: &mut Domain,
+    frame: &mut GuestFrame,
+    vector: u8,
+    fault_address: u64,
+) -> Result<(), BounceError> {
     let handler = domain.vcpu.trap_table[usize::from(vector)];
     if handler.address == 0 {
         return Err(BounceError::NoHandler);
@@ -79,7 +83,8 @@ pub fn bounce_exception(domain: &mut Domain, frame: &mut GuestFrame, vector: u8,
     // Guests run only in kernel mode so far, so the frame goes on the
     // current stack, below the red zone.
     let interrupted_cs = frame.cs & !3 | (u64::from(saved_mask) << 32);
-    let interrupted_rflags = (frame.rflags & !RFLAGS_IF) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
+    let interrupted_rflags =
+        (frame.rflags & !RFLAGS_IF) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
     let mut words = [0u64; 8];
     let mut count = 0;
     let mut push_low = |value: u64| {

@@ -2,7 +2,9 @@
 //! `set_trap_table`, `stack_switch`, `set_callbacks`, `callback_op`, and
 //! `iret`, with which its handlers return.
 
-use crate::arch::x86_64::frame::{GuestFrame, ENTRY_FULL_RESTORE, ENTRY_SYSCALL, RFLAGS_GUEST_MASK, RFLAGS_IF};
+use crate::arch::x86_64::frame::{
+    GuestFrame, ENTRY_FULL_RESTORE, ENTRY_SYSCALL, RFLAGS_GUEST_MASK, RFLAGS_IF,
+};
 use crate::domain::{self, Domain, TrapHandler};
 use crate::mm::{guest_access, physical_pointer, PAGE_SIZE};
 use hypercall_abi::callback::{CallbackOp, CallbackRegister, CallbackType, CALLBACKF_MASK_EVENTS};
@@ -70,7 +72,8 @@ pub fn callback_op(domain: &mut Domain, command: u64, argument: u64) -> Result<u
     match CallbackOp::try_from(command as u32).map_err(|_| XenError::ENOSYS)? {
         CallbackOp::Register => {
             let request: CallbackRegister = guest_access::read_from_guest(argument)?;
-            let kind = CallbackType::try_from(request.callback_type).map_err(|_| XenError::EINVAL)?;
+            let kind =
+                CallbackType::try_from(request.callback_type).map_err(|_| XenError::EINVAL)?;
             if request.flags & !CALLBACKF_MASK_EVENTS != 0 {
                 return Err(XenError::EINVAL);
             }
@@ -88,7 +91,12 @@ pub fn callback_op(domain: &mut Domain, command: u64, argument: u64) -> Result<u
 
 /// `set_callbacks(event, failsafe, syscall)`: the older way to register the
 /// three main callbacks at once.
-pub fn set_callbacks(domain: &mut Domain, event: u64, failsafe: u64, syscall: u64) -> Result<u64, XenError> {
+pub fn set_callbacks(
+    domain: &mut Domain,
+    event: u64,
+    failsafe: u64,
+    syscall: u64,
+) -> Result<u64, XenError> {
     set_callback(domain, CallbackType::Event, event)?;
     set_callback(domain, CallbackType::Failsafe, failsafe)?;
     set_callback(domain, CallbackType::Syscall, syscall)?;
@@ -102,15 +110,18 @@ pub fn set_callbacks(domain: &mut Domain, event: u64, failsafe: u64, syscall: u6
 /// Only 64-bit flat selectors are accepted, and RFLAGS is sanitised, so the
 /// `iretq` that follows can never fault in the hypervisor.
 pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static str> {
-    let context: IretContext =
-        guest_access::read_from_guest(frame.rsp).map_err(|_| "iret frame is not readable on the guest stack")?;
+    let context: IretContext = guest_access::read_from_guest(frame.rsp)
+        .map_err(|_| "iret frame is not readable on the guest stack")?;
     if !is_canonical(context.rip) {
         return Err("iret to a non-canonical address");
     }
-    if context.cs | 3 != u64::from(FLAT_RING3_CS64) || context.ss | 3 != u64::from(FLAT_RING3_SS64) {
+    // Only the low 16 bits of the CS and SS slots are selectors: bounce
+    // frames keep the saved event mask in bits 32..39 of the CS slot.
+    let (cs, ss) = (context.cs & 0xffff, context.ss & 0xffff);
+    if cs | 3 != u64::from(FLAT_RING3_CS64) || ss | 3 != u64::from(FLAT_RING3_SS64) {
         return Err("iret to segments other than the flat 64-bit ones");
     }
-    if context.cs & 3 == 3 {
+    if cs & 3 == 3 {
         // Returning to guest *user* mode needs a user page table, which
         // arrives with validated paging; until then it is a guest error.
         return Err("iret to user mode, which this guest has not set up");
@@ -130,7 +141,9 @@ pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static
     // The saved IF says whether events were enabled in the interrupted code.
     let shared: *mut SharedInfo = physical_pointer(domain.shared_info_mfn * PAGE_SIZE);
     // SAFETY: the domain's own shared info page, through the direct map.
-    unsafe { (*shared).vcpu_info[0].evtchn_upcall_mask = u8::from(context.rflags & RFLAGS_IF == 0) };
+    unsafe {
+        (*shared).vcpu_info[0].evtchn_upcall_mask = u8::from(context.rflags & RFLAGS_IF == 0)
+    };
     Ok(context.rax)
 }
 

@@ -11,47 +11,12 @@ pub mod bounce;
 pub mod hypercalls;
 
 use crate::arch::x86_64::frame::GuestFrame;
-use crate::arch::x86_64::instructions::{read_cr2, rdtsc};
+use crate::arch::x86_64::instructions::{rdtsc, read_cr2};
 use crate::arch::x86_64::{apic, percpu::this_cpu, pit, power};
 use crate::domain;
 use core::fmt::Write;
 use core::sync::atomic::Ordering;
-
-/// Names of the architectural exceptions, by vector.
-pub const EXCEPTION_NAMES: [&str; 32] = [
-    "divide error",
-    "debug",
-    "non-maskable interrupt",
-    "breakpoint",
-    "overflow",
-    "bound range exceeded",
-    "invalid opcode",
-    "device not available",
-    "double fault",
-    "coprocessor segment overrun",
-    "invalid TSS",
-    "segment not present",
-    "stack-segment fault",
-    "general protection fault",
-    "page fault",
-    "reserved (15)",
-    "x87 floating-point error",
-    "alignment check",
-    "machine check",
-    "SIMD floating-point error",
-    "virtualization exception",
-    "control protection",
-    "reserved (22)",
-    "reserved (23)",
-    "reserved (24)",
-    "reserved (25)",
-    "reserved (26)",
-    "reserved (27)",
-    "hypervisor injection",
-    "VMM communication",
-    "security exception",
-    "reserved (31)",
-];
+use hypercall_abi::x86::EXCEPTION_NAMES;
 
 const VECTOR_NMI: u8 = 2;
 const VECTOR_DOUBLE_FAULT: u8 = 8;
@@ -85,8 +50,14 @@ fn timer_tick() {
 /// the guest when it cannot take it.
 fn guest_exception(frame: &mut GuestFrame) {
     let vector = frame.vector as u8;
-    let fault_address = if vector == VECTOR_PAGE_FAULT { read_cr2() } else { 0 };
-    let outcome = domain::with_current(|domain| bounce::bounce_exception(domain, frame, vector, fault_address));
+    let fault_address = if vector == VECTOR_PAGE_FAULT {
+        read_cr2()
+    } else {
+        0
+    };
+    let outcome = domain::with_current(|domain| {
+        bounce::bounce_exception(domain, frame, vector, fault_address)
+    });
     if let Some(Err(problem)) = outcome {
         let mut reason = heapless::String::<256>::new();
         let _ = write!(
@@ -111,7 +82,10 @@ pub fn hypervisor_fatal(frame: &GuestFrame) -> ! {
     let name = EXCEPTION_NAMES.get(vector).copied().unwrap_or("interrupt");
     let mut out = crate::console::fatal_writer();
     let _ = writeln!(out, "\n(XEN) ****************************************");
-    let _ = writeln!(out, "(XEN) FATAL: {name} (vector {vector}) in the hypervisor");
+    let _ = writeln!(
+        out,
+        "(XEN) FATAL: {name} (vector {vector}) in the hypervisor"
+    );
     let _ = writeln!(
         out,
         "(XEN) error code {:#x}, rip {:#x}, cs {:#x}, rflags {:#x}, cr2 {:#x}",
@@ -121,10 +95,26 @@ pub fn hypervisor_fatal(frame: &GuestFrame) -> ! {
         frame.rflags,
         read_cr2()
     );
-    let _ = writeln!(out, "(XEN) rax {:016x} rbx {:016x} rcx {:016x} rdx {:016x}", frame.rax, frame.rbx, frame.rcx, frame.rdx);
-    let _ = writeln!(out, "(XEN) rsi {:016x} rdi {:016x} rbp {:016x} rsp {:016x}", frame.rsi, frame.rdi, frame.rbp, frame.rsp);
-    let _ = writeln!(out, "(XEN) r8  {:016x} r9  {:016x} r10 {:016x} r11 {:016x}", frame.r8, frame.r9, frame.r10, frame.r11);
-    let _ = writeln!(out, "(XEN) r12 {:016x} r13 {:016x} r14 {:016x} r15 {:016x}", frame.r12, frame.r13, frame.r14, frame.r15);
+    let _ = writeln!(
+        out,
+        "(XEN) rax {:016x} rbx {:016x} rcx {:016x} rdx {:016x}",
+        frame.rax, frame.rbx, frame.rcx, frame.rdx
+    );
+    let _ = writeln!(
+        out,
+        "(XEN) rsi {:016x} rdi {:016x} rbp {:016x} rsp {:016x}",
+        frame.rsi, frame.rdi, frame.rbp, frame.rsp
+    );
+    let _ = writeln!(
+        out,
+        "(XEN) r8  {:016x} r9  {:016x} r10 {:016x} r11 {:016x}",
+        frame.r8, frame.r9, frame.r10, frame.r11
+    );
+    let _ = writeln!(
+        out,
+        "(XEN) r12 {:016x} r13 {:016x} r14 {:016x} r15 {:016x}",
+        frame.r12, frame.r13, frame.r14, frame.r15
+    );
     match this_cpu().current_domain() {
         Some(id) => {
             let _ = writeln!(out, "(XEN) current domain: d{id}");

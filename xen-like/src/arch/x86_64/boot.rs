@@ -27,21 +27,21 @@ core::arch::global_asm!(
     ".pushsection .boot.header, \"a\"",
     ".align 8",
     "multiboot1_header:",
-    "    .long 0x1BADB002",                  // magic
-    "    .long 0x00010003",                  // flags: page-align modules, memory map, address fields
-    "    .long -(0x1BADB002 + 0x00010003)",  // checksum
-    "    .long multiboot1_header",           // header_addr
-    "    .long __image_start_phys",          // load_addr
-    "    .long __load_end_phys",             // load_end_addr
-    "    .long __image_end_phys",            // bss_end_addr
-    "    .long boot_entry32",                // entry_addr
+    "    .long 0x1BADB002",                 // magic
+    "    .long 0x00010003",                 // flags: page-align modules, memory map, address fields
+    "    .long -(0x1BADB002 + 0x00010003)", // checksum
+    "    .long multiboot1_header",          // header_addr
+    "    .long __image_start_phys",         // load_addr
+    "    .long __load_end_phys",            // load_end_addr
+    "    .long __image_end_phys",           // bss_end_addr
+    "    .long boot_entry32",               // entry_addr
     ".align 8",
     "multiboot2_header:",
-    "    .long 0xE85250D6",                  // magic
-    "    .long 0",                           // architecture: i386 protected mode
+    "    .long 0xE85250D6", // magic
+    "    .long 0",          // architecture: i386 protected mode
     "    .long multiboot2_header_end - multiboot2_header",
     "    .long 0x100000000 - (0xE85250D6 + (multiboot2_header_end - multiboot2_header))",
-    "    .short 0",                          // end tag
+    "    .short 0", // end tag
     "    .short 0",
     "    .long 8",
     "multiboot2_header_end:",

@@ -94,17 +94,15 @@ static mut TSS: Tss = Tss {
     reserved3: 0,
     iomap_base: core::mem::size_of::<Tss>() as u16,
 };
-static mut IDT: Idt = Idt(
-    [IdtEntry {
-        offset_low: 0,
-        selector: 0,
-        ist: 0,
-        type_attributes: 0,
-        offset_middle: 0,
-        offset_high: 0,
-        reserved: 0,
-    }; 256],
-);
+static mut IDT: Idt = Idt([IdtEntry {
+    offset_low: 0,
+    selector: 0,
+    ist: 0,
+    type_attributes: 0,
+    offset_middle: 0,
+    offset_high: 0,
+    reserved: 0,
+}; 256]);
 static mut IST_STACKS: IstStacks = IstStacks([[0; IST_STACK_SIZE]; 3]);
 
 #[repr(C, packed)]

@@ -22,7 +22,9 @@ pub fn read_msr(msr: u32) -> u64 {
     let (low, high): (u32, u32);
     // SAFETY: the MSRs this module names exist on every x86_64 CPU; reading
     // one has no side effect on memory.
-    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") low, out("edx") high, options(nostack, nomem)) };
+    unsafe {
+        asm!("rdmsr", in("ecx") msr, out("eax") low, out("edx") high, options(nostack, nomem))
+    };
     (u64::from(high) << 32) | u64::from(low)
 }
 
@@ -56,7 +58,9 @@ pub fn write_kernel_gs_base(value: u64) {
 pub fn rdtsc() -> u64 {
     let (low, high): (u32, u32);
     // SAFETY: rdtsc only reads the counter.
-    unsafe { asm!("rdtsc", out("eax") low, out("edx") high, options(nostack, nomem, preserves_flags)) };
+    unsafe {
+        asm!("rdtsc", out("eax") low, out("edx") high, options(nostack, nomem, preserves_flags))
+    };
     (u64::from(high) << 32) | u64::from(low)
 }
 
@@ -106,7 +110,9 @@ pub fn cpuid(leaf: u32) -> (u32, u32, u32, u32) {
 /// The port and value must be ones the hypervisor's own drivers own.
 pub unsafe fn outb(port: u16, value: u8) {
     // SAFETY: the caller upholds the contract above.
-    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nostack, nomem, preserves_flags)) };
+    unsafe {
+        asm!("out dx, al", in("dx") port, in("al") value, options(nostack, nomem, preserves_flags))
+    };
 }
 
 /// Writes a 16-bit word to an I/O port.
@@ -115,7 +121,9 @@ pub unsafe fn outb(port: u16, value: u8) {
 /// The port and value must be ones the hypervisor's own drivers own.
 pub unsafe fn outw(port: u16, value: u16) {
     // SAFETY: the caller upholds the contract above.
-    unsafe { asm!("out dx, ax", in("dx") port, in("ax") value, options(nostack, nomem, preserves_flags)) };
+    unsafe {
+        asm!("out dx, ax", in("dx") port, in("ax") value, options(nostack, nomem, preserves_flags))
+    };
 }
 
 /// Writes a 32-bit word to an I/O port.
@@ -124,7 +132,9 @@ pub unsafe fn outw(port: u16, value: u16) {
 /// The port and value must be ones the hypervisor's own drivers own.
 pub unsafe fn outl(port: u16, value: u32) {
     // SAFETY: the caller upholds the contract above.
-    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, nomem, preserves_flags)) };
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, nomem, preserves_flags))
+    };
 }
 
 /// Reads a byte from an I/O port.
@@ -135,6 +145,8 @@ pub unsafe fn outl(port: u16, value: u32) {
 pub unsafe fn inb(port: u16) -> u8 {
     let value: u8;
     // SAFETY: the caller upholds the contract above.
-    unsafe { asm!("in al, dx", in("dx") port, out("al") value, options(nostack, nomem, preserves_flags)) };
+    unsafe {
+        asm!("in al, dx", in("dx") port, out("al") value, options(nostack, nomem, preserves_flags))
+    };
     value
 }

@@ -1,0 +1,206 @@
+//! What `xl` prints, laid out as Xen's `xl` lays it out.
+//!
+//! These functions only format: the shell gathers the facts with hypercalls
+//! (the `sysctl` family) and hands them over, which keeps this part testable
+//! on the host.
+
+use core::fmt::{self, Write};
+use hypercall_abi::sched::ShutdownReason;
+use hypercall_abi::sysctl::{
+    DomainInfo, SysctlPhysinfo, DOMINF_BLOCKED, DOMINF_DYING, DOMINF_PAUSED, DOMINF_RUNNING,
+    DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_MASK, DOMINF_SHUTDOWN_SHIFT,
+};
+
+/// A domain's name as `xl` shows it. Domain 0 is "Domain-0", as in Xen;
+/// other domains will get their configured names from the config store.
+pub fn domain_name(id: u16, out: &mut impl Write) -> fmt::Result {
+    if id == 0 {
+        out.write_str("Domain-0")
+    } else {
+        write!(out, "d{id}")
+    }
+}
+
+/// The six state letters of `xl list`: running, blocked, paused, shutdown,
+/// crashed, dying; a dash where the state does not hold.
+pub fn state_letters(flags: u32) -> [u8; 6] {
+    let shutdown = flags & DOMINF_SHUTDOWN != 0;
+    let reason = (flags >> DOMINF_SHUTDOWN_SHIFT) & DOMINF_SHUTDOWN_MASK;
+    let crashed = shutdown && reason == ShutdownReason::Crash.raw();
+    let letter = |on: bool, letter: u8| if on { letter } else { b'-' };
+    [
+        letter(flags & DOMINF_RUNNING != 0, b'r'),
+        letter(flags & DOMINF_BLOCKED != 0, b'b'),
+        letter(flags & DOMINF_PAUSED != 0, b'p'),
+        letter(shutdown && !crashed, b's'),
+        letter(crashed, b'c'),
+        letter(flags & DOMINF_DYING != 0, b'd'),
+    ]
+}
+
+/// Prints the `xl list` header.
+pub fn write_list_header(out: &mut impl Write) -> fmt::Result {
+    writeln!(
+        out,
+        "{:<40} {:>5} {:>5} {:>5} {:>10} {:>9}",
+        "Name", "ID", "Mem", "VCPUs", "State", "Time(s)"
+    )
+}
+
+/// Prints one `xl list` row.
+pub fn write_list_row(out: &mut impl Write, info: &DomainInfo) -> fmt::Result {
+    let mut name = heapless::String::<40>::new();
+    domain_name(info.domid, &mut name)?;
+    let memory_mib = info.tot_pages * 4096 >> 20;
+    let tenths = info.cpu_time / 100_000_000;
+    let letters = state_letters(info.flags);
+    let state = core::str::from_utf8(&letters).unwrap_or("??????");
+    writeln!(
+        out,
+        "{:<40} {:>5} {:>5} {:>5} {:>10} {:>7}.{}",
+        name,
+        info.domid,
+        memory_mib,
+        info.nr_online_vcpus,
+        state,
+        tenths / 10,
+        tenths % 10
+    )
+}
+
+/// The facts `xl info` prints, gathered by the shell.
+#[derive(Debug, Default)]
+pub struct HostInfo<'a> {
+    pub physinfo: SysctlPhysinfo,
+    pub xen_major: u32,
+    pub xen_minor: u32,
+    pub xen_extra: &'a str,
+    pub xen_caps: &'a str,
+    pub xen_changeset: &'a str,
+    pub virt_start: u64,
+    pub pagesize: u64,
+}
+
+/// Prints `xl info`: `key : value` lines, memory in MiB, as Xen does.
+pub fn write_info(out: &mut impl Write, info: &HostInfo) -> fmt::Result {
+    let physinfo = &info.physinfo;
+    let mib = |pages: u64| pages * 4096 >> 20;
+    let mut line = |key: &str, value: fmt::Arguments| writeln!(out, "{key:<23}: {value}");
+    line("host", format_args!("xen-like"))?;
+    line("machine", format_args!("x86_64"))?;
+    line("nr_cpus", format_args!("{}", physinfo.nr_cpus))?;
+    line(
+        "max_cpu_id",
+        format_args!("{}", physinfo.nr_cpus.saturating_sub(1)),
+    )?;
+    line("nr_nodes", format_args!("1"))?;
+    line(
+        "cpu_mhz",
+        format_args!("{}.{:03}", physinfo.cpu_khz / 1000, physinfo.cpu_khz % 1000),
+    )?;
+    line("virt_caps", format_args!("pv"))?;
+    line(
+        "total_memory",
+        format_args!("{}", mib(physinfo.total_pages)),
+    )?;
+    line("free_memory", format_args!("{}", mib(physinfo.free_pages)))?;
+    line("nr_domains", format_args!("{}", physinfo.nr_domains))?;
+    line("xen_major", format_args!("{}", info.xen_major))?;
+    line("xen_minor", format_args!("{}", info.xen_minor))?;
+    line("xen_extra", format_args!("{}", info.xen_extra))?;
+    line(
+        "xen_version",
+        format_args!("{}.{}{}", info.xen_major, info.xen_minor, info.xen_extra),
+    )?;
+    line("xen_caps", format_args!("{}", info.xen_caps))?;
+    line("xen_scheduler", format_args!("credit"))?;
+    line("xen_pagesize", format_args!("{}", info.pagesize))?;
+    line(
+        "platform_params",
+        format_args!("virt_start={:#x}", info.virt_start),
+    )?;
+    line("xen_changeset", format_args!("{}", info.xen_changeset))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hypercall_abi::sysctl::DOMINF_PRIVILEGED;
+
+    fn dom0(cpu_time: u64) -> DomainInfo {
+        DomainInfo {
+            domid: 0,
+            flags: DOMINF_RUNNING | DOMINF_PRIVILEGED,
+            tot_pages: 16384,
+            max_pages: 16384,
+            cpu_time,
+            nr_online_vcpus: 1,
+            ..DomainInfo::default()
+        }
+    }
+
+    #[test]
+    fn list_matches_xens_columns() {
+        let mut out = String::new();
+        write_list_header(&mut out).unwrap();
+        write_list_row(&mut out, &dom0(12_345_000_000)).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Name                                        ID   Mem VCPUs      State   Time(s)"
+        );
+        assert_eq!(
+            lines[1],
+            "Domain-0                                     0    64     1     r-----      12.3"
+        );
+    }
+
+    #[test]
+    fn state_letters_follow_xen() {
+        assert_eq!(&state_letters(DOMINF_RUNNING), b"r-----");
+        assert_eq!(&state_letters(DOMINF_BLOCKED | DOMINF_PAUSED), b"-bp---");
+        let crashed = DOMINF_SHUTDOWN | (ShutdownReason::Crash.raw() << DOMINF_SHUTDOWN_SHIFT);
+        assert_eq!(&state_letters(crashed), b"----c-");
+        let off = DOMINF_SHUTDOWN | (ShutdownReason::Poweroff.raw() << DOMINF_SHUTDOWN_SHIFT);
+        assert_eq!(&state_letters(off | DOMINF_DYING), b"---s-d");
+    }
+
+    #[test]
+    fn info_prints_memory_in_mib() {
+        let mut out = String::new();
+        let info = HostInfo {
+            physinfo: SysctlPhysinfo {
+                nr_cpus: 1,
+                cpu_khz: 2_606_103,
+                total_pages: 130_000,
+                free_pages: 100_000,
+                max_domains: 32752,
+                nr_domains: 1,
+            },
+            xen_major: 4,
+            xen_minor: 17,
+            xen_extra: "-xenlike-0.1.0",
+            xen_caps: "xen-3.0-x86_64",
+            xen_changeset: "xen-like",
+            virt_start: 0xffff_8000_0000_0000,
+            pagesize: 4096,
+        };
+        write_info(&mut out, &info).unwrap();
+        assert!(
+            out.contains("xen_version            : 4.17-xenlike-0.1.0\n"),
+            "{out}"
+        );
+        assert!(out.contains("total_memory           : 507\n"), "{out}");
+        assert!(out.contains("free_memory            : 390\n"), "{out}");
+        assert!(out.contains("cpu_mhz                : 2606.103\n"), "{out}");
+        assert!(out.contains("platform_params        : virt_start=0xffff800000000000\n"));
+    }
+
+    #[test]
+    fn other_domains_are_named_by_id_until_names_exist() {
+        let mut name = String::new();
+        domain_name(7, &mut name).unwrap();
+        assert_eq!(name, "d7");
+    }
+}

@@ -1,0 +1,192 @@
+//! Exceptions in a PV guest: the virtual trap table and its handlers.
+//!
+//! A native kernel loads an IDT; a PV kernel hands the hypervisor a trap
+//! table (`set_trap_table`) instead. When the guest faults, the hypervisor
+//! *bounces* the exception to the handler named there, with a frame on the
+//! guest's stack (see the hypervisor's `traps/bounce.rs`):
+//!
+//! ```text
+//!   rsp -> RCX, R11, [error code], RIP, CS, RFLAGS, RSP, SS
+//! ```
+//!
+//! Each handler stub below pops RCX and R11 back, pushes a zero error code
+//! where the CPU has none and the vector number, saves the other registers
+//! and calls [`guest_trap`]. A handler that returns goes back through the
+//! `iret` hypercall: the stub pushes the `flags` word and jumps to the
+//! hypercall page's `iret` entry, which pushes RAX, R11 and RCX to complete
+//! the `iret_context` and enters the hypervisor.
+//!
+//! What this kernel does with each exception: a breakpoint (`int3`) is
+//! reported and execution continues; every other exception is reported and
+//! the domain crashes, as a kernel bug should.
+
+use hypercall_abi::layout::TrapInfo;
+use hypercall_abi::sched::ShutdownReason;
+use hypercall_abi::x86::EXCEPTION_NAMES;
+
+/// Registers saved by the handler stubs, lowest address first.
+#[repr(C)]
+#[derive(Debug)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// The vectors this kernel handles. NMI (2), double fault (8) and machine
+/// check (18) are the hypervisor's business; 15 is reserved.
+const HANDLED: [u8; 16] = [0, 1, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20];
+const VECTOR_BREAKPOINT: u8 = 3;
+
+#[cfg(not(test))]
+core::arch::global_asm!(
+    ".pushsection .text.traps, \"ax\"",
+    ".macro TRAP_STUB vector, has_error",
+    ".global guest_trap_stub_\\vector",
+    "guest_trap_stub_\\vector:",
+    "    pop %rcx",
+    "    pop %r11",
+    "    .if \\has_error == 0",
+    "    push $0",
+    "    .endif",
+    "    push $\\vector",
+    "    jmp guest_trap_common",
+    ".endm",
+    "TRAP_STUB 0, 0",
+    "TRAP_STUB 1, 0",
+    "TRAP_STUB 3, 0",
+    "TRAP_STUB 4, 0",
+    "TRAP_STUB 5, 0",
+    "TRAP_STUB 6, 0",
+    "TRAP_STUB 7, 0",
+    "TRAP_STUB 10, 1",
+    "TRAP_STUB 11, 1",
+    "TRAP_STUB 12, 1",
+    "TRAP_STUB 13, 1",
+    "TRAP_STUB 14, 1",
+    "TRAP_STUB 16, 0",
+    "TRAP_STUB 17, 1",
+    "TRAP_STUB 19, 0",
+    "TRAP_STUB 20, 0",
+    "guest_trap_common:",
+    "    push %rax; push %rbx; push %rcx; push %rdx; push %rsi; push %rdi; push %rbp",
+    "    push %r8; push %r9; push %r10; push %r11; push %r12; push %r13; push %r14; push %r15",
+    "    cld",
+    "    mov %rsp, %rdi",
+    "    call guest_trap",
+    "    pop %r15; pop %r14; pop %r13; pop %r12; pop %r11; pop %r10; pop %r9; pop %r8",
+    "    pop %rbp; pop %rdi; pop %rsi; pop %rdx; pop %rcx; pop %rbx; pop %rax",
+    "    add $16, %rsp",                // vector and error code
+    "    push $0",                      // iret_context.flags: a plain iret
+    "    jmp hypercall_page + 23 * 32", // HYPERVISOR_iret
+    ".popsection",
+    options(att_syntax),
+);
+
+#[cfg(not(test))]
+extern "C" {
+    fn guest_trap_stub_0();
+    fn guest_trap_stub_1();
+    fn guest_trap_stub_3();
+    fn guest_trap_stub_4();
+    fn guest_trap_stub_5();
+    fn guest_trap_stub_6();
+    fn guest_trap_stub_7();
+    fn guest_trap_stub_10();
+    fn guest_trap_stub_11();
+    fn guest_trap_stub_12();
+    fn guest_trap_stub_13();
+    fn guest_trap_stub_14();
+    fn guest_trap_stub_16();
+    fn guest_trap_stub_17();
+    fn guest_trap_stub_19();
+    fn guest_trap_stub_20();
+}
+
+/// Registers the handlers with the hypervisor.
+#[cfg(not(test))]
+pub fn install() {
+    let stubs: [unsafe extern "C" fn(); 16] = [
+        guest_trap_stub_0,
+        guest_trap_stub_1,
+        guest_trap_stub_3,
+        guest_trap_stub_4,
+        guest_trap_stub_5,
+        guest_trap_stub_6,
+        guest_trap_stub_7,
+        guest_trap_stub_10,
+        guest_trap_stub_11,
+        guest_trap_stub_12,
+        guest_trap_stub_13,
+        guest_trap_stub_14,
+        guest_trap_stub_16,
+        guest_trap_stub_17,
+        guest_trap_stub_19,
+        guest_trap_stub_20,
+    ];
+    let mut table = [TrapInfo::END; HANDLED.len() + 1];
+    for (slot, (&vector, stub)) in table.iter_mut().zip(HANDLED.iter().zip(stubs)) {
+        // int3 and into may be raised from ring 3 (privilege level 3);
+        // handlers run with events masked.
+        let privilege = if vector == VECTOR_BREAKPOINT || vector == 4 {
+            3
+        } else {
+            0
+        };
+        *slot = TrapInfo::new(vector, privilege, true, stub as *const () as u64);
+    }
+    // SAFETY: the table ends with TrapInfo::END and every address is one of
+    // the stubs above, which follow the bounce-frame convention.
+    let result = unsafe { hypercall_abi::wrappers::set_trap_table(&table) };
+    if result != 0 {
+        crate::println!("guest kernel: set_trap_table failed ({result})");
+        crate::shutdown(ShutdownReason::Crash);
+    }
+}
+
+/// Forgets every handler: the next exception has nowhere to go, and the
+/// hypervisor crashes the domain. Used to show what that looks like.
+pub fn clear() -> i64 {
+    // SAFETY: a null table clears the trap table; nothing is read.
+    unsafe { hypercall_abi::wrappers::hypercall1(hypercall_abi::Hypercall::SetTrapTable, 0) }
+}
+
+/// Called by the stubs with the saved registers.
+#[no_mangle]
+extern "C" fn guest_trap(frame: &mut TrapFrame) {
+    let vector = frame.vector as u8;
+    let name = EXCEPTION_NAMES
+        .get(usize::from(vector))
+        .copied()
+        .unwrap_or("exception");
+    if vector == VECTOR_BREAKPOINT {
+        crate::println!("breakpoint at rip {:#x}: continuing", frame.rip);
+        return;
+    }
+    crate::println!(
+        "guest kernel: {name} (vector {vector}) at rip {:#x}, error code {:#x}, rsp {:#x}",
+        frame.rip,
+        frame.error_code,
+        frame.rsp
+    );
+    crate::shutdown(ShutdownReason::Crash);
+}
