@@ -31,7 +31,7 @@ const PROMPT: &str = "dom0# ";
 fn guest_main(start_info: &'static StartInfo) -> ! {
     println!(
         "Dom0: {} MiB, {} files in the ramdisk. Type 'help' for the commands.",
-        start_info.nr_pages * 4096 >> 20,
+        (start_info.nr_pages * 4096) >> 20,
         ramdisk_files().count()
     );
     let mut editor = LineEditor::new();

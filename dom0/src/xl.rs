@@ -51,7 +51,7 @@ pub fn write_list_header(out: &mut impl Write) -> fmt::Result {
 pub fn write_list_row(out: &mut impl Write, info: &DomainInfo) -> fmt::Result {
     let mut name = heapless::String::<40>::new();
     domain_name(info.domid, &mut name)?;
-    let memory_mib = info.tot_pages * 4096 >> 20;
+    let memory_mib = (info.tot_pages * 4096) >> 20;
     let tenths = info.cpu_time / 100_000_000;
     let letters = state_letters(info.flags);
     let state = core::str::from_utf8(&letters).unwrap_or("??????");
@@ -84,7 +84,7 @@ pub struct HostInfo<'a> {
 /// Prints `xl info`: `key : value` lines, memory in MiB, as Xen does.
 pub fn write_info(out: &mut impl Write, info: &HostInfo) -> fmt::Result {
     let physinfo = &info.physinfo;
-    let mib = |pages: u64| pages * 4096 >> 20;
+    let mib = |pages: u64| (pages * 4096) >> 20;
     let mut line = |key: &str, value: fmt::Arguments| writeln!(out, "{key:<23}: {value}");
     line("host", format_args!("xen-like"))?;
     line("machine", format_args!("x86_64"))?;

@@ -20,6 +20,7 @@
 //! reported and execution continues; every other exception is reported and
 //! the domain crashes, as a kernel bug should.
 
+#[cfg(not(test))]
 use hypercall_abi::layout::TrapInfo;
 use hypercall_abi::sched::ShutdownReason;
 use hypercall_abi::x86::EXCEPTION_NAMES;
@@ -54,6 +55,7 @@ pub struct TrapFrame {
 
 /// The vectors this kernel handles. NMI (2), double fault (8) and machine
 /// check (18) are the hypervisor's business; 15 is reserved.
+#[cfg(not(test))]
 const HANDLED: [u8; 16] = [0, 1, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20];
 const VECTOR_BREAKPOINT: u8 = 3;
 

@@ -167,7 +167,7 @@ pub fn build(
     build_page_tables(&layout, &p2m);
     log::info!(
         "Dom0: {} MiB, kernel {:#x}..{:#x}, entry {:#x}, start_info {:#x}, {} page-table frames, ramdisk {} bytes",
-        nr_pages * PAGE_SIZE >> 20,
+        (nr_pages * PAGE_SIZE) >> 20,
         image.image_start,
         image.image_end,
         image.entry,
@@ -255,7 +255,7 @@ fn build_page_tables(layout: &Layout, p2m: &[u64]) {
                     let new_pfn = next_table;
                     next_table += 1;
                     (*table)[index] =
-                        p2m[new_pfn as usize] * PAGE_SIZE | PTE_PRESENT | PTE_WRITABLE | PTE_USER;
+                        (p2m[new_pfn as usize] * PAGE_SIZE) | PTE_PRESENT | PTE_WRITABLE | PTE_USER;
                 }
                 table = mm::physical_pointer((*table)[index] & PTE_ADDRESS_MASK);
             }
@@ -265,7 +265,7 @@ fn build_page_tables(layout: &Layout, p2m: &[u64]) {
                 PTE_WRITABLE
             };
             (*table)[((address >> 12) & 511) as usize] =
-                p2m[pfn as usize] * PAGE_SIZE | PTE_PRESENT | PTE_USER | writable;
+                (p2m[pfn as usize] * PAGE_SIZE) | PTE_PRESENT | PTE_USER | writable;
         }
     }
     debug_assert!(next_table <= table_pfns.end);

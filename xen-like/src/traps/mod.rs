@@ -35,7 +35,7 @@ extern "C" fn handle_trap(frame: &mut GuestFrame) {
         }
         VECTOR_NMI => log::warn!("NMI received (ignored)"),
         VECTOR_DOUBLE_FAULT | VECTOR_MACHINE_CHECK => hypervisor_fatal(frame),
-        v if v < 32 && frame.from_guest() => guest_exception(frame),
+        v if v < 32 && frame.came_from_guest() => guest_exception(frame),
         v if v < 32 => hypervisor_fatal(frame),
         v => log::warn!("unexpected interrupt on vector {v:#x} (ignored)"),
     }

@@ -110,7 +110,7 @@ impl GuestFrame {
 
     /// Whether the frame was saved while the CPU ran a guest (ring 3) rather
     /// than the hypervisor (ring 0).
-    pub fn from_guest(&self) -> bool {
+    pub fn came_from_guest(&self) -> bool {
         self.cs & 3 == 3
     }
 }
