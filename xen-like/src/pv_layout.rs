@@ -16,6 +16,8 @@
 //! This is pure arithmetic, shared in spirit with Dom0's domain builder, and
 //! tested here on the host.
 
+use hypercall_abi::StartInfo;
+
 const PAGE_SIZE: u64 = 4096;
 /// The mapped region ends on this boundary.
 const END_ALIGN: u64 = 4 << 20;
@@ -156,6 +158,44 @@ pub fn compute(request: &Request) -> Result<Layout, LayoutError> {
     Ok(layout)
 }
 
+/// What start_info says besides the layout.
+#[derive(Clone, Copy, Debug)]
+pub struct StartInfoFacts<'a> {
+    /// The domain's memory in pages.
+    pub nr_pages: u64,
+    /// Machine address of its shared info page.
+    pub shared_info: u64,
+    /// `SIF_*` flags (privileged, initial domain).
+    pub flags: u32,
+    /// Size of the ramdisk placed at `ramdisk_start` (0 for none).
+    pub ramdisk_size: u64,
+    /// The domain's command line.
+    pub command_line: &'a [u8],
+}
+
+/// Fills a start_info page for a domain laid out as `layout`. Returns it and
+/// whether the command line had to be cut to fit its 1024 bytes.
+pub fn start_info(layout: &Layout, facts: &StartInfoFacts) -> (StartInfo, bool) {
+    let mut info = StartInfo::new();
+    info.nr_pages = facts.nr_pages;
+    info.shared_info = facts.shared_info;
+    info.flags = facts.flags;
+    info.pt_base = layout.page_tables_start;
+    info.nr_pt_frames = layout.nr_page_table_frames;
+    info.mfn_list = layout.p2m_start;
+    // Without SIF_MOD_START_PFN, mod_start is a virtual address.
+    if facts.ramdisk_size > 0 {
+        info.mod_start = layout.ramdisk_start;
+        info.mod_len = facts.ramdisk_size;
+    }
+    // Keep room for the terminating NUL.
+    let room = info.cmd_line.len() - 1;
+    let cut = facts.command_line.len() > room;
+    let line = &facts.command_line[..facts.command_line.len().min(room)];
+    info.cmd_line[..line.len()].copy_from_slice(line);
+    (info, cut)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +288,51 @@ mod tests {
         hole.virt_base = 0xffff_8000_0000_0000;
         hole.image_end = 0xffff_8000_0010_0000;
         assert_eq!(compute(&hole), Err(LayoutError::AddressSpaceOverflow));
+    }
+
+    #[test]
+    fn start_info_describes_the_layout() {
+        let layout = compute(&request(16384)).unwrap();
+        let facts = StartInfoFacts {
+            nr_pages: 16384,
+            shared_info: 0x1234_5000,
+            flags: 3,
+            ramdisk_size: 0x1_0001,
+            command_line: b"console=hvc0 hello=world",
+        };
+        let (info, cut) = start_info(&layout, &facts);
+        assert!(!cut);
+        assert_eq!(&info.magic[..14], b"xen-3.0-x86_64");
+        assert_eq!(info.nr_pages, 16384);
+        assert_eq!(info.shared_info, 0x1234_5000);
+        assert_eq!(info.flags, 3);
+        assert_eq!(info.pt_base, layout.page_tables_start);
+        assert_eq!(info.nr_pt_frames, layout.nr_page_table_frames);
+        assert_eq!(info.mfn_list, layout.p2m_start);
+        assert_eq!(
+            (info.mod_start, info.mod_len),
+            (layout.ramdisk_start, 0x1_0001)
+        );
+        assert_eq!(&info.cmd_line[..24], b"console=hvc0 hello=world");
+        assert_eq!(info.cmd_line[24], 0);
+    }
+
+    #[test]
+    fn start_info_without_ramdisk_or_with_a_long_command_line() {
+        let layout = compute(&request(16384)).unwrap();
+        let long = [b'x'; 2000];
+        let facts = StartInfoFacts {
+            nr_pages: 16384,
+            shared_info: 0,
+            flags: 0,
+            ramdisk_size: 0,
+            command_line: &long,
+        };
+        let (info, cut) = start_info(&layout, &facts);
+        assert!(cut);
+        assert_eq!((info.mod_start, info.mod_len), (0, 0));
+        assert_eq!(info.cmd_line[1022], b'x');
+        assert_eq!(info.cmd_line[1023], 0, "always NUL-terminated");
     }
 
     #[test]

@@ -38,10 +38,27 @@ pub fn init() {
     // owns it and is the only code that drives it.
     let mut port = unsafe { SerialPort::new(COM1) };
     port.init();
+    set_baud_115200();
     *SERIAL.lock() = Some(port);
     // set_logger fails only if a logger exists already: then keep it.
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(log::LevelFilter::Trace);
+}
+
+/// `uart_16550` programs 38400 baud; GRUB and most terminals use 115200,
+/// so the divisor is set again: 115200 / 115200 = 1.
+fn set_baud_115200() {
+    use crate::arch::x86_64::instructions::outb;
+    const LINE_CONTROL: u16 = COM1 + 3;
+    // SAFETY: COM1 belongs to the hypervisor. Setting DLAB (bit 7 of the
+    // line control register) exposes the divisor latch at COM1+0/+1; the
+    // last write restores 8 data bits, no parity, one stop bit.
+    unsafe {
+        outb(LINE_CONTROL, 0x80);
+        outb(COM1, 1);
+        outb(COM1 + 1, 0);
+        outb(LINE_CONTROL, 0x03);
+    }
 }
 
 /// Applies `loglvl=`, `guest_loglvl=` and `console=` from the command line.

@@ -123,28 +123,24 @@ pub fn build(
         memory.write(page, &stubs);
     }
 
-    let mut start_info = StartInfo::new();
-    start_info.nr_pages = nr_pages;
-    start_info.shared_info = shared_info_mfn * PAGE_SIZE;
-    start_info.flags = SIF_PRIVILEGED | SIF_INITDOMAIN;
-    start_info.pt_base = layout.page_tables_start;
-    start_info.nr_pt_frames = layout.nr_page_table_frames;
-    start_info.mfn_list = layout.p2m_start;
-    start_info.mod_start = if ramdisk_bytes.is_empty() {
-        0
-    } else {
-        layout.ramdisk_start
-    };
-    start_info.mod_len = ramdisk_bytes.len() as u64;
     // The module string is "name arguments...": Dom0's command line is the
     // arguments, as with Xen's dom0 module.
     let arguments = kernel
         .string
         .split_once(' ')
         .map_or("", |(_, rest)| rest.trim());
-    if start_info.set_cmd_line(arguments.as_bytes()).is_err() {
-        log::warn!("Dom0's command line is too long and was cut to fit start_info");
-        let _ = start_info.set_cmd_line(&arguments.as_bytes()[..1000]);
+    let (start_info, cut) = pv_layout::start_info(
+        &layout,
+        &pv_layout::StartInfoFacts {
+            nr_pages,
+            shared_info: shared_info_mfn * PAGE_SIZE,
+            flags: SIF_PRIVILEGED | SIF_INITDOMAIN,
+            ramdisk_size: ramdisk_bytes.len() as u64,
+            command_line: arguments.as_bytes(),
+        },
+    );
+    if cut {
+        log::warn!("Dom0's command line is longer than start_info holds and was cut");
     }
     // SAFETY: StartInfo is a repr(C) struct of integers; viewing it as bytes
     // is sound.
