@@ -331,21 +331,19 @@ fn bench() {
 fn debug(command: Debug) {
     match command {
         Debug::PageFault => {
-            println!("Reading the unmapped address 0xdead00000000...");
+            println!("Reading the unmapped address 0xdead0000...");
             // SAFETY: none: this is the point. The read faults, the
             // hypervisor bounces the page fault to our handler, which
             // reports it and crashes the domain.
-            let value = unsafe { core::ptr::read_volatile(0x0000_dead_0000_0000 as *const u64) };
+            let value = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
             println!("unexpectedly read {value:#x}");
         }
         Debug::NoHandler => {
             let result = guest_kernel::traps::clear();
-            println!(
-                "Trap table cleared ({result}); reading the unmapped address 0xdead00000000..."
-            );
+            println!("Trap table cleared ({result}); reading the unmapped address 0xdead0000...");
             // SAFETY: none, as above; with no handler the hypervisor
             // crashes the domain itself.
-            let value = unsafe { core::ptr::read_volatile(0x0000_dead_0000_0000 as *const u64) };
+            let value = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
             println!("unexpectedly read {value:#x}");
         }
         Debug::Privileged => {

@@ -1,31 +1,95 @@
-//! The guest's heap: a fixed area in the image's `.bss` for now; it will
-//! grow through the page-table hypercalls once the guest manages its own
-//! mappings.
+//! The guest's heap, which grows by mapping fresh frames through the
+//! page-table hypercalls (see `paging`).
+//!
+//! It lives at `HEAP_START`, a region of the address space nothing else
+//! uses, and starts with `INITIAL_PAGES` pages. When an allocation does not
+//! fit, the heap maps at least `GROWTH_PAGES` more pages right after its
+//! end and retries; it fails only when the domain has no free frames left.
 
-#[cfg(not(test))]
-use linked_list_allocator::LockedHeap;
+use crate::paging;
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::NonNull;
+use linked_list_allocator::Heap;
+use spin::Mutex;
 
-/// Size of the heap.
-pub const HEAP_SIZE: usize = 2 << 20;
+/// Where the heap starts (PML4 slot 384, in the guest's part of the space).
+pub const HEAP_START: u64 = 0xffff_c000_0000_0000;
+/// Pages mapped at start.
+pub const INITIAL_PAGES: u64 = 64;
+/// Fewest pages added at a time.
+pub const GROWTH_PAGES: u64 = 64;
+
+/// A heap that grows on demand.
+pub struct GrowingHeap {
+    heap: Mutex<Heap>,
+}
+
+impl GrowingHeap {
+    const fn new() -> Self {
+        Self {
+            heap: Mutex::new(Heap::empty()),
+        }
+    }
+}
+
+/// Bytes currently mapped for the heap.
+pub fn size() -> u64 {
+    #[cfg(not(test))]
+    {
+        HEAP.heap.lock().size() as u64
+    }
+    #[cfg(test)]
+    0
+}
+
+// SAFETY: allocation and deallocation go through one lock around a
+// linked_list_allocator Heap, whose memory is mapped for the heap alone.
+unsafe impl GlobalAlloc for GrowingHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mut heap = self.heap.lock();
+        if let Ok(block) = heap.allocate_first_fit(layout) {
+            return block.as_ptr();
+        }
+        let needed = (layout.size() + layout.align()) as u64;
+        let pages = needed.div_ceil(paging::PAGE_SIZE).max(GROWTH_PAGES);
+        let end = heap.top() as u64;
+        match paging::map_fresh_pages(end, pages) {
+            Ok(mapped) => {
+                // SAFETY: `mapped` pages right after the heap's top were just
+                // mapped writable for the heap alone.
+                unsafe { heap.extend((mapped * paging::PAGE_SIZE) as usize) };
+            }
+            Err(_) => return core::ptr::null_mut(),
+        }
+        heap.allocate_first_fit(layout)
+            .map_or(core::ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        if let Some(block) = NonNull::new(pointer) {
+            // SAFETY: the caller passes a block this allocator handed out,
+            // with the layout it was allocated with.
+            unsafe { self.heap.lock().deallocate(block, layout) };
+        }
+    }
+}
 
 #[cfg(not(test))]
 #[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: GrowingHeap = GrowingHeap::new();
 
-#[cfg(not(test))]
-#[repr(C, align(4096))]
-struct HeapArea([u8; HEAP_SIZE]);
-
-#[cfg(not(test))]
-static mut HEAP_AREA: HeapArea = HeapArea([0; HEAP_SIZE]);
-
-/// Hands the heap its memory. Called once by `guest_start`.
+/// Maps the first pages and hands them to the heap. Called once by
+/// `guest_start`, after `paging::init`.
 #[cfg(not(test))]
 pub fn init() {
-    // SAFETY: HEAP_AREA is used by nothing but the heap, and guest_start
-    // calls this exactly once, before anything allocates.
+    let mapped = match paging::map_fresh_pages(HEAP_START, INITIAL_PAGES) {
+        Ok(mapped) => mapped,
+        Err(error) => panic!("cannot map the initial heap: {error:?}"),
+    };
+    // SAFETY: the pages were just mapped for the heap alone; init runs once.
     unsafe {
-        HEAP.lock()
-            .init(core::ptr::addr_of_mut!(HEAP_AREA) as *mut u8, HEAP_SIZE)
+        HEAP.heap
+            .lock()
+            .init(HEAP_START as *mut u8, (mapped * paging::PAGE_SIZE) as usize)
     };
 }

@@ -10,7 +10,9 @@
 //! - [`console`]: `print!`/`println!` through the `console_io` hypercall;
 //! - [`traps`]: the virtual trap table, and exception handlers that return
 //!   with the `iret` hypercall;
-//! - [`heap`]: a small heap for `alloc`.
+//! - [`paging`]: the guest's page tables, changed only through the
+//!   validated page-table hypercalls;
+//! - [`heap`]: a heap for `alloc` that grows by mapping fresh frames.
 //!
 //! A binary built on it provides `guest_main(&'static StartInfo) -> !`.
 #![cfg_attr(not(test), no_std)]
@@ -20,6 +22,7 @@ extern crate kernel_rt;
 
 pub mod console;
 pub mod heap;
+pub mod paging;
 pub mod start;
 pub mod time;
 pub mod traps;

@@ -9,6 +9,7 @@
 
 use crate::StartInfo;
 use core::sync::atomic::{AtomicPtr, Ordering};
+use hypercall_abi::SharedInfo;
 
 /// Where the image expects pseudo-physical address 0 to be mapped.
 pub const VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
@@ -67,6 +68,30 @@ core::arch::global_asm!(
 );
 
 static START_INFO: AtomicPtr<StartInfo> = AtomicPtr::new(core::ptr::null_mut());
+static SHARED_INFO: AtomicPtr<SharedInfo> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Where the shared info page is mapped.
+pub const SHARED_INFO_ADDRESS: u64 = 0xffff_bfff_ffff_f000;
+
+/// The shared info page (event bitmaps, per-vCPU info, wall clock), once
+/// mapped.
+pub fn shared_info() -> Option<&'static SharedInfo> {
+    let pointer = SHARED_INFO.load(Ordering::Relaxed);
+    // SAFETY: when set, the pointer is SHARED_INFO_ADDRESS, where
+    // map_shared_info mapped the page for the domain's whole life.
+    (!pointer.is_null()).then(|| unsafe { &*pointer })
+}
+
+/// Maps the shared info page, whose machine address start_info gives.
+#[cfg(not(test))]
+fn map_shared_info() {
+    let mfn = start_info().shared_info / crate::paging::PAGE_SIZE;
+    let flags = crate::paging::WRITABLE | crate::paging::USER | crate::paging::NO_EXECUTE;
+    match crate::paging::map(SHARED_INFO_ADDRESS, mfn, flags) {
+        Ok(()) => SHARED_INFO.store(SHARED_INFO_ADDRESS as *mut SharedInfo, Ordering::Relaxed),
+        Err(error) => crate::println!("guest kernel: cannot map shared info: {error:?}"),
+    }
+}
 
 /// The start_info page the builder gave us.
 pub fn start_info() -> &'static StartInfo {
@@ -97,8 +122,10 @@ extern "Rust" {
 #[no_mangle]
 extern "C" fn guest_start(start_info: *mut StartInfo) -> ! {
     START_INFO.store(start_info, Ordering::Relaxed);
-    crate::heap::init();
     crate::traps::install();
+    crate::paging::init();
+    map_shared_info();
+    crate::heap::init();
     // SAFETY: every binary built on this library defines guest_main with
     // exactly this signature (the link fails otherwise).
     unsafe { guest_main(self::start_info()) }

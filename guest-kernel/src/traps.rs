@@ -100,12 +100,27 @@ core::arch::global_asm!(
     "    add $16, %rsp",                // vector and error code
     "    push $0",                      // iret_context.flags: a plain iret
     "    jmp hypercall_page + 23 * 32", // HYPERVISOR_iret
+    // probe_write(address, value) -> 0, or 1 if the store faulted.
+    ".global probe_write",
+    "probe_write:",
+    ".global probe_write_store",
+    "probe_write_store:",
+    "    mov %rsi, (%rdi)",
+    "    xor %eax, %eax",
+    "    ret",
+    ".global probe_write_recovery",
+    "probe_write_recovery:",
+    "    mov $1, %eax",
+    "    ret",
     ".popsection",
     options(att_syntax),
 );
 
 #[cfg(not(test))]
 extern "C" {
+    fn probe_write(address: u64, value: u64) -> u64;
+    fn probe_write_store();
+    fn probe_write_recovery();
     fn guest_trap_stub_0();
     fn guest_trap_stub_1();
     fn guest_trap_stub_3();
@@ -172,6 +187,43 @@ pub fn clear() -> i64 {
     unsafe { hypercall_abi::wrappers::hypercall1(hypercall_abi::Hypercall::SetTrapTable, 0) }
 }
 
+/// A fault that `try_write` caught.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The exception vector (14 for a page fault).
+    pub vector: u8,
+    /// Its error code.
+    pub error_code: u64,
+    /// For a page fault, the address (from `vcpu_info.arch.cr2`).
+    pub address: u64,
+}
+
+static LAST_PROBE_FAULT: spin::Mutex<Option<Fault>> = spin::Mutex::new(None);
+
+/// Stores `value` at `address`, catching a fault instead of crashing: for
+/// tests that check a mapping is read-only or absent.
+#[cfg(not(test))]
+pub fn try_write(address: u64, value: u64) -> Result<(), Fault> {
+    *LAST_PROBE_FAULT.lock() = None;
+    // SAFETY: the store may fault, which is the point: the trap handler
+    // resumes at the recovery label with the stack as it was. If it does
+    // not fault it writes 8 bytes the caller chose to write.
+    match unsafe { probe_write(address, value) } {
+        0 => Ok(()),
+        _ => Err(LAST_PROBE_FAULT.lock().take().unwrap_or(Fault {
+            vector: 0,
+            error_code: 0,
+            address: 0,
+        })),
+    }
+}
+
+/// The faulting address of the last page fault, as the hypervisor recorded
+/// it in our `vcpu_info` (the guest cannot read CR2 itself).
+pub fn fault_address() -> u64 {
+    crate::start::shared_info().map_or(0, |shared| shared.vcpu_info[0].arch.cr2)
+}
+
 /// Called by the stubs with the saved registers.
 #[no_mangle]
 extern "C" fn guest_trap(frame: &mut TrapFrame) {
@@ -180,6 +232,17 @@ extern "C" fn guest_trap(frame: &mut TrapFrame) {
         .get(usize::from(vector))
         .copied()
         .unwrap_or("exception");
+    #[cfg(not(test))]
+    if frame.rip == probe_write_store as *const () as u64 {
+        let address = if vector == 14 { fault_address() } else { 0 };
+        *LAST_PROBE_FAULT.lock() = Some(Fault {
+            vector,
+            error_code: frame.error_code,
+            address,
+        });
+        frame.rip = probe_write_recovery as *const () as u64;
+        return;
+    }
     if vector == VECTOR_BREAKPOINT {
         crate::println!("breakpoint at rip {:#x}: continuing", frame.rip);
         return;
@@ -190,5 +253,11 @@ extern "C" fn guest_trap(frame: &mut TrapFrame) {
         frame.error_code,
         frame.rsp
     );
+    if vector == 14 {
+        crate::println!(
+            "guest kernel: the faulting address was {:#x}",
+            fault_address()
+        );
+    }
     crate::shutdown(ShutdownReason::Crash);
 }

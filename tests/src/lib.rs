@@ -60,6 +60,8 @@ pub const ENV_DOM0: &str = "XENLIKE_DOM0";
 pub const ENV_RAMDISK: &str = "XENLIKE_RAMDISK";
 /// Environment variable: path of the GRUB ISO made by `cargo xtask iso`.
 pub const ENV_ISO: &str = "XENLIKE_ISO";
+/// Environment variable naming the directory of the test guests (tests/guests).
+pub const ENV_TEST_GUESTS: &str = "XENLIKE_TEST_GUESTS";
 /// Environment variable (optional): the QEMU program to run instead of `qemu-system-x86_64`.
 pub const ENV_QEMU: &str = "XENLIKE_QEMU";
 /// Environment variable (optional): a factor, such as `2` or `0.5`, that multiplies every
@@ -172,6 +174,31 @@ impl BootConfig {
         BootConfig::direct(
             artifact_from_env(ENV_KERNEL),
             artifact_from_env(ENV_DOM0),
+            artifact_from_env(ENV_RAMDISK),
+        )
+    }
+
+    /// A direct boot with test guest `name` (a binary of tests/guests) as the
+    /// initial domain in Dom0's place, as the Xen Test Framework boots its
+    /// tests.
+    ///
+    /// # Panics
+    /// When the artifacts are not named by the environment, or the guest does
+    /// not exist.
+    pub fn test_guest(name: &str) -> BootConfig {
+        let Some(directory) = std::env::var_os(ENV_TEST_GUESTS).filter(|value| !value.is_empty())
+        else {
+            panic!("{ENV_TEST_GUESTS} is not set: run the scenarios with `cargo xtask test`");
+        };
+        let guest = PathBuf::from(directory).join(name);
+        assert!(
+            guest.is_file(),
+            "no test guest {} (is it a [[bin]] of tests/guests?)",
+            guest.display()
+        );
+        BootConfig::direct(
+            artifact_from_env(ENV_KERNEL),
+            guest,
             artifact_from_env(ENV_RAMDISK),
         )
     }

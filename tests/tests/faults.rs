@@ -26,7 +26,10 @@ fn crash_dom0(command: &str, pattern: &str) {
 /// Dom0 crashes.
 #[test]
 fn dom0_page_fault_crashes_dom0() {
-    crash_dom0("debug pagefault", "Domain 0 crashed");
+    crash_dom0(
+        "debug pagefault",
+        "page fault .*\\n.*the faulting address was 0xdead0000",
+    );
 }
 
 /// Contract 11: Dom0 page-faults with no handler registered in its trap table.

@@ -9,6 +9,7 @@
 
 pub mod cmdline;
 pub mod frame_allocator;
+pub mod frame_table;
 pub mod hypercall_page;
 pub mod log_ring;
 pub mod pagewalk;

@@ -100,6 +100,11 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
             mm::heap::HEAP_SIZE,
         )
     };
+    // The frame table and the M2P table cover every machine frame.
+    let frame_count = mm::frames::frame_count();
+    mm::frame_table::init(frame_count);
+    mm::m2p::init(frame_count);
+    mm::frame_table::with(|table, _| table.set_hypervisor_slots(mm::paging::hypervisor_slots()));
     log::info!(
         "memory: {} MiB usable, {} MiB free after the hypervisor's own use",
         mm::frames::total_count() >> 8,
@@ -132,7 +137,7 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
     let (start, end) = boot.info_range;
     mm::frames::release_boot_range(start, end);
 
-    let root = dom0.page_table_root;
+    let root = dom0.kernel_root * mm::PAGE_SIZE;
     // On the heap, not on this stack: enter_guest writes the stack top.
     let first_frame = alloc::boxed::Box::new(dom0.vcpu.saved);
     domain::insert(dom0);
@@ -166,6 +171,9 @@ fn describe_build_error(error: &domain::dom0_builder::BuildError) -> heapless::S
                 text,
                 "the image's addresses leave no room for the start-of-day region"
             )
+        }
+        BuildError::Refused(reason) => {
+            write!(text, "the frame table refused Dom0's page tables: {reason}")
         }
         BuildError::OutOfMemory { wanted, free } => write!(
             text,

@@ -34,6 +34,8 @@ pub struct Artifacts {
     pub domu: PathBuf,
     /// Dom0's ramdisk (ustar).
     pub ramdisk: PathBuf,
+    /// Where the test guests (tests/guests) are, one binary each.
+    pub test_guests: PathBuf,
     /// `target/kernel/`, where the ISO goes too.
     pub kernel_dir: PathBuf,
 }
@@ -60,6 +62,8 @@ pub fn build() -> Result<Artifacts> {
             "dom0",
             "-p",
             "guest-kernel",
+            "-p",
+            "test-guests",
             "--bins",
         ])
         .status()
@@ -73,6 +77,7 @@ pub fn build() -> Result<Artifacts> {
         dom0: release.join("dom0"),
         domu: release.join("domu"),
         ramdisk: kernel_dir.join("dom0-ramdisk.tar"),
+        test_guests: release.clone(),
         kernel_dir,
     };
     for (image, what) in [

@@ -109,7 +109,8 @@ pub fn test(filter: Option<&str>) -> Result<bool> {
                 .env(scenarios::ENV_KERNEL, &artifacts.kernel)
                 .env(scenarios::ENV_DOM0, &artifacts.dom0)
                 .env(scenarios::ENV_RAMDISK, &artifacts.ramdisk)
-                .env(scenarios::ENV_ISO, &iso);
+                .env(scenarios::ENV_ISO, &iso)
+                .env(scenarios::ENV_TEST_GUESTS, &artifacts.test_guests);
             let (tally, success) = run_counting(scenarios)?;
             total.add(tally);
             if !success {

@@ -17,13 +17,17 @@
 use super::{Callbacks, Domain, DomainState, TrapHandler, Vcpu};
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::boot::Module;
-use crate::mm::{self, frames, paging, PAGE_SIZE};
+use crate::mm::{self, frame_table, frames, m2p, paging, PAGE_SIZE};
 use alloc::{boxed::Box, vec::Vec};
 use hypercall_abi::layout::{SIF_INITDOMAIN, SIF_PRIVILEGED};
 use hypercall_abi::{SharedInfo, StartInfo};
+use xen_like::frame_table::Owner;
 use xen_like::pagewalk::{PTE_ADDRESS_MASK, PTE_PRESENT, PTE_USER, PTE_WRITABLE};
 use xen_like::pv_image::PvImage;
 use xen_like::pv_layout::{self, Layout, LayoutError};
+
+/// Dom0's domain ID.
+const DOM0: u16 = 0;
 
 /// Dom0's memory when `dom0_mem=` does not say.
 pub const DEFAULT_DOM0_MEMORY: u64 = 64 << 20;
@@ -37,6 +41,8 @@ pub enum BuildError {
     BadImage(&'static str),
     /// The bootstrap region does not fit in Dom0's memory.
     Layout(LayoutError),
+    /// The frame table refused the initial page tables (a builder bug).
+    Refused(&'static str),
     /// The machine has too few free frames.
     OutOfMemory {
         /// Pages asked for.
@@ -87,19 +93,25 @@ pub fn build(
         });
     }
     let mut p2m = Vec::with_capacity(nr_pages as usize);
-    for _ in 0..nr_pages {
+    for pfn in 0..nr_pages {
         // Cannot fail: we checked the free count with interrupts off and a
         // single CPU.
-        let Some(mfn) = frames::allocate() else {
+        let Some(mfn) = frame_table::allocate_for(Owner::Domain(DOM0)) else {
             return Err(BuildError::OutOfMemory {
                 wanted: nr_pages,
                 free: frames::free_count(),
             });
         };
+        m2p::set(mfn, pfn);
         p2m.push(mfn);
     }
-    let shared_info_mfn =
-        frames::allocate().ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
+    // The shared info page belongs to the domain (so that it may map it)
+    // but is not part of its memory: the hypervisor keeps a reference, so
+    // the guest can never give it back.
+    let shared_info_mfn = frame_table::allocate_for(Owner::Domain(DOM0))
+        .ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
+    frame_table::with(|table, _| table.get_page(shared_info_mfn, DOM0))
+        .map_err(|refusal| BuildError::Refused(refusal.reason))?;
 
     let memory = GuestMemory {
         layout: &layout,
@@ -161,6 +173,15 @@ pub fn build(
     }
 
     build_page_tables(&layout, &p2m);
+    // Validate the whole tree and make the L4 the root, as Xen's builder
+    // does: from here on the page-table frames are typed, and only
+    // hypercalls can change them.
+    let root_mfn = p2m[layout.pfn_of(layout.page_tables_start) as usize];
+    frame_table::with(|table, memory| {
+        table.pin(memory, root_mfn, 4, DOM0)?;
+        table.switch_base(memory, root_mfn, None, DOM0)
+    })
+    .map_err(|refusal| BuildError::Refused(refusal.reason))?;
     log::info!(
         "Dom0: {} MiB, kernel {:#x}..{:#x}, entry {:#x}, start_info {:#x}, {} page-table frames, ramdisk {} bytes",
         (nr_pages * PAGE_SIZE) >> 20,
@@ -174,7 +195,6 @@ pub fn build(
 
     let mut saved = GuestFrame::new_guest(image.entry, layout.stack_top);
     saved.rsi = layout.start_info;
-    let root_mfn = p2m[layout.pfn_of(layout.page_tables_start) as usize];
     let vcpu = Vcpu {
         saved,
         trap_table: [TrapHandler::default(); 256],
@@ -191,7 +211,8 @@ pub fn build(
         max_pages: nr_pages,
         shared_info_mfn,
         vcpu,
-        page_table_root: root_mfn * PAGE_SIZE,
+        kernel_root: root_mfn,
+        user_root: None,
     }))
 }
 

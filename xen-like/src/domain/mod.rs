@@ -86,8 +86,11 @@ pub struct Domain {
     pub shared_info_mfn: u64,
     /// Its only vCPU (for now).
     pub vcpu: Vcpu,
-    /// Physical address of its kernel-mode page-table root (its PML4).
-    pub page_table_root: u64,
+    /// MFN of its kernel-mode page-table root (its L4), which holds a type
+    /// reference in the frame table while it is the root.
+    pub kernel_root: u64,
+    /// MFN of its user-mode root (`MMUEXT_NEW_USER_BASEPTR`), if any.
+    pub user_root: Option<u64>,
 }
 
 impl Domain {

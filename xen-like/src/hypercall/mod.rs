@@ -9,6 +9,9 @@
 //! the log, naming the hypercall and the domain.
 
 mod console_io;
+mod memory;
+mod mmu;
+mod multicall;
 mod sched;
 mod sysctl;
 mod version;
@@ -29,25 +32,8 @@ use xen_like::pagewalk::is_canonical;
 extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
     let number = frame.rax;
     let arguments = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
-    let result = match Hypercall::from_register(number) {
-        Some(Hypercall::XenVersion) => version::xen_version(arguments[0], arguments[1]),
-        Some(Hypercall::ConsoleIo) => {
-            console_io::console_io(arguments[0], arguments[1], arguments[2])
-        }
-        Some(Hypercall::SchedOp) => sched::sched_op(arguments[0], arguments[1]),
-        Some(Hypercall::SetTrapTable) => {
-            on_current(|domain| trap_calls::set_trap_table(domain, arguments[0]))
-        }
-        Some(Hypercall::StackSwitch) => {
-            on_current(|domain| trap_calls::stack_switch(domain, arguments[0], arguments[1]))
-        }
-        Some(Hypercall::SetCallbacks) => on_current(|domain| {
-            trap_calls::set_callbacks(domain, arguments[0], arguments[1], arguments[2])
-        }),
-        Some(Hypercall::CallbackOp) => {
-            on_current(|domain| trap_calls::callback_op(domain, arguments[0], arguments[1]))
-        }
-        Some(Hypercall::Sysctl) => sysctl::sysctl(arguments[0]),
+    let call = Hypercall::from_register(number);
+    let result = match call {
         Some(Hypercall::Iret) => {
             return match domain::with_current(|domain| trap_calls::iret(domain, frame)) {
                 Some(Ok(rax)) => {
@@ -61,11 +47,40 @@ extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
                 None => 0,
             };
         }
-        Some(other) => unimplemented(other.name(), number),
-        None => unimplemented("unknown", number),
+        Some(Hypercall::Multicall) => multicall::multicall(arguments[0], arguments[1]),
+        _ => dispatch(call, number, &arguments),
     };
     frame.rax = result_to_raw(result) as u64;
     may_sysret(frame)
+}
+
+/// Runs one hypercall that needs nothing but its arguments (everything
+/// except `iret`, which rewrites the frame, and `multicall`, which calls
+/// this for each of its entries).
+fn dispatch(call: Option<Hypercall>, number: u64, arguments: &[u64; 5]) -> Result<u64, XenError> {
+    let [a0, a1, a2, a3, _] = *arguments;
+    match call {
+        Some(Hypercall::XenVersion) => version::xen_version(a0, a1),
+        Some(Hypercall::ConsoleIo) => console_io::console_io(a0, a1, a2),
+        Some(Hypercall::SchedOp) => sched::sched_op(a0, a1),
+        Some(Hypercall::SetTrapTable) => {
+            on_current(|domain| trap_calls::set_trap_table(domain, a0))
+        }
+        Some(Hypercall::StackSwitch) => {
+            on_current(|domain| trap_calls::stack_switch(domain, a0, a1))
+        }
+        Some(Hypercall::SetCallbacks) => {
+            on_current(|domain| trap_calls::set_callbacks(domain, a0, a1, a2))
+        }
+        Some(Hypercall::CallbackOp) => on_current(|domain| trap_calls::callback_op(domain, a0, a1)),
+        Some(Hypercall::Sysctl) => sysctl::sysctl(a0),
+        Some(Hypercall::MmuUpdate) => mmu::mmu_update(a0, a1, a2, a3),
+        Some(Hypercall::MmuextOp) => mmu::mmuext_op(a0, a1, a2, a3),
+        Some(Hypercall::UpdateVaMapping) => mmu::update_va_mapping(a0, a1, a2),
+        Some(Hypercall::MemoryOp) => memory::memory_op(a0, a1),
+        Some(other) => unimplemented(other.name(), number),
+        None => unimplemented("unknown", number),
+    }
 }
 
 /// Whether the exit may use `sysretq`, which loads RIP from rcx and RFLAGS

@@ -60,6 +60,30 @@ pub fn allocate() -> Option<u64> {
     Some(mfn)
 }
 
+/// Gives a frame back to the allocator (the frame table decided it may).
+pub fn free(mfn: u64) {
+    if let Some(bitmap) = FRAMES.lock().as_mut() {
+        if let Err(error) = bitmap.free(mfn) {
+            log::error!(
+                "freeing frame {mfn:#x}: {error:?} (a hypervisor bug; the frame is leaked)"
+            );
+        }
+    }
+}
+
+/// Whether `mfn` is free in the allocator.
+pub fn is_free(mfn: u64) -> bool {
+    FRAMES
+        .lock()
+        .as_ref()
+        .is_some_and(|bitmap| bitmap.is_free(mfn))
+}
+
+/// Number of machine frames the allocator covers (free or not).
+pub fn frame_count() -> u64 {
+    FRAMES.lock().as_ref().map_or(0, FrameBitmap::frame_count)
+}
+
 /// Takes `count` contiguous frames (not zeroed); returns the first.
 pub fn allocate_contiguous(count: u64) -> Option<u64> {
     FRAMES.lock().as_mut()?.allocate_contiguous(count, 1)

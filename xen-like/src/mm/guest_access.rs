@@ -22,6 +22,8 @@ pub unsafe trait Plain: Copy {}
 // SAFETY: integers and the ABI's repr(C) integer structs are plain data.
 unsafe impl Plain for u64 {}
 // SAFETY: as above.
+unsafe impl Plain for u32 {}
+// SAFETY: as above.
 unsafe impl Plain for hypercall_abi::TrapInfo {}
 // SAFETY: as above.
 unsafe impl Plain for hypercall_abi::IretContext {}

@@ -7,9 +7,11 @@
 //! reach it: its page-table entries lack the user bit, and guests run in
 //! ring 3.
 
+pub mod frame_table;
 pub mod frames;
 pub mod guest_access;
 pub mod heap;
+pub mod m2p;
 pub mod paging;
 
 use xen_like::pagewalk::PhysicalMemory;

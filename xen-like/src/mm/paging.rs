@@ -90,3 +90,28 @@ pub fn hypervisor_slots() -> [u64; HYPERVISOR_LAST_SLOT - HYPERVISOR_FIRST_SLOT 
     slots.copy_from_slice(&idle[HYPERVISOR_FIRST_SLOT..=HYPERVISOR_LAST_SLOT]);
     slots
 }
+
+/// Maps one 4 KiB page of the hypervisor's region in the idle page table
+/// (and so in every guest, which share its lower-level tables), creating
+/// missing tables with `table_flags`. Used at boot for the M2P table.
+pub fn map_hypervisor_page(address: u64, mfn: u64, leaf_flags: u64, table_flags: u64) {
+    let mut table = idle_root();
+    for level in [4u32, 3, 2] {
+        let index = ((address >> (12 + 9 * (level - 1))) & 511) as usize;
+        // SAFETY: the tables are the hypervisor's own, in RAM covered by the
+        // direct map, and only the boot CPU changes them at boot.
+        unsafe {
+            let entry = &mut (*self::table(table))[index];
+            if *entry & PTE_PRESENT == 0 {
+                let new =
+                    super::frame_table::allocate_for(xen_like::frame_table::Owner::Hypervisor)
+                        .expect("memory for a hypervisor page table");
+                *entry = (new * PAGE_SIZE) | table_flags;
+            }
+            table = *entry & PTE_ADDRESS_MASK;
+        }
+    }
+    let index = ((address >> 12) & 511) as usize;
+    // SAFETY: as above, for the last level.
+    unsafe { (*self::table(table))[index] = (mfn * PAGE_SIZE) | leaf_flags };
+}

@@ -150,3 +150,10 @@ pub unsafe fn inb(port: u16) -> u8 {
     };
     value
 }
+
+/// Invalidates the TLB entry of one virtual address.
+pub fn invlpg(address: u64) {
+    // SAFETY: dropping a TLB entry is always safe: the next access walks the
+    // page tables again.
+    unsafe { asm!("invlpg [{}]", in(reg) address, options(nostack, preserves_flags)) };
+}

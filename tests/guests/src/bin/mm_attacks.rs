@@ -1,0 +1,372 @@
+//! mm-attacks: a guest that attacks validated paging, booted as the
+//! initial domain by the `paging_attacks` scenario.
+//!
+//! Each attack is a page-table change that would break one of the
+//! hypervisor's memory invariants (DESIGN.md section 3). It must be refused
+//! with Xen's error code, or fault, and a check afterwards shows the
+//! invariant still holds. The guest ends with `Test result: SUCCESS` only if
+//! every check passed; the hypervisor must of course survive them all.
+#![no_std]
+#![no_main]
+
+use guest_kernel::abi::hypercall::Hypercall;
+use guest_kernel::abi::layout::DOMID_SELF;
+use guest_kernel::abi::memory::{MachphysMapping, MemoryOp, MemoryReservation};
+use guest_kernel::abi::mmu::{MmuUpdate, MmuUpdateKind, UVMF_INVLPG};
+use guest_kernel::abi::{wrappers, StartInfo};
+use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
+use guest_kernel::{println, traps};
+use test_guests::{check, expect_result, finish};
+
+const EPERM: i64 = -1;
+const EINVAL: i64 = -22;
+/// Where the attacks map things.
+const SCRATCH: u64 = 0xffff_d000_0000_0000;
+const PS: u64 = 1 << 7;
+/// The hypervisor image starts at machine address 1 MiB.
+const HYPERVISOR_FRAME: u64 = 0x100;
+
+fn update_va_mapping(address: u64, pte: u64) -> i64 {
+    // SAFETY: attacks on our own address space; nothing Rust relies on is
+    // mapped at the addresses used.
+    unsafe { wrappers::update_va_mapping(address, pte, UVMF_INVLPG) }
+}
+
+fn mmu_update(requests: &[MmuUpdate]) -> (i64, u32) {
+    let mut done = 0;
+    // SAFETY: as above; the requests name our own tables or are refused.
+    let result = unsafe { wrappers::mmu_update(requests, &mut done, DOMID_SELF) };
+    (result, done)
+}
+
+fn write_entry(table: u64, index: u64, value: u64) -> i64 {
+    mmu_update(&[MmuUpdate::new(
+        MmuUpdateKind::NormalPtUpdate,
+        table * PAGE_SIZE + index * 8,
+        value,
+    )])
+    .0
+}
+
+fn decrease_reservation(mfn: u64) -> i64 {
+    let mut frame = mfn;
+    let request = MemoryReservation {
+        extent_start: &mut frame as *mut u64 as u64,
+        nr_extents: 1,
+        extent_order: 0,
+        mem_flags: 0,
+        domid: DOMID_SELF,
+        ..MemoryReservation::default()
+    };
+    // SAFETY: the request and its one-entry array live for the call.
+    unsafe {
+        wrappers::hypercall2(
+            Hypercall::MemoryOp,
+            u64::from(MemoryOp::DecreaseReservation.raw()),
+            &request as *const MemoryReservation as u64,
+        )
+    }
+}
+
+fn machphys_mapping() -> MachphysMapping {
+    let mut mapping = MachphysMapping::default();
+    // SAFETY: the hypervisor writes the 24-byte answer into `mapping`.
+    unsafe {
+        wrappers::hypercall2(
+            Hypercall::MemoryOp,
+            u64::from(MemoryOp::MachphysMapping.raw()),
+            &mut mapping as *mut MachphysMapping as u64,
+        );
+    }
+    mapping
+}
+
+/// The L4, L3, L2 and L1 machine frames on the way to `address`.
+fn tables_for(address: u64) -> [u64; 4] {
+    let mut tables = [paging::current_root(), 0, 0, 0];
+    for level in 0..3 {
+        let shift = 39 - 9 * level as u64;
+        let entry = paging::read_entry(tables[level], (address >> shift) & 511);
+        tables[level + 1] = (entry & 0x000f_ffff_ffff_f000) / PAGE_SIZE;
+    }
+    tables
+}
+
+fn pte_of(address: u64) -> u64 {
+    paging::read_entry(tables_for(address)[3], (address >> 12) & 511)
+}
+
+fn fresh_frame() -> u64 {
+    let pfn = paging::allocate_frame().expect("a free frame for the attacks");
+    paging::pfn_to_mfn(pfn)
+}
+
+#[no_mangle]
+fn guest_main(_start_info: &'static StartInfo) -> ! {
+    println!("mm-attacks: attacking validated paging");
+    let own_a = fresh_frame();
+    let own_b = fresh_frame();
+    let own_c = fresh_frame();
+    let rw = PRESENT | WRITABLE | USER | NO_EXECUTE;
+    let ro = PRESENT | USER | NO_EXECUTE;
+    let mapped = paging::map(SCRATCH, own_a, WRITABLE | USER | NO_EXECUTE);
+    check(
+        "setup: map a frame of our own",
+        mapped.is_ok(),
+        format_args!("{mapped:?}"),
+    );
+    let [root, l3, l2, l1] = tables_for(SCRATCH);
+    let scratch_pte = pte_of(SCRATCH);
+
+    // Invariant 1: only frames the domain owns.
+    expect_result(
+        "map the hypervisor's image",
+        update_va_mapping(SCRATCH, (HYPERVISOR_FRAME * PAGE_SIZE) | rw),
+        EPERM,
+    );
+    let last = machphys_mapping().max_mfn;
+    expect_result(
+        "map a frame nobody owns",
+        update_va_mapping(SCRATCH, (last * PAGE_SIZE) | ro),
+        EPERM,
+    );
+    expect_result(
+        "map a frame beyond RAM",
+        update_va_mapping(SCRATCH, ((last + 4096) * PAGE_SIZE) | ro),
+        EPERM,
+    );
+    check(
+        "the mapping is unchanged",
+        pte_of(SCRATCH) == scratch_pte,
+        format_args!("{:#x}", pte_of(SCRATCH)),
+    );
+
+    // Invariant 2: page tables are never writable.
+    expect_result(
+        "map our own L1 writable",
+        update_va_mapping(SCRATCH, (l1 * PAGE_SIZE) | rw),
+        EINVAL,
+    );
+    expect_result(
+        "map our own L4 writable",
+        update_va_mapping(SCRATCH, (root * PAGE_SIZE) | rw),
+        EINVAL,
+    );
+    expect_result(
+        "map our own L4 read-only",
+        update_va_mapping(SCRATCH, (root * PAGE_SIZE) | ro),
+        0,
+    );
+    expect_result(
+        "map our frame back",
+        update_va_mapping(SCRATCH, (own_a * PAGE_SIZE) | rw),
+        0,
+    );
+    expect_result("pin a frame that is mapped writable", pin(own_a, 1), EINVAL);
+    let root_address = paging::physmap_address(paging::mfn_to_pfn(root));
+    match traps::try_write(root_address + 8 * 100, 0) {
+        Err(fault) => check(
+            "write to the pinned L4 directly",
+            fault.vector == 14,
+            format_args!(
+                "page fault, error {:#x}, address {:#x}",
+                fault.error_code, fault.address
+            ),
+        ),
+        Ok(()) => check(
+            "write to the pinned L4 directly",
+            false,
+            format_args!("the store went through"),
+        ),
+    }
+    let l1_address = paging::physmap_address(paging::mfn_to_pfn(l1));
+    check(
+        "write to an L1 directly",
+        traps::try_write(l1_address, 0).is_err(),
+        format_args!("faults"),
+    );
+
+    // Invariant 3: the hypervisor's region.
+    expect_result(
+        "write the hypervisor's L4 slot 262",
+        write_entry(root, 262, (own_a * PAGE_SIZE) | rw),
+        EPERM,
+    );
+    expect_result(
+        "write the M2P's L4 slot 256",
+        write_entry(root, 256, 0),
+        EPERM,
+    );
+    expect_result(
+        "map an address in the hypervisor's region",
+        update_va_mapping(0xffff_8300_0000_0000, (own_a * PAGE_SIZE) | rw),
+        EINVAL,
+    );
+
+    // Invariant 4: counts keep frames in use from being freed or retyped.
+    expect_result(
+        "unpin the current base (allowed: the base holds it)",
+        unpin(root),
+        0,
+    );
+    expect_result(
+        "...but it stays a page table",
+        update_va_mapping(SCRATCH, (root * PAGE_SIZE) | rw),
+        EINVAL,
+    );
+    expect_result("pin it again", pin(root, 4), 0);
+    expect_result("give back the current base", decrease_reservation(root), 0);
+    expect_result("give back an L1 in use", decrease_reservation(l1), 0);
+    expect_result(
+        "give back a frame that is mapped",
+        decrease_reservation(own_a),
+        0,
+    );
+    expect_result(
+        "give back an unused frame (allowed)",
+        decrease_reservation(own_b),
+        1,
+    );
+
+    // Loops and wrong levels.
+    expect_result(
+        "an L2 entry pointing at an L4",
+        write_entry(l2, 300, (root * PAGE_SIZE) | rw),
+        EINVAL,
+    );
+    expect_result(
+        "an L4 entry pointing at itself",
+        write_entry(root, 300, (root * PAGE_SIZE) | rw),
+        EINVAL,
+    );
+    expect_result(
+        "an L3 entry pointing at itself",
+        write_entry(l3, 300, (l3 * PAGE_SIZE) | rw),
+        EINVAL,
+    );
+
+    // Bits the hypervisor does not allow.
+    expect_result(
+        "reserved bit 52 in an L1 entry",
+        update_va_mapping(SCRATCH, (own_a * PAGE_SIZE) | rw | (1 << 52)),
+        EINVAL,
+    );
+    expect_result(
+        "the PAT bit in an L1 entry",
+        update_va_mapping(SCRATCH, (own_a * PAGE_SIZE) | rw | PS),
+        EINVAL,
+    );
+    expect_result(
+        "a 2 MiB superpage in an L2 entry",
+        write_entry(l2, 301, (own_c * PAGE_SIZE) | rw | PS),
+        EINVAL,
+    );
+
+    // Malformed requests.
+    expect_result(
+        "a non-canonical address",
+        update_va_mapping(0x0000_8000_0000_0000, (own_a * PAGE_SIZE) | rw),
+        EINVAL,
+    );
+    let misaligned = MmuUpdate {
+        ptr: l1 * PAGE_SIZE + 4,
+        val: 0,
+    };
+    expect_result(
+        "a misaligned entry address",
+        mmu_update(&[misaligned]).0,
+        EINVAL,
+    );
+    expect_result(
+        "mmu_update on a frame that is not a page table",
+        write_entry(own_a, 0, (own_c * PAGE_SIZE) | ro),
+        EINVAL,
+    );
+    let foreign_m2p = MmuUpdate::new(
+        MmuUpdateKind::MachphysUpdate,
+        HYPERVISOR_FRAME * PAGE_SIZE,
+        5,
+    );
+    expect_result(
+        "an M2P update of a frame we do not own",
+        mmu_update(&[foreign_m2p]).0,
+        EPERM,
+    );
+    let own_m2p = MmuUpdate::new(MmuUpdateKind::MachphysUpdate, own_c * PAGE_SIZE, 0x1234);
+    expect_result(
+        "an M2P update of our own frame",
+        mmu_update(&[own_m2p]).0,
+        0,
+    );
+    check(
+        "the M2P says so",
+        paging::mfn_to_pfn(own_c) == 0x1234,
+        format_args!("{:#x}", paging::mfn_to_pfn(own_c)),
+    );
+
+    // A batch with a bad entry in the middle.
+    let entry = |offset: u64| l1 * PAGE_SIZE + ((SCRATCH + offset) >> 12 & 511) * 8;
+    let batch = [
+        MmuUpdate::new(
+            MmuUpdateKind::NormalPtUpdate,
+            entry(PAGE_SIZE),
+            (own_c * PAGE_SIZE) | ro,
+        ),
+        MmuUpdate::new(
+            MmuUpdateKind::NormalPtUpdate,
+            entry(2 * PAGE_SIZE),
+            (HYPERVISOR_FRAME * PAGE_SIZE) | ro,
+        ),
+        MmuUpdate::new(
+            MmuUpdateKind::NormalPtUpdate,
+            entry(3 * PAGE_SIZE),
+            (own_c * PAGE_SIZE) | ro,
+        ),
+    ];
+    let (result, done) = mmu_update(&batch);
+    expect_result("a batch with a bad middle entry", result, EPERM);
+    check(
+        "...reports one done",
+        done == 1,
+        format_args!("done = {done}"),
+    );
+    check(
+        "...applied the first",
+        pte_of(SCRATCH + PAGE_SIZE) & !0xfff & 0x000f_ffff_ffff_ffff == own_c * PAGE_SIZE,
+        format_args!("{:#x}", pte_of(SCRATCH + PAGE_SIZE)),
+    );
+    check(
+        "...and nothing after",
+        pte_of(SCRATCH + 3 * PAGE_SIZE) & PRESENT == 0,
+        format_args!("{:#x}", pte_of(SCRATCH + 3 * PAGE_SIZE)),
+    );
+
+    // The hypervisor is still there, and our memory still works.
+    check(
+        "the hypervisor still answers",
+        wrappers::xen_version_number() > 0,
+        format_args!("xen_version"),
+    );
+    check(
+        "the scratch page is still ours and writable",
+        traps::try_write(SCRATCH, 42).is_ok(),
+        format_args!("write"),
+    );
+    finish()
+}
+
+fn pin(mfn: u64, level: u8) -> i64 {
+    paging::pin(mfn, level)
+        .err()
+        .map_or(0, |error| match error {
+            paging::PagingError::Refused(code) => code,
+            paging::PagingError::OutOfFrames => -12,
+        })
+}
+
+fn unpin(mfn: u64) -> i64 {
+    paging::unpin(mfn).err().map_or(0, |error| match error {
+        paging::PagingError::Refused(code) => code,
+        paging::PagingError::OutOfFrames => -12,
+    })
+}

@@ -1,0 +1,2077 @@
+//! The frame table: who owns each machine frame, what it is used for, and
+//! the rules that are the only way either of those can change.
+//!
+//! # Why the hypervisor needs it
+//!
+//! A PV guest runs on real page tables. Its kernel builds them in its own
+//! memory and the MMU walks them directly; there is no second stage of
+//! translation behind them. That is what makes PV fast, and it is also why
+//! the hypervisor must never let the guest write a page-table entry on its
+//! own: one entry that maps a frame of another domain, or of the hypervisor,
+//! or that makes a page table writable, and the guest owns the machine.
+//! So the guest's page tables are mapped read-only in its own address space
+//! and every change goes through a hypercall (`mmu_update`, `mmuext_op`,
+//! `update_va_mapping`) that asks this module whether the change is safe.
+//!
+//! The frame table answers with one [`FrameInfo`] per machine frame (MFN):
+//!
+//! * `owner`: free, the hypervisor's, or a domain's. Frames change owner
+//!   only through [`FrameTable::assign`] and [`FrameTable::release`].
+//! * `page_type`: what the frame is being used as. A frame can be put to
+//!   one of several mutually exclusive uses: an L1, L2, L3 or L4 page table,
+//!   a page mapped writable somewhere, or a segment-descriptor page. It can
+//!   of course be used in none of these ways, and then it can still be
+//!   mapped read-only as often as the owner likes.
+//! * `type_count`: how many things rely on the frame *keeping* that type:
+//!   each writable mapping of a `Writable` frame, each page-table entry that
+//!   points at an L1..L3 table, each pin, each vCPU whose CR3 is an L4. The
+//!   type may change only when this count is zero.
+//! * `ref_count`: how many things refer to the frame at all: the allocation
+//!   itself (1 while the frame is owned), every present entry that maps or
+//!   points at it, every pin, every base pointer. A frame can be given back
+//!   only when nothing but the allocation refers to it.
+//! * `pinned`: the guest asked (`MMUEXT_PIN_Lx_TABLE`) that the frame keep
+//!   its page-table type even while no other table points at it. A pin holds
+//!   one general and one type reference; a frame is pinned at most once.
+//! * `validated`: the frame's contents have been checked for its type and
+//!   the references its entries need have been taken. A page table is
+//!   validated exactly while its type count is above zero.
+//!
+//! This is the scheme of Xen's `xen/arch/x86/mm.c`, where `count_info` and
+//! `type_info` are the two counts and the opening comment of the file tells
+//! the same story.
+//!
+//! # The invariants
+//!
+//! 1. **A domain maps only frames it owns.** Every present entry of a
+//!    validated table names a frame owned by the table's owner. Checked
+//!    entry by entry when a table is validated and when an entry is updated
+//!    ([`FrameTable::update_entry`]); frames of the hypervisor are refused
+//!    too for now (Xen lets a guest map its `shared_info` page and the M2P
+//!    read-only; that will come as an explicit allow-list).
+//! 2. **A page table is never writable.** A frame in use as a page table
+//!    (type L1..L4, type count > 0) is mapped writable by no entry, and a
+//!    frame mapped writable (type `Writable`, count > 0) cannot become a
+//!    page table. Both halves follow from one rule: a writable L1 entry
+//!    holds a `Writable` type reference on its target, a table entry or a
+//!    pin holds a table type reference, and a frame has one type at a time.
+//! 3. **The hypervisor's part of the address space is out of reach.** L4
+//!    slots 256..=271 (Xen's hole, `0xffff800000000000..0xffff880000000000`)
+//!    are overwritten with the hypervisor's own entries when an L4 is
+//!    validated, hold no references, and are never written on a guest's
+//!    request (`-EPERM`).
+//! 4. **Counts stop a frame from going away while in use.** A frame with a
+//!    type count above zero, or any reference beyond its allocation, cannot
+//!    be released, retyped or handed to another domain. References are
+//!    always taken on the new thing before they are dropped on the old one,
+//!    so no update can free what it is about to use.
+//! 5. **Removed rights are flushed.** The TLB may still hold a translation
+//!    after its entry is gone. Every operation that removes or downgrades a
+//!    mapping reports [`Flush::Needed`]; the caller flushes before it returns
+//!    to the guest. This matters for invariant 2: once the last writable
+//!    mapping of a frame is dropped the frame may become a page table, and a
+//!    stale writable TLB entry would then be a way to write it.
+//!
+//! # Validation
+//!
+//! Taking a page-table type on a frame whose type count is zero validates
+//! the frame: each of its 512 entries is checked for its level and the
+//! references it needs are taken (an L1 entry: a general reference, plus a
+//! `Writable` type reference if it is writable; an L2, L3 or L4 entry: a
+//! general reference and the L1, L2 or L3 type on the table it points at,
+//! which validates that table in turn). If any entry is refused, every
+//! reference taken so far is given back and the frame keeps its old type.
+//! While a frame is being validated as type T it already counts as "type T,
+//! in use, not yet validated", so a table that points at itself, directly or
+//! through its children, is refused rather than recursed into forever. When
+//! the last type reference of a table is dropped, the references held by its
+//! entries are dropped too (devalidation), and the next user validates it
+//! afresh, because the guest may have rewritten it while it was plain memory.
+//!
+//! # A refused update, worked through
+//!
+//! Domain 1 has pinned frame 0x42 as an L1 table, and frame 0x40 is the L1
+//! table that maps its kernel's page tables read-only, as every PV kernel
+//! does. The kernel now asks, through `mmu_update`, to write entry 3 of
+//! table 0x40 with `0x42 << 12 | PRESENT | WRITABLE`: a writable mapping of
+//! its own page table, from which it could write any entry it likes.
+//!
+//! 1. Table 0x40 is owned by domain 1 and in use as an L1 (type count 1,
+//!    validated), and index 3 is below 512: the update may be considered.
+//! 2. The new entry at L1: no reserved bits, no PAT bit. It is present, so
+//!    the user bit is forced on.
+//! 3. Its target, frame 0x42, is owned by domain 1: a general reference is
+//!    taken (its ref count goes up by one).
+//! 4. The entry is writable, so a `Writable` type reference is needed on
+//!    0x42. But 0x42 has type L1 with type count 1 (the pin): refused with
+//!    `-EINVAL`, "frame already in use as an L1 page table".
+//! 5. The general reference of step 3 is given back. Entry 3 of
+//!    0x40 is untouched, no count has changed, and the hypercall returns
+//!    `-EINVAL` (a batch stops here; earlier updates of it stay applied).
+//!
+//! Had the kernel asked for the same entry without `WRITABLE`, step 4 would
+//! have been skipped and the update accepted: page tables may be read.
+
+use hypercall_abi::XenError;
+
+use crate::pagewalk::{
+    PTE_ADDRESS_MASK, PTE_NO_EXECUTE, PTE_PAGE_SIZE, PTE_PRESENT, PTE_USER, PTE_WRITABLE,
+};
+
+/// A machine frame number: a physical address divided by 4096.
+pub type Mfn = u64;
+
+/// A domain's identifier (Xen's `domid_t`).
+pub type DomainId = u16;
+
+/// Entries in one page table of any level.
+pub const ENTRIES_PER_TABLE: usize = 512;
+
+/// The first L4 slot of the hypervisor's part of every address space
+/// (`0xffff800000000000`).
+pub const FIRST_HYPERVISOR_L4_SLOT: usize = 256;
+
+/// How many L4 slots belong to the hypervisor (256..=271, 8 TiB).
+pub const HYPERVISOR_L4_SLOT_COUNT: usize = 16;
+
+/// Accessed: set by the MMU when the entry is used.
+const PTE_ACCESSED: u64 = 1 << 5;
+/// Dirty: set by the MMU when the page is written (meaningful at L1).
+const PTE_DIRTY: u64 = 1 << 6;
+/// Global: the translation survives CR3 reloads.
+const PTE_GLOBAL: u64 = 1 << 8;
+/// In an L1 entry, bit 7 selects a PAT entry instead of meaning "large page".
+const PTE_PAT_L1: u64 = PTE_PAGE_SIZE;
+/// Bits 52..=62: ignored by the MMU or reserved (protection keys); guests
+/// may not use them, so that the hypervisor may later.
+const PTE_RESERVED_HIGH: u64 = 0x7ff0_0000_0000_0000;
+
+/// What a frame is being used for (Xen's `PGT_*` types).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageType {
+    /// No particular use; the frame may be mapped read-only.
+    None,
+    /// Mapped writable by at least one entry (when the type count is > 0).
+    Writable,
+    /// A page table of level 1 (maps 4 KiB pages).
+    L1,
+    /// A page table of level 2 (points at L1 tables).
+    L2,
+    /// A page table of level 3 (points at L2 tables).
+    L3,
+    /// A page table of level 4, the root of an address space.
+    L4,
+    /// A page of a GDT or LDT.
+    SegmentDescriptor,
+}
+
+impl PageType {
+    /// The page-table level of this type, 1 to 4, or `None` if it is not a
+    /// page-table type.
+    pub fn table_level(self) -> Option<u8> {
+        match self {
+            Self::L1 => Some(1),
+            Self::L2 => Some(2),
+            Self::L3 => Some(3),
+            Self::L4 => Some(4),
+            Self::None | Self::Writable | Self::SegmentDescriptor => None,
+        }
+    }
+
+    /// The page-table type of level `level` (1 to 4).
+    pub fn for_level(level: u8) -> Option<PageType> {
+        match level {
+            1 => Some(Self::L1),
+            2 => Some(Self::L2),
+            3 => Some(Self::L3),
+            4 => Some(Self::L4),
+            _ => None,
+        }
+    }
+
+    /// The reason given when a frame cannot take another type because it
+    /// is in use as this one.
+    fn in_use_reason(self) -> &'static str {
+        match self {
+            Self::None => "frame already in use as an untyped page",
+            Self::Writable => "frame already in use as a writable page",
+            Self::L1 => "frame already in use as an L1 page table",
+            Self::L2 => "frame already in use as an L2 page table",
+            Self::L3 => "frame already in use as an L3 page table",
+            Self::L4 => "frame already in use as an L4 page table",
+            Self::SegmentDescriptor => "frame already in use as a segment-descriptor page",
+        }
+    }
+}
+
+/// Who a frame belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// In the allocator's free pool.
+    Free,
+    /// The hypervisor's own (its heap, `shared_info` pages, the M2P table).
+    Hypervisor,
+    /// A domain's memory.
+    Domain(DomainId),
+}
+
+/// The frame table's entry for one machine frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// Who the frame belongs to.
+    pub owner: Owner,
+    /// What the frame is used as; meaningful while `type_count > 0`, kept
+    /// afterwards so that a frame returning to the same use is recognisable.
+    pub page_type: PageType,
+    /// How many users rely on the frame keeping `page_type`.
+    pub type_count: u32,
+    /// How many references to the frame exist, the allocation's included.
+    pub ref_count: u32,
+    /// Whether the guest pinned the frame's page-table type.
+    pub pinned: bool,
+    /// Whether the contents were checked for `page_type` and their
+    /// references taken.
+    pub validated: bool,
+}
+
+impl FrameInfo {
+    /// A frame in the free pool: no owner, no type, no references.
+    pub const FREE: FrameInfo = FrameInfo {
+        owner: Owner::Free,
+        page_type: PageType::None,
+        type_count: 0,
+        ref_count: 0,
+        pinned: false,
+        validated: false,
+    };
+}
+
+/// Access to page-table contents by MFN (the hypervisor's direct map, or a
+/// fake memory in tests).
+pub trait TableMemory {
+    /// Reads entry `index` (0..512) of the table in frame `table`.
+    fn read_entry(&self, table: Mfn, index: usize) -> u64;
+    /// Writes entry `index` (0..512) of the table in frame `table`.
+    fn write_entry(&mut self, table: Mfn, index: usize, value: u64);
+}
+
+/// Whether the caller must flush the TLB before returning to the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Flush {
+    /// No mapping was removed or downgraded.
+    None,
+    /// A mapping was removed or lost rights: stale translations may remain.
+    Needed,
+}
+
+impl Flush {
+    /// One flush covers both: needed if either operation needed it (for a
+    /// batch of updates that flushes once at the end).
+    pub fn combine(self, other: Flush) -> Flush {
+        if self == Flush::Needed || other == Flush::Needed {
+            Flush::Needed
+        } else {
+            Flush::None
+        }
+    }
+}
+
+/// Why an operation was refused: a Xen error code for the guest, and a
+/// reason for the hypervisor's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// What the hypercall returns (negated).
+    pub error: XenError,
+    /// What was wrong, for the log.
+    pub reason: &'static str,
+}
+
+/// Builds a refusal.
+const fn refuse(error: XenError, reason: &'static str) -> Refusal {
+    Refusal { error, reason }
+}
+
+// ---------------------------------------------------------------------------
+// The rules for a single entry. Each is one small function so that it can be
+// read, tested and handed out on its own.
+// ---------------------------------------------------------------------------
+
+/// The frame an entry points at (bits 12..51).
+fn entry_target(entry: u64) -> Mfn {
+    (entry & PTE_ADDRESS_MASK) >> 12
+}
+
+/// Whether the entry is present. A non-present entry is always acceptable
+/// and holds no references: the MMU ignores all its other bits, and the
+/// guest may use them as it likes (Linux keeps swap entries there).
+fn is_present(entry: u64) -> bool {
+    entry & PTE_PRESENT != 0
+}
+
+/// Rule: bits 52..=62 must be clear at every level (`-EINVAL`).
+fn check_reserved_bits(entry: u64) -> Result<(), Refusal> {
+    if entry & PTE_RESERVED_HIGH != 0 {
+        return Err(refuse(XenError::EINVAL, "sets reserved bits"));
+    }
+    Ok(())
+}
+
+/// Rule: bit 7 means something different at each level, and we allow it
+/// at none (`-EINVAL`):
+/// - L1: the PAT bit. Guests get the default memory types only.
+/// - L2, L3: a 2 MiB or 1 GiB superpage. A superpage would map 512 (or
+///   512 * 512) frames with one reference, which this frame table does not
+///   account for.
+/// - L4: reserved by the architecture.
+fn check_bit_7(level: u8, entry: u64) -> Result<(), Refusal> {
+    // The same bit under its two names: PAT in an L1, PS above.
+    let bit_7 = if level == 1 {
+        PTE_PAT_L1
+    } else {
+        PTE_PAGE_SIZE
+    };
+    if entry & bit_7 == 0 {
+        return Ok(());
+    }
+    Err(match level {
+        1 => refuse(XenError::EINVAL, "sets the PAT bit, which is not supported"),
+        2 | 3 => refuse(
+            XenError::EINVAL,
+            "asks for a superpage, which is not supported",
+        ),
+        _ => refuse(
+            XenError::EINVAL,
+            "sets bit 7, which is reserved in an L4 entry",
+        ),
+    })
+}
+
+/// Rule: the global bit (8) is allowed in L1 entries only, as in Xen's
+/// `L1_DISALLOW_MASK`. At L2 and L3 it means nothing without a superpage,
+/// and at L4 it is reserved (`-EINVAL`).
+fn check_global_bit(level: u8, entry: u64) -> Result<(), Refusal> {
+    if level != 1 && entry & PTE_GLOBAL != 0 {
+        return Err(refuse(
+            XenError::EINVAL,
+            "sets the global bit, which only an L1 entry may use",
+        ));
+    }
+    Ok(())
+}
+
+/// Rule: the guest kernel runs in ring 3, so every present entry must allow
+/// user access or the kernel could not use its own mappings. The hypervisor
+/// sets the bit itself (Xen's `adjust_guest_l*e`); the entry it stores has
+/// it. Guest user space is kept from kernel pages by the separate kernel
+/// and user page tables of a 64-bit PV guest, not by this bit.
+fn with_user_bit(entry: u64) -> u64 {
+    entry | PTE_USER
+}
+
+/// All the rules on an entry's bits for a table of `level`; returns the
+/// entry as it will be stored. NX (63), the cache bits (3, 4), A/D (5, 6)
+/// and the software bits (9..=11) are allowed everywhere.
+fn check_entry_bits(level: u8, entry: u64) -> Result<u64, Refusal> {
+    if !is_present(entry) {
+        return Ok(entry);
+    }
+    check_reserved_bits(entry)?;
+    check_bit_7(level, entry)?;
+    check_global_bit(level, entry)?;
+    Ok(with_user_bit(entry))
+}
+
+/// Rule: the type a present entry of a table at `level` needs its target to
+/// have. An L1 entry maps data: a writable one needs `Writable` (so that the
+/// target cannot be a page table, invariant 2), a read-only one no type. An
+/// entry of an L2, L3 or L4 points at a table one level down.
+fn required_target_type(level: u8, entry: u64) -> Option<PageType> {
+    if level == 1 {
+        (entry & PTE_WRITABLE != 0).then_some(PageType::Writable)
+    } else {
+        PageType::for_level(level - 1)
+    }
+}
+
+/// Rule: slots 256..=271 of an L4 belong to the hypervisor.
+fn is_hypervisor_slot(level: u8, index: usize) -> bool {
+    level == 4
+        && (FIRST_HYPERVISOR_L4_SLOT..FIRST_HYPERVISOR_L4_SLOT + HYPERVISOR_L4_SLOT_COUNT)
+            .contains(&index)
+}
+
+/// Rule: a guest may not write the hypervisor's slots of an L4 (`-EPERM`).
+fn check_guest_may_write_slot(level: u8, index: usize) -> Result<(), Refusal> {
+    if is_hypervisor_slot(level, index) {
+        return Err(refuse(
+            XenError::EPERM,
+            "writes the hypervisor's part of the address space",
+        ));
+    }
+    Ok(())
+}
+
+/// With `MMU_PT_UPDATE_PRESERVE_AD`, the accessed and dirty bits the MMU set
+/// in the old entry are kept, so that a guest rewriting an entry does not
+/// lose the information that the page was used or written. Only a present
+/// old entry has A/D bits set by the MMU; in a non-present one they are the
+/// guest's own data.
+fn keep_accessed_dirty(old: u64, new: u64) -> u64 {
+    if is_present(old) {
+        new | (old & (PTE_ACCESSED | PTE_DIRTY))
+    } else {
+        new
+    }
+}
+
+/// Rule (invariant 5): replacing `old` by `new` needs a TLB flush unless the
+/// old entry was not present, or the new one maps the same frame with at
+/// least the same rights (writable, user, executable).
+fn flush_after_replacing(old: u64, new: u64) -> Flush {
+    if !is_present(old) {
+        return Flush::None;
+    }
+    let keeps_rights = is_present(new)
+        && entry_target(new) == entry_target(old)
+        && (new & PTE_WRITABLE != 0 || old & PTE_WRITABLE == 0)
+        && (new & PTE_USER != 0 || old & PTE_USER == 0)
+        && (new & PTE_NO_EXECUTE == 0 || old & PTE_NO_EXECUTE != 0);
+    if keeps_rights {
+        Flush::None
+    } else {
+        Flush::Needed
+    }
+}
+
+/// The frame table over all of machine memory, and the rules that change it.
+#[derive(Debug)]
+pub struct FrameTable<'a> {
+    frames: &'a mut [FrameInfo],
+    hypervisor_slots: [u64; HYPERVISOR_L4_SLOT_COUNT],
+}
+
+impl<'a> FrameTable<'a> {
+    /// Wraps `frames` (one entry per MFN, contents kept as given) with the
+    /// hypervisor's L4 entries for slots 256..=271.
+    pub fn new(frames: &'a mut [FrameInfo], hypervisor_slots: [u64; 16]) -> Self {
+        Self {
+            frames,
+            hypervisor_slots,
+        }
+    }
+
+    /// The entry for `mfn`, if it is within machine memory.
+    pub fn info(&self, mfn: Mfn) -> Option<&FrameInfo> {
+        self.frames.get(usize::try_from(mfn).ok()?)
+    }
+
+    /// Number of machine frames the table covers.
+    pub fn frame_count(&self) -> u64 {
+        self.frames.len() as u64
+    }
+
+    /// Replaces the hypervisor's L4 entries copied into every L4 validated
+    /// from now on.
+    pub fn set_hypervisor_slots(&mut self, slots: [u64; 16]) {
+        self.hypervisor_slots = slots;
+    }
+
+    /// Whether `mfn` exists and belongs to `domain`.
+    pub fn is_owned_by(&self, mfn: Mfn, domain: DomainId) -> bool {
+        self.info(mfn)
+            .is_some_and(|frame| frame.owner == Owner::Domain(domain))
+    }
+
+    fn frame_mut(&mut self, mfn: Mfn) -> Option<&mut FrameInfo> {
+        self.frames.get_mut(usize::try_from(mfn).ok()?)
+    }
+
+    /// The frame `mfn` if `domain` owns it, else `-EPERM` with `reason`.
+    fn owned_frame_mut(
+        &mut self,
+        mfn: Mfn,
+        domain: DomainId,
+        reason: &'static str,
+    ) -> Result<&mut FrameInfo, Refusal> {
+        match self.frame_mut(mfn) {
+            Some(frame) if frame.owner == Owner::Domain(domain) => Ok(frame),
+            Some(_) => Err(refuse(XenError::EPERM, reason)),
+            None => Err(refuse(
+                XenError::EPERM,
+                "frame number is beyond the end of machine memory",
+            )),
+        }
+    }
+
+    /// A free frame becomes owned by `owner` with `ref_count` 1 (the
+    /// allocation reference) and no type.
+    pub fn assign(&mut self, mfn: Mfn, owner: Owner) -> Result<(), Refusal> {
+        if owner == Owner::Free {
+            return Err(refuse(XenError::EINVAL, "cannot assign a frame to no one"));
+        }
+        let frame = self.frame_mut(mfn).ok_or(refuse(
+            XenError::EINVAL,
+            "frame number is beyond the end of machine memory",
+        ))?;
+        if frame.owner != Owner::Free || frame.ref_count != 0 || frame.type_count != 0 {
+            return Err(refuse(XenError::EBUSY, "frame is not free"));
+        }
+        *frame = FrameInfo {
+            owner,
+            ref_count: 1,
+            ..FrameInfo::FREE
+        };
+        Ok(())
+    }
+
+    /// The owner gives a frame back (`decrease_reservation`, domain
+    /// destruction). Refused with `-EBUSY` while anything but the allocation
+    /// refers to it (invariant 4), `-EPERM` if `owner` does not own it. On
+    /// success the frame is free and the caller returns it to the allocator.
+    pub fn release(&mut self, mfn: Mfn, owner: Owner) -> Result<(), Refusal> {
+        let frame = self.frame_mut(mfn).ok_or(refuse(
+            XenError::EINVAL,
+            "frame number is beyond the end of machine memory",
+        ))?;
+        if frame.owner == Owner::Free {
+            return Err(refuse(XenError::EINVAL, "frame is already free"));
+        }
+        if frame.owner != owner {
+            return Err(refuse(
+                XenError::EPERM,
+                "releases a frame the caller does not own",
+            ));
+        }
+        if frame.type_count > 0 {
+            return Err(refuse(
+                XenError::EBUSY,
+                "frame is in use as a page table, writable mapping or base",
+            ));
+        }
+        if frame.ref_count > 1 {
+            return Err(refuse(
+                XenError::EBUSY,
+                "frame is still mapped or referenced",
+            ));
+        }
+        *frame = FrameInfo::FREE;
+        Ok(())
+    }
+
+    /// Takes a general reference on `mfn`, which `domain` must own.
+    pub fn get_page(&mut self, mfn: Mfn, domain: DomainId) -> Result<(), Refusal> {
+        let frame = self.owned_frame_mut(mfn, domain, "frame is not owned by the domain")?;
+        frame.ref_count = frame
+            .ref_count
+            .checked_add(1)
+            .ok_or(refuse(XenError::EBUSY, "reference count would overflow"))?;
+        Ok(())
+    }
+
+    /// Drops a general reference taken by [`FrameTable::get_page`].
+    ///
+    /// A put without a matching get is a hypervisor bug: debug builds panic;
+    /// release builds leave the count at zero rather than wrapping it.
+    pub fn put_page(&mut self, mfn: Mfn) {
+        let frame = self.frame_mut(mfn);
+        debug_assert!(frame.is_some(), "put_page of a frame beyond memory");
+        if let Some(frame) = frame {
+            debug_assert!(frame.ref_count > 0, "put_page without a reference");
+            frame.ref_count = frame.ref_count.saturating_sub(1);
+        }
+    }
+
+    /// Takes a type reference on `mfn` (owned by `domain`). If the type
+    /// count is 0 the frame may take any type: a page-table type only once
+    /// all 512 entries are validated and their references taken (given back
+    /// if one is refused). If it already has `page_type`, the count goes up.
+    /// Otherwise it is refused (`-EINVAL`, "frame already in use as ...").
+    pub fn get_page_type(
+        &mut self,
+        memory: &mut impl TableMemory,
+        mfn: Mfn,
+        page_type: PageType,
+        domain: DomainId,
+    ) -> Result<(), Refusal> {
+        match page_type {
+            PageType::None => {
+                return Err(refuse(
+                    XenError::EINVAL,
+                    "type None cannot be taken: it is the absence of a type",
+                ))
+            }
+            PageType::SegmentDescriptor => {
+                // Honest refusal until descriptor checking (Xen's
+                // `check_descriptor`) is written: a GDT/LDT frame accepted
+                // unchecked could hold a call gate into ring 0.
+                return Err(refuse(
+                    XenError::ENOSYS,
+                    "segment-descriptor pages are not supported yet",
+                ));
+            }
+            _ => {}
+        }
+        let frame = self.owned_frame_mut(mfn, domain, "frame is not owned by the domain")?;
+        let before = *frame;
+
+        if before.type_count > 0 {
+            if before.page_type != page_type {
+                return Err(refuse(XenError::EINVAL, before.page_type.in_use_reason()));
+            }
+            if !before.validated {
+                // Only possible while this very frame is being validated
+                // further up the call chain: a table reaching itself.
+                return Err(refuse(
+                    XenError::EINVAL,
+                    "frame is still being validated as this type (a table refers to itself)",
+                ));
+            }
+            frame.type_count = before
+                .type_count
+                .checked_add(1)
+                .ok_or(refuse(XenError::EBUSY, "type count would overflow"))?;
+            return Ok(());
+        }
+
+        // The type count is 0: nothing relies on the old type, so the frame
+        // may change type. It counts as "in use as `page_type`, not yet
+        // validated" from here on, which is what stops self-references.
+        frame.page_type = page_type;
+        frame.type_count = 1;
+        frame.validated = false;
+        let Some(level) = page_type.table_level() else {
+            // `Writable`: there is nothing in the frame to check.
+            frame.validated = true;
+            return Ok(());
+        };
+        match self.validate_table(memory, mfn, level, domain) {
+            Ok(()) => {
+                if let Some(frame) = self.frame_mut(mfn) {
+                    frame.validated = true;
+                }
+                Ok(())
+            }
+            Err(refusal) => {
+                if let Some(frame) = self.frame_mut(mfn) {
+                    frame.page_type = before.page_type;
+                    frame.type_count = 0;
+                    frame.validated = before.validated;
+                }
+                Err(refusal)
+            }
+        }
+    }
+
+    /// Drops a type reference. When a page table's count reaches 0 the
+    /// references held by its entries are dropped (devalidation); returns
+    /// [`Flush::Needed`] when that removed mappings.
+    pub fn put_page_type(&mut self, memory: &mut impl TableMemory, mfn: Mfn) -> Flush {
+        // As for `put_page`: a put without a get is a hypervisor bug.
+        let frame = self.frame_mut(mfn);
+        debug_assert!(frame.is_some(), "put_page_type of a frame beyond memory");
+        let Some(frame) = frame else {
+            return Flush::None;
+        };
+        debug_assert!(
+            frame.type_count > 0,
+            "put_page_type without a type reference"
+        );
+        let Some(remaining) = frame.type_count.checked_sub(1) else {
+            return Flush::None;
+        };
+        frame.type_count = remaining;
+        if frame.type_count > 0 {
+            return Flush::None;
+        }
+        let Some(level) = frame.page_type.table_level() else {
+            return Flush::None;
+        };
+        frame.validated = false;
+        self.drop_entry_references(memory, mfn, level, ENTRIES_PER_TABLE)
+    }
+
+    /// Checks every entry of `table` for `level` and takes the references
+    /// they need; copies the hypervisor's slots into an L4. On a refusal,
+    /// gives back every reference taken here.
+    fn validate_table(
+        &mut self,
+        memory: &mut impl TableMemory,
+        table: Mfn,
+        level: u8,
+        domain: DomainId,
+    ) -> Result<(), Refusal> {
+        for index in 0..ENTRIES_PER_TABLE {
+            if is_hypervisor_slot(level, index) {
+                let slot = self.hypervisor_slots[index - FIRST_HYPERVISOR_L4_SLOT];
+                memory.write_entry(table, index, slot);
+                continue;
+            }
+            let entry = memory.read_entry(table, index);
+            let accepted = check_entry_bits(level, entry).and_then(|stored| {
+                self.get_entry_references(memory, level, stored, domain)
+                    .map(|()| stored)
+            });
+            match accepted {
+                Ok(stored) => {
+                    if stored != entry {
+                        memory.write_entry(table, index, stored);
+                    }
+                }
+                Err(refusal) => {
+                    // The table was never in use, so nothing could have
+                    // cached its mappings: no flush to report.
+                    let _unused = self.drop_entry_references(memory, table, level, index);
+                    return Err(refusal);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the references held by entries `0..end` of `table` (hypervisor
+    /// slots hold none). Flush is needed if any entry was present.
+    fn drop_entry_references(
+        &mut self,
+        memory: &mut impl TableMemory,
+        table: Mfn,
+        level: u8,
+        end: usize,
+    ) -> Flush {
+        let mut flush = Flush::None;
+        for index in 0..end {
+            if is_hypervisor_slot(level, index) {
+                continue;
+            }
+            let entry = memory.read_entry(table, index);
+            if is_present(entry) {
+                let cascade = self.put_entry_references(memory, level, entry);
+                flush = flush.combine(Flush::Needed).combine(cascade);
+            }
+        }
+        flush
+    }
+
+    /// Takes what a present entry of a table at `level` needs (invariant 1:
+    /// the target must be the domain's; invariant 2 through the type).
+    fn get_entry_references(
+        &mut self,
+        memory: &mut impl TableMemory,
+        level: u8,
+        entry: u64,
+        domain: DomainId,
+    ) -> Result<(), Refusal> {
+        if !is_present(entry) {
+            return Ok(());
+        }
+        let target = entry_target(entry);
+        self.check_entry_target(target, domain)?;
+        self.get_page(target, domain)?;
+        if let Some(page_type) = required_target_type(level, entry) {
+            if let Err(refusal) = self.get_page_type(memory, target, page_type, domain) {
+                self.put_page(target);
+                return Err(refusal);
+            }
+        }
+        Ok(())
+    }
+
+    /// Rule: an entry may map only a frame that exists and belongs to the
+    /// domain (`-EPERM`). Hypervisor frames are refused too; Xen allows
+    /// read-only L1 mappings of some (`shared_info`, the M2P), which will
+    /// come as an explicit allow-list.
+    fn check_entry_target(&self, target: Mfn, domain: DomainId) -> Result<(), Refusal> {
+        match self.info(target) {
+            None => Err(refuse(
+                XenError::EPERM,
+                "maps a frame beyond the end of machine memory",
+            )),
+            Some(frame) if frame.owner == Owner::Domain(domain) => Ok(()),
+            Some(_) => Err(refuse(
+                XenError::EPERM,
+                "maps a frame the domain does not own",
+            )),
+        }
+    }
+
+    /// Drops what a present entry held; returns the flush needed by any
+    /// devalidation this caused further down (not for the entry itself).
+    fn put_entry_references(
+        &mut self,
+        memory: &mut impl TableMemory,
+        level: u8,
+        entry: u64,
+    ) -> Flush {
+        if !is_present(entry) {
+            return Flush::None;
+        }
+        let target = entry_target(entry);
+        let flush = match required_target_type(level, entry) {
+            Some(_) => self.put_page_type(memory, target),
+            None => Flush::None,
+        };
+        self.put_page(target);
+        flush
+    }
+
+    /// `MMU_NORMAL_PT_UPDATE` / `MMU_PT_UPDATE_PRESERVE_AD`: writes `new`
+    /// into entry `index` of `table`, which must be a page table in use
+    /// (type L1..L4, type count > 0, validated) owned by `domain`. The new
+    /// entry is checked for the table's level and its references taken
+    /// before the old entry's are dropped. Returns whether the caller must
+    /// flush (the old entry was present and the new one does not map the
+    /// same frame with at least the same rights).
+    pub fn update_entry(
+        &mut self,
+        memory: &mut impl TableMemory,
+        table: Mfn,
+        index: usize,
+        new: u64,
+        domain: DomainId,
+        preserve_ad: bool,
+    ) -> Result<Flush, Refusal> {
+        if index >= ENTRIES_PER_TABLE {
+            return Err(refuse(
+                XenError::EINVAL,
+                "entry index beyond the 512 entries of a table",
+            ));
+        }
+        let frame =
+            *self.owned_frame_mut(table, domain, "updates a table the domain does not own")?;
+        // Xen would validate an unused table on the fly; we require it to be
+        // in use (pinned or referenced), which every PV kernel arranges.
+        let level = match frame.page_type.table_level() {
+            Some(level) if frame.type_count > 0 && frame.validated => level,
+            _ => return Err(refuse(XenError::EINVAL, "is not a page table")),
+        };
+        check_guest_may_write_slot(level, index)?;
+
+        let old = memory.read_entry(table, index);
+        let requested = if preserve_ad {
+            keep_accessed_dirty(old, new)
+        } else {
+            new
+        };
+        let stored = check_entry_bits(level, requested)?;
+        // New references first: if the new entry needs the same frame as the
+        // old one (the same L1 table, say), dropping the old first could
+        // devalidate it only to validate it again, or free it.
+        self.get_entry_references(memory, level, stored, domain)?;
+        memory.write_entry(table, index, stored);
+        let cascade = self.put_entry_references(memory, level, old);
+        Ok(flush_after_replacing(old, stored).combine(cascade))
+    }
+
+    /// `MMUEXT_PIN_Lx_TABLE`: keeps `mfn` validated as a table of `level`
+    /// until unpinned (a general and a type reference). `-EINVAL` if it is
+    /// already pinned.
+    pub fn pin(
+        &mut self,
+        memory: &mut impl TableMemory,
+        mfn: Mfn,
+        level: u8,
+        domain: DomainId,
+    ) -> Result<(), Refusal> {
+        let page_type = PageType::for_level(level)
+            .ok_or(refuse(XenError::EINVAL, "page-table level must be 1 to 4"))?;
+        if self
+            .owned_frame_mut(mfn, domain, "pins a frame the domain does not own")?
+            .pinned
+        {
+            return Err(refuse(XenError::EINVAL, "frame is already pinned"));
+        }
+        self.get_page(mfn, domain)?;
+        if let Err(refusal) = self.get_page_type(memory, mfn, page_type, domain) {
+            self.put_page(mfn);
+            return Err(refusal);
+        }
+        if let Some(frame) = self.frame_mut(mfn) {
+            frame.pinned = true;
+        }
+        Ok(())
+    }
+
+    /// `MMUEXT_UNPIN_TABLE`: drops the pin's references, devalidating the
+    /// table if nothing else uses it. `-EINVAL` if it is not pinned.
+    pub fn unpin(
+        &mut self,
+        memory: &mut impl TableMemory,
+        mfn: Mfn,
+        domain: DomainId,
+    ) -> Result<Flush, Refusal> {
+        let frame = self.owned_frame_mut(mfn, domain, "unpins a frame the domain does not own")?;
+        if !frame.pinned {
+            return Err(refuse(XenError::EINVAL, "frame is not pinned"));
+        }
+        frame.pinned = false;
+        let flush = self.put_page_type(memory, mfn);
+        self.put_page(mfn);
+        Ok(flush)
+    }
+
+    /// `MMUEXT_NEW_BASEPTR`: takes a general and an L4 type reference on
+    /// `new`, then drops those held for `old` (if any), which must be an L4
+    /// in use. The caller switches CR3, which flushes.
+    pub fn switch_base(
+        &mut self,
+        memory: &mut impl TableMemory,
+        new: Mfn,
+        old: Option<Mfn>,
+        domain: DomainId,
+    ) -> Result<(), Refusal> {
+        if let Some(old) = old {
+            let frame = self.owned_frame_mut(old, domain, "old base is not the domain's")?;
+            if frame.page_type != PageType::L4 || frame.type_count == 0 {
+                return Err(refuse(
+                    XenError::EINVAL,
+                    "old base is not an L4 table in use",
+                ));
+            }
+        }
+        self.get_page(new, domain)?;
+        if let Err(refusal) = self.get_page_type(memory, new, PageType::L4, domain) {
+            self.put_page(new);
+            return Err(refusal);
+        }
+        if let Some(old) = old {
+            // Loading CR3 flushes the non-global TLB entries, which is all a
+            // PV guest has: the caller's switch covers this flush.
+            let _covered_by_cr3_load = self.put_page_type(memory, old);
+            self.put_page(old);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Page-table memory as a map from (table, index) to entry; absent
+    /// entries read as 0.
+    #[derive(Default)]
+    struct FakeMemory {
+        entries: HashMap<(Mfn, usize), u64>,
+    }
+
+    impl TableMemory for FakeMemory {
+        fn read_entry(&self, table: Mfn, index: usize) -> u64 {
+            assert!(index < ENTRIES_PER_TABLE);
+            self.entries.get(&(table, index)).copied().unwrap_or(0)
+        }
+        fn write_entry(&mut self, table: Mfn, index: usize, value: u64) {
+            assert!(index < ENTRIES_PER_TABLE);
+            self.entries.insert((table, index), value);
+        }
+    }
+
+    const DOM: DomainId = 1;
+    const OTHER: DomainId = 2;
+    const FRAMES: usize = 64;
+
+    const L4: Mfn = 10;
+    const L3: Mfn = 11;
+    const L2: Mfn = 12;
+    const L1: Mfn = 13;
+    /// A second L1 table, for mapping the first one.
+    const L1_B: Mfn = 14;
+    const DATA: Mfn = 20;
+    const DATA2: Mfn = 21;
+    const SPARE: Mfn = 22;
+    const FOREIGN: Mfn = 30;
+    const XEN_FRAME: Mfn = 31;
+
+    const P: u64 = PTE_PRESENT;
+    const W: u64 = PTE_WRITABLE;
+    const U: u64 = PTE_USER;
+
+    fn pte(mfn: Mfn, flags: u64) -> u64 {
+        (mfn << 12) | flags
+    }
+
+    fn hypervisor_slots() -> [u64; 16] {
+        core::array::from_fn(|i| pte(0x1000 + i as u64, P | W))
+    }
+
+    fn frames() -> Vec<FrameInfo> {
+        vec![FrameInfo::FREE; FRAMES]
+    }
+
+    /// Gives DOM frames 10..=29, OTHER frame 30, the hypervisor frame 31.
+    fn assign_all(table: &mut FrameTable) {
+        for mfn in 10..30 {
+            table.assign(mfn, Owner::Domain(DOM)).unwrap();
+        }
+        table.assign(FOREIGN, Owner::Domain(OTHER)).unwrap();
+        table.assign(XEN_FRAME, Owner::Hypervisor).unwrap();
+    }
+
+    /// Writes (unvalidated, as a domain builder would) a tree
+    /// L4[0] -> L3[0] -> L2[0] -> L1, whose entry 0 maps DATA writable and
+    /// entry 1 maps DATA2 read-only; L4 slot 256 holds guest junk.
+    fn write_tree(memory: &mut FakeMemory) {
+        memory.write_entry(L4, 0, pte(L3, P | W));
+        memory.write_entry(L4, 256, pte(DATA, P | W));
+        memory.write_entry(L3, 0, pte(L2, P | W));
+        memory.write_entry(L2, 0, pte(L1, P | W));
+        memory.write_entry(L1, 0, pte(DATA, P | W));
+        memory.write_entry(L1, 1, pte(DATA2, P));
+    }
+
+    fn counts(table: &FrameTable) -> Vec<(u32, u32, bool)> {
+        (0..table.frame_count())
+            .map(|mfn| {
+                let frame = table.info(mfn).unwrap();
+                (frame.ref_count, frame.type_count, frame.pinned)
+            })
+            .collect()
+    }
+
+    /// The global invariants, checked against the actual table contents:
+    /// - no frame in use as a page table is mapped writable by a validated L1;
+    /// - every present entry of a validated table maps a frame of its owner,
+    ///   has the user bit, and its target has the type the entry needs;
+    /// - L4 hypervisor slots hold the hypervisor's entries;
+    /// - every ref and type count equals the references that exist: the
+    ///   allocation, entries of validated tables, pins and `bases`;
+    /// - a page table is validated exactly while its type count is > 0.
+    fn check_invariants(table: &FrameTable, memory: &FakeMemory, bases: &[Mfn]) {
+        let n = table.frame_count() as usize;
+        let mut refs = vec![0u32; n];
+        let mut types = vec![0u32; n];
+        for mfn in 0..n {
+            let frame = table.info(mfn as Mfn).unwrap();
+            if frame.owner == Owner::Free {
+                assert_eq!(*frame, FrameInfo::FREE, "free frame {mfn} has state");
+                continue;
+            }
+            refs[mfn] += 1;
+            if frame.pinned {
+                assert!(
+                    frame.page_type.table_level().is_some(),
+                    "pinned non-table {mfn}"
+                );
+                refs[mfn] += 1;
+                types[mfn] += 1;
+            }
+            if frame.type_count > 0 {
+                assert!(frame.validated, "frame {mfn} in use but not validated");
+            }
+            if frame.page_type.table_level().is_some() {
+                assert_eq!(frame.validated, frame.type_count > 0, "table {mfn}");
+            }
+        }
+        for &base in bases {
+            assert_eq!(table.info(base).unwrap().page_type, PageType::L4);
+            refs[base as usize] += 1;
+            types[base as usize] += 1;
+        }
+        for mfn in 0..n {
+            let frame = *table.info(mfn as Mfn).unwrap();
+            let Some(level) = frame.page_type.table_level() else {
+                continue;
+            };
+            if frame.type_count == 0 {
+                continue;
+            }
+            let Owner::Domain(domain) = frame.owner else {
+                panic!("table {mfn} not owned by a domain");
+            };
+            for index in 0..ENTRIES_PER_TABLE {
+                let entry = memory.read_entry(mfn as Mfn, index);
+                if is_hypervisor_slot(level, index) {
+                    assert_eq!(entry, table.hypervisor_slots[index - 256]);
+                    continue;
+                }
+                if !is_present(entry) {
+                    continue;
+                }
+                assert_ne!(
+                    entry & PTE_USER,
+                    0,
+                    "entry {mfn}[{index}] lacks the user bit"
+                );
+                let target = entry_target(entry);
+                let target_frame = table.info(target).expect("entry beyond memory");
+                assert_eq!(target_frame.owner, Owner::Domain(domain), "foreign mapping");
+                refs[target as usize] += 1;
+                if level == 1 && entry & PTE_WRITABLE != 0 {
+                    // Invariant 2, stated directly.
+                    assert!(
+                        target_frame.page_type.table_level().is_none()
+                            || target_frame.type_count == 0,
+                        "page table {target} mapped writable by {mfn}[{index}]"
+                    );
+                    assert_eq!(target_frame.page_type, PageType::Writable);
+                    types[target as usize] += 1;
+                } else if level > 1 {
+                    assert_eq!(Some(target_frame.page_type), PageType::for_level(level - 1));
+                    types[target as usize] += 1;
+                }
+            }
+        }
+        for mfn in 0..n {
+            let frame = table.info(mfn as Mfn).unwrap();
+            assert_eq!(frame.ref_count, refs[mfn], "ref count of frame {mfn}");
+            assert_eq!(frame.type_count, types[mfn], "type count of frame {mfn}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "ref count of frame 20")]
+    fn checker_notices_a_lost_reference() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        table.pin(&mut memory, L4, 4, DOM).unwrap();
+        table.frames[DATA as usize].ref_count -= 1;
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    #[should_panic(expected = "mapped writable")]
+    fn checker_notices_a_writable_page_table() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        // What a guest writing its page table directly would do.
+        memory.write_entry(L1_B, 0, pte(L1, P | W | U));
+        check_invariants(&table, &memory, &[]);
+    }
+
+    /// Pins L1 (empty) and L1_B (empty) so that entries can be updated.
+    fn pin_empty_l1s(table: &mut FrameTable, memory: &mut FakeMemory) {
+        table.pin(memory, L1, 1, DOM).unwrap();
+        table.pin(memory, L1_B, 1, DOM).unwrap();
+    }
+
+    fn error_of<T: core::fmt::Debug>(result: Result<T, Refusal>) -> XenError {
+        result.unwrap_err().error
+    }
+
+    // --- Page types ------------------------------------------------------
+
+    #[test]
+    fn page_type_levels_round_trip() {
+        for level in 1..=4 {
+            assert_eq!(
+                PageType::for_level(level).unwrap().table_level(),
+                Some(level)
+            );
+        }
+        assert_eq!(PageType::for_level(0), None);
+        assert_eq!(PageType::for_level(5), None);
+        assert_eq!(PageType::Writable.table_level(), None);
+    }
+
+    #[test]
+    fn type_none_and_segment_descriptor_cannot_be_taken() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        assert_eq!(
+            error_of(table.get_page_type(&mut memory, DATA, PageType::None, DOM)),
+            XenError::EINVAL
+        );
+        assert_eq!(
+            error_of(table.get_page_type(&mut memory, DATA, PageType::SegmentDescriptor, DOM)),
+            XenError::ENOSYS
+        );
+        check_invariants(&table, &memory, &[]);
+    }
+
+    // --- Ownership: assign and release -----------------------------------
+
+    #[test]
+    fn assign_gives_owner_and_allocation_reference() {
+        let mut frames = frames();
+        let memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        table.assign(DATA, Owner::Domain(DOM)).unwrap();
+        let frame = table.info(DATA).unwrap();
+        assert_eq!(frame.owner, Owner::Domain(DOM));
+        assert_eq!((frame.ref_count, frame.type_count), (1, 0));
+        assert!(table.is_owned_by(DATA, DOM));
+        assert!(!table.is_owned_by(DATA, OTHER));
+        assert!(!table.is_owned_by(1000, DOM));
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn assign_twice_is_refused_busy() {
+        let mut frames = frames();
+        let memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        table.assign(DATA, Owner::Domain(DOM)).unwrap();
+        assert_eq!(
+            error_of(table.assign(DATA, Owner::Domain(OTHER))),
+            XenError::EBUSY
+        );
+        assert_eq!(error_of(table.assign(DATA, Owner::Free)), XenError::EINVAL);
+        assert_eq!(
+            error_of(table.assign(1000, Owner::Domain(DOM))),
+            XenError::EINVAL
+        );
+        assert_eq!(table.info(DATA).unwrap().owner, Owner::Domain(DOM));
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn release_returns_frame_to_free_and_it_can_be_reassigned() {
+        let mut frames = frames();
+        let memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        table.assign(DATA, Owner::Domain(DOM)).unwrap();
+        table.release(DATA, Owner::Domain(DOM)).unwrap();
+        assert_eq!(*table.info(DATA).unwrap(), FrameInfo::FREE);
+        assert_eq!(
+            error_of(table.release(DATA, Owner::Domain(DOM))),
+            XenError::EINVAL
+        );
+        table.assign(DATA, Owner::Domain(OTHER)).unwrap();
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn release_by_non_owner_is_refused() {
+        let mut frames = frames();
+        let memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        table.assign(DATA, Owner::Domain(DOM)).unwrap();
+        assert_eq!(
+            error_of(table.release(DATA, Owner::Domain(OTHER))),
+            XenError::EPERM
+        );
+        assert_eq!(
+            error_of(table.release(DATA, Owner::Hypervisor)),
+            XenError::EPERM
+        );
+        assert!(table.is_owned_by(DATA, DOM));
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn release_while_mapped_read_only_is_refused_busy() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let _ = table
+            .update_entry(&mut memory, L1, 0, pte(DATA, P), DOM, false)
+            .unwrap();
+        assert_eq!(
+            error_of(table.release(DATA, Owner::Domain(DOM))),
+            XenError::EBUSY
+        );
+        // Unmapped, it can go.
+        let flush = table
+            .update_entry(&mut memory, L1, 0, 0, DOM, false)
+            .unwrap();
+        assert_eq!(flush, Flush::Needed);
+        table.release(DATA, Owner::Domain(DOM)).unwrap();
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn release_while_typed_is_refused_busy() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        // A pinned page table.
+        assert_eq!(
+            error_of(table.release(L1, Owner::Domain(DOM))),
+            XenError::EBUSY
+        );
+        // A frame holding only a type reference (no extra general one).
+        table
+            .get_page_type(&mut memory, DATA, PageType::Writable, DOM)
+            .unwrap();
+        assert_eq!(table.info(DATA).unwrap().ref_count, 1);
+        assert_eq!(
+            error_of(table.release(DATA, Owner::Domain(DOM))),
+            XenError::EBUSY
+        );
+        let _ = table.put_page_type(&mut memory, DATA);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn release_of_current_base_is_refused_busy() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        table.switch_base(&mut memory, L4, None, DOM).unwrap();
+        assert_eq!(
+            error_of(table.release(L4, Owner::Domain(DOM))),
+            XenError::EBUSY
+        );
+        // Its children are busy too: they are page tables in use.
+        assert_eq!(
+            error_of(table.release(L1, Owner::Domain(DOM))),
+            XenError::EBUSY
+        );
+        assert_eq!(
+            error_of(table.release(DATA, Owner::Domain(DOM))),
+            XenError::EBUSY
+        );
+        check_invariants(&table, &memory, &[L4]);
+    }
+
+    #[test]
+    fn get_page_of_foreign_or_missing_frame_is_refused() {
+        let mut frames = frames();
+        let memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        assert_eq!(error_of(table.get_page(FOREIGN, DOM)), XenError::EPERM);
+        assert_eq!(error_of(table.get_page(XEN_FRAME, DOM)), XenError::EPERM);
+        assert_eq!(error_of(table.get_page(1000, DOM)), XenError::EPERM);
+        table.get_page(DATA, DOM).unwrap();
+        assert_eq!(table.info(DATA).unwrap().ref_count, 2);
+        table.put_page(DATA);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    // --- L1 entries --------------------------------------------------------
+
+    #[test]
+    fn mapping_owned_frame_writable_gives_it_writable_type() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let flush = table
+            .update_entry(&mut memory, L1, 5, pte(DATA, P | W), DOM, false)
+            .unwrap();
+        assert_eq!(flush, Flush::None);
+        let frame = table.info(DATA).unwrap();
+        assert_eq!(frame.page_type, PageType::Writable);
+        assert_eq!((frame.ref_count, frame.type_count), (2, 1));
+        // A second writable mapping adds to the same type.
+        let _ = table
+            .update_entry(&mut memory, L1_B, 0, pte(DATA, P | W), DOM, false)
+            .unwrap();
+        assert_eq!(table.info(DATA).unwrap().type_count, 2);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn present_entries_get_the_user_bit() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let _ = table
+            .update_entry(&mut memory, L1, 0, pte(DATA, P), DOM, false)
+            .unwrap();
+        assert_eq!(memory.read_entry(L1, 0), pte(DATA, P | U));
+        // Non-present entries are stored as given (guest data).
+        let _ = table
+            .update_entry(&mut memory, L1, 1, 0xdead_0000, DOM, false)
+            .unwrap();
+        assert_eq!(memory.read_entry(L1, 1), 0xdead_0000);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn mapping_foreign_frame_is_refused() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let before = counts(&table);
+        let refusal = table.update_entry(&mut memory, L1, 0, pte(FOREIGN, P), DOM, false);
+        assert_eq!(
+            refusal,
+            Err(refuse(
+                XenError::EPERM,
+                "maps a frame the domain does not own"
+            ))
+        );
+        assert_eq!(counts(&table), before);
+        assert_eq!(memory.read_entry(L1, 0), 0);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn mapping_hypervisor_frame_is_refused_even_read_only() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let result = table.update_entry(&mut memory, L1, 0, pte(XEN_FRAME, P), DOM, false);
+        assert_eq!(error_of(result), XenError::EPERM);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn mapping_out_of_range_frame_is_refused() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let result = table.update_entry(&mut memory, L1, 0, pte(FRAMES as Mfn, P), DOM, false);
+        assert_eq!(error_of(result), XenError::EPERM);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn reserved_bits_are_refused_at_every_level() {
+        for bit in 52..=62 {
+            assert_eq!(
+                check_entry_bits(1, pte(DATA, P) | 1 << bit),
+                Err(refuse(XenError::EINVAL, "sets reserved bits"))
+            );
+            assert!(check_entry_bits(4, pte(DATA, P) | 1 << bit).is_err());
+        }
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let result = table.update_entry(&mut memory, L1, 0, pte(DATA, P) | 1 << 52, DOM, false);
+        assert_eq!(error_of(result), XenError::EINVAL);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn pat_bit_at_l1_is_refused() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let result = table.update_entry(&mut memory, L1, 0, pte(DATA, P | PTE_PAT_L1), DOM, false);
+        assert_eq!(
+            result,
+            Err(refuse(
+                XenError::EINVAL,
+                "sets the PAT bit, which is not supported"
+            ))
+        );
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn superpages_at_l2_and_l3_are_refused() {
+        for level in [2, 3] {
+            assert_eq!(
+                check_entry_bits(level, pte(DATA, P | PTE_PAGE_SIZE)),
+                Err(refuse(
+                    XenError::EINVAL,
+                    "asks for a superpage, which is not supported"
+                ))
+            );
+        }
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        table.pin(&mut memory, L4, 4, DOM).unwrap();
+        for (table_mfn, target) in [(L2, SPARE), (L3, SPARE)] {
+            let entry = pte(target, P | W | PTE_PAGE_SIZE);
+            let result = table.update_entry(&mut memory, table_mfn, 1, entry, DOM, false);
+            assert_eq!(error_of(result), XenError::EINVAL);
+        }
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn global_and_bit_7_at_l4_are_refused_global_at_l1_allowed() {
+        assert!(check_entry_bits(4, pte(L3, P | PTE_GLOBAL)).is_err());
+        assert!(check_entry_bits(4, pte(L3, P | PTE_PAGE_SIZE)).is_err());
+        assert!(check_entry_bits(2, pte(L1, P | PTE_GLOBAL)).is_err());
+        assert!(check_entry_bits(1, pte(DATA, P | PTE_GLOBAL)).is_ok());
+
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        table.pin(&mut memory, L4, 4, DOM).unwrap();
+        table.pin(&mut memory, L1_B, 1, DOM).unwrap();
+        // A second L3 to point at: an empty one, pinned so it is in use.
+        table.pin(&mut memory, SPARE, 3, DOM).unwrap();
+        let result = table.update_entry(&mut memory, L4, 1, pte(SPARE, P | PTE_GLOBAL), DOM, false);
+        assert_eq!(error_of(result), XenError::EINVAL);
+        let _ = table
+            .update_entry(&mut memory, L1_B, 0, pte(DATA2, P | PTE_GLOBAL), DOM, false)
+            .unwrap();
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn nx_cache_and_software_bits_are_allowed() {
+        let bits = PTE_NO_EXECUTE | 1 << 3 | 1 << 4 | 1 << 9 | 1 << 10 | 1 << 11;
+        for level in 1..=4 {
+            assert_eq!(
+                check_entry_bits(level, pte(DATA, P) | bits),
+                Ok(pte(DATA, P | U) | bits)
+            );
+        }
+    }
+
+    // --- Invariant 2: page tables are never writable -------------------------
+
+    #[test]
+    fn writable_frame_cannot_be_pinned_as_l1() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let _ = table
+            .update_entry(&mut memory, L1, 0, pte(SPARE, P | W), DOM, false)
+            .unwrap();
+        let before = counts(&table);
+        assert_eq!(
+            table.pin(&mut memory, SPARE, 1, DOM),
+            Err(refuse(
+                XenError::EINVAL,
+                "frame already in use as a writable page"
+            ))
+        );
+        assert_eq!(counts(&table), before);
+        check_invariants(&table, &memory, &[]);
+        // Once the writable mapping is gone (and flushed), it may.
+        let flush = table
+            .update_entry(&mut memory, L1, 0, pte(SPARE, P), DOM, false)
+            .unwrap();
+        assert_eq!(flush, Flush::Needed);
+        table.pin(&mut memory, SPARE, 1, DOM).unwrap();
+        assert_eq!(table.info(SPARE).unwrap().page_type, PageType::L1);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn pinned_l1_cannot_be_mapped_writable_but_can_be_read_only() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let before = counts(&table);
+        // The worked example of the opening comment.
+        let result = table.update_entry(&mut memory, L1_B, 3, pte(L1, P | W), DOM, false);
+        assert_eq!(
+            result,
+            Err(refuse(
+                XenError::EINVAL,
+                "frame already in use as an L1 page table"
+            ))
+        );
+        assert_eq!(counts(&table), before);
+        // Mapping itself writable is refused the same way.
+        let result = table.update_entry(&mut memory, L1, 3, pte(L1, P | W), DOM, false);
+        assert_eq!(error_of(result), XenError::EINVAL);
+        // Read-only is fine, including a table mapping itself.
+        let _ = table
+            .update_entry(&mut memory, L1_B, 3, pte(L1, P), DOM, false)
+            .unwrap();
+        let _ = table
+            .update_entry(&mut memory, L1, 3, pte(L1, P), DOM, false)
+            .unwrap();
+        assert_eq!(table.info(L1).unwrap().ref_count, 4);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn validation_refuses_an_l1_that_maps_itself_writable() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        memory.write_entry(L1, 0, pte(DATA, P | W));
+        memory.write_entry(L1, 7, pte(L1, P | W));
+        let before = counts(&table);
+        assert_eq!(
+            error_of(table.pin(&mut memory, L1, 1, DOM)),
+            XenError::EINVAL
+        );
+        assert_eq!(counts(&table), before);
+        assert!(!table.info(L1).unwrap().validated);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    // --- Whole trees -------------------------------------------------------
+
+    #[test]
+    fn pinning_l4_validates_whole_tree_and_copies_hypervisor_slots() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        table.pin(&mut memory, L4, 4, DOM).unwrap();
+        let expect = [
+            (L4, PageType::L4, 2, 1),
+            (L3, PageType::L3, 2, 1),
+            (L2, PageType::L2, 2, 1),
+            (L1, PageType::L1, 2, 1),
+            (DATA, PageType::Writable, 2, 1),
+        ];
+        for (mfn, page_type, ref_count, type_count) in expect {
+            let frame = table.info(mfn).unwrap();
+            assert_eq!(frame.page_type, page_type, "frame {mfn}");
+            assert_eq!((frame.ref_count, frame.type_count), (ref_count, type_count));
+            assert!(frame.validated);
+        }
+        assert_eq!(table.info(DATA2).unwrap().ref_count, 2);
+        assert_eq!(table.info(DATA2).unwrap().type_count, 0);
+        assert!(table.info(L4).unwrap().pinned);
+        let slots = hypervisor_slots();
+        for (i, slot) in slots.iter().enumerate() {
+            assert_eq!(memory.read_entry(L4, 256 + i), *slot);
+        }
+        assert_eq!(memory.read_entry(L4, 0), pte(L3, P | W | U));
+        assert_eq!(memory.read_entry(L1, 1), pte(DATA2, P | U));
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn set_hypervisor_slots_applies_to_later_validations() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        let slots = core::array::from_fn(|i| pte(0x2000 + i as u64, P));
+        table.set_hypervisor_slots(slots);
+        table.pin(&mut memory, L4, 4, DOM).unwrap();
+        assert_eq!(memory.read_entry(L4, 271), slots[15]);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn unpinning_devalidates_and_returns_counts_to_start() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        let start = counts(&table);
+        table.pin(&mut memory, L4, 4, DOM).unwrap();
+        assert_eq!(table.unpin(&mut memory, L4, DOM), Ok(Flush::Needed));
+        assert_eq!(counts(&table), start);
+        for mfn in [L4, L3, L2, L1] {
+            assert!(!table.info(mfn).unwrap().validated);
+        }
+        check_invariants(&table, &memory, &[]);
+        // Now plain memory again: every frame can be given back.
+        for mfn in [L4, L3, L2, L1, DATA, DATA2] {
+            table.release(mfn, Owner::Domain(DOM)).unwrap();
+        }
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn pin_and_unpin_refusals() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        table.pin(&mut memory, L1, 1, DOM).unwrap();
+        assert_eq!(
+            table.pin(&mut memory, L1, 1, DOM),
+            Err(refuse(XenError::EINVAL, "frame is already pinned"))
+        );
+        assert_eq!(
+            error_of(table.pin(&mut memory, L1_B, 0, DOM)),
+            XenError::EINVAL
+        );
+        assert_eq!(
+            error_of(table.pin(&mut memory, L1_B, 5, DOM)),
+            XenError::EINVAL
+        );
+        assert_eq!(
+            error_of(table.pin(&mut memory, FOREIGN, 1, DOM)),
+            XenError::EPERM
+        );
+        assert_eq!(
+            error_of(table.unpin(&mut memory, L1_B, DOM)),
+            XenError::EINVAL
+        );
+        assert_eq!(
+            error_of(table.unpin(&mut memory, L1, OTHER)),
+            XenError::EPERM
+        );
+        // A frame in use as an L1 cannot be pinned as another level.
+        table
+            .get_page_type(&mut memory, L1_B, PageType::L1, DOM)
+            .unwrap();
+        assert_eq!(
+            table.pin(&mut memory, L1_B, 2, DOM),
+            Err(refuse(
+                XenError::EINVAL,
+                "frame already in use as an L1 page table"
+            ))
+        );
+        assert_eq!(table.put_page_type(&mut memory, L1_B), Flush::None);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn failed_validation_gives_back_everything_taken() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        // L2 entry 0 -> a good L1; entry 1 -> an L1 that maps a foreign frame.
+        memory.write_entry(L2, 0, pte(L1, P | W));
+        memory.write_entry(L2, 1, pte(L1_B, P | W));
+        memory.write_entry(L1, 0, pte(DATA, P | W));
+        memory.write_entry(L1_B, 0, pte(DATA2, P | W));
+        memory.write_entry(L1_B, 1, pte(FOREIGN, P));
+        let start = counts(&table);
+        assert_eq!(
+            error_of(table.pin(&mut memory, L2, 2, DOM)),
+            XenError::EPERM
+        );
+        assert_eq!(counts(&table), start);
+        for mfn in [L2, L1, L1_B] {
+            assert!(!table.info(mfn).unwrap().validated);
+        }
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn l2_entry_pointing_at_an_l4_is_refused() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        table.pin(&mut memory, L4, 4, DOM).unwrap();
+        let result = table.update_entry(&mut memory, L2, 1, pte(L4, P | W), DOM, false);
+        assert_eq!(
+            result,
+            Err(refuse(
+                XenError::EINVAL,
+                "frame already in use as an L4 page table"
+            ))
+        );
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn l4_entry_pointing_at_the_same_l4_is_refused() {
+        // During validation: the L4 is "L4, being validated" and cannot also
+        // become the L3 its entry asks for.
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        memory.write_entry(L4, 1, pte(L4, P));
+        let start = counts(&table);
+        assert_eq!(
+            error_of(table.pin(&mut memory, L4, 4, DOM)),
+            XenError::EINVAL
+        );
+        assert_eq!(counts(&table), start);
+        check_invariants(&table, &memory, &[]);
+
+        // By update, once it is in use.
+        memory.write_entry(L4, 1, 0);
+        table.pin(&mut memory, L4, 4, DOM).unwrap();
+        let result = table.update_entry(&mut memory, L4, 1, pte(L4, P), DOM, false);
+        assert_eq!(error_of(result), XenError::EINVAL);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn l4_update_in_hypervisor_slots_is_refused() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        table.pin(&mut memory, L4, 4, DOM).unwrap();
+        for index in [256, 263, 271] {
+            for new in [0, pte(L3, P)] {
+                let result = table.update_entry(&mut memory, L4, index, new, DOM, false);
+                assert_eq!(error_of(result), XenError::EPERM);
+            }
+        }
+        // Just outside the hole is the guest's.
+        let _ = table
+            .update_entry(&mut memory, L4, 255, pte(L3, P), DOM, false)
+            .unwrap();
+        let _ = table
+            .update_entry(&mut memory, L4, 272, pte(L3, P), DOM, false)
+            .unwrap();
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn update_of_a_frame_that_is_not_a_table_in_use_is_refused() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        // Untyped data.
+        let result = table.update_entry(&mut memory, DATA, 0, pte(DATA2, P), DOM, false);
+        assert_eq!(result, Err(refuse(XenError::EINVAL, "is not a page table")));
+        // A writable page.
+        table
+            .get_page_type(&mut memory, DATA, PageType::Writable, DOM)
+            .unwrap();
+        let result = table.update_entry(&mut memory, DATA, 0, pte(DATA2, P), DOM, false);
+        assert_eq!(error_of(result), XenError::EINVAL);
+        let _ = table.put_page_type(&mut memory, DATA);
+        // A former page table whose type count fell to 0.
+        table.pin(&mut memory, L1, 1, DOM).unwrap();
+        let _ = table.unpin(&mut memory, L1, DOM).unwrap();
+        let result = table.update_entry(&mut memory, L1, 0, pte(DATA2, P), DOM, false);
+        assert_eq!(error_of(result), XenError::EINVAL);
+        // Another domain's table, and a bad index.
+        table.pin(&mut memory, L1, 1, DOM).unwrap();
+        let result = table.update_entry(&mut memory, L1, 0, pte(FOREIGN, P), OTHER, false);
+        assert_eq!(error_of(result), XenError::EPERM);
+        let result = table.update_entry(&mut memory, L1, 512, pte(DATA2, P), DOM, false);
+        assert_eq!(error_of(result), XenError::EINVAL);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn batch_stops_at_a_refused_update_and_keeps_earlier_ones() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let batch = [
+            (L1, 0, pte(DATA, P | W)),
+            (L1, 1, pte(DATA2, P)),
+            (L1, 2, pte(FOREIGN, P)),
+            (L1, 3, pte(SPARE, P | W)),
+        ];
+        let mut done = 0;
+        let mut flush = Flush::None;
+        let mut failure = None;
+        for (table_mfn, index, entry) in batch {
+            match table.update_entry(&mut memory, table_mfn, index, entry, DOM, false) {
+                Ok(f) => {
+                    flush = flush.combine(f);
+                    done += 1;
+                }
+                Err(refusal) => {
+                    failure = Some(refusal.error);
+                    break;
+                }
+            }
+        }
+        assert_eq!(
+            (done, failure, flush),
+            (2, Some(XenError::EPERM), Flush::None)
+        );
+        assert_eq!(memory.read_entry(L1, 0), pte(DATA, P | W | U));
+        assert_eq!(memory.read_entry(L1, 1), pte(DATA2, P | U));
+        assert_eq!(memory.read_entry(L1, 2), 0);
+        assert_eq!(memory.read_entry(L1, 3), 0);
+        assert_eq!(table.info(SPARE).unwrap().ref_count, 1);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    // --- Replacing entries and flushes (invariant 5) -------------------------
+
+    #[test]
+    fn replacing_an_entry_drops_the_old_target_and_needs_a_flush() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let _ = table
+            .update_entry(&mut memory, L1, 0, pte(DATA, P | W), DOM, false)
+            .unwrap();
+        let flush = table
+            .update_entry(&mut memory, L1, 0, pte(DATA2, P | W), DOM, false)
+            .unwrap();
+        assert_eq!(flush, Flush::Needed);
+        let old = table.info(DATA).unwrap();
+        assert_eq!((old.ref_count, old.type_count), (1, 0));
+        assert_eq!(table.info(DATA2).unwrap().type_count, 1);
+        // Removing the mapping entirely.
+        let flush = table
+            .update_entry(&mut memory, L1, 0, 0, DOM, false)
+            .unwrap();
+        assert_eq!(flush, Flush::Needed);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn flush_is_needed_only_when_rights_are_lost() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let mut update = |table: &mut FrameTable, entry| {
+            table
+                .update_entry(&mut memory, L1, 0, entry, DOM, false)
+                .unwrap()
+        };
+        assert_eq!(update(&mut table, pte(DATA, P)), Flush::None); // new mapping
+        assert_eq!(update(&mut table, pte(DATA, P | W)), Flush::None); // upgrade
+        assert_eq!(update(&mut table, pte(DATA, P | W)), Flush::None); // same
+        assert_eq!(update(&mut table, pte(DATA, P)), Flush::Needed); // read-only
+        assert_eq!(
+            update(&mut table, pte(DATA, P) | PTE_NO_EXECUTE),
+            Flush::Needed
+        );
+        assert_eq!(update(&mut table, pte(DATA, P)), Flush::None); // executable again
+        assert_eq!(update(&mut table, pte(DATA2, P)), Flush::Needed); // other frame
+        assert_eq!(update(&mut table, 0), Flush::Needed); // removed
+        assert_eq!(update(&mut table, 0), Flush::None); // nothing to remove
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn unlinking_the_last_reference_devalidates_the_subtree() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        table.pin(&mut memory, L4, 4, DOM).unwrap();
+        let flush = table
+            .update_entry(&mut memory, L2, 0, 0, DOM, false)
+            .unwrap();
+        assert_eq!(flush, Flush::Needed);
+        let l1 = table.info(L1).unwrap();
+        assert_eq!((l1.ref_count, l1.type_count, l1.validated), (1, 0, false));
+        let data = table.info(DATA).unwrap();
+        assert_eq!((data.ref_count, data.type_count), (1, 0));
+        // The former L1 may now be mapped writable: it is plain memory.
+        let _ = table
+            .update_entry(&mut memory, L2, 0, pte(L1_B, P), DOM, false)
+            .unwrap();
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn relinking_the_same_table_keeps_it_validated() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        table.pin(&mut memory, L4, 4, DOM).unwrap();
+        // Rewriting L2[0] with the same L1 (new reference taken first).
+        let flush = table
+            .update_entry(&mut memory, L2, 0, pte(L1, P | W), DOM, false)
+            .unwrap();
+        assert_eq!(flush, Flush::None);
+        assert!(table.info(L1).unwrap().validated);
+        assert_eq!(table.info(DATA).unwrap().type_count, 1);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn put_page_type_reports_flush_when_devalidation_removes_mappings() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        memory.write_entry(L1, 0, pte(DATA, P));
+        table
+            .get_page_type(&mut memory, L1, PageType::L1, DOM)
+            .unwrap();
+        table
+            .get_page_type(&mut memory, L1_B, PageType::L1, DOM)
+            .unwrap();
+        assert_eq!(table.put_page_type(&mut memory, L1), Flush::Needed);
+        assert_eq!(table.put_page_type(&mut memory, L1_B), Flush::None);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn preserve_ad_keeps_accessed_and_dirty() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        let _ = table
+            .update_entry(&mut memory, L1, 0, pte(DATA, P | W), DOM, false)
+            .unwrap();
+        // The MMU sets A and D.
+        let used = memory.read_entry(L1, 0) | PTE_ACCESSED | PTE_DIRTY;
+        memory.write_entry(L1, 0, used);
+        let _ = table
+            .update_entry(&mut memory, L1, 0, pte(DATA, P | W), DOM, true)
+            .unwrap();
+        assert_eq!(memory.read_entry(L1, 0), used);
+        let _ = table
+            .update_entry(&mut memory, L1, 0, pte(DATA, P | W), DOM, false)
+            .unwrap();
+        assert_eq!(memory.read_entry(L1, 0), pte(DATA, P | W | U));
+        // A non-present old entry's bits 5 and 6 are guest data, not A/D.
+        let _ = table
+            .update_entry(&mut memory, L1, 1, PTE_ACCESSED | PTE_DIRTY, DOM, false)
+            .unwrap();
+        let _ = table
+            .update_entry(&mut memory, L1, 1, pte(DATA2, P), DOM, true)
+            .unwrap();
+        assert_eq!(memory.read_entry(L1, 1), pte(DATA2, P | U));
+        check_invariants(&table, &memory, &[]);
+    }
+
+    // --- Base pointers -------------------------------------------------------
+
+    #[test]
+    fn switch_base_takes_l4_type_on_new_and_drops_old() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        write_tree(&mut memory);
+        table.switch_base(&mut memory, L4, None, DOM).unwrap();
+        let l4 = table.info(L4).unwrap();
+        assert_eq!(
+            (l4.page_type, l4.ref_count, l4.type_count),
+            (PageType::L4, 2, 1)
+        );
+        check_invariants(&table, &memory, &[L4]);
+
+        // A second address space sharing the L3.
+        memory.write_entry(SPARE, 0, pte(L3, P | W));
+        table
+            .switch_base(&mut memory, SPARE, Some(L4), DOM)
+            .unwrap();
+        let old = table.info(L4).unwrap();
+        assert_eq!(
+            (old.ref_count, old.type_count, old.validated),
+            (1, 0, false)
+        );
+        assert_eq!(table.info(L3).unwrap().type_count, 1);
+        check_invariants(&table, &memory, &[SPARE]);
+
+        // Refusals: new not an L4 candidate, old not a base in use.
+        let result = table.switch_base(&mut memory, DATA, Some(SPARE), DOM);
+        assert_eq!(error_of(result), XenError::EINVAL);
+        let result = table.switch_base(&mut memory, FOREIGN, Some(SPARE), DOM);
+        assert_eq!(error_of(result), XenError::EPERM);
+        let result = table.switch_base(&mut memory, SPARE, Some(L4), DOM);
+        assert_eq!(error_of(result), XenError::EINVAL);
+        check_invariants(&table, &memory, &[SPARE]);
+    }
+}

@@ -1,0 +1,163 @@
+//! `memory_op`: a domain's view of its memory, and growing or shrinking it.
+//!
+//! For a PV guest the frame numbers in these requests are machine frames
+//! (GMFN = MFN): the guest keeps its own P2M.
+
+use super::caller;
+use crate::console::GUEST;
+use crate::domain::{self, Domain};
+use crate::mm::{frame_table, guest_access, m2p, PAGE_SIZE};
+use hypercall_abi::layout::{DOMID_SELF, MACH2PHYS_VIRT_START};
+use hypercall_abi::memory::{
+    MachphysMapping, MemoryMap, MemoryOp, MemoryReservation, MEMOP_CMD_MASK,
+};
+use hypercall_abi::XenError;
+use xen_like::frame_table::Owner;
+
+// SAFETY: repr(C) structs of integers.
+unsafe impl guest_access::Plain for MemoryReservation {}
+// SAFETY: as above.
+unsafe impl guest_access::Plain for MemoryMap {}
+// SAFETY: as above.
+unsafe impl guest_access::Plain for MachphysMapping {}
+// SAFETY: a domain ID is an integer.
+unsafe impl guest_access::Plain for u16 {}
+
+/// E820 type of RAM.
+const E820_RAM: u32 = 1;
+
+/// Only the caller's own memory may be changed (foreign domains come with
+/// domain control).
+fn own_domain(domid: u16) -> Result<(), XenError> {
+    if domid == DOMID_SELF || domid == caller() {
+        Ok(())
+    } else {
+        Err(XenError::EPERM)
+    }
+}
+
+/// `memory_op(cmd, arg)`.
+pub fn memory_op(command: u64, argument: u64) -> Result<u64, XenError> {
+    let Some(operation) = MemoryOp::from_register(command & MEMOP_CMD_MASK) else {
+        log::warn!(target: GUEST, "d{}: unknown memory_op {command}: -ENOSYS", caller());
+        return Err(XenError::ENOSYS);
+    };
+    match operation {
+        MemoryOp::MemoryMap => {
+            // The guest's pseudo-physical memory is one RAM range.
+            let mut map: MemoryMap = guest_access::read_from_guest(argument)?;
+            if map.nr_entries < 1 {
+                return Err(XenError::EINVAL);
+            }
+            let pages = domain::with_current(|domain| domain.max_pages).ok_or(XenError::ESRCH)?;
+            let mut entry = [0u8; 20];
+            entry[8..16].copy_from_slice(&(pages * PAGE_SIZE).to_le_bytes());
+            entry[16..20].copy_from_slice(&E820_RAM.to_le_bytes());
+            guest_access::copy_to_guest(map.buffer, &entry)?;
+            map.nr_entries = 1;
+            guest_access::write_to_guest(argument, &map)?;
+            Ok(0)
+        }
+        MemoryOp::MachphysMapping => {
+            let entries = m2p::entries();
+            let mapping = MachphysMapping {
+                v_start: MACH2PHYS_VIRT_START,
+                v_end: MACH2PHYS_VIRT_START + entries * 8,
+                max_mfn: entries.saturating_sub(1),
+            };
+            guest_access::write_to_guest(argument, &mapping)?;
+            Ok(0)
+        }
+        MemoryOp::CurrentReservation | MemoryOp::MaximumReservation => {
+            let domid: u16 = guest_access::read_from_guest(argument)?;
+            own_domain(domid)?;
+            domain::with_current(|domain| {
+                if operation == MemoryOp::CurrentReservation {
+                    domain.total_pages()
+                } else {
+                    domain.max_pages
+                }
+            })
+            .ok_or(XenError::ESRCH)
+        }
+        MemoryOp::DecreaseReservation => {
+            let request = reservation(argument)?;
+            domain::with_current(|domain| decrease(domain, &request)).ok_or(XenError::ESRCH)?
+        }
+        MemoryOp::IncreaseReservation | MemoryOp::PopulatePhysmap => {
+            let request = reservation(argument)?;
+            let populate = operation == MemoryOp::PopulatePhysmap;
+            domain::with_current(|domain| increase(domain, &request, populate))
+                .ok_or(XenError::ESRCH)?
+        }
+        other => {
+            log::warn!(target: GUEST, "d{}: memory_op {} is not implemented: -ENOSYS", caller(), other.name());
+            Err(XenError::ENOSYS)
+        }
+    }
+}
+
+fn reservation(argument: u64) -> Result<MemoryReservation, XenError> {
+    let request: MemoryReservation = guest_access::read_from_guest(argument)?;
+    own_domain(request.domid)?;
+    if request.extent_order != 0 {
+        // Extents of more than one page need contiguous machine memory,
+        // which the allocator does not offer to guests yet.
+        log::debug!(target: GUEST, "d{}: memory_op extent order {} is not supported", caller(), request.extent_order);
+        return Err(XenError::EINVAL);
+    }
+    Ok(request)
+}
+
+/// Gives frames back; returns how many were released. Stops at the first
+/// frame that cannot go (not owned, still mapped, or a page table).
+fn decrease(domain: &mut Domain, request: &MemoryReservation) -> Result<u64, XenError> {
+    for index in 0..request.nr_extents {
+        let mfn: u64 = guest_access::read_from_guest(request.extent_start + index * 8)?;
+        let Some(position) = domain.frames.iter().position(|&owned| owned == mfn) else {
+            log::debug!(target: GUEST, "d{}: decrease_reservation of frame {mfn:#x}, not part of its memory", domain.id);
+            return Ok(index);
+        };
+        if let Err(refusal) = frame_table::release(mfn, Owner::Domain(domain.id)) {
+            log::debug!(target: GUEST, "d{}: decrease_reservation of frame {mfn:#x} refused: {}", domain.id, refusal.reason);
+            return Ok(index);
+        }
+        domain.frames.swap_remove(position);
+        m2p::set(mfn, m2p::INVALID_ENTRY);
+    }
+    Ok(request.nr_extents)
+}
+
+/// Adds frames, up to the domain's limit; returns how many were added.
+/// `populate_physmap` takes the PFN of each new frame from the array and
+/// records it in the M2P; both write the new MFNs back into the array.
+fn increase(
+    domain: &mut Domain,
+    request: &MemoryReservation,
+    populate: bool,
+) -> Result<u64, XenError> {
+    for index in 0..request.nr_extents {
+        if domain.total_pages() >= domain.max_pages {
+            return Ok(index);
+        }
+        let slot = request.extent_start + index * 8;
+        let pfn: u64 = if populate {
+            guest_access::read_from_guest(slot)?
+        } else {
+            m2p::INVALID_ENTRY
+        };
+        let Some(mfn) = frame_table::allocate_for(Owner::Domain(domain.id)) else {
+            return Ok(index);
+        };
+        if request.extent_start != 0 {
+            if let Err(error) = guest_access::write_to_guest(slot, &mfn) {
+                // The guest cannot learn the frame: take it back.
+                let _ = frame_table::release(mfn, Owner::Domain(domain.id));
+                return if index == 0 { Err(error) } else { Ok(index) };
+            }
+        }
+        m2p::set(mfn, pfn);
+        domain.frames.push(mfn);
+    }
+    Ok(request.nr_extents)
+}

@@ -1,0 +1,281 @@
+//! The page-table hypercalls: `mmu_update`, `mmuext_op` and
+//! `update_va_mapping`.
+//!
+//! A PV guest owns and writes its page tables, but never directly: its
+//! page-table frames are mapped read-only, and every change goes through
+//! these hypercalls, which hand it to the frame table
+//! (`xen_like::frame_table`) for validation. Whenever a change removed or
+//! weakened a mapping, the TLB is flushed before the hypercall returns
+//! (invariant 5).
+
+use super::caller;
+use crate::arch::x86_64::instructions;
+use crate::console::GUEST;
+use crate::domain::{self, Domain};
+use crate::mm::{frame_table, guest_access, m2p, physical_pointer, PAGE_SIZE};
+use hypercall_abi::layout::{DOMID_SELF, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
+use hypercall_abi::mmu::{
+    MmuUpdate, MmuUpdateKind, MmuextCmd, MmuextOp, UVMF_FLUSHTYPE_MASK, UVMF_INVLPG, UVMF_TLB_FLUSH,
+};
+use hypercall_abi::XenError;
+use xen_like::frame_table::{Flush, PageType, Refusal};
+use xen_like::pagewalk::{is_canonical, PTE_ADDRESS_MASK, PTE_PRESENT};
+
+// SAFETY: repr(C) structs of integers.
+unsafe impl guest_access::Plain for MmuUpdate {}
+// SAFETY: as above.
+unsafe impl guest_access::Plain for MmuextOp {}
+
+/// The most requests one `mmu_update` or `mmuext_op` call may carry.
+/// (Xen preempts long batches with continuations; we bound them instead.)
+pub const MAX_BATCH: u64 = 4096;
+
+/// Logs why the frame table refused a request and returns its error.
+fn refused(what: &str, refusal: Refusal) -> XenError {
+    log::debug!(target: GUEST, "d{}: {what} refused: {}", caller(), refusal.reason);
+    refusal.error
+}
+
+/// Only the caller's own page tables may be changed (foreign updates, for
+/// Dom0's domain builder, come with domain control).
+fn check_foreign(foreign: u64) -> Result<(), XenError> {
+    if foreign == u64::from(DOMID_SELF) || foreign == u64::from(caller()) {
+        Ok(())
+    } else {
+        log::debug!(target: GUEST, "d{}: page-table update for domain {foreign} refused", caller());
+        Err(XenError::EPERM)
+    }
+}
+
+/// Reloads CR3, dropping every non-global TLB entry (guests cannot make
+/// global ones: CR4.PGE stays off).
+fn flush_tlb() {
+    let root = instructions::read_cr3();
+    // SAFETY: reloading the current root changes no mapping.
+    unsafe { instructions::write_cr3(root) };
+}
+
+/// `mmu_update(requests, count, done, foreign_domain)`: apply a batch of
+/// page-table writes (`MMU_NORMAL_PT_UPDATE`, `MMU_PT_UPDATE_PRESERVE_AD`)
+/// and M2P updates (`MMU_MACHPHYS_UPDATE`), in order. The first failure
+/// stops the batch: earlier requests stay applied, and `*done` says how
+/// many succeeded.
+pub fn mmu_update(requests: u64, count: u64, done_out: u64, foreign: u64) -> Result<u64, XenError> {
+    check_foreign(foreign)?;
+    if count > MAX_BATCH {
+        return Err(XenError::EINVAL);
+    }
+    let id = caller();
+    let mut flush = false;
+    let mut done = 0u64;
+    let mut result = Ok(0);
+    for index in 0..count {
+        let outcome = guest_access::read_from_guest::<MmuUpdate>(requests + index * 16)
+            .and_then(|request| apply_update(&request, id));
+        match outcome {
+            Ok(needed) => flush |= needed == Flush::Needed,
+            Err(error) => {
+                result = Err(error);
+                break;
+            }
+        }
+        done += 1;
+    }
+    if flush {
+        flush_tlb();
+    }
+    if done_out != 0 {
+        // Xen's `done` is an unsigned int: write exactly 4 bytes.
+        guest_access::write_to_guest(done_out, &(done as u32))?;
+    }
+    result
+}
+
+fn apply_update(request: &MmuUpdate, id: u16) -> Result<Flush, XenError> {
+    let address = request.machine_address();
+    match request.kind() {
+        kind @ (MmuUpdateKind::NormalPtUpdate | MmuUpdateKind::PtUpdatePreserveAd) => {
+            if !address.is_multiple_of(8) {
+                return Err(XenError::EINVAL);
+            }
+            let (table, index) = (address / PAGE_SIZE, ((address % PAGE_SIZE) / 8) as usize);
+            let preserve = kind == MmuUpdateKind::PtUpdatePreserveAd;
+            frame_table::with(|frames, memory| {
+                frames.update_entry(memory, table, index, request.val, id, preserve)
+            })
+            .map_err(|refusal| refused("mmu_update", refusal))
+        }
+        MmuUpdateKind::MachphysUpdate => {
+            let mfn = address / PAGE_SIZE;
+            if !frame_table::with(|frames, _| frames.is_owned_by(mfn, id)) {
+                log::debug!(target: GUEST, "d{id}: M2P update of frame {mfn:#x}, which it does not own");
+                return Err(XenError::EPERM);
+            }
+            m2p::set(mfn, request.val);
+            Ok(Flush::None)
+        }
+        MmuUpdateKind::PtUpdateNoTranslate => Err(XenError::EINVAL),
+    }
+}
+
+/// `mmuext_op(ops, count, done, foreign_domain)`: pin and unpin page
+/// tables, switch page-table roots, flush TLBs.
+pub fn mmuext_op(
+    operations: u64,
+    count: u64,
+    done_out: u64,
+    foreign: u64,
+) -> Result<u64, XenError> {
+    check_foreign(foreign)?;
+    if count > MAX_BATCH {
+        return Err(XenError::EINVAL);
+    }
+    let mut done = 0u64;
+    let mut result = Ok(0);
+    for index in 0..count {
+        let outcome = guest_access::read_from_guest::<MmuextOp>(operations + index * 24).and_then(
+            |operation| {
+                domain::with_current(|domain| extended_operation(domain, &operation))
+                    .unwrap_or(Err(XenError::ESRCH))
+            },
+        );
+        if let Err(error) = outcome {
+            result = Err(error);
+            break;
+        }
+        done += 1;
+    }
+    if done_out != 0 {
+        // Xen's `done` is an unsigned int: write exactly 4 bytes.
+        guest_access::write_to_guest(done_out, &(done as u32))?;
+    }
+    result
+}
+
+fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), XenError> {
+    let id = domain.id;
+    let Some(command) = operation.command() else {
+        log::warn!(target: GUEST, "d{id}: unknown mmuext_op command {}: -ENOSYS", operation.cmd);
+        return Err(XenError::ENOSYS);
+    };
+    let mfn = operation.arg1;
+    let pin_level = match command {
+        MmuextCmd::PinL1Table => Some(1),
+        MmuextCmd::PinL2Table => Some(2),
+        MmuextCmd::PinL3Table => Some(3),
+        MmuextCmd::PinL4Table => Some(4),
+        _ => None,
+    };
+    if let Some(level) = pin_level {
+        return frame_table::with(|frames, memory| frames.pin(memory, mfn, level, id))
+            .map_err(|refusal| refused(command.name(), refusal));
+    }
+    match command {
+        MmuextCmd::UnpinTable => {
+            let flush = frame_table::with(|frames, memory| frames.unpin(memory, mfn, id))
+                .map_err(|refusal| refused(command.name(), refusal))?;
+            if flush == Flush::Needed {
+                flush_tlb();
+            }
+        }
+        MmuextCmd::NewBaseptr => {
+            let old = domain.kernel_root;
+            frame_table::with(|frames, memory| frames.switch_base(memory, mfn, Some(old), id))
+                .map_err(|refusal| refused(command.name(), refusal))?;
+            domain.kernel_root = mfn;
+            // The guest is in kernel mode (it made a hypercall): load the new
+            // root now. Writing CR3 also flushes the TLB.
+            // SAFETY: the frame table validated `mfn` as an L4 of this
+            // domain, and validation copied the hypervisor's slots into it,
+            // so the hypervisor stays mapped.
+            unsafe { instructions::write_cr3(mfn * PAGE_SIZE) };
+        }
+        MmuextCmd::NewUserBaseptr => {
+            let old = domain.user_root;
+            if mfn == 0 {
+                if let Some(old) = old {
+                    let flush = frame_table::with(|frames, memory| {
+                        let flush = frames.put_page_type(memory, old);
+                        frames.put_page(old);
+                        flush
+                    });
+                    if flush == Flush::Needed {
+                        flush_tlb();
+                    }
+                }
+                domain.user_root = None;
+            } else {
+                frame_table::with(|frames, memory| frames.switch_base(memory, mfn, old, id))
+                    .map_err(|refusal| refused(command.name(), refusal))?;
+                domain.user_root = Some(mfn);
+            }
+        }
+        MmuextCmd::ClearPage => {
+            // Zero one of the domain's frames without the guest mapping it
+            // (handy for a frame about to become a page table). The frame
+            // must be one that could be mapped writable: not a page table.
+            frame_table::with(|frames, memory| {
+                frames.get_page_type(memory, mfn, PageType::Writable, id)?;
+                crate::mm::zero_frame(mfn);
+                let _ = frames.put_page_type(memory, mfn);
+                Ok(())
+            })
+            .map_err(|refusal| refused(command.name(), refusal))?;
+        }
+        MmuextCmd::TlbFlushLocal | MmuextCmd::TlbFlushAll | MmuextCmd::TlbFlushMulti => flush_tlb(),
+        MmuextCmd::InvlpgLocal | MmuextCmd::InvlpgAll | MmuextCmd::InvlpgMulti => {
+            if !is_canonical(operation.arg1) {
+                return Err(XenError::EINVAL);
+            }
+            instructions::invlpg(operation.arg1);
+        }
+        other => {
+            log::warn!(target: GUEST, "d{id}: mmuext_op {} is not implemented: -ENOSYS", other.name());
+            return Err(XenError::ENOSYS);
+        }
+    }
+    Ok(())
+}
+
+/// Finds the L1 table and index that map `address` in the tree rooted at
+/// `root` (an MFN); `None` when an upper level is missing.
+fn find_l1(root: u64, address: u64) -> Option<(u64, usize)> {
+    let mut table = root;
+    for level in [4u32, 3, 2] {
+        let index = (address >> (12 + 9 * (level - 1))) & 511;
+        // SAFETY: `table` is a validated page table of the current domain
+        // (the root, or a frame an entry of a validated table points at),
+        // so it is RAM covered by the direct map.
+        let entry =
+            unsafe { physical_pointer::<u64>(table * PAGE_SIZE + index * 8).read_volatile() };
+        if entry & PTE_PRESENT == 0 {
+            return None;
+        }
+        table = (entry & PTE_ADDRESS_MASK) / PAGE_SIZE;
+    }
+    Some((table, ((address >> 12) & 511) as usize))
+}
+
+/// `update_va_mapping(address, pte, flags)`: replace the L1 entry that maps
+/// `address` in the current address space, then flush as `flags` asks
+/// (`UVMF_INVLPG`, `UVMF_TLB_FLUSH`), and in any case when a mapping was
+/// removed or weakened.
+pub fn update_va_mapping(address: u64, value: u64, flags: u64) -> Result<u64, XenError> {
+    if !is_canonical(address) || (HYPERVISOR_VIRT_START..HYPERVISOR_VIRT_END).contains(&address) {
+        return Err(XenError::EINVAL);
+    }
+    let (id, root) =
+        domain::with_current(|domain| (domain.id, domain.kernel_root)).ok_or(XenError::ESRCH)?;
+    let (table, index) = find_l1(root, address).ok_or(XenError::EINVAL)?;
+    let flush = frame_table::with(|frames, memory| {
+        frames.update_entry(memory, table, index, value, id, false)
+    })
+    .map_err(|refusal| refused("update_va_mapping", refusal))?;
+    match flags & UVMF_FLUSHTYPE_MASK {
+        UVMF_TLB_FLUSH => flush_tlb(),
+        UVMF_INVLPG => instructions::invlpg(address),
+        _ if flush == Flush::Needed => instructions::invlpg(address),
+        _ => {}
+    }
+    Ok(0)
+}

@@ -1,0 +1,82 @@
+//! The hypervisor's instance of the frame table (see
+//! `xen_like::frame_table` for the rules and their invariants): one
+//! `FrameInfo` per machine frame, in memory taken at boot, behind one lock,
+//! with page tables read and written through the direct map.
+
+use super::{frames, physical_pointer, PAGE_SIZE};
+use spin::Mutex;
+use xen_like::frame_table::{FrameInfo, FrameTable, Mfn, Owner, Refusal, TableMemory};
+
+/// Page-table contents through the direct map.
+pub struct DirectMapTables;
+
+impl TableMemory for DirectMapTables {
+    fn read_entry(&self, table: Mfn, index: usize) -> u64 {
+        // SAFETY: the frame table only names frames below its frame count,
+        // all of which the direct map covers; index < 512 by construction.
+        unsafe {
+            physical_pointer::<u64>(table * PAGE_SIZE + (index as u64 & 511) * 8).read_volatile()
+        }
+    }
+
+    fn write_entry(&mut self, table: Mfn, index: usize, value: u64) {
+        // SAFETY: as above; the frame table writes only entries of frames it
+        // has validated as page tables of the calling domain.
+        unsafe {
+            physical_pointer::<u64>(table * PAGE_SIZE + (index as u64 & 511) * 8)
+                .write_volatile(value)
+        }
+    }
+}
+
+static TABLE: Mutex<Option<FrameTable<'static>>> = Mutex::new(None);
+
+/// Takes memory for one `FrameInfo` per machine frame and records the
+/// frames the hypervisor already uses (those not free in the allocator).
+pub fn init(frame_count: u64) {
+    let bytes = frame_count * core::mem::size_of::<FrameInfo>() as u64;
+    let pages = bytes.div_ceil(PAGE_SIZE);
+    let first = frames::allocate_contiguous(pages).expect("memory for the frame table");
+    // SAFETY: the frames were just taken from the allocator for good, the
+    // direct map covers them, and FrameInfo is plain data; the slice is
+    // initialised below before use.
+    let infos = unsafe {
+        core::slice::from_raw_parts_mut(
+            physical_pointer::<FrameInfo>(first * PAGE_SIZE),
+            frame_count as usize,
+        )
+    };
+    for (mfn, info) in infos.iter_mut().enumerate() {
+        *info = FrameInfo::FREE;
+        if !frames::is_free(mfn as u64) {
+            info.owner = Owner::Hypervisor;
+            info.ref_count = 1;
+        }
+    }
+    *TABLE.lock() = Some(FrameTable::new(infos, [0; 16]));
+}
+
+/// Runs `action` on the frame table with direct-map access to page tables.
+pub fn with<R>(action: impl FnOnce(&mut FrameTable<'static>, &mut DirectMapTables) -> R) -> R {
+    let mut guard = TABLE.lock();
+    let table = guard.as_mut().expect("the frame table is set up at boot");
+    action(table, &mut DirectMapTables)
+}
+
+/// Takes a free frame (zeroed) and gives it to `owner`.
+pub fn allocate_for(owner: Owner) -> Option<Mfn> {
+    let mfn = frames::allocate()?;
+    let assigned = with(|table, _| table.assign(mfn, owner));
+    if assigned.is_err() {
+        // The allocator and the table disagree: a hypervisor bug.
+        panic!("frame {mfn:#x} is free in the allocator but not in the frame table");
+    }
+    Some(mfn)
+}
+
+/// `owner` gives `mfn` back; the frame returns to the allocator.
+pub fn release(mfn: Mfn, owner: Owner) -> Result<(), Refusal> {
+    with(|table, _| table.release(mfn, owner))?;
+    frames::free(mfn);
+    Ok(())
+}
