@@ -14,15 +14,16 @@ use core::fmt::Write;
 use dom0::line_editor::{Event, LineEditor};
 use dom0::shell::{self, Command, Debug, ParseError};
 use dom0::xl;
+use guest_kernel::abi::hypercall::Hypercall;
 use guest_kernel::abi::layout::HYPERVISOR_VIRT_START;
 use guest_kernel::abi::sched::ShutdownReason;
 use guest_kernel::abi::sysctl::{DomainInfo, Sysctl, SysctlGetdomaininfolist, SysctlReadconsole};
 use guest_kernel::abi::version::{
     XenVersionOp, XEN_CAPABILITIES_INFO_LEN, XEN_CHANGESET_INFO_LEN, XEN_EXTRAVERSION_LEN,
 };
-use guest_kernel::abi::{wrappers, XenError};
+use guest_kernel::abi::{wrappers, MulticallEntry, XenError};
 use guest_kernel::console::ConsoleWriter;
-use guest_kernel::{print, println, start, time, StartInfo};
+use guest_kernel::{paging, print, println, start, time, StartInfo};
 
 const PROMPT: &str = "dom0# ";
 
@@ -301,8 +302,13 @@ fn measure(mut operation: impl FnMut()) -> (u64, u64) {
     (samples[samples.len() / 2], samples[0])
 }
 
-fn report(name: &str, (median, minimum): (u64, u64)) {
-    println!("bench: {name} median={median} min={minimum} iterations={BENCH_ITERATIONS}");
+fn report(name: &str, (median, minimum): (u64, u64), extra: &str) {
+    println!("bench: {name} median={median} min={minimum} iterations={BENCH_ITERATIONS}{extra}");
+}
+
+/// Reports a per-item cost derived from a batch's timing.
+fn report_per(name: &str, (median, minimum): (u64, u64), items: u64, extra: &str) {
+    report(name, (median / items, minimum / items), extra);
 }
 
 fn bench() {
@@ -318,14 +324,125 @@ fn bench() {
     if let Err(error) = sysctl(&mut Sysctl::bench_syscall_floor(false)) {
         return explain("bench: switching back to the real syscall handler", error);
     }
-    report("syscall_floor", floor);
+    report("syscall_floor", floor, "");
     report(
         "null_hypercall",
         measure(|| {
             wrappers::xen_version_number();
         }),
+        "",
     );
+    let mut calls = [MulticallEntry {
+        op: Hypercall::XenVersion as u64,
+        ..MulticallEntry::default()
+    }; 32];
+    let batch = measure(|| {
+        // SAFETY: 32 xen_version entries that take no pointers.
+        unsafe { wrappers::hypercall2(Hypercall::Multicall, calls.as_mut_ptr() as u64, 32) };
+    });
+    report("multicall_32_null", batch, "");
+    report_per("multicall_per_entry", batch, 32, "");
+    if let Err(error) = bench_paging() {
+        println!("bench: paging benchmarks skipped: {error:?}");
+    }
     println!("bench: done");
+}
+
+/// Where the paging benchmarks map their pages.
+const BENCH_AREA: u64 = 0xffff_d100_0000_0000;
+
+fn bench_paging() -> Result<(), paging::PagingError> {
+    let mut native = Sysctl::bench_native(BENCH_ITERATIONS as u32);
+    sysctl(&mut native).map_err(paging::PagingError::Refused)?;
+    let native = *native.bench_native_payload();
+    let pte_native = (native.pte_write_cycles, native.pte_write_min);
+    let cr3_native = (native.cr3_write_cycles, native.cr3_write_min);
+    report("native_pte_write_invlpg", pte_native, "");
+    report("native_cr3_write", cr3_native, "");
+
+    // 64 pages to remap back and forth; their L1 takes the batches.
+    paging::map_fresh_pages(BENCH_AREA, 64)?;
+    let l1 = paging::l1_table(BENCH_AREA).ok_or(paging::PagingError::Refused(-22))?;
+    let frames: Vec<u64> = (0..64)
+        .map(|page| paging::read_entry(l1, page) & !0xfff & 0x000f_ffff_ffff_ffff)
+        .collect();
+    let flags = paging::PRESENT | paging::WRITABLE | paging::USER | paging::NO_EXECUTE;
+    let mut turn = 0usize;
+    report(
+        "update_va_mapping",
+        measure(|| {
+            turn += 1;
+            let _ = paging::set_pte(BENCH_AREA, frames[turn & 1] | flags);
+        }),
+        " native=native_pte_write_invlpg",
+    );
+    let entry = |page: usize| l1 * paging::PAGE_SIZE + page as u64 * 8;
+    report(
+        "mmu_update_1",
+        measure(|| {
+            turn += 1;
+            let _ = paging::write_entries(&[(entry(0), frames[turn & 1] | flags)]);
+        }),
+        " native=native_pte_write_invlpg",
+    );
+    let mut batch = [(0u64, 0u64); 64];
+    let timing = measure(|| {
+        turn += 1;
+        for (page, request) in batch.iter_mut().enumerate() {
+            *request = (entry(page), frames[(page + turn) % 64] | flags);
+        }
+        let _ = paging::write_entries(&batch);
+    });
+    report("mmu_update_64", timing, "");
+    report_per(
+        "mmu_update_64_per_pte",
+        timing,
+        64,
+        " native=native_pte_write_invlpg",
+    );
+
+    // Pin and unpin of an empty L1 (a fresh frame no one maps).
+    let table = paging::pfn_to_mfn(paging::allocate_frame()?);
+    paging::clear_frame(table)?;
+    let mut unpin_samples = Vec::with_capacity(BENCH_ITERATIONS);
+    let pin = measure(|| {
+        let _ = paging::pin(table, 1);
+        let start = time::rdtsc();
+        let _ = paging::unpin(table);
+        unpin_samples.push(time::rdtsc() - start);
+    });
+    report("pin_l1", pin, "");
+    unpin_samples.sort_unstable();
+    report(
+        "unpin_l1",
+        (unpin_samples[unpin_samples.len() / 2], unpin_samples[0]),
+        "",
+    );
+
+    // NEW_BASEPTR between the current root and a copy of it.
+    let root = paging::current_root();
+    let copy = paging::pfn_to_mfn(paging::allocate_frame()?);
+    paging::clear_frame(copy)?;
+    paging::pin(copy, 4)?;
+    let mut requests = Vec::new();
+    for slot in (0..256).chain(272..512) {
+        let value = paging::read_entry(root, slot);
+        if value & paging::PRESENT != 0 {
+            requests.push((copy * paging::PAGE_SIZE + slot * 8, value));
+        }
+    }
+    paging::write_entries(&requests)?;
+    let roots = [copy, root];
+    report(
+        "new_baseptr",
+        measure(|| {
+            turn += 1;
+            let _ = paging::switch_root(roots[turn & 1]);
+        }),
+        " native=native_cr3_write",
+    );
+    paging::switch_root(root)?;
+    Ok(())
 }
 
 fn debug(command: Debug) {
@@ -373,5 +490,26 @@ fn debug(command: Debug) {
             }
         }
         Debug::CommandLine => println!("{}", start::command_line()),
+        Debug::Heap(mebibytes) => {
+            let before = guest_kernel::heap::size();
+            let bytes = (mebibytes << 20) as usize;
+            let mut block: Vec<u8> = Vec::new();
+            if block.try_reserve_exact(bytes).is_err() {
+                println!(
+                    "could not allocate {mebibytes} MiB: {} free frames ({} MiB) are left",
+                    paging::free_frames(),
+                    paging::free_frames() >> 8
+                );
+                return;
+            }
+            block.resize(bytes, 0xa5);
+            let intact = block.iter().all(|&byte| byte == 0xa5);
+            println!(
+                "heap grew from {} KiB to {} KiB; {mebibytes} MiB allocated, written and read back {}",
+                before >> 10,
+                guest_kernel::heap::size() >> 10,
+                if intact { "intact" } else { "CORRUPTED" }
+            );
+        }
     }
 }

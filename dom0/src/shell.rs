@@ -43,6 +43,8 @@ pub enum Debug {
     Hypercall(u64),
     /// Print Dom0's command line from start_info.
     CommandLine,
+    /// Allocate and fill N MiB on the heap, which grows by mapping frames.
+    Heap(u64),
 }
 
 /// Why a line is not a command.
@@ -72,11 +74,12 @@ Commands:
   debug breakpoint     int3: bounced to Dom0's handler, which returns
   debug hypercall N    make hypercall number N and print what it returns
   debug cmdline        print Dom0's command line
+  debug heap N         allocate N MiB (the heap grows through the page tables)
 ";
 
 const XL_USAGE: &str = "usage: xl list [NAME|ID] | xl info | xl dmesg";
 const DEBUG_USAGE: &str =
-    "usage: debug pagefault | nohandler | privileged | breakpoint | hypercall N | cmdline";
+    "usage: debug pagefault | nohandler | privileged | breakpoint | hypercall N | cmdline | heap N";
 
 /// Parses one line.
 pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
@@ -120,6 +123,9 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
                 ["privileged"] => Debug::Privileged,
                 ["breakpoint"] => Debug::Breakpoint,
                 ["cmdline"] => Debug::CommandLine,
+                ["heap", size] => {
+                    Debug::Heap(parse_number(size).ok_or(ParseError::Usage(DEBUG_USAGE))?)
+                }
                 ["hypercall", number] => {
                     Debug::Hypercall(parse_number(number).ok_or(ParseError::Usage(DEBUG_USAGE))?)
                 }

@@ -236,6 +236,11 @@ fn find_l1(address: u64) -> Result<u64, (u32, u64)> {
     Ok(table)
 }
 
+/// The machine frame of the L1 table that maps `address`, if it exists.
+pub fn l1_table(address: u64) -> Option<u64> {
+    find_l1(address).ok()
+}
+
 /// Makes a new, empty page table and maps it read-only in the physmap.
 /// Returns its machine frame.
 fn new_table() -> Result<u64, PagingError> {

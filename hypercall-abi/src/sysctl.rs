@@ -40,6 +40,11 @@ abi_enum! {
         /// next sysctl, so the guest can time a bare `syscall`/`sysretq`
         /// round trip; privileged only. [`SysctlBenchSyscallFloor`].
         BenchSyscallFloor = 0x8001 => "SYSCTL_bench_syscall_floor",
+        /// Project-only: the hypervisor times, in ring 0, the native
+        /// operations that PV page-table hypercalls replace (a PTE write plus
+        /// `invlpg`; a CR3 write), for the benchmark's ratios; privileged
+        /// only. [`SysctlBenchNative`].
+        BenchNative = 0x8002 => "SYSCTL_bench_native",
     }
 }
 
@@ -143,6 +148,27 @@ pub struct SysctlBenchSyscallFloor {
 
 const _: () = assert!(size_of::<SysctlBenchSyscallFloor>() == 8);
 
+/// Payload of `BenchNative` (project-only), 40 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct SysctlBenchNative {
+    /// IN: iterations of each measurement (at most 100,000).
+    pub iterations: u32,
+    /// Padding; zero.
+    pub pad: u32,
+    /// OUT: median TSC cycles of one PTE write plus `invlpg` in ring 0.
+    pub pte_write_cycles: u64,
+    /// OUT: median TSC cycles of one CR3 write (same root) in ring 0.
+    pub cr3_write_cycles: u64,
+    /// OUT: the fastest PTE write plus `invlpg`.
+    pub pte_write_min: u64,
+    /// OUT: the fastest CR3 write.
+    pub cr3_write_min: u64,
+}
+
+const _: () = assert!(size_of::<SysctlBenchNative>() == 40);
+const _: () = assert!(offset_of!(SysctlBenchNative, pte_write_cycles) == 8);
+
 /// The operation-specific part of a [`Sysctl`]: a C union, 128 bytes.
 ///
 /// Every member is made of plain integers with explicit padding, and `raw`
@@ -159,6 +185,8 @@ pub union SysctlPayload {
     pub getdomaininfolist: SysctlGetdomaininfolist,
     /// Payload of `BenchSyscallFloor`.
     pub bench_syscall_floor: SysctlBenchSyscallFloor,
+    /// Payload of `BenchNative`.
+    pub bench_native: SysctlBenchNative,
     /// The payload as bytes; fixes the union's size.
     pub raw: [u8; SYSCTL_PAYLOAD_SIZE],
 }
@@ -222,6 +250,33 @@ impl Sysctl {
         let mut request = Self::new(SysctlOp::Getdomaininfolist);
         request.u.getdomaininfolist = payload;
         request
+    }
+
+    /// A `BenchNative` request for `iterations` of each measurement.
+    pub const fn bench_native(iterations: u32) -> Self {
+        let mut request = Self::new(SysctlOp::BenchNative);
+        request.u.bench_native = SysctlBenchNative {
+            iterations,
+            pad: 0,
+            pte_write_cycles: 0,
+            cr3_write_cycles: 0,
+            pte_write_min: 0,
+            cr3_write_min: 0,
+        };
+        request
+    }
+
+    /// The `BenchNative` payload.
+    pub fn bench_native_payload(&self) -> &SysctlBenchNative {
+        // SAFETY: every byte pattern is a valid SysctlBenchNative (plain
+        // integers) and the union is large enough.
+        unsafe { &self.u.bench_native }
+    }
+
+    /// The `BenchNative` payload, for the hypervisor to fill in.
+    pub fn bench_native_payload_mut(&mut self) -> &mut SysctlBenchNative {
+        // SAFETY: as in `bench_native_payload`.
+        unsafe { &mut self.u.bench_native }
     }
 
     /// A `BenchSyscallFloor` request.

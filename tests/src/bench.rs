@@ -27,6 +27,9 @@ pub struct BenchResult {
     pub min: u64,
     /// How many operations were timed.
     pub iterations: u64,
+    /// The row measuring the native (ring-0) operation this one replaces,
+    /// from a `native=NAME` field, for the "vs native" column.
+    pub native: Option<String>,
 }
 
 /// A line of Dom0's benchmark report.
@@ -60,9 +63,13 @@ fn parse_result(text: &str) -> Option<BenchResult> {
     if name.contains('=') {
         return None;
     }
-    let (mut median, mut min, mut iterations) = (None, None, None);
+    let (mut median, mut min, mut iterations, mut native) = (None, None, None, None);
     for word in words {
         let (key, value) = word.split_once('=')?;
+        if key == "native" {
+            native = Some(value.to_string());
+            continue;
+        }
         let value: u64 = value.parse().ok()?;
         match key {
             "median" => median = Some(value),
@@ -76,6 +83,7 @@ fn parse_result(text: &str) -> Option<BenchResult> {
         median: median?,
         min: min?,
         iterations: iterations?,
+        native,
     })
 }
 
@@ -85,14 +93,25 @@ pub fn ratio_to_baseline(results: &[BenchResult], result: &BenchResult) -> Optio
     (baseline.median > 0).then(|| result.median as f64 / baseline.median as f64)
 }
 
+/// This result's median divided by the median of the native operation it
+/// names, when that row exists.
+pub fn ratio_to_native(results: &[BenchResult], result: &BenchResult) -> Option<f64> {
+    let name = result.native.as_deref()?;
+    let native = results.iter().find(|row| row.name == name)?;
+    (native.median > 0).then(|| result.median as f64 / native.median as f64)
+}
+
+const COLUMNS: usize = 6;
+
 /// The cells of the table: a header row, then one row per result.
-fn table_rows(results: &[BenchResult]) -> Vec<[String; 5]> {
+fn table_rows(results: &[BenchResult]) -> Vec<[String; COLUMNS]> {
     let mut rows = vec![[
         "benchmark".to_string(),
         "median (cycles)".to_string(),
         "min (cycles)".to_string(),
         "iterations".to_string(),
         format!("median / {BASELINE}"),
+        "median / native".to_string(),
     ]];
     for result in results {
         rows.push([
@@ -102,6 +121,10 @@ fn table_rows(results: &[BenchResult]) -> Vec<[String; 5]> {
             result.iterations.to_string(),
             ratio_to_baseline(results, result)
                 .map_or_else(|| "-".to_string(), |r| format!("{r:.2}")),
+            ratio_to_native(results, result).map_or_else(
+                || "-".to_string(),
+                |r| format!("{r:.2} ({})", result.native.as_deref().unwrap_or("")),
+            ),
         ]);
     }
     rows
@@ -110,13 +133,13 @@ fn table_rows(results: &[BenchResult]) -> Vec<[String; 5]> {
 /// The results as an aligned plain-text table for the terminal.
 pub fn text_table(results: &[BenchResult]) -> String {
     let rows = table_rows(results);
-    let widths: Vec<usize> = (0..5)
+    let widths: Vec<usize> = (0..COLUMNS)
         .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
         .collect();
     let mut text = String::new();
     for row in &rows {
         let mut line = format!("{:<width$}", row[0], width = widths[0]);
-        for column in 1..5 {
+        for column in 1..COLUMNS {
             let _ = write!(line, "  {:>width$}", row[column], width = widths[column]);
         }
         text.push_str(line.trim_end());
@@ -129,7 +152,7 @@ pub fn text_table(results: &[BenchResult]) -> String {
 pub fn markdown_table(results: &[BenchResult]) -> String {
     let rows = table_rows(results);
     let mut text = format!("| {} |\n", rows[0].join(" | "));
-    text.push_str("| :--- | ---: | ---: | ---: | ---: |\n");
+    text.push_str("| :--- | ---: | ---: | ---: | ---: | ---: |\n");
     for row in &rows[1..] {
         let _ = writeln!(text, "| {} |", row.join(" | "));
     }
@@ -146,6 +169,7 @@ mod tests {
             median,
             min: median - 10,
             iterations: 20000,
+            native: None,
         }
     }
 
@@ -157,7 +181,8 @@ mod tests {
                 name: "null_hypercall".to_string(),
                 median: 530,
                 min: 498,
-                iterations: 20000
+                iterations: 20000,
+                native: None
             }))
         );
         assert_eq!(parse_bench_line("(d0) bench: done"), Some(BenchLine::Done));
@@ -183,7 +208,8 @@ mod tests {
                 name: "a".to_string(),
                 median: 2,
                 min: 1,
-                iterations: 3
+                iterations: 3,
+                native: None
             }))
         );
         assert!(matches!(
@@ -193,16 +219,30 @@ mod tests {
     }
 
     #[test]
+    fn native_rows_give_a_second_ratio() {
+        let line = parse_bench_line(
+            "bench: update_va_mapping median=900 min=800 iterations=5 native=native_pte",
+        );
+        let Some(BenchLine::Result(row)) = line else {
+            panic!("{line:?}")
+        };
+        assert_eq!(row.native.as_deref(), Some("native_pte"));
+        let results = vec![result("native_pte", 300), row];
+        assert_eq!(ratio_to_native(&results, &results[1]), Some(3.0));
+        assert!(text_table(&results).contains("3.00 (native_pte)"));
+    }
+
+    #[test]
     fn ratios_are_relative_to_the_syscall_floor() {
         let results = vec![result("syscall_floor", 400), result("null_hypercall", 600)];
         assert_eq!(ratio_to_baseline(&results, &results[1]), Some(1.5));
         assert_eq!(ratio_to_baseline(&results[1..], &results[1]), None);
         let text = text_table(&results);
         assert!(text.contains("null_hypercall"), "{text}");
-        assert!(text.lines().nth(2).unwrap().ends_with("1.50"), "{text}");
+        assert!(text.lines().nth(2).unwrap().contains(" 1.50 "), "{text}");
         let markdown = markdown_table(&results);
         assert!(
-            markdown.contains("| null_hypercall | 600 | 590 | 20000 | 1.50 |"),
+            markdown.contains("| null_hypercall | 600 | 590 | 20000 | 1.50 | - |"),
             "{markdown}"
         );
         assert_eq!(markdown.lines().count(), 4);

@@ -18,6 +18,7 @@ extern crate alloc;
 extern crate kernel_rt;
 
 mod arch;
+mod bench;
 mod boot;
 mod console;
 mod domain;

@@ -112,6 +112,9 @@ fn reservation(argument: u64) -> Result<MemoryReservation, XenError> {
 /// Gives frames back; returns how many were released. Stops at the first
 /// frame that cannot go (not owned, still mapped, or a page table).
 fn decrease(domain: &mut Domain, request: &MemoryReservation) -> Result<u64, XenError> {
+    // A frame given back must not stay reachable through a stale
+    // translation (see mm::tlb).
+    crate::mm::tlb::flush_if_stale();
     for index in 0..request.nr_extents {
         let mfn: u64 = guest_access::read_from_guest(request.extent_start + index * 8)?;
         let Some(position) = domain.frames.iter().position(|&owned| owned == mfn) else {

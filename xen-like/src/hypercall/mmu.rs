@@ -4,15 +4,15 @@
 //! A PV guest owns and writes its page tables, but never directly: its
 //! page-table frames are mapped read-only, and every change goes through
 //! these hypercalls, which hand it to the frame table
-//! (`xen_like::frame_table`) for validation. Whenever a change removed or
-//! weakened a mapping, the TLB is flushed before the hypercall returns
-//! (invariant 5).
+//! (`xen_like::frame_table`) for validation. When a change removed or
+//! weakened a mapping, stale translations are dealt with as `mm::tlb`
+//! explains.
 
 use super::caller;
 use crate::arch::x86_64::instructions;
 use crate::console::GUEST;
 use crate::domain::{self, Domain};
-use crate::mm::{frame_table, guest_access, m2p, physical_pointer, PAGE_SIZE};
+use crate::mm::{frame_table, guest_access, m2p, physical_pointer, tlb, PAGE_SIZE};
 use hypercall_abi::layout::{DOMID_SELF, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use hypercall_abi::mmu::{
     MmuUpdate, MmuUpdateKind, MmuextCmd, MmuextOp, UVMF_FLUSHTYPE_MASK, UVMF_INVLPG, UVMF_TLB_FLUSH,
@@ -47,14 +47,6 @@ fn check_foreign(foreign: u64) -> Result<(), XenError> {
     }
 }
 
-/// Reloads CR3, dropping every non-global TLB entry (guests cannot make
-/// global ones: CR4.PGE stays off).
-fn flush_tlb() {
-    let root = instructions::read_cr3();
-    // SAFETY: reloading the current root changes no mapping.
-    unsafe { instructions::write_cr3(root) };
-}
-
 /// `mmu_update(requests, count, done, foreign_domain)`: apply a batch of
 /// page-table writes (`MMU_NORMAL_PT_UPDATE`, `MMU_PT_UPDATE_PRESERVE_AD`)
 /// and M2P updates (`MMU_MACHPHYS_UPDATE`), in order. The first failure
@@ -66,23 +58,20 @@ pub fn mmu_update(requests: u64, count: u64, done_out: u64, foreign: u64) -> Res
         return Err(XenError::EINVAL);
     }
     let id = caller();
-    let mut flush = false;
     let mut done = 0u64;
     let mut result = Ok(0);
     for index in 0..count {
         let outcome = guest_access::read_from_guest::<MmuUpdate>(requests + index * 16)
             .and_then(|request| apply_update(&request, id));
         match outcome {
-            Ok(needed) => flush |= needed == Flush::Needed,
+            Ok(Flush::Needed) => tlb::note_stale(),
+            Ok(Flush::None) => {}
             Err(error) => {
                 result = Err(error);
                 break;
             }
         }
         done += 1;
-    }
-    if flush {
-        flush_tlb();
     }
     if done_out != 0 {
         // Xen's `done` is an unsigned int: write exactly 4 bytes.
@@ -99,6 +88,16 @@ fn apply_update(request: &MmuUpdate, id: u16) -> Result<Flush, XenError> {
                 return Err(XenError::EINVAL);
             }
             let (table, index) = (address / PAGE_SIZE, ((address % PAGE_SIZE) / 8) as usize);
+            // An entry above L1 can link in a table, which retypes frames:
+            // no stale writable translation may survive that.
+            let is_l1 = frame_table::with(|frames, _| {
+                frames
+                    .info(table)
+                    .is_some_and(|info| info.page_type == PageType::L1)
+            });
+            if !is_l1 {
+                tlb::flush_if_stale();
+            }
             let preserve = kind == MmuUpdateKind::PtUpdatePreserveAd;
             frame_table::with(|frames, memory| {
                 frames.update_entry(memory, table, index, request.val, id, preserve)
@@ -166,6 +165,9 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
         MmuextCmd::PinL4Table => Some(4),
         _ => None,
     };
+    if pin_level.is_some() || matches!(command, MmuextCmd::NewBaseptr | MmuextCmd::NewUserBaseptr) {
+        tlb::flush_if_stale();
+    }
     if let Some(level) = pin_level {
         return frame_table::with(|frames, memory| frames.pin(memory, mfn, level, id))
             .map_err(|refusal| refused(command.name(), refusal));
@@ -175,7 +177,7 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
             let flush = frame_table::with(|frames, memory| frames.unpin(memory, mfn, id))
                 .map_err(|refusal| refused(command.name(), refusal))?;
             if flush == Flush::Needed {
-                flush_tlb();
+                tlb::note_stale();
             }
         }
         MmuextCmd::NewBaseptr => {
@@ -189,6 +191,7 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
             // domain, and validation copied the hypervisor's slots into it,
             // so the hypervisor stays mapped.
             unsafe { instructions::write_cr3(mfn * PAGE_SIZE) };
+            tlb::root_loaded();
         }
         MmuextCmd::NewUserBaseptr => {
             let old = domain.user_root;
@@ -200,7 +203,7 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
                         flush
                     });
                     if flush == Flush::Needed {
-                        flush_tlb();
+                        tlb::note_stale();
                     }
                 }
                 domain.user_root = None;
@@ -222,7 +225,9 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
             })
             .map_err(|refusal| refused(command.name(), refusal))?;
         }
-        MmuextCmd::TlbFlushLocal | MmuextCmd::TlbFlushAll | MmuextCmd::TlbFlushMulti => flush_tlb(),
+        MmuextCmd::TlbFlushLocal | MmuextCmd::TlbFlushAll | MmuextCmd::TlbFlushMulti => {
+            tlb::flush_all()
+        }
         MmuextCmd::InvlpgLocal | MmuextCmd::InvlpgAll | MmuextCmd::InvlpgMulti => {
             if !is_canonical(operation.arg1) {
                 return Err(XenError::EINVAL);
@@ -272,7 +277,7 @@ pub fn update_va_mapping(address: u64, value: u64, flags: u64) -> Result<u64, Xe
     })
     .map_err(|refusal| refused("update_va_mapping", refusal))?;
     match flags & UVMF_FLUSHTYPE_MASK {
-        UVMF_TLB_FLUSH => flush_tlb(),
+        UVMF_TLB_FLUSH => tlb::flush_all(),
         UVMF_INVLPG => instructions::invlpg(address),
         _ if flush == Flush::Needed => instructions::invlpg(address),
         _ => {}

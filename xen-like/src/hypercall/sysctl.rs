@@ -36,6 +36,13 @@ pub fn sysctl(address: u64) -> Result<u64, XenError> {
             info.nr_domains = count;
         }
         SysctlOp::Getdomaininfolist => domain_info_list(&mut request)?,
+        SysctlOp::BenchNative => {
+            let iterations = request.bench_native_payload().iterations;
+            let (pte, cr3) = crate::bench::native(iterations)?;
+            let payload = request.bench_native_payload_mut();
+            (payload.pte_write_cycles, payload.pte_write_min) = pte;
+            (payload.cr3_write_cycles, payload.cr3_write_min) = cr3;
+        }
         SysctlOp::BenchSyscallFloor => {
             let on = request.bench_syscall_floor_payload().enable != 0;
             this_cpu().syscall_floor_mode.store(on, Ordering::Relaxed);

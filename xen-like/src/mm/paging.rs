@@ -115,3 +115,21 @@ pub fn map_hypervisor_page(address: u64, mfn: u64, leaf_flags: u64, table_flags:
     // SAFETY: as above, for the last level.
     unsafe { (*self::table(table))[index] = (mfn * PAGE_SIZE) | leaf_flags };
 }
+
+/// The L1 entry that maps `address` in the hypervisor's part of the idle
+/// page table, if the tables down to it exist.
+pub fn hypervisor_pte(address: u64) -> Option<*mut u64> {
+    let mut table = idle_root();
+    for level in [4u32, 3, 2] {
+        let index = ((address >> (12 + 9 * (level - 1))) & 511) as usize;
+        // SAFETY: the hypervisor's own tables, covered by the direct map.
+        let entry = unsafe { (*self::table(table))[index] };
+        if entry & PTE_PRESENT == 0 || entry & PTE_PAGE_SIZE != 0 {
+            return None;
+        }
+        table = entry & PTE_ADDRESS_MASK;
+    }
+    let index = ((address >> 12) & 511) as usize;
+    // SAFETY: as above; the pointer stays valid for the hypervisor's life.
+    Some(unsafe { &mut (*self::table(table))[index] as *mut u64 })
+}

@@ -13,7 +13,7 @@ use guest_kernel::abi::hypercall::Hypercall;
 use guest_kernel::abi::layout::DOMID_SELF;
 use guest_kernel::abi::memory::{MachphysMapping, MemoryOp, MemoryReservation};
 use guest_kernel::abi::mmu::{MmuUpdate, MmuUpdateKind, UVMF_INVLPG};
-use guest_kernel::abi::{wrappers, StartInfo};
+use guest_kernel::abi::{wrappers, MulticallEntry, StartInfo};
 use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
 use guest_kernel::{println, traps};
 use test_guests::{check, expect_result, finish};
@@ -68,6 +68,18 @@ fn decrease_reservation(mfn: u64) -> i64 {
     }
 }
 
+fn reservation(operation: MemoryOp) -> i64 {
+    let domain = DOMID_SELF;
+    // SAFETY: the hypervisor reads the 2-byte domain ID.
+    unsafe {
+        wrappers::hypercall2(
+            Hypercall::MemoryOp,
+            u64::from(operation.raw()),
+            &domain as *const u16 as u64,
+        )
+    }
+}
+
 fn machphys_mapping() -> MachphysMapping {
     let mut mapping = MachphysMapping::default();
     // SAFETY: the hypervisor writes the 24-byte answer into `mapping`.
@@ -102,7 +114,7 @@ fn fresh_frame() -> u64 {
 }
 
 #[no_mangle]
-fn guest_main(_start_info: &'static StartInfo) -> ! {
+fn guest_main(start_info: &'static StartInfo) -> ! {
     println!("mm-attacks: attacking validated paging");
     let own_a = fresh_frame();
     let own_b = fresh_frame();
@@ -339,6 +351,156 @@ fn guest_main(_start_info: &'static StartInfo) -> ! {
         "...and nothing after",
         pte_of(SCRATCH + 3 * PAGE_SIZE) & PRESENT == 0,
         format_args!("{:#x}", pte_of(SCRATCH + 3 * PAGE_SIZE)),
+    );
+
+    // Invariant 5: taking a right away flushes the TLB, even when the
+    // guest does not ask for a flush. Write through SCRATCH (the TLB now
+    // holds a writable translation), make it read-only with no flush flag,
+    // and write again: the write must fault.
+    check(
+        "write through the scratch mapping",
+        traps::try_write(SCRATCH, 1).is_ok(),
+        format_args!("write"),
+    );
+    // SAFETY: our own scratch mapping; no Rust reference depends on it.
+    let result = unsafe { wrappers::update_va_mapping(SCRATCH, (own_a * PAGE_SIZE) | ro, 0) };
+    expect_result("make it read-only without asking for a flush", result, 0);
+    check(
+        "a stale writable TLB entry is not left behind",
+        traps::try_write(SCRATCH, 2).is_err(),
+        format_args!("the write faults"),
+    );
+    expect_result(
+        "make it writable again",
+        update_va_mapping(SCRATCH, (own_a * PAGE_SIZE) | rw),
+        0,
+    );
+
+    // mmu_update does not flush (it cannot know the virtual address), but
+    // no stale translation may outlive a retype: map a fresh frame
+    // writable, write through it, unmap it with mmu_update, pin the frame
+    // as an L1, then write through the old address again.
+    let victim = fresh_frame();
+    let victim_address = SCRATCH + 6 * PAGE_SIZE;
+    let victim_entry = (victim_address >> 12) & 511;
+    expect_result(
+        "map a fresh frame with mmu_update",
+        write_entry(l1, victim_entry, (victim * PAGE_SIZE) | rw),
+        0,
+    );
+    check(
+        "write through it",
+        traps::try_write(victim_address, 7).is_ok(),
+        format_args!("write"),
+    );
+    expect_result(
+        "unmap it with mmu_update",
+        write_entry(l1, victim_entry, 0),
+        0,
+    );
+    check(
+        "clear the frame",
+        paging::clear_frame(victim).is_ok(),
+        format_args!("clear_page"),
+    );
+    expect_result("pin the frame as an L1", pin(victim, 1), 0);
+    check(
+        "the old translation is gone: the pinned table cannot be written",
+        traps::try_write(victim_address, 8).is_err(),
+        format_args!("the write faults"),
+    );
+    expect_result("unpin it", unpin(victim), 0);
+
+    // Multicall: every entry runs and gets its own result.
+    let mut calls = [
+        MulticallEntry {
+            op: Hypercall::UpdateVaMapping as u64,
+            result: 0,
+            args: [
+                SCRATCH,
+                (HYPERVISOR_FRAME * PAGE_SIZE) | ro,
+                UVMF_INVLPG,
+                0,
+                0,
+                0,
+            ],
+        },
+        MulticallEntry {
+            op: Hypercall::XenVersion as u64,
+            result: 0,
+            args: [0; 6],
+        },
+        MulticallEntry {
+            op: Hypercall::Multicall as u64,
+            result: 0,
+            args: [0; 6],
+        },
+        MulticallEntry {
+            op: Hypercall::Iret as u64,
+            result: 0,
+            args: [0; 6],
+        },
+    ];
+    // SAFETY: the entries live for the call; the hypervisor writes results.
+    let result = unsafe {
+        wrappers::hypercall2(
+            Hypercall::Multicall,
+            calls.as_mut_ptr() as u64,
+            calls.len() as u64,
+        )
+    };
+    expect_result("a multicall with bad entries", result, 0);
+    expect_result(
+        "...its bad update_va_mapping",
+        calls[0].result as i64,
+        EPERM,
+    );
+    check(
+        "...its xen_version",
+        calls[1].result == wrappers::xen_version_number() as u64,
+        format_args!("{:#x}", calls[1].result),
+    );
+    expect_result("...a nested multicall", calls[2].result as i64, EINVAL);
+    expect_result("...an iret inside it", calls[3].result as i64, EINVAL);
+
+    // memory_op: the reservation follows what we gave back.
+    let total = start_info.nr_pages;
+    expect_result(
+        "current reservation after giving one back",
+        reservation(MemoryOp::CurrentReservation),
+        total as i64 - 1,
+    );
+    expect_result(
+        "maximum reservation",
+        reservation(MemoryOp::MaximumReservation),
+        total as i64,
+    );
+    let mut frame = 0u64;
+    let request = MemoryReservation {
+        extent_start: &mut frame as *mut u64 as u64,
+        nr_extents: 2,
+        domid: DOMID_SELF,
+        ..MemoryReservation::default()
+    };
+    // SAFETY: the request and its array (only one frame will be written:
+    // the second exceeds the limit and stops the loop) live for the call.
+    let added = unsafe {
+        wrappers::hypercall2(
+            Hypercall::MemoryOp,
+            u64::from(MemoryOp::IncreaseReservation.raw()),
+            &request as *const MemoryReservation as u64,
+        )
+    };
+    expect_result("increase by 2 with room for 1", added, 1);
+    check(
+        "...and we own the new frame",
+        frame != 0
+            && write_entry(
+                l1,
+                (SCRATCH + 5 * PAGE_SIZE) >> 12 & 511,
+                (frame * PAGE_SIZE) | rw,
+            ) == 0,
+        format_args!("{frame:#x}"),
     );
 
     // The hypervisor is still there, and our memory still works.

@@ -35,6 +35,9 @@ pub struct PerCpu {
     pub ticks: AtomicU64,
     /// Whether `LSTAR` points at the empty benchmark handler.
     pub syscall_floor_mode: AtomicBool,
+    /// Whether this CPU's TLB may hold translations with more rights than
+    /// the page tables now give (see `mm::tlb`).
+    pub tlb_stale: AtomicBool,
 }
 
 /// Offset of `stack_top`, used by the entry code.
@@ -55,6 +58,7 @@ impl PerCpu {
             running_since: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             syscall_floor_mode: AtomicBool::new(false),
+            tlb_stale: AtomicBool::new(false),
         }
     }
 

@@ -34,6 +34,12 @@ pub fn power_off() -> ! {
         outw(0x604, 0x2000);
         outw(0xb004, 0x2000);
     }
+    // QEMU stops at once; real hardware may take a moment. Wait about a
+    // second's worth of cycles before saying it did not work.
+    let start = super::instructions::rdtsc();
+    while super::instructions::rdtsc() - start < 3_000_000_000 {
+        core::hint::spin_loop();
+    }
     log::error!("ACPI power-off did not take effect: the machine is halted and safe to turn off");
     halt_forever()
 }
