@@ -28,6 +28,10 @@
 //!   [`sched`], [`console`], [`version`], [`callback`], [`memory`], [`mmu`],
 //!   [`event_channel`], [`vcpu`], [`sysctl`], [`domctl`].
 //! - [`elfnote`]: the ELF notes a PV kernel image carries for its loader.
+//! - [`pv_image`], [`pv_layout`], [`hypercall_page`]: what a domain builder
+//!   needs to start any Xen PV64 kernel: reading the image and its notes,
+//!   Xen's start-of-day layout, and the hypercall page's stubs. Shared by
+//!   the hypervisor's Dom0 builder and Dom0's own domain builder.
 //! - [`wrappers`] (x86_64 only): guest-side functions that make hypercalls.
 //! - [`x86`]: exception vector names, which trap tables are indexed by.
 #![cfg_attr(not(test), no_std)]
@@ -42,9 +46,12 @@ pub mod elfnote;
 pub mod error;
 pub mod event_channel;
 pub mod hypercall;
+pub mod hypercall_page;
 pub mod layout;
 pub mod memory;
 pub mod mmu;
+pub mod pv_image;
+pub mod pv_layout;
 pub mod sched;
 pub mod sysctl;
 pub mod vcpu;

@@ -709,7 +709,7 @@ impl<'a> FrameTable<'a> {
             }
             let entry = memory.read_entry(table, index);
             let accepted = check_entry_bits(level, entry).and_then(|stored| {
-                self.get_entry_references(memory, level, stored, domain)
+                self.get_entry_references(memory, level, stored, domain, domain)
                     .map(|()| stored)
             });
             match accepted {
@@ -753,22 +753,27 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Takes what a present entry of a table at `level` needs (invariant 1:
-    /// the target must be the domain's; invariant 2 through the type).
+    /// the target must be `page_owner`'s, which is the table's owner except
+    /// for an L1 entry of a foreign mapping; invariant 2 through the type).
     fn get_entry_references(
         &mut self,
         memory: &mut impl TableMemory,
         level: u8,
         entry: u64,
         domain: DomainId,
+        page_owner: DomainId,
     ) -> Result<(), Refusal> {
         if !is_present(entry) {
             return Ok(());
         }
+        // Only leaf (L1) entries may name another domain's frames: a foreign
+        // page table would let the caller reach that domain's whole tree.
+        let owner = if level == 1 { page_owner } else { domain };
         let target = entry_target(entry);
-        self.check_entry_target(target, domain)?;
-        self.get_page(target, domain)?;
+        self.check_entry_target(target, owner)?;
+        self.get_page(target, owner)?;
         if let Some(page_type) = required_target_type(level, entry) {
-            if let Err(refusal) = self.get_page_type(memory, target, page_type, domain) {
+            if let Err(refusal) = self.get_page_type(memory, target, page_type, owner) {
                 self.put_page(target);
                 return Err(refusal);
             }
@@ -830,6 +835,26 @@ impl<'a> FrameTable<'a> {
         domain: DomainId,
         preserve_ad: bool,
     ) -> Result<Flush, Refusal> {
+        self.update_entry_foreign(memory, table, index, new, domain, domain, preserve_ad)
+    }
+
+    /// Like [`FrameTable::update_entry`], but an L1 entry maps a frame of
+    /// `page_owner` instead of the table's owner: a *foreign mapping*, with
+    /// which a privileged domain builds another domain (the caller checks
+    /// the privilege). Entries above L1 always name the table owner's
+    /// frames. The foreign frame gets the references of any mapping, so it
+    /// cannot become a page table or be freed while mapped.
+    #[allow(clippy::too_many_arguments)] // the two owners are the point
+    pub fn update_entry_foreign(
+        &mut self,
+        memory: &mut impl TableMemory,
+        table: Mfn,
+        index: usize,
+        new: u64,
+        domain: DomainId,
+        page_owner: DomainId,
+        preserve_ad: bool,
+    ) -> Result<Flush, Refusal> {
         if index >= ENTRIES_PER_TABLE {
             return Err(refuse(
                 XenError::EINVAL,
@@ -856,7 +881,7 @@ impl<'a> FrameTable<'a> {
         // New references first: if the new entry needs the same frame as the
         // old one (the same L1 table, say), dropping the old first could
         // devalidate it only to validate it again, or free it.
-        self.get_entry_references(memory, level, stored, domain)?;
+        self.get_entry_references(memory, level, stored, domain, page_owner)?;
         memory.write_entry(table, index, stored);
         let cascade = self.put_entry_references(memory, level, old);
         Ok(flush_after_replacing(old, stored).combine(cascade))
@@ -2073,5 +2098,46 @@ mod tests {
         let result = table.switch_base(&mut memory, SPARE, Some(L4), DOM);
         assert_eq!(error_of(result), XenError::EINVAL);
         check_invariants(&table, &memory, &[SPARE]);
+    }
+
+    #[test]
+    fn foreign_mappings_only_at_l1_and_only_of_the_named_owner() {
+        let mut infos = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut infos, hypervisor_slots());
+        assign_all(&mut table);
+        table.pin(&mut memory, L1, 1, DOM).unwrap();
+        let entry = pte(FOREIGN, P | W);
+        // Not named as foreign: refused.
+        let refusal = table
+            .update_entry(&mut memory, L1, 0, entry, DOM, false)
+            .unwrap_err();
+        assert_eq!(refusal.error, XenError::EPERM);
+        // Named with the right owner: accepted, and the frame is Writable.
+        table
+            .update_entry_foreign(&mut memory, L1, 0, entry, DOM, OTHER, false)
+            .unwrap();
+        assert_eq!(table.info(FOREIGN).unwrap().page_type, PageType::Writable);
+        // While mapped, its owner cannot make it a page table...
+        assert!(table.pin(&mut memory, FOREIGN, 1, OTHER).is_err());
+        // ...nor give it back.
+        assert_eq!(
+            table
+                .release(FOREIGN, Owner::Domain(OTHER))
+                .unwrap_err()
+                .error,
+            XenError::EBUSY
+        );
+        // Above L1, foreign frames are never accepted.
+        table.pin(&mut memory, L2, 2, DOM).unwrap();
+        let refusal = table
+            .update_entry_foreign(&mut memory, L2, 0, pte(FOREIGN, P | W), DOM, OTHER, false)
+            .unwrap_err();
+        assert_eq!(refusal.error, XenError::EPERM);
+        table
+            .update_entry_foreign(&mut memory, L1, 0, 0, DOM, OTHER, false)
+            .unwrap();
+        table.pin(&mut memory, FOREIGN, 1, OTHER).unwrap();
+        check_invariants(&table, &memory, &[]);
     }
 }

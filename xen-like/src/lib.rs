@@ -3,15 +3,14 @@
 //! The hypervisor binary (`src/main.rs` and the modules it declares) drives
 //! the hardware; whatever can be decided without touching hardware lives
 //! here as plain functions and state machines over plain data, so that it
-//! has unit tests: the command line, the log ring, the frame bitmap, guest
-//! page-table walks, reading PV kernel images and laying out new domains.
+//! has unit tests: the command line, the log ring, the frame bitmap, the
+//! frame table with its page-type rules, and guest page-table walks.
+//! (Reading PV kernel images and laying out new domains is shared with
+//! Dom0's domain builder, so it lives in `hypercall_abi`.)
 #![cfg_attr(not(test), no_std)]
 
 pub mod cmdline;
 pub mod frame_allocator;
 pub mod frame_table;
-pub mod hypercall_page;
 pub mod log_ring;
 pub mod pagewalk;
-pub mod pv_image;
-pub mod pv_layout;

@@ -154,7 +154,7 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
 
 fn describe_build_error(error: &domain::dom0_builder::BuildError) -> heapless::String<256> {
     use domain::dom0_builder::BuildError;
-    use xen_like::pv_layout::LayoutError;
+    use hypercall_abi::pv_layout::LayoutError;
     let mut text = heapless::String::new();
     let _ = match error {
         BuildError::NoKernel => write!(

@@ -2,8 +2,8 @@
 //!
 //! The hypervisor builds only Dom0; every other domain is built by Dom0's
 //! toolstack. Dom0's image is read like any Xen PV64 kernel (ELF + Xen
-//! notes, see `xen_like::pv_image`), laid out by Xen's start-of-day rules
-//! (`xen_like::pv_layout`), and started with:
+//! notes, see `hypercall_abi::pv_image`), laid out by Xen's start-of-day rules
+//! (`hypercall_abi::pv_layout`), and started with:
 //!
 //! - its memory: `dom0_mem` worth of machine frames, listed in its P2M;
 //! - the kernel's segments copied in, the ramdisk (second module) after it;
@@ -20,11 +20,11 @@ use crate::boot::Module;
 use crate::mm::{self, frame_table, frames, m2p, paging, PAGE_SIZE};
 use alloc::{boxed::Box, vec::Vec};
 use hypercall_abi::layout::{SIF_INITDOMAIN, SIF_PRIVILEGED};
+use hypercall_abi::pv_image::PvImage;
+use hypercall_abi::pv_layout::{self, Layout, LayoutError};
 use hypercall_abi::{SharedInfo, StartInfo};
 use xen_like::frame_table::Owner;
 use xen_like::pagewalk::{PTE_ADDRESS_MASK, PTE_PRESENT, PTE_USER, PTE_WRITABLE};
-use xen_like::pv_image::PvImage;
-use xen_like::pv_layout::{self, Layout, LayoutError};
 
 /// Dom0's domain ID.
 const DOM0: u16 = 0;
@@ -131,7 +131,7 @@ pub fn build(
     }
     if let Some(page) = image.hypercall_page {
         let mut stubs = [0u8; 4096];
-        xen_like::hypercall_page::fill(&mut stubs);
+        hypercall_abi::hypercall_page::fill(&mut stubs);
         memory.write(page, &stubs);
     }
 

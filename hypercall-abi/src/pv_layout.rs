@@ -16,7 +16,7 @@
 //! This is pure arithmetic, shared in spirit with Dom0's domain builder, and
 //! tested here on the host.
 
-use hypercall_abi::StartInfo;
+use crate::StartInfo;
 
 const PAGE_SIZE: u64 = 4096;
 /// The mapped region ends on this boundary.

@@ -11,9 +11,9 @@
 //! so every offset and size is checked before use; a bad image is an
 //! [`ImageError`] that says what is wrong, never a panic.
 
+use crate::elfnote::ElfNoteType as XenElfNote;
 use elf::{abi, endian::LittleEndian, ElfBytes};
 use heapless::Vec;
-use hypercall_abi::elfnote::ElfNoteType as XenElfNote;
 
 /// The most loadable segments we accept (kernels have two to four).
 pub const MAX_SEGMENTS: usize = 8;
