@@ -2114,7 +2114,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(refusal.error, XenError::EPERM);
         // Named with the right owner: accepted, and the frame is Writable.
-        table
+        let _ = table
             .update_entry_foreign(&mut memory, L1, 0, entry, DOM, OTHER, false)
             .unwrap();
         assert_eq!(table.info(FOREIGN).unwrap().page_type, PageType::Writable);
@@ -2134,7 +2134,7 @@ mod tests {
             .update_entry_foreign(&mut memory, L2, 0, pte(FOREIGN, P | W), DOM, OTHER, false)
             .unwrap_err();
         assert_eq!(refusal.error, XenError::EPERM);
-        table
+        let _ = table
             .update_entry_foreign(&mut memory, L1, 0, 0, DOM, OTHER, false)
             .unwrap();
         table.pin(&mut memory, FOREIGN, 1, OTHER).unwrap();
