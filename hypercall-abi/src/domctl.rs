@@ -1,24 +1,255 @@
-//! Domain control (hypercall 36): project-defined, reserved for later.
+//! Domain control (hypercall 36): project-defined operations on domains,
+//! for the control domain's toolstack.
 //!
 //! Xen's own `domctl` payloads (`xen/include/public/domctl.h`) are an
 //! internal interface between Xen and its toolstack that changes with every
 //! release, so this project defines its own, in the same style as
-//! [`crate::sysctl`]: a command number, an interface version and a
-//! fixed-size union of payloads. A call whose `interface_version` is not
-//! [`DOMCTL_INTERFACE_VERSION`] fails with `-EACCES`, as Xen does.
+//! [`crate::sysctl`]: a command number (Xen's where Xen has the operation),
+//! an interface version, the target domain, and a fixed-size union of
+//! payloads. A call whose `interface_version` is not
+//! [`DOMCTL_INTERFACE_VERSION`] fails with `-EACCES`, as in Xen; a caller
+//! without privilege gets `-EPERM`.
 //!
-//! No operation is defined yet, and the hypervisor answers every domctl with
-//! `-ENOSYS`. The planned operations, keeping Xen's numbers, are:
+//! | op                    | number | payload                       | what it does                                   |
+//! |-----------------------|-------:|-------------------------------|------------------------------------------------|
+//! | `CreateDomain`        | 1      | [`DomctlCreateDomain`]        | an empty, paused domain; OUT its ID in `domain` |
+//! | `DestroyDomain`       | 2      | -                             | free a domain and all its memory               |
+//! | `PauseDomain`         | 3      | -                             | stop scheduling its vCPU (counted)             |
+//! | `UnpauseDomain`       | 4      | -                             | undo one pause                                 |
+//! | `GetDomainInfo`       | 5      | [`crate::sysctl::DomainInfo`] | OUT: one domain's record                       |
+//! | `MaxMem`              | 11     | [`DomctlMaxMem`]              | set its memory limit                           |
+//! | `SetVcpuContext`      | 12     | [`DomctlVcpuContext`]         | initial registers and page-table root          |
+//! | `RequestShutdown`     | 0x8001 | [`DomctlRequestShutdown`]     | ask the guest to shut down (project-only)      |
 //!
-//! | op                    | Xen number | purpose                                        |
-//! |-----------------------|-----------:|------------------------------------------------|
-//! | `createdomain`        | 1          | create an empty domain, return its ID          |
-//! | `destroydomain`       | 2          | tear a domain down and free its memory         |
-//! | `pausedomain`         | 3          | stop scheduling a domain's vCPUs               |
-//! | `unpausedomain`       | 4          | resume scheduling them                         |
-//! | `getdomaininfo`       | 5          | one [`crate::sysctl::DomainInfo`] record       |
-//! | `max_mem`             | 11         | set a domain's memory limit                    |
-//! | `setvcpucontext`      | 12         | set a vCPU's initial registers before start    |
+//! `RequestShutdown` stands in for what Xen does through XenStore
+//! (`control/shutdown`) until this project has event channels and its
+//! config store: the hypervisor delivers the request to the guest's
+//! registered NMI callback (`CALLBACKTYPE_nmi`), with
+//! [`SHUTDOWN_REQUEST_FLAG`] and the reason in `shared_info.arch.nmi_reason`.
+//! A guest that registered no NMI callback cannot be asked (`-EOPNOTSUPP`).
+
+use core::mem::{offset_of, size_of};
+
+use crate::layout::DomainId;
+use crate::sysctl::DomainInfo;
+use crate::XenError;
 
 /// Version of the project's domctl interface; see the module documentation.
 pub const DOMCTL_INTERFACE_VERSION: u32 = 1;
+
+/// Size of [`DomctlPayload`].
+pub const DOMCTL_PAYLOAD_SIZE: usize = 128;
+
+/// Set in `shared_info.arch.nmi_reason` when the NMI is a shutdown request;
+/// the low byte then holds the `SHUTDOWN_*` reason.
+pub const SHUTDOWN_REQUEST_FLAG: u64 = 1 << 31;
+
+abi_enum! {
+    /// A domctl command, in [`Domctl::cmd`].
+    pub enum DomctlOp: u32 {
+        /// Create an empty, paused domain. Xen's number.
+        CreateDomain = 1 => "XEN_DOMCTL_createdomain",
+        /// Destroy a domain and free its memory. Xen's number.
+        DestroyDomain = 2 => "XEN_DOMCTL_destroydomain",
+        /// Pause a domain. Xen's number.
+        PauseDomain = 3 => "XEN_DOMCTL_pausedomain",
+        /// Unpause a domain. Xen's number.
+        UnpauseDomain = 4 => "XEN_DOMCTL_unpausedomain",
+        /// Describe one domain. Xen's number.
+        GetDomainInfo = 5 => "XEN_DOMCTL_getdomaininfo",
+        /// Set a domain's memory limit. Xen's number.
+        MaxMem = 11 => "XEN_DOMCTL_max_mem",
+        /// Set a vCPU's initial context. Xen's number.
+        SetVcpuContext = 12 => "XEN_DOMCTL_setvcpucontext",
+        /// Ask the guest to shut down (project-only).
+        RequestShutdown = 0x8001 => "DOMCTL_request_shutdown",
+    }
+}
+
+/// Payload of `CreateDomain`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct DomctlCreateDomain {
+    /// IN: the most pages the domain may own.
+    pub max_pages: u64,
+}
+
+/// Payload of `MaxMem`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct DomctlMaxMem {
+    /// IN: the limit in KiB, as in Xen.
+    pub max_memkb: u64,
+}
+
+/// Payload of `SetVcpuContext`: what a PV kernel needs at its entry point
+/// (Xen's `vcpu_guest_context` trimmed to what a 64-bit PV guest's start
+/// of day uses).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct DomctlVcpuContext {
+    /// IN: the entry point.
+    pub rip: u64,
+    /// IN: the initial stack pointer.
+    pub rsp: u64,
+    /// IN: `rsi` at entry: the guest-virtual address of start_info.
+    pub rsi: u64,
+    /// IN: the MFN of the L4 page table; the hypervisor validates the whole
+    /// tree, pins it, and makes it the kernel's base.
+    pub kernel_root: u64,
+}
+
+/// Payload of `RequestShutdown`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct DomctlRequestShutdown {
+    /// IN: a `SHUTDOWN_*` reason (poweroff 0, reboot 1, ...).
+    pub reason: u32,
+    /// Padding; zero.
+    pub pad: u32,
+}
+
+const _: () = assert!(size_of::<DomctlCreateDomain>() == 8);
+const _: () = assert!(size_of::<DomctlMaxMem>() == 8);
+const _: () = assert!(size_of::<DomctlVcpuContext>() == 32);
+const _: () = assert!(size_of::<DomctlRequestShutdown>() == 8);
+const _: () = assert!(size_of::<DomainInfo>() <= DOMCTL_PAYLOAD_SIZE);
+
+/// The operation-specific part of a [`Domctl`]: a C union of plain-integer
+/// structures, 128 bytes, so any bit pattern is valid for every member.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub union DomctlPayload {
+    /// `CreateDomain`.
+    pub create: DomctlCreateDomain,
+    /// `GetDomainInfo`.
+    pub info: DomainInfo,
+    /// `MaxMem`.
+    pub max_mem: DomctlMaxMem,
+    /// `SetVcpuContext`.
+    pub context: DomctlVcpuContext,
+    /// `RequestShutdown`.
+    pub shutdown: DomctlRequestShutdown,
+    /// The payload as bytes; fixes the union's size.
+    pub raw: [u8; DOMCTL_PAYLOAD_SIZE],
+}
+
+const _: () = assert!(size_of::<DomctlPayload>() == DOMCTL_PAYLOAD_SIZE);
+
+impl core::fmt::Debug for DomctlPayload {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // SAFETY: `raw` covers every byte and any byte is a valid u8.
+        let raw = unsafe { &self.raw };
+        formatter
+            .debug_struct("DomctlPayload")
+            .field("raw", raw)
+            .finish()
+    }
+}
+
+/// A domctl request, 144 bytes, passed by guest-virtual address in `rdi`.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Domctl {
+    /// IN: a [`DomctlOp`] number.
+    pub cmd: u32,
+    /// IN: must be [`DOMCTL_INTERFACE_VERSION`].
+    pub interface_version: u32,
+    /// IN: the target domain (OUT for `CreateDomain`: the new ID).
+    pub domain: DomainId,
+    /// Padding; zero.
+    pub pad: [u16; 3],
+    /// IN/OUT: the operation's payload.
+    pub u: DomctlPayload,
+}
+
+const _: () = assert!(size_of::<Domctl>() == 144);
+const _: () = assert!(offset_of!(Domctl, domain) == 8);
+const _: () = assert!(offset_of!(Domctl, u) == 16);
+
+impl Domctl {
+    /// A request for `op` on `domain` with a zero payload.
+    pub const fn new(op: DomctlOp, domain: DomainId) -> Self {
+        Self {
+            cmd: op as u32,
+            interface_version: DOMCTL_INTERFACE_VERSION,
+            domain,
+            pad: [0; 3],
+            u: DomctlPayload {
+                raw: [0; DOMCTL_PAYLOAD_SIZE],
+            },
+        }
+    }
+
+    /// Checks the version and the command.
+    pub fn validate(&self) -> Result<DomctlOp, XenError> {
+        if self.interface_version != DOMCTL_INTERFACE_VERSION {
+            return Err(XenError::EACCES);
+        }
+        DomctlOp::try_from(self.cmd).map_err(|_| XenError::ENOSYS)
+    }
+
+    /// The `CreateDomain` payload.
+    pub fn create(&self) -> DomctlCreateDomain {
+        // SAFETY: every bit pattern is a valid member (plain integers).
+        unsafe { self.u.create }
+    }
+
+    /// The `MaxMem` payload.
+    pub fn max_mem(&self) -> DomctlMaxMem {
+        // SAFETY: as above.
+        unsafe { self.u.max_mem }
+    }
+
+    /// The `SetVcpuContext` payload.
+    pub fn context(&self) -> DomctlVcpuContext {
+        // SAFETY: as above.
+        unsafe { self.u.context }
+    }
+
+    /// The `RequestShutdown` payload.
+    pub fn shutdown(&self) -> DomctlRequestShutdown {
+        // SAFETY: as above.
+        unsafe { self.u.shutdown }
+    }
+
+    /// The `GetDomainInfo` payload.
+    pub fn info(&self) -> DomainInfo {
+        // SAFETY: as above.
+        unsafe { self.u.info }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_follow_xen_where_xen_has_them() {
+        assert_eq!(DomctlOp::CreateDomain.raw(), 1);
+        assert_eq!(DomctlOp::SetVcpuContext.raw(), 12);
+        assert_eq!(DomctlOp::try_from(0x8001), Ok(DomctlOp::RequestShutdown));
+    }
+
+    #[test]
+    fn validation_checks_version_then_command() {
+        let mut request = Domctl::new(DomctlOp::PauseDomain, 3);
+        assert_eq!(request.validate(), Ok(DomctlOp::PauseDomain));
+        request.cmd = 77;
+        assert_eq!(request.validate(), Err(XenError::ENOSYS));
+        request.interface_version = 0;
+        assert_eq!(request.validate(), Err(XenError::EACCES));
+    }
+
+    #[test]
+    fn payloads_round_trip() {
+        let mut request = Domctl::new(DomctlOp::SetVcpuContext, 1);
+        request.u.context = DomctlVcpuContext {
+            rip: 1,
+            rsp: 2,
+            rsi: 3,
+            kernel_root: 4,
+        };
+        assert_eq!(request.context().kernel_root, 4);
+    }
+}

@@ -24,6 +24,7 @@ mod console;
 mod domain;
 mod hypercall;
 mod mm;
+mod sched;
 mod time;
 mod traps;
 
@@ -142,7 +143,7 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
     // On the heap, not on this stack: enter_guest writes the stack top.
     let first_frame = alloc::boxed::Box::new(dom0.vcpu.saved);
     domain::insert(dom0);
-    domain::set_current(0);
+    domain::set_current(Some(0));
     log::info!("starting Dom0; {} MiB free", mm::frames::free_count() >> 8);
     // SAFETY: Dom0's page tables map the hypervisor's slots like the idle
     // table (the builder copied them), so switching keeps this code mapped.

@@ -134,14 +134,29 @@ impl Write for Sink<'_> {
 }
 
 /// Writes a guest's console output (the `console_io` hypercall) to the
-/// serial line as it is, byte for byte.
-pub fn write_guest_output(bytes: &[u8]) {
+/// serial line. Dom0's goes out byte for byte (it owns the console); other
+/// domains' lines are prefixed with `(dN) `, as Xen prints them, so they
+/// can be told apart. `at_line_start` carries the line state between calls.
+pub fn write_guest_output(domain: u16, bytes: &[u8], at_line_start: &mut bool) {
     if !SERIAL_WANTED.load(Ordering::Relaxed) {
         return;
     }
-    if let Some(serial) = SERIAL.lock().as_mut() {
-        for &byte in bytes {
-            serial.send_raw(byte);
+    let mut serial = SERIAL.lock();
+    let Some(serial) = serial.as_mut() else {
+        return;
+    };
+    for &byte in bytes {
+        if domain != 0 && *at_line_start && byte != b'\r' {
+            let mut prefix = heapless::String::<16>::new();
+            let _ = write!(prefix, "(d{domain}) ");
+            for &prefix_byte in prefix.as_bytes() {
+                serial.send_raw(prefix_byte);
+            }
+            *at_line_start = false;
+        }
+        serial.send_raw(byte);
+        if byte == b'\n' {
+            *at_line_start = true;
         }
     }
 }

@@ -14,7 +14,7 @@
 //! - a shared info page, owned by the hypervisor;
 //! - a vCPU that enters at the image's entry point in ring 3.
 
-use super::{Callbacks, Domain, DomainState, TrapHandler, Vcpu};
+use super::{Domain, DomainState, Vcpu};
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::boot::Module;
 use crate::mm::{self, frame_table, frames, m2p, paging, PAGE_SIZE};
@@ -195,22 +195,17 @@ pub fn build(
 
     let mut saved = GuestFrame::new_guest(image.entry, layout.stack_top);
     saved.rsi = layout.start_info;
-    let vcpu = Vcpu {
-        saved,
-        trap_table: [TrapHandler::default(); 256],
-        kernel_ss: 0,
-        kernel_sp: 0,
-        callbacks: Callbacks::default(),
-        cpu_cycles: 0,
-    };
     Ok(Box::new(Domain {
         id: 0,
         privileged: true,
         state: DomainState::Running,
+        pause_count: 0,
+        pending_shutdown: None,
+        console_at_line_start: true,
         frames: p2m,
         max_pages: nr_pages,
         shared_info_mfn,
-        vcpu,
+        vcpu: Vcpu::new(saved, true),
         kernel_root: root_mfn,
         user_root: None,
     }))

@@ -1,22 +1,35 @@
 //! Domains and their virtual CPUs.
 //!
-//! A domain is a guest: its memory (the list of machine frames it owns,
-//! indexed by pseudo-physical frame number, which is its P2M), its shared
-//! info page, and its vCPU. The vCPU holds what the guest told the
-//! hypervisor about itself: its trap table, its kernel stack for
-//! exceptions, its callbacks, and its saved registers while it is not on a
-//! CPU.
+//! A domain is a guest: the machine frames it owns (`frames`), its shared
+//! info page, its page-table roots, and its vCPU. The vCPU holds what the
+//! guest told the hypervisor about itself (its trap table, its kernel stack
+//! for exceptions, its callbacks) and, while it is not on a CPU, its saved
+//! registers and FPU state.
 //!
-//! All domains live in one table behind a lock, keyed by domain ID. The
-//! current domain of a CPU is recorded per CPU (`PerCpu::current_domain`).
+//! All domains live in one table behind a lock, keyed by domain ID. Which
+//! domain runs on a CPU is recorded per CPU (`PerCpu::current_domain`).
+//!
+//! Life of a domain: Dom0 is built by the hypervisor at boot; every other
+//! domain is created empty and paused by Dom0 (`domctl createdomain`),
+//! filled by Dom0's domain builder, given its initial registers
+//! (`setvcpucontext`), unpaused, and finally destroyed by Dom0, which gives
+//! all its frames back. In between it may shut down (it asked) or crash
+//! (the hypervisor stopped it); both leave it in the table, not running,
+//! until Dom0 destroys it.
 
 pub mod dom0_builder;
 
-use crate::arch::x86_64::{frame::GuestFrame, instructions::rdtsc, percpu::this_cpu};
+use crate::arch::x86_64::frame::GuestFrame;
+use crate::arch::x86_64::instructions::{rdtsc, FpuState};
+use crate::arch::x86_64::percpu::{this_cpu, NO_DOMAIN};
+use crate::mm::{frame_table, m2p, physical_pointer, tlb, PAGE_SIZE};
 use alloc::{boxed::Box, collections::BTreeMap, vec::Vec};
 use core::sync::atomic::Ordering;
+use hypercall_abi::layout::DOMID_FIRST_RESERVED;
 use hypercall_abi::sched::ShutdownReason;
+use hypercall_abi::{SharedInfo, XenError};
 use spin::Mutex;
+use xen_like::frame_table::{Flush, Owner};
 
 /// A domain's identifier (Dom0 is 0).
 pub type DomainId = u16;
@@ -24,7 +37,7 @@ pub type DomainId = u16;
 /// Where a domain is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DomainState {
-    /// Runnable (or running).
+    /// Alive (it runs unless paused or not yet given a context).
     Running,
     /// The guest asked to stop, for this reason.
     Shutdown(ShutdownReason),
@@ -50,7 +63,7 @@ pub struct Callbacks {
     pub failsafe: u64,
     /// Entry for `syscall` from guest user mode.
     pub syscall: u64,
-    /// NMI handler.
+    /// NMI handler (also how shutdown requests arrive, see `domctl`).
     pub nmi: u64,
 }
 
@@ -58,6 +71,14 @@ pub struct Callbacks {
 pub struct Vcpu {
     /// The guest's registers while it is not running.
     pub saved: GuestFrame,
+    /// Its x87/SSE state while it is not running.
+    pub fpu: FpuState,
+    /// Its FS base while it is not running.
+    pub fs_base: u64,
+    /// Its GS base while it is not running.
+    pub gs_base: u64,
+    /// Whether its initial context was set (it may run).
+    pub initialised: bool,
     /// The virtual IDT.
     pub trap_table: [TrapHandler; 256],
     /// Kernel stack segment and pointer for exceptions (`stack_switch`).
@@ -70,6 +91,24 @@ pub struct Vcpu {
     pub cpu_cycles: u64,
 }
 
+impl Vcpu {
+    /// A vCPU that has not run: no context, empty trap table.
+    pub fn new(saved: GuestFrame, initialised: bool) -> Self {
+        Self {
+            saved,
+            fpu: FpuState::initial(),
+            fs_base: 0,
+            gs_base: 0,
+            initialised,
+            trap_table: [TrapHandler::default(); 256],
+            kernel_ss: 0,
+            kernel_sp: 0,
+            callbacks: Callbacks::default(),
+            cpu_cycles: 0,
+        }
+    }
+}
+
 /// A guest.
 pub struct Domain {
     /// Its ID.
@@ -78,25 +117,44 @@ pub struct Domain {
     pub privileged: bool,
     /// Its state.
     pub state: DomainState,
-    /// P2M: machine frame of each pseudo-physical frame it owns.
+    /// How many times it was paused and not unpaused (it runs only at 0).
+    pub pause_count: u32,
+    /// The machine frames of its memory (for a PV guest, in no particular
+    /// order: the guest keeps its own P2M).
     pub frames: Vec<u64>,
     /// The most pages it may own.
     pub max_pages: u64,
-    /// The machine frame of its shared info page (owned by the hypervisor).
+    /// The machine frame of its shared info page, which it owns but which
+    /// is not part of its memory (the hypervisor holds a reference).
     pub shared_info_mfn: u64,
     /// Its only vCPU (for now).
     pub vcpu: Vcpu,
     /// MFN of its kernel-mode page-table root (its L4), which holds a type
-    /// reference in the frame table while it is the root.
+    /// reference in the frame table while it is the root; 0 before its
+    /// context is set.
     pub kernel_root: u64,
     /// MFN of its user-mode root (`MMUEXT_NEW_USER_BASEPTR`), if any.
     pub user_root: Option<u64>,
+    /// A shutdown Dom0 asked for, not yet delivered.
+    pub pending_shutdown: Option<ShutdownReason>,
+    /// Whether its next console byte starts a line (for the `(dN)` prefix).
+    pub console_at_line_start: bool,
 }
 
 impl Domain {
     /// Pages it owns.
     pub fn total_pages(&self) -> u64 {
         self.frames.len() as u64
+    }
+
+    /// Whether the scheduler may run it.
+    pub fn runnable(&self) -> bool {
+        self.state == DomainState::Running && self.pause_count == 0 && self.vcpu.initialised
+    }
+
+    /// Its shared info page, through the direct map.
+    pub fn shared_info(&self) -> *mut SharedInfo {
+        physical_pointer(self.shared_info_mfn * PAGE_SIZE)
     }
 }
 
@@ -108,12 +166,15 @@ pub fn insert(domain: Box<Domain>) {
     DOMAINS.lock().insert(domain.id, domain);
 }
 
+/// Runs `action` on domain `id`, if it exists.
+pub fn with<R>(id: DomainId, action: impl FnOnce(&mut Domain) -> R) -> Option<R> {
+    DOMAINS.lock().get_mut(&id).map(|domain| action(domain))
+}
+
 /// Runs `action` on the domain running on this CPU. Returns `None` when
 /// the CPU runs no domain (which a hypercall can never see).
 pub fn with_current<R>(action: impl FnOnce(&mut Domain) -> R) -> Option<R> {
-    let id = this_cpu().current_domain()?;
-    let mut domains = DOMAINS.lock();
-    domains.get_mut(&id).map(|domain| action(domain))
+    with(this_cpu().current_domain()?, action)
 }
 
 /// Runs `action` on every domain, in ID order.
@@ -121,6 +182,24 @@ pub fn for_each(mut action: impl FnMut(&Domain)) {
     for domain in DOMAINS.lock().values() {
         action(domain);
     }
+}
+
+/// The first runnable domain after `after` in ID order, wrapping around
+/// (round robin); `after` itself comes last.
+pub fn next_runnable(after: Option<DomainId>) -> Option<DomainId> {
+    use core::ops::Bound::{Excluded, Included, Unbounded};
+    let domains = DOMAINS.lock();
+    let (later, earlier) = match after {
+        Some(id) => (
+            domains.range((Excluded(id), Unbounded)),
+            domains.range((Unbounded, Included(id))),
+        ),
+        None => (domains.range(..), domains.range((Excluded(0), Excluded(0)))),
+    };
+    later
+        .chain(earlier)
+        .find(|(_, domain)| domain.runnable())
+        .map(|(&id, _)| id)
 }
 
 /// CPU time of a domain's vCPU in TSC cycles, including the run in progress
@@ -136,23 +215,118 @@ pub fn cpu_cycles(domain: &Domain) -> u64 {
     domain.vcpu.cpu_cycles + current_run
 }
 
-/// Marks `id` as running on this CPU from now on.
-pub fn set_current(id: DomainId) {
+/// Marks `id` as running on this CPU from now on (`None`: idle).
+pub fn set_current(id: Option<DomainId>) {
     let cpu = this_cpu();
     cpu.running_since.store(rdtsc(), Ordering::Relaxed);
-    cpu.current_domain.store(u32::from(id), Ordering::Relaxed);
+    cpu.current_domain
+        .store(id.map_or(NO_DOMAIN, u32::from), Ordering::Relaxed);
+}
+
+/// Creates an empty, paused domain that may own up to `max_pages` pages,
+/// with a shared info page; returns its ID.
+pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
+    let id = {
+        let domains = DOMAINS.lock();
+        (1..DOMID_FIRST_RESERVED)
+            .find(|id| !domains.contains_key(id))
+            .ok_or(XenError::ENOSPC)?
+    };
+    let shared_info_mfn = frame_table::allocate_for(Owner::Domain(id)).ok_or(XenError::ENOMEM)?;
+    // The hypervisor's own reference keeps the guest from giving it back.
+    if frame_table::with(|table, _| table.get_page(shared_info_mfn, id)).is_err() {
+        let _ = frame_table::release(shared_info_mfn, Owner::Domain(id));
+        return Err(XenError::ENOMEM);
+    }
+    let domain = Box::new(Domain {
+        id,
+        privileged: false,
+        state: DomainState::Running,
+        pause_count: 1,
+        frames: Vec::new(),
+        max_pages,
+        shared_info_mfn,
+        vcpu: Vcpu::new(GuestFrame::new_guest(0, 0), false),
+        kernel_root: 0,
+        user_root: None,
+        pending_shutdown: None,
+        console_at_line_start: true,
+    });
+    // SAFETY: the page was just allocated (zeroed) for this domain and is
+    // reached through the direct map. Events start masked, as in Xen.
+    unsafe { (*domain.shared_info()).vcpu_info[0].evtchn_upcall_mask = 1 };
+    insert(domain);
+    log::info!("created domain {id} (up to {} MiB)", max_pages >> 8);
+    Ok(id)
+}
+
+/// Destroys domain `id` (never Dom0) and gives back its memory. Frames that
+/// something else still references (a foreign mapping that was not undone)
+/// cannot be freed; they are counted and reported.
+pub fn destroy(id: DomainId) -> Result<(), XenError> {
+    if id == 0 {
+        return Err(XenError::EINVAL);
+    }
+    let domain = DOMAINS.lock().remove(&id).ok_or(XenError::ESRCH)?;
+    // A stale translation must not outlive the frames it reaches (mm::tlb).
+    tlb::flush_if_stale();
+    let owner = Owner::Domain(id);
+    let leaked = frame_table::with(|table, memory| {
+        // Drop the base pointers and every pin: page tables then lose their
+        // type counts, and devalidation drops the references they held.
+        for root in [
+            Some(domain.kernel_root).filter(|&root| root != 0),
+            domain.user_root,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _: Flush = table.put_page_type(memory, root);
+            table.put_page(root);
+        }
+        for &mfn in &domain.frames {
+            if table.info(mfn).is_some_and(|info| info.pinned) {
+                let _ = table.unpin(memory, mfn, id);
+            }
+        }
+        table.put_page(domain.shared_info_mfn);
+        let mut leaked = 0u64;
+        for &mfn in domain.frames.iter().chain([domain.shared_info_mfn].iter()) {
+            match table.release(mfn, owner) {
+                Ok(()) => crate::mm::frames::free(mfn),
+                Err(_) => leaked += 1,
+            }
+        }
+        leaked
+    });
+    for &mfn in &domain.frames {
+        m2p::set(mfn, m2p::INVALID_ENTRY);
+    }
+    if leaked > 0 {
+        log::warn!(
+            "domain {id} destroyed; {leaked} of its frames are still referenced and were not freed"
+        );
+    } else {
+        log::info!(
+            "domain {id} destroyed; {} MiB freed",
+            (domain.frames.len() + 1) >> 8
+        );
+    }
+    Ok(())
 }
 
 /// The current domain did something fatal: mark it crashed and say why.
 /// Dom0's crash leaves the machine without a control domain, so it stops
-/// the machine with the "Dom0 crashed" failure code.
+/// the machine with the "Dom0 crashed" failure code; another domain is
+/// descheduled and waits for Dom0 to act on it.
 pub fn crash_current(reason: &str) {
     let Some(id) = this_cpu().current_domain() else {
         return;
     };
-    with_current(|domain| domain.state = DomainState::Crashed);
+    with(id, |domain| domain.state = DomainState::Crashed);
     log::error!(target: crate::console::GUEST, "Domain {id} crashed: {reason}");
     stop_if_dom0(id);
+    crate::sched::request_reschedule();
 }
 
 /// The current domain asked to shut down with `reason`.
@@ -160,9 +334,10 @@ pub fn shutdown_current(reason: ShutdownReason) {
     let Some(id) = this_cpu().current_domain() else {
         return;
     };
-    with_current(|domain| domain.state = DomainState::Shutdown(reason));
+    with(id, |domain| domain.state = DomainState::Shutdown(reason));
     log::info!(target: crate::console::GUEST, "Domain {id} shut down: {}", reason.name());
     if id != 0 {
+        crate::sched::request_reschedule();
         return;
     }
     use crate::arch::x86_64::power;

@@ -3,6 +3,7 @@
 
 use super::require_privileged;
 use crate::console;
+use crate::domain;
 use crate::mm::guest_access;
 use hypercall_abi::console::ConsoleIoOp;
 use hypercall_abi::XenError;
@@ -19,14 +20,18 @@ pub fn console_io(command: u64, count: u64, buffer: u64) -> Result<u64, XenError
             if count > MAX_WRITE {
                 return Err(XenError::E2BIG);
             }
+            let id = super::caller();
+            let mut at_line_start =
+                domain::with(id, |domain| domain.console_at_line_start).unwrap_or(true);
             let mut bytes = [0u8; CHUNK];
             let mut done = 0;
             while done < count {
                 let length = (count - done).min(CHUNK as u64) as usize;
                 guest_access::copy_from_guest(buffer + done, &mut bytes[..length])?;
-                console::write_guest_output(&bytes[..length]);
+                console::write_guest_output(id, &bytes[..length], &mut at_line_start);
                 done += length as u64;
             }
+            domain::with(id, |domain| domain.console_at_line_start = at_line_start);
             Ok(0)
         }
         ConsoleIoOp::Read => {

@@ -26,14 +26,15 @@ unsafe impl guest_access::Plain for u16 {}
 /// E820 type of RAM.
 const E820_RAM: u32 = 1;
 
-/// Only the caller's own memory may be changed (foreign domains come with
-/// domain control).
-fn own_domain(domid: u16) -> Result<(), XenError> {
-    if domid == DOMID_SELF || domid == caller() {
-        Ok(())
-    } else {
-        Err(XenError::EPERM)
+/// The domain a request names: the caller's own (`DOMID_SELF` or its ID),
+/// or, for a privileged caller building a domain, any existing one.
+fn target_domain(domid: u16) -> Result<u16, XenError> {
+    let me = caller();
+    if domid == DOMID_SELF || domid == me {
+        return Ok(me);
     }
+    super::require_privileged()?;
+    domain::with(domid, |_| domid).ok_or(XenError::ESRCH)
 }
 
 /// `memory_op(cmd, arg)`.
@@ -70,8 +71,8 @@ pub fn memory_op(command: u64, argument: u64) -> Result<u64, XenError> {
         }
         MemoryOp::CurrentReservation | MemoryOp::MaximumReservation => {
             let domid: u16 = guest_access::read_from_guest(argument)?;
-            own_domain(domid)?;
-            domain::with_current(|domain| {
+            let target = target_domain(domid)?;
+            domain::with(target, |domain| {
                 if operation == MemoryOp::CurrentReservation {
                     domain.total_pages()
                 } else {
@@ -81,13 +82,13 @@ pub fn memory_op(command: u64, argument: u64) -> Result<u64, XenError> {
             .ok_or(XenError::ESRCH)
         }
         MemoryOp::DecreaseReservation => {
-            let request = reservation(argument)?;
-            domain::with_current(|domain| decrease(domain, &request)).ok_or(XenError::ESRCH)?
+            let (target, request) = reservation(argument)?;
+            domain::with(target, |domain| decrease(domain, &request)).ok_or(XenError::ESRCH)?
         }
         MemoryOp::IncreaseReservation | MemoryOp::PopulatePhysmap => {
-            let request = reservation(argument)?;
+            let (target, request) = reservation(argument)?;
             let populate = operation == MemoryOp::PopulatePhysmap;
-            domain::with_current(|domain| increase(domain, &request, populate))
+            domain::with(target, |domain| increase(domain, &request, populate))
                 .ok_or(XenError::ESRCH)?
         }
         other => {
@@ -97,16 +98,16 @@ pub fn memory_op(command: u64, argument: u64) -> Result<u64, XenError> {
     }
 }
 
-fn reservation(argument: u64) -> Result<MemoryReservation, XenError> {
+fn reservation(argument: u64) -> Result<(u16, MemoryReservation), XenError> {
     let request: MemoryReservation = guest_access::read_from_guest(argument)?;
-    own_domain(request.domid)?;
+    let target = target_domain(request.domid)?;
     if request.extent_order != 0 {
         // Extents of more than one page need contiguous machine memory,
         // which the allocator does not offer to guests yet.
         log::debug!(target: GUEST, "d{}: memory_op extent order {} is not supported", caller(), request.extent_order);
         return Err(XenError::EINVAL);
     }
-    Ok(request)
+    Ok((target, request))
 }
 
 /// Gives frames back; returns how many were released. Stops at the first

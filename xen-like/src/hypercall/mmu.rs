@@ -36,15 +36,19 @@ fn refused(what: &str, refusal: Refusal) -> XenError {
     refusal.error
 }
 
-/// Only the caller's own page tables may be changed (foreign updates, for
-/// Dom0's domain builder, come with domain control).
-fn check_foreign(foreign: u64) -> Result<(), XenError> {
-    if foreign == u64::from(DOMID_SELF) || foreign == u64::from(caller()) {
-        Ok(())
-    } else {
-        log::debug!(target: GUEST, "d{}: page-table update for domain {foreign} refused", caller());
-        Err(XenError::EPERM)
+/// Whose frames the entries may map: the caller's own (`DOMID_SELF` or
+/// its ID), or, for a privileged caller building a domain, that domain's
+/// (a *foreign* mapping; L1 entries only).
+fn page_owner(foreign: u64) -> Result<u16, XenError> {
+    let me = caller();
+    if foreign == u64::from(DOMID_SELF) || foreign == u64::from(me) {
+        return Ok(me);
     }
+    let foreign = u16::try_from(foreign).map_err(|_| XenError::ESRCH)?;
+    super::require_privileged().inspect_err(|_| {
+        log::debug!(target: GUEST, "d{me}: page-table update for domain {foreign} refused: not privileged");
+    })?;
+    domain::with(foreign, |_| foreign).ok_or(XenError::ESRCH)
 }
 
 /// `mmu_update(requests, count, done, foreign_domain)`: apply a batch of
@@ -53,7 +57,7 @@ fn check_foreign(foreign: u64) -> Result<(), XenError> {
 /// stops the batch: earlier requests stay applied, and `*done` says how
 /// many succeeded.
 pub fn mmu_update(requests: u64, count: u64, done_out: u64, foreign: u64) -> Result<u64, XenError> {
-    check_foreign(foreign)?;
+    let owner = page_owner(foreign)?;
     if count > MAX_BATCH {
         return Err(XenError::EINVAL);
     }
@@ -62,7 +66,7 @@ pub fn mmu_update(requests: u64, count: u64, done_out: u64, foreign: u64) -> Res
     let mut result = Ok(0);
     for index in 0..count {
         let outcome = guest_access::read_from_guest::<MmuUpdate>(requests + index * 16)
-            .and_then(|request| apply_update(&request, id));
+            .and_then(|request| apply_update(&request, id, owner));
         match outcome {
             Ok(Flush::Needed) => tlb::note_stale(),
             Ok(Flush::None) => {}
@@ -80,7 +84,7 @@ pub fn mmu_update(requests: u64, count: u64, done_out: u64, foreign: u64) -> Res
     result
 }
 
-fn apply_update(request: &MmuUpdate, id: u16) -> Result<Flush, XenError> {
+fn apply_update(request: &MmuUpdate, id: u16, owner: u16) -> Result<Flush, XenError> {
     let address = request.machine_address();
     match request.kind() {
         kind @ (MmuUpdateKind::NormalPtUpdate | MmuUpdateKind::PtUpdatePreserveAd) => {
@@ -100,14 +104,14 @@ fn apply_update(request: &MmuUpdate, id: u16) -> Result<Flush, XenError> {
             }
             let preserve = kind == MmuUpdateKind::PtUpdatePreserveAd;
             frame_table::with(|frames, memory| {
-                frames.update_entry(memory, table, index, request.val, id, preserve)
+                frames.update_entry_foreign(memory, table, index, request.val, id, owner, preserve)
             })
             .map_err(|refusal| refused("mmu_update", refusal))
         }
         MmuUpdateKind::MachphysUpdate => {
             let mfn = address / PAGE_SIZE;
-            if !frame_table::with(|frames, _| frames.is_owned_by(mfn, id)) {
-                log::debug!(target: GUEST, "d{id}: M2P update of frame {mfn:#x}, which it does not own");
+            if !frame_table::with(|frames, _| frames.is_owned_by(mfn, owner)) {
+                log::debug!(target: GUEST, "d{id}: M2P update of frame {mfn:#x}, not owned by d{owner}");
                 return Err(XenError::EPERM);
             }
             m2p::set(mfn, request.val);
@@ -125,7 +129,10 @@ pub fn mmuext_op(
     done_out: u64,
     foreign: u64,
 ) -> Result<u64, XenError> {
-    check_foreign(foreign)?;
+    if page_owner(foreign)? != caller() {
+        // Pinning another domain's tables is done by setvcpucontext.
+        return Err(XenError::EPERM);
+    }
     if count > MAX_BATCH {
         return Err(XenError::EINVAL);
     }

@@ -9,6 +9,7 @@
 //! the log, naming the hypercall and the domain.
 
 mod console_io;
+mod domctl;
 mod memory;
 mod mmu;
 mod multicall;
@@ -38,10 +39,12 @@ extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
             return match domain::with_current(|domain| trap_calls::iret(domain, frame)) {
                 Some(Ok(rax)) => {
                     frame.rax = rax;
+                    crate::sched::on_exit(frame);
                     may_sysret(frame)
                 }
                 Some(Err(reason)) => {
                     trap_calls::iret_failed(reason);
+                    crate::sched::on_exit(frame);
                     0
                 }
                 None => 0,
@@ -51,6 +54,7 @@ extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
         _ => dispatch(call, number, &arguments),
     };
     frame.rax = result_to_raw(result) as u64;
+    crate::sched::on_exit(frame);
     may_sysret(frame)
 }
 
@@ -78,6 +82,7 @@ fn dispatch(call: Option<Hypercall>, number: u64, arguments: &[u64; 5]) -> Resul
         Some(Hypercall::MmuextOp) => mmu::mmuext_op(a0, a1, a2, a3),
         Some(Hypercall::UpdateVaMapping) => mmu::update_va_mapping(a0, a1, a2),
         Some(Hypercall::MemoryOp) => memory::memory_op(a0, a1),
+        Some(Hypercall::Domctl) => domctl::domctl(a0),
         Some(other) => unimplemented(other.name(), number),
         None => unimplemented("unknown", number),
     }
@@ -104,7 +109,7 @@ fn on_current(action: impl FnOnce(&mut Domain) -> Result<u64, XenError>) -> Resu
 }
 
 /// The ID of the calling domain (for log lines).
-fn caller() -> u16 {
+pub(crate) fn caller() -> u16 {
     crate::arch::x86_64::percpu::this_cpu()
         .current_domain()
         .unwrap_or(u16::MAX)
@@ -116,7 +121,7 @@ fn unimplemented(name: &str, number: u64) -> Result<u64, XenError> {
 }
 
 /// Fails with `-EPERM` unless the caller is privileged.
-fn require_privileged() -> Result<(), XenError> {
+pub(crate) fn require_privileged() -> Result<(), XenError> {
     match domain::with_current(|domain| domain.privileged) {
         Some(true) => Ok(()),
         _ => Err(XenError::EPERM),

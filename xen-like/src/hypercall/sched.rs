@@ -8,8 +8,10 @@ use hypercall_abi::{SchedShutdown, XenError};
 /// `sched_op(cmd, arg)`.
 pub fn sched_op(command: u64, argument: u64) -> Result<u64, XenError> {
     match SchedOp::from_register(command) {
-        // With one vCPU per CPU there is nobody to yield to yet: return at once.
-        Some(SchedOp::Yield) => Ok(0),
+        Some(SchedOp::Yield) => {
+            crate::sched::request_reschedule();
+            Ok(0)
+        }
         Some(SchedOp::Shutdown) => {
             let request: SchedShutdown = guest_access::read_from_guest(argument)?;
             let reason = ShutdownReason::try_from(request.reason).map_err(|_| XenError::EINVAL)?;

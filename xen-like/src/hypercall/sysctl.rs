@@ -7,14 +7,14 @@
 use super::require_privileged;
 use crate::arch::x86_64::{cpu, percpu::this_cpu};
 use crate::console;
-use crate::domain::{self, DomainState};
+use crate::domain::{self, Domain, DomainState};
 use crate::mm::{frames, guest_access};
 use core::sync::atomic::Ordering;
 use hypercall_abi::layout::DOMID_FIRST_RESERVED;
 use hypercall_abi::sched::ShutdownReason;
 use hypercall_abi::sysctl::{
-    DomainInfo, Sysctl, SysctlOp, DOMINF_PRIVILEGED, DOMINF_RUNNING, DOMINF_SHUTDOWN,
-    DOMINF_SHUTDOWN_SHIFT,
+    DomainInfo, Sysctl, SysctlOp, DOMINF_PAUSED, DOMINF_PRIVILEGED, DOMINF_RUNNING,
+    DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_SHIFT,
 };
 use hypercall_abi::XenError;
 
@@ -90,36 +90,11 @@ fn domain_info_list(request: &mut Sysctl) -> Result<(), XenError> {
     let payload = request.getdomaininfolist_payload_mut();
     let mut written = 0u32;
     let mut failure = None;
-    let current = this_cpu().current_domain();
     domain::for_each(|domain| {
         if domain.id < payload.first_domain || written >= payload.max_domains || failure.is_some() {
             return;
         }
-        let mut flags = 0;
-        match domain.state {
-            DomainState::Running if current == Some(domain.id) => flags |= DOMINF_RUNNING,
-            DomainState::Running => {}
-            DomainState::Shutdown(reason) => {
-                flags |= DOMINF_SHUTDOWN | (reason.raw() << DOMINF_SHUTDOWN_SHIFT);
-            }
-            DomainState::Crashed => {
-                flags |= DOMINF_SHUTDOWN | (ShutdownReason::Crash.raw() << DOMINF_SHUTDOWN_SHIFT);
-            }
-        }
-        if domain.privileged {
-            flags |= DOMINF_PRIVILEGED;
-        }
-        let info = DomainInfo {
-            domid: domain.id,
-            flags,
-            tot_pages: domain.total_pages(),
-            max_pages: domain.max_pages,
-            shared_info_frame: domain.shared_info_mfn,
-            cpu_time: crate::time::cycles_to_ns(domain::cpu_cycles(domain)),
-            nr_online_vcpus: 1,
-            max_vcpu_id: 0,
-            ..DomainInfo::default()
-        };
+        let info = describe(domain);
         let slot = payload.buffer + u64::from(written) * core::mem::size_of::<DomainInfo>() as u64;
         match guest_access::write_to_guest(slot, &info) {
             Ok(()) => written += 1,
@@ -131,4 +106,37 @@ fn domain_info_list(request: &mut Sysctl) -> Result<(), XenError> {
     }
     payload.num_domains = written;
     Ok(())
+}
+
+/// A domain's record for `xl list` (Xen's `xen_domctl_getdomaininfo`).
+pub fn describe(domain: &Domain) -> DomainInfo {
+    let running = this_cpu().current_domain() == Some(domain.id);
+    let mut flags = 0;
+    match domain.state {
+        DomainState::Running if running => flags |= DOMINF_RUNNING,
+        DomainState::Running => {}
+        DomainState::Shutdown(reason) => {
+            flags |= DOMINF_SHUTDOWN | (reason.raw() << DOMINF_SHUTDOWN_SHIFT);
+        }
+        DomainState::Crashed => {
+            flags |= DOMINF_SHUTDOWN | (ShutdownReason::Crash.raw() << DOMINF_SHUTDOWN_SHIFT);
+        }
+    }
+    if domain.pause_count > 0 {
+        flags |= DOMINF_PAUSED;
+    }
+    if domain.privileged {
+        flags |= DOMINF_PRIVILEGED;
+    }
+    DomainInfo {
+        domid: domain.id,
+        flags,
+        tot_pages: domain.total_pages(),
+        max_pages: domain.max_pages,
+        shared_info_frame: domain.shared_info_mfn,
+        cpu_time: crate::time::cycles_to_ns(domain::cpu_cycles(domain)),
+        nr_online_vcpus: 1,
+        max_vcpu_id: 0,
+        ..DomainInfo::default()
+    }
 }

@@ -28,11 +28,10 @@
 
 use crate::arch::x86_64::frame::{GuestFrame, RFLAGS_IF};
 use crate::domain::Domain;
-use crate::mm::{guest_access, physical_pointer, PAGE_SIZE};
+use crate::mm::guest_access;
 use core::fmt;
 use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
 use hypercall_abi::x86::has_error_code;
-use hypercall_abi::SharedInfo;
 
 const RED_ZONE: u64 = 128;
 /// RFLAGS bits cleared on entry to a handler: TF, NT, RF, VM (as hardware does).
@@ -59,11 +58,6 @@ impl fmt::Display for BounceError {
     }
 }
 
-/// The vCPU's event mask lives in its `vcpu_info` in the shared info page.
-fn shared_info(domain: &Domain) -> *mut SharedInfo {
-    physical_pointer(domain.shared_info_mfn * PAGE_SIZE)
-}
-
 /// Rewrites `frame` so that the guest resumes in its handler for `vector`.
 pub fn bounce_exception(
     domain: &mut Domain,
@@ -75,14 +69,41 @@ pub fn bounce_exception(
     if handler.address == 0 {
         return Err(BounceError::NoHandler);
     }
-    let shared = shared_info(domain);
+    if vector == 14 {
+        // SAFETY: the domain's own shared info page, through the direct map.
+        unsafe { (*domain.shared_info()).vcpu_info[0].arch.cr2 = fault_address };
+    }
+    let error_code = has_error_code(vector).then_some(frame.error_code);
+    bounce_to(
+        domain,
+        frame,
+        handler.address,
+        error_code,
+        handler.mask_events,
+    )
+}
+
+/// Rewrites `frame` so that the guest resumes at `handler` with a bounce
+/// frame (and `error_code`, if any) on its stack; `mask_events` masks
+/// event delivery on entry. Used for exceptions and for callbacks.
+pub fn bounce_to(
+    domain: &mut Domain,
+    frame: &mut GuestFrame,
+    handler: u64,
+    error_code: Option<u64>,
+    mask_events: bool,
+) -> Result<(), BounceError> {
+    if handler == 0 {
+        return Err(BounceError::NoHandler);
+    }
+    let shared = domain.shared_info();
     // SAFETY: the shared info frame belongs to this domain for its whole
     // life and is reached through the direct map; vcpu_info[0] is its vCPU.
     let saved_mask = unsafe { (*shared).vcpu_info[0].evtchn_upcall_mask };
 
     // Guests run only in kernel mode so far, so the frame goes on the
     // current stack, below the red zone.
-    let interrupted_cs = frame.cs & !3 | (u64::from(saved_mask) << 32);
+    let interrupted_cs = (frame.cs & !3) | (u64::from(saved_mask) << 32);
     let interrupted_rflags =
         (frame.rflags & !RFLAGS_IF) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
     let mut words = [0u64; 8];
@@ -93,8 +114,8 @@ pub fn bounce_exception(
     };
     push_low(frame.rcx);
     push_low(frame.r11);
-    if has_error_code(vector) {
-        push_low(frame.error_code);
+    if let Some(code) = error_code {
+        push_low(code);
     }
     push_low(frame.rip);
     push_low(interrupted_cs);
@@ -109,16 +130,11 @@ pub fn bounce_exception(
     };
     guest_access::copy_to_guest(stack, bytes).map_err(|_| BounceError::BadStack(stack))?;
 
-    // SAFETY: as above, the domain's own shared info page.
-    unsafe {
-        if vector == 14 {
-            (*shared).vcpu_info[0].arch.cr2 = fault_address;
-        }
-        if handler.mask_events {
-            (*shared).vcpu_info[0].evtchn_upcall_mask = 1;
-        }
+    if mask_events {
+        // SAFETY: as above, the domain's own shared info page.
+        unsafe { (*shared).vcpu_info[0].evtchn_upcall_mask = 1 };
     }
-    frame.rip = handler.address;
+    frame.rip = handler;
     frame.rsp = stack;
     frame.cs = u64::from(FLAT_RING3_CS64);
     frame.ss = u64::from(FLAT_RING3_SS64);

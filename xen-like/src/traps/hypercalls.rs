@@ -6,10 +6,10 @@ use crate::arch::x86_64::frame::{
     GuestFrame, ENTRY_FULL_RESTORE, ENTRY_SYSCALL, RFLAGS_GUEST_MASK, RFLAGS_IF,
 };
 use crate::domain::{self, Domain, TrapHandler};
-use crate::mm::{guest_access, physical_pointer, PAGE_SIZE};
+use crate::mm::guest_access;
 use hypercall_abi::callback::{CallbackOp, CallbackRegister, CallbackType, CALLBACKF_MASK_EVENTS};
 use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64, VGCF_IN_SYSCALL};
-use hypercall_abi::{IretContext, SharedInfo, TrapInfo, XenError};
+use hypercall_abi::{IretContext, TrapInfo, XenError};
 use xen_like::pagewalk::is_canonical;
 
 /// The most entries a trap table may have (one per vector).
@@ -139,10 +139,10 @@ pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static
     frame.rsp = context.rsp;
     frame.ss = u64::from(FLAT_RING3_SS64);
     // The saved IF says whether events were enabled in the interrupted code.
-    let shared: *mut SharedInfo = physical_pointer(domain.shared_info_mfn * PAGE_SIZE);
     // SAFETY: the domain's own shared info page, through the direct map.
     unsafe {
-        (*shared).vcpu_info[0].evtchn_upcall_mask = u8::from(context.rflags & RFLAGS_IF == 0)
+        (*domain.shared_info()).vcpu_info[0].evtchn_upcall_mask =
+            u8::from(context.rflags & RFLAGS_IF == 0)
     };
     Ok(context.rax)
 }

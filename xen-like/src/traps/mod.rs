@@ -28,7 +28,7 @@ const VECTOR_MACHINE_CHECK: u8 = 18;
 extern "C" fn handle_trap(frame: &mut GuestFrame) {
     let vector = frame.vector as u8;
     match vector {
-        apic::TIMER_VECTOR => timer_tick(),
+        apic::TIMER_VECTOR => timer_tick(frame),
         apic::SPURIOUS_VECTOR => {}
         v if (pit::LEGACY_PIC_VECTOR_BASE..pit::LEGACY_PIC_VECTOR_BASE + 16).contains(&v) => {
             // A spurious interrupt from a masked legacy PIC: nothing to do.
@@ -39,11 +39,19 @@ extern "C" fn handle_trap(frame: &mut GuestFrame) {
         v if v < 32 => hypervisor_fatal(frame),
         v => log::warn!("unexpected interrupt on vector {v:#x} (ignored)"),
     }
+    if frame.came_from_guest() {
+        crate::sched::on_exit(frame);
+    }
 }
 
-fn timer_tick() {
+fn timer_tick(frame: &GuestFrame) {
     this_cpu().ticks.fetch_add(1, Ordering::Relaxed);
     apic::end_of_interrupt();
+    // A guest's time slice is one tick. (A tick in the idle loop, from ring
+    // 0, just wakes the CPU up to look for work.)
+    if frame.came_from_guest() {
+        crate::sched::request_reschedule();
+    }
 }
 
 /// A guest raised an exception: bounce it to the guest's handler, or crash

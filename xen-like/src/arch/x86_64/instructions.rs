@@ -157,3 +157,64 @@ pub fn invlpg(address: u64) {
     // page tables again.
     unsafe { asm!("invlpg [{}]", in(reg) address, options(nostack, preserves_flags)) };
 }
+
+/// FS base.
+pub const MSR_FS_BASE: u32 = 0xC000_0100;
+
+/// Reads the FS base.
+pub fn read_fs_base() -> u64 {
+    read_msr(MSR_FS_BASE)
+}
+
+/// Reads the GS base that `swapgs` will bring back (the guest's, while the
+/// hypervisor runs).
+pub fn read_kernel_gs_base() -> u64 {
+    read_msr(MSR_KERNEL_GS_BASE)
+}
+
+/// Sets the FS base (a guest's, on a context switch).
+pub fn write_fs_base(value: u64) {
+    // SAFETY: the hypervisor does not use FS; the base is the guest's.
+    unsafe { write_msr(MSR_FS_BASE, value) }
+}
+
+/// The x87/SSE state as `fxsave` stores it: 512 bytes, 16-byte aligned.
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+pub struct FpuState(pub [u8; 512]);
+
+impl FpuState {
+    /// The state after reset (`fninit`, MXCSR 0x1f80): all exceptions
+    /// masked, empty register stack.
+    pub fn initial() -> Self {
+        let mut state = [0u8; 512];
+        state[0..2].copy_from_slice(&0x037fu16.to_le_bytes()); // FCW
+        state[24..28].copy_from_slice(&0x1f80u32.to_le_bytes()); // MXCSR
+        Self(state)
+    }
+}
+
+/// Saves the x87/SSE state.
+pub fn fxsave(state: &mut FpuState) {
+    // SAFETY: the area is 512 bytes and 16-byte aligned, as fxsave needs.
+    unsafe {
+        asm!("fxsave64 [{}]", in(reg) state.0.as_mut_ptr(), options(nostack, preserves_flags))
+    };
+}
+
+/// Loads the x87/SSE state.
+pub fn fxrstor(state: &FpuState) {
+    // SAFETY: the area holds an image produced by fxsave or by
+    // FpuState::initial (valid MXCSR, reserved bits clear), so fxrstor
+    // cannot fault.
+    unsafe { asm!("fxrstor64 [{}]", in(reg) state.0.as_ptr(), options(nostack, preserves_flags)) };
+}
+
+/// Stops the CPU until the next interrupt, with interrupts enabled just for
+/// the wait (the hypervisor otherwise runs with interrupts off).
+pub fn wait_for_interrupt() {
+    // SAFETY: `sti; hlt` cannot miss a wake-up: the interrupt shadow of sti
+    // covers the hlt. The handler runs on this stack and returns here; `cli`
+    // restores the hypervisor's interrupts-off state.
+    unsafe { asm!("sti", "hlt", "cli", options(nostack)) };
+}

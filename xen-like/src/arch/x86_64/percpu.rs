@@ -38,6 +38,8 @@ pub struct PerCpu {
     /// Whether this CPU's TLB may hold translations with more rights than
     /// the page tables now give (see `mm::tlb`).
     pub tlb_stale: AtomicBool,
+    /// Whether the running vCPU should give the CPU up at the next exit.
+    pub reschedule: AtomicBool,
 }
 
 /// Offset of `stack_top`, used by the entry code.
@@ -59,6 +61,7 @@ impl PerCpu {
             ticks: AtomicU64::new(0),
             syscall_floor_mode: AtomicBool::new(false),
             tlb_stale: AtomicBool::new(false),
+            reschedule: AtomicBool::new(false),
         }
     }
 

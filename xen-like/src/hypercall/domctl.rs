@@ -1,0 +1,122 @@
+//! `domctl`: the control domain's operations on other domains (create,
+//! destroy, pause, unpause, describe, limit memory, set the initial vCPU
+//! context, ask for a shutdown). Project-defined, see
+//! `hypercall_abi::domctl`. Only a privileged domain may call it.
+
+use super::{caller, require_privileged, sysctl};
+use crate::arch::x86_64::frame::GuestFrame;
+use crate::console::GUEST;
+use crate::domain::{self, DomainState};
+use crate::mm::{frame_table, guest_access, tlb};
+use hypercall_abi::domctl::{Domctl, DomctlOp};
+use hypercall_abi::sched::ShutdownReason;
+use hypercall_abi::XenError;
+use xen_like::pagewalk::is_canonical;
+
+// SAFETY: a repr(C) struct of integers (its union members are all
+// integer structs).
+unsafe impl guest_access::Plain for Domctl {}
+
+/// `domctl(op)`: read the request, perform it, write the answer back.
+pub fn domctl(address: u64) -> Result<u64, XenError> {
+    require_privileged()?;
+    let mut request: Domctl = guest_access::read_from_guest(address)?;
+    let operation = request.validate()?;
+    let target = request.domain;
+    match operation {
+        DomctlOp::CreateDomain => {
+            let max_pages = request.create().max_pages;
+            request.domain = domain::create(max_pages)?;
+        }
+        DomctlOp::DestroyDomain => {
+            if target == caller() {
+                return Err(XenError::EINVAL);
+            }
+            domain::destroy(target)?;
+        }
+        DomctlOp::PauseDomain => {
+            if target == caller() {
+                return Err(XenError::EINVAL); // a domain cannot pause itself
+            }
+            domain::with(target, |domain| {
+                domain.pause_count = domain.pause_count.saturating_add(1)
+            })
+            .ok_or(XenError::ESRCH)?;
+        }
+        DomctlOp::UnpauseDomain => {
+            domain::with(target, |domain| {
+                if !domain.vcpu.initialised {
+                    return Err(XenError::EINVAL); // nothing to run yet
+                }
+                domain.pause_count = domain.pause_count.saturating_sub(1);
+                Ok(())
+            })
+            .ok_or(XenError::ESRCH)??;
+        }
+        DomctlOp::GetDomainInfo => {
+            request.u.info =
+                domain::with(target, |domain| sysctl::describe(domain)).ok_or(XenError::ESRCH)?;
+        }
+        DomctlOp::MaxMem => {
+            let pages = request.max_mem().max_memkb / 4;
+            domain::with(target, |domain| domain.max_pages = pages).ok_or(XenError::ESRCH)?;
+        }
+        DomctlOp::SetVcpuContext => set_vcpu_context(&request)?,
+        DomctlOp::RequestShutdown => {
+            let reason = ShutdownReason::try_from(request.shutdown().reason)
+                .map_err(|_| XenError::EINVAL)?;
+            domain::with(target, |domain| {
+                if domain.state != DomainState::Running {
+                    return Err(XenError::EINVAL);
+                }
+                if domain.vcpu.callbacks.nmi == 0 {
+                    return Err(XenError::EOPNOTSUPP);
+                }
+                domain.pending_shutdown = Some(reason);
+                Ok(())
+            })
+            .ok_or(XenError::ESRCH)??;
+        }
+    }
+    guest_access::write_to_guest(address, &request)?;
+    Ok(0)
+}
+
+/// Validates the new domain's page tables (built by Dom0 as plain data)
+/// from the given root, pins the root and makes it the kernel's base, and
+/// records the registers the vCPU starts with.
+fn set_vcpu_context(request: &Domctl) -> Result<(), XenError> {
+    let target = request.domain;
+    let context = request.context();
+    if !is_canonical(context.rip) || !is_canonical(context.rsp) {
+        return Err(XenError::EINVAL);
+    }
+    domain::with(target, |domain| {
+        if domain.vcpu.initialised || target == caller() {
+            return Err(XenError::EEXIST);
+        }
+        // Dom0 wrote the tables through foreign mappings; no stale
+        // writable translation of them may survive their validation.
+        tlb::flush_if_stale();
+        let root = context.kernel_root;
+        frame_table::with(|table, memory| {
+            table.pin(memory, root, 4, target)?;
+            if let Err(refusal) = table.switch_base(memory, root, None, target) {
+                let _ = table.unpin(memory, root, target);
+                return Err(refusal);
+            }
+            Ok(())
+        })
+        .map_err(|refusal| {
+            log::warn!(target: GUEST, "d{}: domain {target}'s initial page tables refused: {}", caller(), refusal.reason);
+            refusal.error
+        })?;
+        domain.kernel_root = root;
+        let mut saved = GuestFrame::new_guest(context.rip, context.rsp);
+        saved.rsi = context.rsi;
+        domain.vcpu.saved = saved;
+        domain.vcpu.initialised = true;
+        Ok(())
+    })
+    .ok_or(XenError::ESRCH)?
+}

@@ -1,0 +1,125 @@
+//! The scheduler: which vCPU runs on this CPU, and switching between them.
+//!
+//! For now a round robin over runnable domains (one vCPU each), preempted
+//! by the timer tick: every tick, and whenever the running domain yields,
+//! shuts down, crashes or is paused, the next runnable domain in ID order
+//! gets the CPU. Paused, shut-down and crashed domains, and domains whose
+//! context is not set yet, get none. When nothing is runnable the CPU halts
+//! until an interrupt. (Weights and caps, in the manner of Xen's credit
+//! scheduler, come with the event-channel work.)
+//!
+//! A context switch happens at the very end of a hypercall or a trap, when
+//! the running guest's registers are in the `GuestFrame` at the top of the
+//! hypervisor stack: they are copied into the old vCPU, and the next vCPU's
+//! are copied in their place, so the exit path resumes the next guest.
+//! With them go the x87/SSE state, the FS and GS bases, and the page-table
+//! root (CR3). The time between two switches is charged to the vCPU that
+//! ran, measured with the TSC.
+
+use crate::arch::x86_64::entry;
+use crate::arch::x86_64::frame::GuestFrame;
+use crate::arch::x86_64::instructions::{self, rdtsc};
+use crate::arch::x86_64::percpu::this_cpu;
+use crate::domain::{self, Domain, DomainId};
+use crate::mm::{paging, tlb, PAGE_SIZE};
+use core::sync::atomic::Ordering;
+use hypercall_abi::domctl::SHUTDOWN_REQUEST_FLAG;
+
+/// Asks for a scheduling decision on this CPU before it returns to a guest.
+pub fn request_reschedule() {
+    this_cpu().reschedule.store(true, Ordering::Relaxed);
+}
+
+/// Called on every exit to a guest: switches if a decision was requested or
+/// the running domain may no longer run.
+pub fn on_exit(frame: &mut GuestFrame) {
+    let requested = this_cpu().reschedule.swap(false, Ordering::Relaxed);
+    let current = this_cpu().current_domain();
+    let still_runnable = current
+        .and_then(|id| domain::with(id, |domain| domain.runnable()))
+        .unwrap_or(false);
+    if requested || !still_runnable {
+        schedule(frame);
+    }
+}
+
+/// Picks the next vCPU and switches to it, or idles if none may run.
+fn schedule(frame: &mut GuestFrame) {
+    let current = this_cpu().current_domain();
+    let next = domain::next_runnable(current);
+    if next.is_some() && next == current {
+        return;
+    }
+    if let Some(id) = current {
+        domain::with(id, |domain| save(domain, frame));
+    }
+    match next {
+        Some(id) => switch_to(id, frame),
+        None => idle(),
+    }
+}
+
+/// Saves the running vCPU's state and charges it the time it ran.
+fn save(domain: &mut Domain, frame: &GuestFrame) {
+    let vcpu = &mut domain.vcpu;
+    vcpu.saved = *frame;
+    instructions::fxsave(&mut vcpu.fpu);
+    vcpu.fs_base = instructions::read_fs_base();
+    vcpu.gs_base = instructions::read_kernel_gs_base();
+    let since = this_cpu().running_since.load(Ordering::Relaxed);
+    vcpu.cpu_cycles += rdtsc().saturating_sub(since);
+}
+
+/// Loads domain `id`'s vCPU into `frame` and the CPU.
+fn switch_to(id: DomainId, frame: &mut GuestFrame) {
+    domain::with(id, |domain| {
+        let vcpu = &domain.vcpu;
+        *frame = vcpu.saved;
+        instructions::fxrstor(&vcpu.fpu);
+        instructions::write_fs_base(vcpu.fs_base);
+        instructions::write_kernel_gs_base(vcpu.gs_base);
+        // SAFETY: the root was validated as an L4 of this domain, and
+        // validation copied the hypervisor's slots into it.
+        unsafe { instructions::write_cr3(domain.kernel_root * PAGE_SIZE) };
+        tlb::root_loaded();
+        deliver_shutdown_request(domain, frame);
+    });
+    domain::set_current(Some(id));
+}
+
+/// Hands a pending shutdown request to the guest's NMI callback (see
+/// `hypercall_abi::domctl`): the reason goes in `arch.nmi_reason`, and the
+/// guest resumes in its callback with a frame like an exception's.
+fn deliver_shutdown_request(domain: &mut Domain, frame: &mut GuestFrame) {
+    let Some(reason) = domain.pending_shutdown.take() else {
+        return;
+    };
+    let handler = domain.vcpu.callbacks.nmi;
+    // SAFETY: the domain's own shared info page, through the direct map.
+    unsafe {
+        (*domain.shared_info()).arch.nmi_reason = SHUTDOWN_REQUEST_FLAG | u64::from(reason.raw())
+    };
+    if let Err(problem) = crate::traps::bounce::bounce_to(domain, frame, handler, None, true) {
+        log::warn!(target: crate::console::GUEST, "d{}: cannot deliver the shutdown request: {problem}", domain.id);
+    }
+}
+
+/// Nothing may run: halt until an interrupt makes something runnable, then
+/// enter it. Runs on the idle page table, so no domain's tables are in use.
+fn idle() -> ! {
+    domain::set_current(None);
+    // SAFETY: the idle table maps the hypervisor exactly as every guest's does.
+    unsafe { instructions::write_cr3(paging::idle_root()) };
+    tlb::root_loaded();
+    loop {
+        instructions::wait_for_interrupt();
+        if let Some(id) = domain::next_runnable(None) {
+            let mut frame = GuestFrame::new_guest(0, 0);
+            switch_to(id, &mut frame);
+            let stack_top = this_cpu().stack_top.load(Ordering::Relaxed);
+            // SAFETY: `stack_top` is this CPU's RSP0; CR3 now maps the
+            // domain the frame describes; its selectors are the guest ones.
+            unsafe { entry::enter_guest(&frame, stack_top) }
+        }
+    }
+}
