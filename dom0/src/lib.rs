@@ -1,8 +1,9 @@
-//! Dom0's pure logic, tested on the host: the shell's line editor and
+//! Dom0's pure logic, tested on the host: the configuration-file parser, the shell's line editor and
 //! command parser, and `xl`'s output formats. The binary (`src/main.rs`)
 //! connects them to the console and the hypercalls.
 #![cfg_attr(not(test), no_std)]
 
+pub mod config;
 pub mod line_editor;
 pub mod shell;
 pub mod xl;

@@ -13,6 +13,25 @@ pub enum Command<'a> {
     XlInfo,
     /// `xl dmesg`.
     XlDmesg,
+    /// `xl create [-p] FILE [KEY=VALUE...]`: build and start a domain from a
+    /// configuration file (`-p`: leave it paused); KEY=VALUE lines override
+    /// or add to the file, as with Xen's xl.
+    XlCreate {
+        /// The configuration file.
+        file: &'a str,
+        /// Leave the new domain paused.
+        paused: bool,
+        /// Extra `KEY=VALUE` settings.
+        overrides: heapless::Vec<&'a str, 8>,
+    },
+    /// `xl destroy NAME|ID`.
+    XlDestroy(&'a str),
+    /// `xl pause NAME|ID`.
+    XlPause(&'a str),
+    /// `xl unpause NAME|ID`.
+    XlUnpause(&'a str),
+    /// `xl shutdown NAME|ID`: ask the guest to power off.
+    XlShutdown(&'a str),
     /// `ls [PREFIX]`: the files in Dom0's ramdisk.
     Ls(Option<&'a str>),
     /// `cat FILE`: print a file from the ramdisk.
@@ -45,6 +64,9 @@ pub enum Debug {
     CommandLine,
     /// Allocate and fill N MiB on the heap, which grows by mapping frames.
     Heap(u64),
+    /// Create (paused) and destroy the domain of FILE N times, and compare
+    /// free memory before and after.
+    Cycles(u64, heapless::String<100>),
 }
 
 /// Why a line is not a command.
@@ -63,6 +85,12 @@ Commands:
   xl list [NAME|ID]    list domains (Name ID Mem VCPUs State Time(s))
   xl info              facts about the host and the hypervisor
   xl dmesg             the hypervisor's log
+  xl create [-p] FILE [KEY=VALUE...]
+                       start a domain from a config file (-p: paused)
+  xl destroy NAME|ID   stop a domain at once and free its memory
+  xl shutdown NAME|ID  ask a domain to power off
+  xl pause NAME|ID     stop running a domain, keeping it
+  xl unpause NAME|ID   let a paused domain run again
   ls [PREFIX]          files in Dom0's ramdisk (guest images, configs)
   cat FILE             print a file from the ramdisk
   bench                run the microbenchmarks
@@ -75,11 +103,14 @@ Commands:
   debug hypercall N    make hypercall number N and print what it returns
   debug cmdline        print Dom0's command line
   debug heap N         allocate N MiB (the heap grows through the page tables)
+  debug cycles N FILE  create and destroy FILE's domain N times; check for leaks
 ";
 
-const XL_USAGE: &str = "usage: xl list [NAME|ID] | xl info | xl dmesg";
+const XL_USAGE: &str = "usage: xl list [NAME|ID] | info | dmesg | create [-p] FILE [KEY=VALUE...] \
+                        | destroy NAME|ID | shutdown NAME|ID | pause NAME|ID | unpause NAME|ID";
 const DEBUG_USAGE: &str =
-    "usage: debug pagefault | nohandler | privileged | breakpoint | hypercall N | cmdline | heap N";
+    "usage: debug pagefault | nohandler | privileged | breakpoint | hypercall N | cmdline | heap N \
+     | cycles N FILE";
 
 /// Parses one line.
 pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
@@ -87,7 +118,12 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
     let Some(first) = words.next() else {
         return Ok(Command::Nothing);
     };
-    let rest: heapless::Vec<&str, 8> = words.by_ref().take(8).collect();
+    let mut rest: heapless::Vec<&str, 12> = heapless::Vec::new();
+    for word in words {
+        if rest.push(word).is_err() {
+            return Err(ParseError::Usage("too many words on one line (12 at most)"));
+        }
+    }
     let no_more = |command: Command<'static>, usage: &'static str| {
         if rest.is_empty() {
             Ok(command)
@@ -114,6 +150,11 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             ["list", domain] => Ok(Command::XlList(Some(domain))),
             ["info"] => Ok(Command::XlInfo),
             ["dmesg"] => Ok(Command::XlDmesg),
+            ["destroy", domain] => Ok(Command::XlDestroy(domain)),
+            ["pause", domain] => Ok(Command::XlPause(domain)),
+            ["unpause", domain] => Ok(Command::XlUnpause(domain)),
+            ["shutdown", domain] => Ok(Command::XlShutdown(domain)),
+            ["create", arguments @ ..] => parse_create(arguments),
             _ => Err(ParseError::Usage(XL_USAGE)),
         },
         "debug" => {
@@ -123,6 +164,11 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
                 ["privileged"] => Debug::Privileged,
                 ["breakpoint"] => Debug::Breakpoint,
                 ["cmdline"] => Debug::CommandLine,
+                ["cycles", count, file] => Debug::Cycles(
+                    parse_number(count).ok_or(ParseError::Usage(DEBUG_USAGE))?,
+                    heapless::String::try_from(*file)
+                        .map_err(|_| ParseError::Usage(DEBUG_USAGE))?,
+                ),
                 ["heap", size] => {
                     Debug::Heap(parse_number(size).ok_or(ParseError::Usage(DEBUG_USAGE))?)
                 }
@@ -135,6 +181,35 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         }
         other => Err(ParseError::Unknown(other)),
     }
+}
+
+const CREATE_USAGE: &str = "usage: xl create [-p] FILE [KEY=VALUE...]";
+
+fn parse_create<'a>(arguments: &[&'a str]) -> Result<Command<'a>, ParseError<'a>> {
+    let mut paused = false;
+    let mut file = None;
+    let mut overrides = heapless::Vec::new();
+    for &argument in arguments {
+        match argument {
+            "-p" => paused = true,
+            "-c" => {
+                return Err(ParseError::Usage(
+                    "xl create -c: guest consoles come with event channels; the guest's output appears here prefixed with (dN)",
+                ))
+            }
+            _ if argument.contains('=') => {
+                overrides.push(argument).map_err(|_| ParseError::Usage(CREATE_USAGE))?;
+            }
+            _ if file.is_none() => file = Some(argument),
+            _ => return Err(ParseError::Usage(CREATE_USAGE)),
+        }
+    }
+    let file = file.ok_or(ParseError::Usage(CREATE_USAGE))?;
+    Ok(Command::XlCreate {
+        file,
+        paused,
+        overrides,
+    })
 }
 
 /// A decimal or `0x` hexadecimal number.
@@ -175,6 +250,37 @@ mod tests {
             Ok(Command::Debug(Debug::Hypercall(34)))
         );
         assert_eq!(parse("poweroff"), Ok(Command::Poweroff));
+    }
+
+    #[test]
+    fn xl_create_takes_flags_and_overrides() {
+        match parse("xl create -p /etc/xen/counter.cfg name=two memory=16") {
+            Ok(Command::XlCreate {
+                file,
+                paused,
+                overrides,
+            }) => {
+                assert_eq!(file, "/etc/xen/counter.cfg");
+                assert!(paused);
+                assert_eq!(overrides.as_slice(), ["name=two", "memory=16"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(parse("xl create"), Err(ParseError::Usage(CREATE_USAGE)));
+        assert_eq!(
+            parse("xl create a.cfg b.cfg"),
+            Err(ParseError::Usage(CREATE_USAGE))
+        );
+        assert!(matches!(
+            parse("xl create -c a.cfg"),
+            Err(ParseError::Usage(_))
+        ));
+        assert_eq!(parse("xl destroy web"), Ok(Command::XlDestroy("web")));
+        assert_eq!(parse("xl shutdown 3"), Ok(Command::XlShutdown("3")));
+        assert!(matches!(
+            parse("xl a b c d e f g h i j k l m"),
+            Err(ParseError::Usage(_))
+        ));
     }
 
     #[test]

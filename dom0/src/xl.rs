@@ -47,10 +47,8 @@ pub fn write_list_header(out: &mut impl Write) -> fmt::Result {
     )
 }
 
-/// Prints one `xl list` row.
-pub fn write_list_row(out: &mut impl Write, info: &DomainInfo) -> fmt::Result {
-    let mut name = heapless::String::<40>::new();
-    domain_name(info.domid, &mut name)?;
+/// Prints one `xl list` row for a domain called `name`.
+pub fn write_list_row(out: &mut impl Write, info: &DomainInfo, name: &str) -> fmt::Result {
     let memory_mib = (info.tot_pages * 4096) >> 20;
     let tenths = info.cpu_time / 100_000_000;
     let letters = state_letters(info.flags);
@@ -79,6 +77,8 @@ pub struct HostInfo<'a> {
     pub xen_changeset: &'a str,
     pub virt_start: u64,
     pub pagesize: u64,
+    /// The hypervisor's scheduler.
+    pub scheduler: &'a str,
 }
 
 /// Prints `xl info`: `key : value` lines, memory in MiB, as Xen does.
@@ -113,7 +113,7 @@ pub fn write_info(out: &mut impl Write, info: &HostInfo) -> fmt::Result {
         format_args!("{}.{}{}", info.xen_major, info.xen_minor, info.xen_extra),
     )?;
     line("xen_caps", format_args!("{}", info.xen_caps))?;
-    line("xen_scheduler", format_args!("credit"))?;
+    line("xen_scheduler", format_args!("{}", info.scheduler))?;
     line("xen_pagesize", format_args!("{}", info.pagesize))?;
     line(
         "platform_params",
@@ -144,7 +144,7 @@ mod tests {
     fn list_matches_xens_columns() {
         let mut out = String::new();
         write_list_header(&mut out).unwrap();
-        write_list_row(&mut out, &dom0(12_345_000_000)).unwrap();
+        write_list_row(&mut out, &dom0(12_345_000_000), "Domain-0").unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines[0],
@@ -185,6 +185,7 @@ mod tests {
             xen_changeset: "xen-like",
             virt_start: 0xffff_8000_0000_0000,
             pagesize: 4096,
+            scheduler: "round-robin",
         };
         write_info(&mut out, &info).unwrap();
         assert!(

@@ -1,21 +1,135 @@
 //! The DomU kernel: a small PV guest built on the guest-kernel library.
 //!
-//! For now it greets, shows what the builder told it, and powers off; the
-//! workloads named by a domain's configuration (a CPU-bound counter, a
-//! deliberate crash) come with Dom0's domain builder.
+//! What it does is chosen by `workload=` on its command line (the `cmdline`
+//! of its domain configuration):
+//!
+//! - `hello` (the default): greets, says what the builder gave it, powers off;
+//! - `counter`: CPU-bound, prints a numbered tick about every half second
+//!   (by its TSC) until it is shut down or destroyed;
+//! - `crash`: drops its trap table and touches address 0, so the hypervisor
+//!   finds no handler and crashes it (what a kernel bug looks like);
+//! - `probe`: tries the control domain's hypercalls, which an unprivileged
+//!   guest must be refused (`-EPERM`), reports, keeps running briefly, and
+//!   powers off.
 #![no_std]
 #![no_main]
 
+use guest_kernel::abi::domctl::{Domctl, DomctlOp};
+use guest_kernel::abi::hypercall::Hypercall;
+use guest_kernel::abi::mmu::{MmuUpdate, MmuUpdateKind};
 use guest_kernel::abi::sched::ShutdownReason;
-use guest_kernel::{println, start, StartInfo};
+use guest_kernel::abi::sysctl::Sysctl;
+use guest_kernel::abi::{wrappers, XenError};
+use guest_kernel::{paging, println, start, time, traps, StartInfo};
 
 /// The guest's main function, called by the library once it is set up.
 #[no_mangle]
 fn guest_main(start_info: &'static StartInfo) -> ! {
+    let line = start::command_line();
+    let workload = line
+        .split_ascii_whitespace()
+        .find_map(|word| word.strip_prefix("workload="))
+        .unwrap_or("hello");
+    match workload {
+        "hello" => {
+            println!(
+                "Hello from a PV guest: {} MiB, command line \"{line}\"",
+                (start_info.nr_pages * 4096) >> 20
+            );
+            guest_kernel::shutdown(ShutdownReason::Poweroff)
+        }
+        "counter" => counter(),
+        "crash" => crash(),
+        "probe" => probe(),
+        other => {
+            println!("unknown workload '{other}' (hello, counter, crash, probe): stopping");
+            guest_kernel::shutdown(ShutdownReason::Crash)
+        }
+    }
+}
+
+/// Busy work with a progress line every ~0.5 s of TSC time.
+fn counter() -> ! {
+    const CYCLES_PER_TICK: u64 = 1_300_000_000;
+    let mut tick = 0u64;
+    let mut next = time::rdtsc() + CYCLES_PER_TICK;
+    let mut work = 0u64;
+    loop {
+        work = work.wrapping_mul(6364136223846793005).wrapping_add(1);
+        if time::rdtsc() >= next {
+            tick += 1;
+            println!("counter: tick {tick}");
+            next += CYCLES_PER_TICK;
+        }
+        core::hint::black_box(work);
+    }
+}
+
+fn crash() -> ! {
+    println!("crash: dropping the trap table and touching address 0");
+    traps::clear();
+    // SAFETY: none: the fault is the point. With no handler, the
+    // hypervisor crashes this domain.
+    let value = unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
+    println!("crash: unexpectedly survived ({value})");
+    guest_kernel::shutdown(ShutdownReason::Crash)
+}
+
+fn describe(result: i64) -> &'static str {
+    XenError::from_return(result).map_or("succeeded", XenError::name)
+}
+
+/// Tries what only the control domain may do.
+fn probe() -> ! {
+    let mut create = Domctl::new(DomctlOp::CreateDomain, 0);
+    // SAFETY: the request lives for the call.
+    let result =
+        unsafe { wrappers::hypercall1(Hypercall::Domctl, &mut create as *mut Domctl as u64) };
     println!(
-        "Hello from a PV guest: {} pages, command line \"{}\"",
-        start_info.nr_pages,
-        start::command_line()
+        "probe: domctl createdomain returned {result} ({})",
+        describe(result)
     );
+    let mut destroy = Domctl::new(DomctlOp::DestroyDomain, 0);
+    // SAFETY: as above.
+    let result =
+        unsafe { wrappers::hypercall1(Hypercall::Domctl, &mut destroy as *mut Domctl as u64) };
+    println!(
+        "probe: domctl destroydomain of Domain-0 returned {result} ({})",
+        describe(result)
+    );
+    let mut info = Sysctl::physinfo();
+    // SAFETY: as above.
+    let result = unsafe { wrappers::sysctl(&mut info) };
+    println!(
+        "probe: sysctl physinfo returned {result} ({})",
+        describe(result)
+    );
+    // Map a frame of Domain-0 (a foreign mapping) into our own L1.
+    let scratch = 0xffff_d000_0000_0000;
+    let own = paging::pfn_to_mfn(paging::allocate_frame().unwrap_or(0));
+    let result = match paging::map(scratch, own, paging::WRITABLE | paging::USER) {
+        Ok(()) => {
+            let l1 = paging::l1_table(scratch).unwrap_or(0);
+            let request = MmuUpdate::new(
+                MmuUpdateKind::NormalPtUpdate,
+                paging::l1_entry_address(l1, scratch),
+                (own << 12) | paging::PRESENT | paging::USER,
+            );
+            let mut done = 0;
+            // SAFETY: the request names our own L1; the hypervisor checks it.
+            unsafe { wrappers::mmu_update(&[request], &mut done, 0) }
+        }
+        Err(_) => -12,
+    };
+    println!(
+        "probe: mmu_update with Domain-0 as the foreign domain returned {result} ({})",
+        describe(result)
+    );
+    let result = wrappers::console_read(&mut [0u8; 8]);
+    println!(
+        "probe: console_io read returned {result} ({})",
+        describe(result)
+    );
+    println!("probe: still running");
     guest_kernel::shutdown(ShutdownReason::Poweroff)
 }

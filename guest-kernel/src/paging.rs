@@ -158,6 +158,12 @@ pub fn read_entry(mfn: u64, index: u64) -> u64 {
 /// Writes entries through `mmu_update`, `BATCH` at a time. Each request is
 /// (machine address of the entry, new value).
 pub fn write_entries(requests: &[(u64, u64)]) -> Result<(), PagingError> {
+    write_entries_foreign(requests, DOMID_SELF)
+}
+
+/// Like [`write_entries`], but L1 entries map frames of domain `owner` (a
+/// *foreign* mapping: only a privileged domain building another may).
+pub fn write_entries_foreign(requests: &[(u64, u64)], owner: u16) -> Result<(), PagingError> {
     for chunk in requests.chunks(BATCH) {
         let mut batch: heapless::Vec<MmuUpdate, BATCH> = heapless::Vec::new();
         for &(address, value) in chunk {
@@ -171,7 +177,7 @@ pub fn write_entries(requests: &[(u64, u64)]) -> Result<(), PagingError> {
         // SAFETY: the batch and `done` are ours for the call; the hypervisor
         // validates every entry, and no Rust reference depends on mappings
         // this changes (callers map fresh memory or unmap what they own).
-        check(unsafe { wrappers::mmu_update(&batch, &mut done, DOMID_SELF) })?;
+        check(unsafe { wrappers::mmu_update(&batch, &mut done, owner) })?;
     }
     Ok(())
 }
@@ -289,6 +295,26 @@ pub fn map(address: u64, mfn: u64, flags: u64) -> Result<(), PagingError> {
             }
         }
     }
+}
+
+/// Makes sure the tables down to the L1 that maps `address` exist, and
+/// returns that L1's machine frame.
+pub fn ensure_l1(address: u64) -> Result<u64, PagingError> {
+    loop {
+        match find_l1(address) {
+            Ok(l1) => return Ok(l1),
+            Err((level, parent)) => {
+                let table = new_table()?;
+                let entry = (parent * PAGE_SIZE) + index(address, level) * 8;
+                write_entries(&[(entry, (table * PAGE_SIZE) | PRESENT | WRITABLE | USER)])?;
+            }
+        }
+    }
+}
+
+/// Machine address of the L1 entry that maps `address` in table `l1`.
+pub fn l1_entry_address(l1: u64, address: u64) -> u64 {
+    l1 * PAGE_SIZE + index(address, 1) * 8
 }
 
 /// Removes the mapping of `address`.

@@ -58,6 +58,7 @@ pub struct TrapFrame {
 #[cfg(not(test))]
 const HANDLED: [u8; 16] = [0, 1, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20];
 const VECTOR_BREAKPOINT: u8 = 3;
+const VECTOR_NMI: u8 = 2;
 
 #[cfg(not(test))]
 core::arch::global_asm!(
@@ -75,6 +76,7 @@ core::arch::global_asm!(
     ".endm",
     "TRAP_STUB 0, 0",
     "TRAP_STUB 1, 0",
+    "TRAP_STUB 2, 0",
     "TRAP_STUB 3, 0",
     "TRAP_STUB 4, 0",
     "TRAP_STUB 5, 0",
@@ -123,6 +125,7 @@ extern "C" {
     fn probe_write_recovery();
     fn guest_trap_stub_0();
     fn guest_trap_stub_1();
+    fn guest_trap_stub_2();
     fn guest_trap_stub_3();
     fn guest_trap_stub_4();
     fn guest_trap_stub_5();
@@ -177,6 +180,18 @@ pub fn install() {
     if result != 0 {
         crate::println!("guest kernel: set_trap_table failed ({result})");
         crate::shutdown(ShutdownReason::Crash);
+    }
+    // The NMI callback: how the toolstack's shutdown requests arrive until
+    // event channels exist (see hypercall_abi::domctl).
+    let registration = hypercall_abi::callback::CallbackRegister::new(
+        hypercall_abi::callback::CallbackType::Nmi,
+        hypercall_abi::callback::CALLBACKF_MASK_EVENTS,
+        guest_trap_stub_2 as *const () as u64,
+    );
+    // SAFETY: the entry point is the NMI stub above.
+    let result = unsafe { hypercall_abi::wrappers::callback_register(&registration) };
+    if result != 0 {
+        crate::println!("guest kernel: cannot register the NMI callback ({result})");
     }
 }
 
@@ -241,6 +256,16 @@ extern "C" fn guest_trap(frame: &mut TrapFrame) {
             address,
         });
         frame.rip = probe_write_recovery as *const () as u64;
+        return;
+    }
+    if vector == VECTOR_NMI {
+        let reason = crate::start::shared_info().map_or(0, |shared| shared.arch.nmi_reason);
+        if reason & hypercall_abi::domctl::SHUTDOWN_REQUEST_FLAG != 0 {
+            let reason =
+                ShutdownReason::try_from(reason as u32 & 0xff).unwrap_or(ShutdownReason::Poweroff);
+            crate::println!("shutdown requested ({}): stopping", reason.name());
+            crate::shutdown(reason);
+        }
         return;
     }
     if vector == VECTOR_BREAKPOINT {

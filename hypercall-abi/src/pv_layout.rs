@@ -196,6 +196,74 @@ pub fn start_info(layout: &Layout, facts: &StartInfoFacts) -> (StartInfo, bool) 
     (info, cut)
 }
 
+/// Present, writable, user (guest kernels run in ring 3).
+const TABLE_FLAGS: u64 = 0b111;
+/// Present and user: how page-table frames map themselves.
+const READ_ONLY_FLAGS: u64 = 0b101;
+/// The writable bit.
+const WRITABLE: u64 = 0b010;
+
+/// Writes the start-of-day page tables of a domain laid out as `layout`:
+/// `v_start..v_end` mapped with 4 KiB pages to the domain's first frames,
+/// every page writable except the page-table frames themselves, which are
+/// mapped read-only (the hypervisor validates the tree and would refuse a
+/// writable mapping of a table). The L4 is the first page-table frame; the
+/// hypervisor's L4 slots are left empty (validation fills them).
+///
+/// `mfn_of(pfn)` gives the machine frame of a pseudo-physical frame;
+/// `write(table_pfn, index, value)` stores one entry. Returns how many
+/// page-table frames were used (at most `layout.nr_page_table_frames`).
+pub fn build_page_tables(
+    layout: &Layout,
+    mfn_of: impl Fn(u64) -> u64,
+    mut write: impl FnMut(u64, usize, u64),
+) -> u64 {
+    let first = layout.pfn_of(layout.page_tables_start);
+    let tables = first..first + layout.nr_page_table_frames;
+    let mut used = 1; // the L4
+                      // What each level's entry for the current address points at, so that a
+                      // table is created once: (level 3, 2, 1) -> (index in parent, table pfn).
+    let mut current: [Option<(u64, u64)>; 3] = [None; 3];
+    for pfn in 0..layout.mapped_pages() {
+        let address = layout.v_start + pfn * PAGE_SIZE;
+        let mut parent = first;
+        for (slot, level) in [4u32, 3, 2].into_iter().enumerate() {
+            let span = address >> (12 + 9 * (level - 1));
+            let index = (address >> (12 + 9 * (level - 1))) & 511;
+            let table = match current[slot] {
+                Some((known, table)) if known == span => table,
+                _ => {
+                    let table = first + used;
+                    used += 1;
+                    write(
+                        parent,
+                        index as usize,
+                        (mfn_of(table) * PAGE_SIZE) | TABLE_FLAGS,
+                    );
+                    current[slot] = Some((span, table));
+                    // A new table below invalidates what we knew further down.
+                    for lower in current.iter_mut().skip(slot + 1) {
+                        *lower = None;
+                    }
+                    table
+                }
+            };
+            parent = table;
+        }
+        let flags = if tables.contains(&pfn) {
+            READ_ONLY_FLAGS
+        } else {
+            READ_ONLY_FLAGS | WRITABLE
+        };
+        write(
+            parent,
+            ((address >> 12) & 511) as usize,
+            (mfn_of(pfn) * PAGE_SIZE) | flags,
+        );
+    }
+    used
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +401,46 @@ mod tests {
         assert_eq!((info.mod_start, info.mod_len), (0, 0));
         assert_eq!(info.cmd_line[1022], b'x');
         assert_eq!(info.cmd_line[1023], 0, "always NUL-terminated");
+    }
+
+    #[test]
+    fn initial_page_tables_map_everything_and_protect_themselves() {
+        use std::collections::HashMap;
+        let layout = compute(&request(16384)).unwrap();
+        let mut entries: HashMap<(u64, usize), u64> = HashMap::new();
+        // Machine frames are PFN + 1000, to tell the two apart.
+        let used = build_page_tables(
+            &layout,
+            |pfn| pfn + 1000,
+            |table, index, value| {
+                assert!(
+                    entries.insert((table, index), value).is_none(),
+                    "entry written twice"
+                );
+            },
+        );
+        assert!(used <= layout.nr_page_table_frames);
+        assert_eq!(used, page_tables_needed(layout.v_start, layout.v_end));
+        // Walk every mapped page through the tables, as the MMU would.
+        let first = layout.pfn_of(layout.page_tables_start);
+        for pfn in 0..layout.mapped_pages() {
+            let address = layout.v_start + pfn * PAGE_SIZE;
+            let mut table = first;
+            for level in [4u32, 3, 2] {
+                let index = ((address >> (12 + 9 * (level - 1))) & 511) as usize;
+                let entry = entries[&(table, index)];
+                assert_eq!(entry & 0b111, 0b111);
+                table = (entry >> 12) - 1000;
+            }
+            let leaf = entries[&(table, ((address >> 12) & 511) as usize)];
+            assert_eq!(leaf >> 12, pfn + 1000);
+            let is_table = (first..first + used).contains(&pfn);
+            assert_eq!(leaf & WRITABLE == 0, is_table, "pfn {pfn}");
+        }
+        // Nothing in the hypervisor's L4 slots.
+        assert!(entries
+            .keys()
+            .all(|&(table, index)| table != first || !(256..272).contains(&index)));
     }
 
     #[test]

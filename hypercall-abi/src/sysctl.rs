@@ -53,7 +53,7 @@ abi_enum! {
 /// Copies up to `count` bytes of the hypervisor's log ring into `buffer`.
 /// The log is addressed by a running byte counter that starts at 0 at boot
 /// and never wraps in practice; the ring holds the most recent bytes.
-/// - Not incremental: copy the most recent `count` bytes (or fewer).
+/// - Not incremental: copy from the oldest byte the ring still holds.
 /// - Incremental: copy from byte `index` on (or from the oldest byte still
 ///   in the ring, if `index` has been overwritten), and set `index` to the
 ///   counter value where the next read should start.

@@ -209,7 +209,9 @@ impl PageType {
 pub enum Owner {
     /// In the allocator's free pool.
     Free,
-    /// The hypervisor's own (its heap, `shared_info` pages, the M2P table).
+    /// The hypervisor's own (its image, heap and tables, the M2P table).
+    /// A domain's `shared_info` page is the domain's, with an extra
+    /// reference the hypervisor holds.
     Hypervisor,
     /// A domain's memory.
     Domain(DomainId),

@@ -12,6 +12,8 @@ pub struct LogRing<const N: usize> {
     bytes: [u8; N],
     /// How many bytes were ever written; the newest byte is `written - 1`.
     written: u64,
+    /// The counter at the last `clear`: older bytes are gone.
+    cleared_at: u64,
 }
 
 /// What one read returned.
@@ -32,6 +34,7 @@ impl<const N: usize> LogRing<N> {
         Self {
             bytes: [0; N],
             written: 0,
+            cleared_at: 0,
         }
     }
 
@@ -43,9 +46,15 @@ impl<const N: usize> LogRing<N> {
         }
     }
 
+    /// Forgets everything held so far (the counter keeps running, so
+    /// readers' indices stay meaningful).
+    pub fn clear(&mut self) {
+        self.cleared_at = self.written;
+    }
+
     /// The counter of the oldest byte still held.
     pub fn oldest(&self) -> u64 {
-        self.written.saturating_sub(N as u64)
+        self.written.saturating_sub(N as u64).max(self.cleared_at)
     }
 
     /// The counter one past the newest byte.
@@ -137,6 +146,18 @@ mod tests {
                 lost: 0
             }
         );
+    }
+
+    #[test]
+    fn clearing_forgets_what_was_there() {
+        let mut ring = LogRing::<16>::new();
+        ring.push(b"old");
+        ring.clear();
+        ring.push(b"new");
+        let mut out = [0u8; 16];
+        let read = ring.read(0, &mut out);
+        assert_eq!(&out[..read.copied], b"new");
+        assert_eq!(read.lost, 3);
     }
 
     #[test]

@@ -120,6 +120,10 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
     pit::silence_legacy_pics();
     apic::init(mm::physical_to_virtual);
     time::init();
+    log::info!(
+        "scheduler: round robin, one {} ms tick per slice",
+        1000 / time::TICKS_PER_SECOND
+    );
 
     let memory = line
         .dom0_mem
@@ -134,10 +138,10 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
     };
     // The modules were copied into Dom0: their frames are free again.
     for module in &boot.modules {
-        mm::frames::release_boot_range(module.start, module.end);
+        mm::frame_table::release_boot_range(module.start, module.end);
     }
     let (start, end) = boot.info_range;
-    mm::frames::release_boot_range(start, end);
+    mm::frame_table::release_boot_range(start, end);
 
     let root = dom0.kernel_root * mm::PAGE_SIZE;
     // On the heap, not on this stack: enter_guest writes the stack top.

@@ -96,7 +96,7 @@ fn run_interactive(config: &BootConfig) -> Result<()> {
     let code = status.code();
     match code {
         Some(EXIT_POWEROFF) => {
-            eprintln!("QEMU exited: powered off.");
+            eprintln!("QEMU exited: powered off (or reset: QEMU runs with -no-reboot).");
             Ok(())
         }
         Some(EXIT_HYPERVISOR_FATAL) => {

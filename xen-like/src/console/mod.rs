@@ -185,6 +185,11 @@ pub fn read_log(from: u64, out: &mut [u8]) -> Read {
     RING.lock().read(from, out)
 }
 
+/// Empties the log ring (`xl dmesg -c`).
+pub fn clear_log() {
+    RING.lock().clear();
+}
+
 /// The counter of the oldest byte the ring still holds.
 pub fn log_oldest() -> u64 {
     RING.lock().oldest()

@@ -24,7 +24,6 @@ use hypercall_abi::pv_image::PvImage;
 use hypercall_abi::pv_layout::{self, Layout, LayoutError};
 use hypercall_abi::{SharedInfo, StartInfo};
 use xen_like::frame_table::Owner;
-use xen_like::pagewalk::{PTE_ADDRESS_MASK, PTE_PRESENT, PTE_USER, PTE_WRITABLE};
 
 /// Dom0's domain ID.
 const DOM0: u16 = 0;
@@ -245,40 +244,28 @@ impl GuestMemory<'_> {
     }
 }
 
-/// Writes page tables mapping `v_start..v_end` to the domain's first frames.
+/// Writes the start-of-day page tables (see `pv_layout::build_page_tables`)
+/// into the new domain's frames, with the hypervisor's L4 slots.
 fn build_page_tables(layout: &Layout, p2m: &[u64]) {
-    let first_table_pfn = layout.pfn_of(layout.page_tables_start);
-    let table_pfns = first_table_pfn..first_table_pfn + layout.nr_page_table_frames;
-    let mut next_table = first_table_pfn + 1; // the L4 is the first
-    let table_at = |pfn: u64| mm::physical_pointer::<[u64; 512]>(p2m[pfn as usize] * PAGE_SIZE);
-    let l4 = table_at(first_table_pfn);
-    let hypervisor_slots = paging::hypervisor_slots();
-    // SAFETY: all tables are frames of the new domain (zeroed, unused),
-    // reached through the direct map; the layout guaranteed enough of them.
-    unsafe {
-        (&mut *l4)[paging::HYPERVISOR_FIRST_SLOT..=paging::HYPERVISOR_LAST_SLOT]
-            .copy_from_slice(&hypervisor_slots);
-        for pfn in 0..layout.mapped_pages() {
-            let address = layout.v_start + pfn * PAGE_SIZE;
-            let mut table = l4;
-            for level in [4u32, 3, 2] {
-                let index = ((address >> (12 + 9 * (level - 1))) & 511) as usize;
-                if (*table)[index] & PTE_PRESENT == 0 {
-                    let new_pfn = next_table;
-                    next_table += 1;
-                    (*table)[index] =
-                        (p2m[new_pfn as usize] * PAGE_SIZE) | PTE_PRESENT | PTE_WRITABLE | PTE_USER;
-                }
-                table = mm::physical_pointer((*table)[index] & PTE_ADDRESS_MASK);
-            }
-            let writable = if table_pfns.contains(&pfn) {
-                0
-            } else {
-                PTE_WRITABLE
-            };
-            (*table)[((address >> 12) & 511) as usize] =
-                (p2m[pfn as usize] * PAGE_SIZE) | PTE_PRESENT | PTE_USER | writable;
-        }
+    let root = p2m[layout.pfn_of(layout.page_tables_start) as usize];
+    let slots = paging::hypervisor_slots();
+    for (offset, &slot) in slots.iter().enumerate() {
+        write_entry(root, paging::HYPERVISOR_FIRST_SLOT + offset, slot);
     }
-    debug_assert!(next_table <= table_pfns.end);
+    pv_layout::build_page_tables(
+        layout,
+        |pfn| p2m[pfn as usize],
+        |table, index, value| {
+            write_entry(p2m[table as usize], index, value);
+        },
+    );
+}
+
+/// Stores one entry of a page table that is still plain data.
+fn write_entry(table_mfn: u64, index: usize, value: u64) {
+    // SAFETY: the table is a frame of the new domain (zeroed, not yet in
+    // use by anyone), reached through the direct map; index < 512.
+    unsafe {
+        mm::physical_pointer::<u64>(table_mfn * PAGE_SIZE + index as u64 * 8).write_volatile(value)
+    };
 }

@@ -15,7 +15,11 @@ const MAX_WRITE: u64 = 64 * 1024;
 
 /// `console_io(cmd, count, buffer)`.
 pub fn console_io(command: u64, count: u64, buffer: u64) -> Result<u64, XenError> {
-    match ConsoleIoOp::from_register(command).ok_or(XenError::ENOSYS)? {
+    let Some(operation) = ConsoleIoOp::from_register(command) else {
+        log::warn!(target: crate::console::GUEST, "d{}: unknown console_io command {command}: -ENOSYS", super::caller());
+        return Err(XenError::ENOSYS);
+    };
+    match operation {
         ConsoleIoOp::Write => {
             if count > MAX_WRITE {
                 return Err(XenError::E2BIG);

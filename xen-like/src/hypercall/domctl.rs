@@ -21,7 +21,9 @@ unsafe impl guest_access::Plain for Domctl {}
 pub fn domctl(address: u64) -> Result<u64, XenError> {
     require_privileged()?;
     let mut request: Domctl = guest_access::read_from_guest(address)?;
-    let operation = request.validate()?;
+    let operation = request.validate().inspect_err(|error| {
+        log::warn!(target: GUEST, "d{}: domctl {} refused: {}", caller(), request.cmd, error.name());
+    })?;
     let target = request.domain;
     match operation {
         DomctlOp::CreateDomain => {

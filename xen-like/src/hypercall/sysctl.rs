@@ -22,7 +22,10 @@ use hypercall_abi::XenError;
 pub fn sysctl(address: u64) -> Result<u64, XenError> {
     require_privileged()?;
     let mut request: Sysctl = guest_access::read_from_guest(address)?;
-    match request.validate()? {
+    let operation = request.validate().inspect_err(|error| {
+        log::warn!(target: crate::console::GUEST, "d{}: sysctl {} refused: {}", super::caller(), request.cmd, error.name());
+    })?;
+    match operation {
         SysctlOp::Readconsole => read_console(&mut request)?,
         SysctlOp::Physinfo => {
             let info = request.physinfo_payload_mut();
@@ -82,6 +85,9 @@ fn read_console(request: &mut Sysctl) -> Result<(), XenError> {
     }
     payload.count = copied as u32;
     payload.index = from as u32;
+    if payload.clear != 0 {
+        console::clear_log();
+    }
     Ok(())
 }
 

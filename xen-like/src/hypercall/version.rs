@@ -32,6 +32,7 @@ fn copy_text(address: u64, text: &str, length: usize) -> Result<u64, XenError> {
 /// `xen_version(cmd, arg)`.
 pub fn xen_version(command: u64, argument: u64) -> Result<u64, XenError> {
     let Some(operation) = XenVersionOp::from_register(command) else {
+        log::warn!(target: crate::console::GUEST, "d{}: unknown xen_version command {command}: -ENOSYS", super::caller());
         return Err(XenError::ENOSYS);
     };
     match operation {
@@ -62,7 +63,7 @@ pub fn xen_version(command: u64, argument: u64) -> Result<u64, XenError> {
         }
         XenVersionOp::Pagesize => Ok(4096),
         other => {
-            log::debug!(target: crate::console::GUEST, "xen_version {} is not implemented: -ENOSYS", other.name());
+            log::warn!(target: crate::console::GUEST, "d{}: xen_version {} is not implemented: -ENOSYS", super::caller(), other.name());
             Err(XenError::ENOSYS)
         }
     }

@@ -74,6 +74,17 @@ pub fn allocate_for(owner: Owner) -> Option<Mfn> {
     Some(mfn)
 }
 
+/// Gives back frames `[start, end)` that the hypervisor held since boot
+/// (the boot modules, once Dom0 is built): the frame table forgets the
+/// hypervisor's ownership and the allocator gets them back.
+pub fn release_boot_range(start: u64, end: u64) {
+    for mfn in start.div_ceil(PAGE_SIZE)..end / PAGE_SIZE {
+        if with(|table, _| table.release(mfn, Owner::Hypervisor)).is_ok() {
+            frames::free(mfn);
+        }
+    }
+}
+
 /// `owner` gives `mfn` back; the frame returns to the allocator.
 pub fn release(mfn: Mfn, owner: Owner) -> Result<(), Refusal> {
     with(|table, _| table.release(mfn, owner))?;

@@ -89,14 +89,6 @@ pub fn allocate_contiguous(count: u64) -> Option<u64> {
     FRAMES.lock().as_mut()?.allocate_contiguous(count, 1)
 }
 
-/// Gives back frames `[start, end)` that were reserved at boot (the boot
-/// modules, once Dom0 is built).
-pub fn release_boot_range(start: u64, end: u64) {
-    if let Some(bitmap) = FRAMES.lock().as_mut() {
-        bitmap.add_free_range(start.div_ceil(PAGE_SIZE), end / PAGE_SIZE);
-    }
-}
-
 /// Free frames now.
 pub fn free_count() -> u64 {
     FRAMES.lock().as_ref().map_or(0, FrameBitmap::free_count)

@@ -18,9 +18,10 @@
 //!   rsp->| RCX                  |
 //! ```
 //!
-//! RCX and R11 sit on top because the hypervisor returns to the handler with
-//! `sysretq` when it can, which destroys them; the handler pops them first
-//! and then sees a frame like the processor's. It returns with the `iret`
+//! RCX and R11 sit on top, as in Xen, because a hypervisor that returns to
+//! the handler with `sysretq` destroys them (ours leaves a trap through
+//! `iretq`, but the ABI is Xen's); the handler pops them first and then sees
+//! a frame like the processor's. It returns with the `iret`
 //! hypercall. When the guest was already in kernel mode the frame goes
 //! below its stack pointer, skipping the 128-byte red zone that code built
 //! with one may be using; the stack is 16-byte aligned as the processor

@@ -2,7 +2,8 @@
 //!
 //! Power-off uses the ACPI PM1a control register at the ports QEMU's
 //! firmware configures (0x604 on current machines, 0xb004 on older ones):
-//! writing SLP_TYP=5 | SLP_EN there makes QEMU exit with status 0. On real
+//! writing 0x2000 (SLP_EN with sleep type 0, which QEMU's DSDT defines as
+//! S5, off) there makes QEMU exit with status 0. On real
 //! hardware the right port and sleep type come from the ACPI tables, which
 //! the hypervisor does not read yet: there it halts and says so.
 //!

@@ -1,0 +1,173 @@
+//! `bench`: the microbenchmarks that `cargo xtask bench` types at the
+//! prompt. Each operation is timed with the TSC, one at a time, many times;
+//! the median and the minimum are printed as `bench: NAME median=.. min=..
+//! iterations=..` lines, with `native=ROW` naming the ring-0 operation an
+//! operation replaces, for the ratio column.
+
+use crate::control::{explain, sysctl};
+use alloc::vec::Vec;
+use guest_kernel::abi::hypercall::Hypercall;
+use guest_kernel::abi::sysctl::Sysctl;
+use guest_kernel::abi::{wrappers, MulticallEntry};
+use guest_kernel::{paging, println, time};
+
+/// Iterations per benchmark.
+const BENCH_ITERATIONS: usize = 20_000;
+
+/// Times `operation` once per iteration; returns (median, minimum) cycles.
+fn measure(mut operation: impl FnMut()) -> (u64, u64) {
+    let mut samples = alloc::vec![0u64; BENCH_ITERATIONS];
+    for _ in 0..100 {
+        operation(); // warm up
+    }
+    for sample in samples.iter_mut() {
+        let start = time::rdtsc();
+        operation();
+        *sample = time::rdtsc() - start;
+    }
+    samples.sort_unstable();
+    (samples[samples.len() / 2], samples[0])
+}
+
+fn report(name: &str, (median, minimum): (u64, u64), extra: &str) {
+    println!("bench: {name} median={median} min={minimum} iterations={BENCH_ITERATIONS}{extra}");
+}
+
+/// Reports a per-item cost derived from a batch's timing.
+fn report_per(name: &str, (median, minimum): (u64, u64), items: u64, extra: &str) {
+    report(name, (median / items, minimum / items), extra);
+}
+
+pub fn bench() {
+    // The floor: a bare syscall/sysretq round trip into an empty handler.
+    if let Err(error) = sysctl(&mut Sysctl::bench_syscall_floor(true)) {
+        return explain("bench: switching to the empty syscall handler", error);
+    }
+    let floor = measure(|| {
+        // SAFETY: in floor mode every syscall except sysctl returns at once
+        // without touching anything; rax 0 is not sysctl.
+        unsafe { wrappers::hypercall0_raw(0) };
+    });
+    if let Err(error) = sysctl(&mut Sysctl::bench_syscall_floor(false)) {
+        return explain("bench: switching back to the real syscall handler", error);
+    }
+    report("syscall_floor", floor, "");
+    report(
+        "null_hypercall",
+        measure(|| {
+            wrappers::xen_version_number();
+        }),
+        "",
+    );
+    let mut calls = [MulticallEntry {
+        op: Hypercall::XenVersion as u64,
+        ..MulticallEntry::default()
+    }; 32];
+    let batch = measure(|| {
+        // SAFETY: 32 xen_version entries that take no pointers.
+        unsafe { wrappers::hypercall2(Hypercall::Multicall, calls.as_mut_ptr() as u64, 32) };
+    });
+    report("multicall_32_null", batch, "");
+    report_per("multicall_per_entry", batch, 32, "");
+    if let Err(error) = bench_paging() {
+        println!("bench: paging benchmarks skipped: {error:?}");
+    }
+    println!("bench: done");
+}
+
+/// Where the paging benchmarks map their pages.
+const BENCH_AREA: u64 = 0xffff_d100_0000_0000;
+
+fn bench_paging() -> Result<(), paging::PagingError> {
+    let mut native = Sysctl::bench_native(BENCH_ITERATIONS as u32);
+    sysctl(&mut native).map_err(paging::PagingError::Refused)?;
+    let native = *native.bench_native_payload();
+    let pte_native = (native.pte_write_cycles, native.pte_write_min);
+    let cr3_native = (native.cr3_write_cycles, native.cr3_write_min);
+    report("native_pte_write_invlpg", pte_native, "");
+    report("native_cr3_write", cr3_native, "");
+
+    // 64 pages to remap back and forth; their L1 takes the batches.
+    paging::map_fresh_pages(BENCH_AREA, 64)?;
+    let l1 = paging::l1_table(BENCH_AREA).ok_or(paging::PagingError::Refused(-22))?;
+    let frames: Vec<u64> = (0..64)
+        .map(|page| paging::read_entry(l1, page) & !0xfff & 0x000f_ffff_ffff_ffff)
+        .collect();
+    let flags = paging::PRESENT | paging::WRITABLE | paging::USER | paging::NO_EXECUTE;
+    let mut turn = 0usize;
+    report(
+        "update_va_mapping",
+        measure(|| {
+            turn += 1;
+            let _ = paging::set_pte(BENCH_AREA, frames[turn & 1] | flags);
+        }),
+        " native=native_pte_write_invlpg",
+    );
+    let entry = |page: usize| l1 * paging::PAGE_SIZE + page as u64 * 8;
+    report(
+        "mmu_update_1",
+        measure(|| {
+            turn += 1;
+            let _ = paging::write_entries(&[(entry(0), frames[turn & 1] | flags)]);
+        }),
+        " native=native_pte_write_invlpg",
+    );
+    let mut batch = [(0u64, 0u64); 64];
+    let timing = measure(|| {
+        turn += 1;
+        for (page, request) in batch.iter_mut().enumerate() {
+            *request = (entry(page), frames[(page + turn) % 64] | flags);
+        }
+        let _ = paging::write_entries(&batch);
+    });
+    report("mmu_update_64", timing, "");
+    report_per(
+        "mmu_update_64_per_pte",
+        timing,
+        64,
+        " native=native_pte_write_invlpg",
+    );
+
+    // Pin and unpin of an empty L1 (a fresh frame no one maps).
+    let table = paging::pfn_to_mfn(paging::allocate_frame()?);
+    paging::clear_frame(table)?;
+    let mut unpin_samples = Vec::with_capacity(BENCH_ITERATIONS);
+    let pin = measure(|| {
+        let _ = paging::pin(table, 1);
+        let start = time::rdtsc();
+        let _ = paging::unpin(table);
+        unpin_samples.push(time::rdtsc() - start);
+    });
+    report("pin_l1", pin, "");
+    unpin_samples.sort_unstable();
+    report(
+        "unpin_l1",
+        (unpin_samples[unpin_samples.len() / 2], unpin_samples[0]),
+        "",
+    );
+
+    // NEW_BASEPTR between the current root and a copy of it.
+    let root = paging::current_root();
+    let copy = paging::pfn_to_mfn(paging::allocate_frame()?);
+    paging::clear_frame(copy)?;
+    paging::pin(copy, 4)?;
+    let mut requests = Vec::new();
+    for slot in (0..256).chain(272..512) {
+        let value = paging::read_entry(root, slot);
+        if value & paging::PRESENT != 0 {
+            requests.push((copy * paging::PAGE_SIZE + slot * 8, value));
+        }
+    }
+    paging::write_entries(&requests)?;
+    let roots = [copy, root];
+    report(
+        "new_baseptr",
+        measure(|| {
+            turn += 1;
+            let _ = paging::switch_root(roots[turn & 1]);
+        }),
+        " native=native_cr3_write",
+    );
+    paging::switch_root(root)?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! `debug ...`: commands that make Dom0 misbehave on purpose, for the
+//! scenario tests and for labs (what does a fault look like? an unknown
+//! hypercall?).
+
+use alloc::vec::Vec;
+use dom0::shell::Debug;
+use guest_kernel::abi::{wrappers, XenError};
+use guest_kernel::{paging, println, start};
+
+pub fn debug(command: Debug) {
+    match command {
+        Debug::PageFault => {
+            println!("Reading the unmapped address 0xdead0000...");
+            // SAFETY: none: this is the point. The read faults, the
+            // hypervisor bounces the page fault to our handler, which
+            // reports it and crashes the domain.
+            let value = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
+            println!("unexpectedly read {value:#x}");
+        }
+        Debug::NoHandler => {
+            let result = guest_kernel::traps::clear();
+            println!("Trap table cleared ({result}); reading the unmapped address 0xdead0000...");
+            // SAFETY: none, as above; with no handler the hypervisor
+            // crashes the domain itself.
+            let value = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
+            println!("unexpectedly read {value:#x}");
+        }
+        Debug::Privileged => {
+            println!("Executing hlt in ring 3...");
+            // SAFETY: hlt is privileged: in ring 3 it raises #GP, which is
+            // the point; it touches no memory.
+            unsafe { core::arch::asm!("hlt", options(nomem, nostack)) };
+            println!("unexpectedly survived hlt");
+        }
+        Debug::Breakpoint => {
+            // SAFETY: int3 raises #BP, which our trap table handles and
+            // returns from with the iret hypercall; no state is changed.
+            unsafe { core::arch::asm!("int3", options(nomem, nostack)) };
+            println!("back from the breakpoint handler");
+        }
+        Debug::Hypercall(number) => {
+            // SAFETY: the hypercall gets no arguments; a hypercall that
+            // needs a pointer will see 0 and fail with -EFAULT.
+            let result = unsafe { wrappers::hypercall0_raw(number) };
+            match XenError::from_return(result) {
+                Some(error) => println!(
+                    "hypercall {number} returned {result} ({}: {})",
+                    error.name(),
+                    error.description()
+                ),
+                None => println!("hypercall {number} returned {result}"),
+            }
+        }
+        Debug::CommandLine => println!("{}", start::command_line()),
+        Debug::Cycles(count, file) => crate::toolstack::cycles(count, &file),
+        Debug::Heap(mebibytes) => {
+            let before = guest_kernel::heap::size();
+            let bytes = (mebibytes << 20) as usize;
+            let mut block: Vec<u8> = Vec::new();
+            if block.try_reserve_exact(bytes).is_err() {
+                println!(
+                    "could not allocate {mebibytes} MiB: {} free frames ({} MiB) are left",
+                    paging::free_frames(),
+                    paging::free_frames() >> 8
+                );
+                return;
+            }
+            block.resize(bytes, 0xa5);
+            let intact = block.iter().all(|&byte| byte == 0xa5);
+            println!(
+                "heap grew from {} KiB to {} KiB; {mebibytes} MiB allocated, written and read back {}",
+                before >> 10,
+                guest_kernel::heap::size() >> 10,
+                if intact { "intact" } else { "CORRUPTED" }
+            );
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Dom0's ramdisk: a ustar archive the hypervisor's builder placed after
+//! Dom0's kernel, holding guest images and configuration files.
+
+use guest_kernel::{print, println, start};
+
+/// Dom0's ramdisk, where the builder put it.
+pub fn ramdisk() -> &'static [u8] {
+    let info = start::start_info();
+    if info.mod_start == 0 || info.mod_len == 0 {
+        return &[];
+    }
+    // SAFETY: the builder mapped the ramdisk at mod_start (a virtual
+    // address, since SIF_MOD_START_PFN is clear) for mod_len bytes, inside
+    // the start-of-day region that stays mapped.
+    unsafe { core::slice::from_raw_parts(info.mod_start as *const u8, info.mod_len as usize) }
+}
+
+/// The regular files of the ramdisk (a ustar archive).
+pub fn ramdisk_files() -> impl Iterator<Item = (heapless::String<100>, &'static [u8])> {
+    let archive = tar_no_std::TarArchiveRef::new(ramdisk()).ok();
+    archive.into_iter().flat_map(|archive| {
+        archive.entries().filter_map(|entry| {
+            let name = entry.filename();
+            let name = name.as_str().ok()?;
+            Some((heapless::String::try_from(name).ok()?, entry.data()))
+        })
+    })
+}
+
+pub fn ls(prefix: Option<&str>) {
+    let mut shown = 0;
+    for (name, data) in ramdisk_files() {
+        if prefix.is_none_or(|prefix| name.starts_with(prefix.trim_start_matches('/'))) {
+            println!("{:>9}  /{}", data.len(), name);
+            shown += 1;
+        }
+    }
+    if shown == 0 {
+        println!(
+            "ls: no files{}",
+            if prefix.is_some() {
+                " under that prefix"
+            } else {
+                " in the ramdisk"
+            }
+        );
+    }
+}
+
+pub fn cat(file: &str) {
+    let wanted = file.trim_start_matches('/');
+    match ramdisk_files().find(|(name, _)| name == wanted) {
+        Some((_, data)) => match core::str::from_utf8(data) {
+            Ok(text) => print!("{text}"),
+            Err(_) => println!("cat: /{wanted} is not text ({} bytes)", data.len()),
+        },
+        None => println!("cat: no file /{wanted} in the ramdisk ('ls' lists them)"),
+    }
+}
+
+/// The contents of `path` in the ramdisk (a leading `/` is optional).
+pub fn find(path: &str) -> Option<&'static [u8]> {
+    let wanted = path.trim_start_matches('/');
+    ramdisk_files()
+        .find(|(name, _)| name == wanted)
+        .map(|(_, data)| data)
+}

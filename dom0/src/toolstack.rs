@@ -1,0 +1,421 @@
+//! The toolstack behind `xl`: domain names, creating from configuration
+//! files, the lifecycle commands, and acting on domains that shut down or
+//! crash (`on_poweroff`, `on_reboot`, `on_crash`).
+//!
+//! Xen keeps domain names in XenStore; until this project has its config
+//! store, Dom0 keeps them here, for the domains it created.
+
+use crate::builder;
+use crate::control::{self, domain_infos, explain, simple_domctl};
+use crate::files;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use dom0::config::{self, Action, DomainConfig};
+use dom0::xl;
+use guest_kernel::abi::domctl::{Domctl, DomctlOp};
+use guest_kernel::abi::sched::ShutdownReason;
+use guest_kernel::abi::sysctl::{
+    Sysctl, DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_MASK, DOMINF_SHUTDOWN_SHIFT,
+};
+use guest_kernel::console::ConsoleWriter;
+use guest_kernel::{println, time};
+use spin::Mutex;
+
+/// A domain this toolstack created.
+struct Record {
+    id: u16,
+    config: DomainConfig,
+    /// The text it was built from (file plus overrides), to restart it.
+    text: String,
+    /// Whether its shutdown was already acted upon (`preserve`).
+    handled: bool,
+}
+
+static RECORDS: Mutex<Vec<Record>> = Mutex::new(Vec::new());
+
+/// The name `xl` shows for domain `id`.
+pub fn name_of(id: u16) -> heapless::String<40> {
+    let mut name = heapless::String::new();
+    match RECORDS.lock().iter().find(|record| record.id == id) {
+        Some(record) => {
+            let _ = name.push_str(&record.config.name);
+        }
+        None => {
+            let _ = xl::domain_name(id, &mut name);
+        }
+    }
+    name
+}
+
+/// Finds a domain by name or ID; `Err` is the sentence to print.
+fn resolve(command: &str, wanted: &str) -> Result<u16, ()> {
+    if wanted == "Domain-0" {
+        return Ok(0);
+    }
+    if let Some(record) = RECORDS
+        .lock()
+        .iter()
+        .find(|record| record.config.name == wanted)
+    {
+        return Ok(record.id);
+    }
+    if let Ok(id) = wanted.parse::<u16>() {
+        if domain_infos().is_ok_and(|infos| infos.iter().any(|info| info.domid == id)) {
+            return Ok(id);
+        }
+    }
+    println!("xl {command}: there is no domain called '{wanted}' ('xl list' shows the domains)");
+    Err(())
+}
+
+/// `xl list [NAME|ID]`.
+pub fn list(filter: Option<&str>) {
+    let infos = match domain_infos() {
+        Ok(infos) => infos,
+        Err(error) => return explain("xl list: reading the domain list", error),
+    };
+    let wanted = match filter {
+        Some(text) => match resolve("list", text) {
+            Ok(id) => Some(id),
+            Err(()) => return,
+        },
+        None => None,
+    };
+    let mut out = ConsoleWriter::new();
+    let _ = xl::write_list_header(&mut out);
+    for info in infos
+        .iter()
+        .filter(|info| wanted.is_none_or(|id| id == info.domid))
+    {
+        let _ = xl::write_list_row(&mut out, info, &name_of(info.domid));
+    }
+}
+
+/// Free memory in MiB, if the hypervisor says.
+fn free_mib() -> Option<u64> {
+    let mut request = Sysctl::physinfo();
+    control::sysctl(&mut request).ok()?;
+    Some((request.physinfo_payload().free_pages * 4096) >> 20)
+}
+
+/// The configuration text: the file with `overrides` (KEY=VALUE) replacing
+/// lines that set the same key, or added at the end, as Xen's xl does.
+/// Replaced lines become blank, so line numbers in errors stay right.
+fn configuration_text(file: &str, overrides: &[&str]) -> String {
+    let mut text = String::new();
+    let override_key = |line: &str| {
+        let key = line.split('=').next().unwrap_or("").trim();
+        overrides
+            .iter()
+            .any(|setting| setting.split('=').next().unwrap_or("").trim() == key)
+    };
+    for line in file.lines() {
+        if line.contains('=') && !line.trim_start().starts_with('#') && override_key(line) {
+            text.push('\n');
+        } else {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    for setting in overrides {
+        let (key, value) = setting.split_once('=').unwrap_or((setting, ""));
+        let value = value.trim();
+        let quoted = value.starts_with('"') || value.starts_with('\'') || value.starts_with('[');
+        if quoted || value.parse::<u64>().is_ok() {
+            let _ = writeln!(text, "{key} = {value}");
+        } else {
+            let _ = writeln!(text, "{key} = \"{value}\"");
+        }
+    }
+    text
+}
+
+/// Parses `text` (from `file`, whose first `file_lines` lines are the
+/// file's and the rest `overrides`) and checks what can be checked before
+/// building; prints why not and returns `None` on any problem.
+fn prepare(
+    file: &str,
+    text: &str,
+    file_lines: usize,
+    overrides: &[&str],
+) -> Option<(DomainConfig, &'static [u8])> {
+    let config = match config::parse(text) {
+        Ok(config) => config,
+        Err(error) => {
+            let mut out = ConsoleWriter::new();
+            let _ = out.write_str("xl create: ");
+            if error.line > file_lines {
+                let setting = overrides
+                    .get(error.line - file_lines - 1)
+                    .copied()
+                    .unwrap_or("");
+                let _ = write!(out, "command-line setting '{setting}': {}", error.message);
+            } else {
+                let _ = config::describe(&error, file, &mut out);
+            }
+            let _ = out.write_str("\n");
+            return None;
+        }
+    };
+    if let Some(record) = RECORDS
+        .lock()
+        .iter()
+        .find(|record| record.config.name == config.name)
+    {
+        println!(
+            "xl create: a domain called '{}' already exists (id {}); give this one another name, e.g. name=other",
+            config.name, record.id
+        );
+        return None;
+    }
+    let Some(kernel) = files::find(&config.kernel) else {
+        println!(
+            "xl create: the kernel image '{}' (kernel = in {file}) is not in Dom0's ramdisk; 'ls /boot' lists the images",
+            config.kernel
+        );
+        return None;
+    };
+    if let Some(free) = free_mib() {
+        if config.memory_mib > free {
+            println!(
+                "xl create: not enough memory: '{}' asks for {} MiB but only {free} MiB are free ('xl destroy' frees some)",
+                config.name, config.memory_mib
+            );
+            return None;
+        }
+    }
+    Some((config, kernel))
+}
+
+/// `xl create [-p] FILE [KEY=VALUE...]`.
+pub fn create(file: &str, paused: bool, overrides: &[&str]) {
+    println!("Parsing config from {file}");
+    let Some(bytes) = files::find(file) else {
+        println!("xl create: there is no file {file} in Dom0's ramdisk ('ls /etc/xen' lists the configurations)");
+        return;
+    };
+    let Ok(contents) = core::str::from_utf8(bytes) else {
+        println!("xl create: {file} is not a text file");
+        return;
+    };
+    let text = configuration_text(contents, overrides);
+    let Some((config, kernel)) = prepare(file, &text, contents.lines().count(), overrides) else {
+        return;
+    };
+    match builder::build(&config, kernel, paused) {
+        Ok(id) => {
+            println!(
+                "Started domain {} (id={id}){}",
+                config.name,
+                if paused { ", paused" } else { "" }
+            );
+            RECORDS.lock().push(Record {
+                id,
+                config,
+                text,
+                handled: false,
+            });
+        }
+        Err(error) => println!("xl create: cannot build domain '{}': {error}", config.name),
+    }
+}
+
+/// `xl destroy NAME|ID`.
+pub fn destroy(target: &str) {
+    let Ok(id) = resolve("destroy", target) else {
+        return;
+    };
+    if id == 0 {
+        println!("xl destroy: Domain-0 cannot be destroyed: it is the control domain (use 'poweroff' to stop the machine)");
+        return;
+    }
+    let name = name_of(id);
+    match simple_domctl(DomctlOp::DestroyDomain, id) {
+        Ok(()) => {
+            RECORDS.lock().retain(|record| record.id != id);
+            println!("Destroyed domain {name} (id={id})");
+        }
+        Err(error) => explain("xl destroy", error),
+    }
+}
+
+/// `xl pause NAME|ID` and `xl unpause NAME|ID`.
+pub fn pause(target: &str, pause: bool) {
+    let command = if pause { "pause" } else { "unpause" };
+    let Ok(id) = resolve(command, target) else {
+        return;
+    };
+    if id == 0 {
+        println!("xl {command}: Domain-0 cannot be paused: it runs this shell");
+        return;
+    }
+    let operation = if pause {
+        DomctlOp::PauseDomain
+    } else {
+        DomctlOp::UnpauseDomain
+    };
+    if let Err(error) = simple_domctl(operation, id) {
+        explain(&alloc::format!("xl {command}"), error);
+    }
+}
+
+/// `xl shutdown NAME|ID`: ask the guest to power off.
+pub fn shutdown(target: &str) {
+    let Ok(id) = resolve("shutdown", target) else {
+        return;
+    };
+    if id == 0 {
+        println!("xl shutdown: to shut down Domain-0 and the machine, use 'poweroff'");
+        return;
+    }
+    let mut request = Domctl::new(DomctlOp::RequestShutdown, id);
+    request.u.shutdown.reason = ShutdownReason::Poweroff.raw();
+    match control::domctl(&mut request) {
+        Ok(()) => println!("Shutting down domain {id}"),
+        Err(-95) => println!(
+            "xl shutdown: domain {id} cannot be asked (it registered no callback for shutdown requests); use 'xl destroy'"
+        ),
+        Err(-22) => println!("xl shutdown: domain {id} is not running (it already shut down or crashed)"),
+        Err(error) => explain("xl shutdown", error),
+    }
+}
+
+/// When the watcher last looked at the domains.
+static NEXT_WATCH: Mutex<u64> = Mutex::new(0);
+/// How often the watcher looks (TSC cycles; about 0.1 s).
+const WATCH_INTERVAL: u64 = 250_000_000;
+
+/// Acts on domains that shut down or crashed, as their configuration says.
+/// Called while the shell waits for input. (With event channels, the
+/// hypervisor's `VIRQ_DOM_EXC` will say when; for now Dom0 looks.)
+pub fn watch() {
+    {
+        let mut next = NEXT_WATCH.lock();
+        let now = time::rdtsc();
+        if now < *next {
+            return;
+        }
+        *next = now + WATCH_INTERVAL;
+    }
+    if RECORDS.lock().is_empty() {
+        return;
+    }
+    let Ok(infos) = domain_infos() else { return };
+    let mut actions: Vec<(u16, u32)> = Vec::new();
+    RECORDS
+        .lock()
+        .retain(|record| infos.iter().any(|info| info.domid == record.id));
+    for record in RECORDS.lock().iter_mut().filter(|record| !record.handled) {
+        let Some(info) = infos.iter().find(|info| info.domid == record.id) else {
+            continue;
+        };
+        if info.flags & DOMINF_SHUTDOWN != 0 {
+            record.handled = true;
+            actions.push((
+                record.id,
+                (info.flags >> DOMINF_SHUTDOWN_SHIFT) & DOMINF_SHUTDOWN_MASK,
+            ));
+        }
+    }
+    for (id, reason) in actions {
+        act_on_shutdown(id, reason);
+    }
+}
+
+fn act_on_shutdown(id: u16, reason: u32) {
+    let Some((config, text)) = RECORDS
+        .lock()
+        .iter()
+        .find(|record| record.id == id)
+        .map(|record| (record.config.clone(), record.text.clone()))
+    else {
+        return;
+    };
+    let (what, key, action) = match ShutdownReason::try_from(reason) {
+        Ok(ShutdownReason::Poweroff) => ("powered off", "on_poweroff", config.on_poweroff),
+        Ok(ShutdownReason::Reboot) => ("rebooted", "on_reboot", config.on_reboot),
+        Ok(ShutdownReason::Crash) => ("crashed", "on_crash", config.on_crash),
+        _ => ("stopped", "on_poweroff", config.on_poweroff),
+    };
+    let name = &config.name;
+    match action {
+        Action::Preserve => {
+            println!("[xl] domain '{name}' (id {id}) {what}: kept ({key} = \"preserve\"); 'xl destroy {name}' removes it");
+        }
+        Action::Destroy | Action::Restart => {
+            if let Err(error) = simple_domctl(DomctlOp::DestroyDomain, id) {
+                return explain("[xl] destroying a stopped domain", error);
+            }
+            RECORDS.lock().retain(|record| record.id != id);
+            if action == Action::Destroy {
+                println!("[xl] domain '{name}' (id {id}) {what}: destroyed ({key} = \"destroy\")");
+                return;
+            }
+            let Some(kernel) = files::find(&config.kernel) else {
+                return;
+            };
+            match builder::build(&config, kernel, false) {
+                Ok(new_id) => {
+                    println!("[xl] domain '{name}' (id {id}) {what}: restarted as id {new_id} ({key} = \"restart\")");
+                    RECORDS.lock().push(Record {
+                        id: new_id,
+                        config,
+                        text,
+                        handled: false,
+                    });
+                }
+                Err(error) => {
+                    println!("[xl] domain '{name}' {what}; restarting it failed: {error}")
+                }
+            }
+        }
+    }
+}
+
+/// `debug cycles N FILE`: create (paused) and destroy FILE's domain N
+/// times, then compare free memory with what it was.
+pub fn cycles(count: u64, file: &str) {
+    let Some(bytes) = files::find(file) else {
+        println!("debug cycles: there is no file {file} in Dom0's ramdisk");
+        return;
+    };
+    let text = core::str::from_utf8(bytes).unwrap_or("");
+    let Some((config, kernel)) = prepare(file, text, text.lines().count(), &[]) else {
+        return;
+    };
+    let before = free_pages();
+    let start = time::rdtsc();
+    for round in 0..count {
+        match builder::build(&config, kernel, true) {
+            Ok(id) => {
+                if let Err(error) = simple_domctl(DomctlOp::DestroyDomain, id) {
+                    return explain("debug cycles: destroying", error);
+                }
+            }
+            Err(error) => {
+                println!("debug cycles: round {round}: {error}");
+                return;
+            }
+        }
+    }
+    let cycles_each = (time::rdtsc() - start) / count.max(1);
+    let after = free_pages();
+    let verdict = if after == before {
+        String::from("no leak")
+    } else {
+        alloc::format!("LEAKED {} pages", before.saturating_sub(after))
+    };
+    println!(
+        "debug cycles: {count} creates and destroys of '{}', {cycles_each} cycles each; free pages before {before}, after {after}: {verdict}",
+        config.name
+    );
+}
+
+fn free_pages() -> u64 {
+    let mut request = Sysctl::physinfo();
+    if control::sysctl(&mut request).is_err() {
+        return 0;
+    }
+    request.physinfo_payload().free_pages
+}
