@@ -72,6 +72,7 @@ pub fn bench() {
     if let Err(error) = bench_paging() {
         println!("bench: paging benchmarks skipped: {error:?}");
     }
+    bench_domains();
     println!("bench: done");
 }
 
@@ -170,4 +171,106 @@ fn bench_paging() -> Result<(), paging::PagingError> {
     );
     paging::switch_root(root)?;
     Ok(())
+}
+
+/// A small guest's configuration running `workload`.
+fn small_guest(name: &str, cmdline: &str) -> Option<dom0::config::DomainConfig> {
+    let text = alloc::format!(
+        "name = \"{name}\"\nmemory = 8\nkernel = \"/boot/domu\"\ncmdline = \"{cmdline}\"\n"
+    );
+    dom0::config::parse(&text).ok()
+}
+
+/// Whether domain `id` has shut down (or is gone).
+fn stopped(id: u16) -> bool {
+    crate::control::domain_infos().is_ok_and(|infos| {
+        infos
+            .iter()
+            .find(|info| info.domid == id)
+            .is_none_or(|info| info.flags & guest_kernel::abi::sysctl::DOMINF_SHUTDOWN != 0)
+    })
+}
+
+/// Domain creation: the time from `xl create` to the guest's first console
+/// line (the guest reports it, as a `bench:` line of its own), creating and
+/// destroying small domains, and how many 8 MiB guests run at once.
+fn bench_domains() {
+    use crate::builder::build;
+    use crate::control::simple_domctl;
+    use guest_kernel::abi::domctl::DomctlOp;
+    let Some(kernel) = crate::files::find("/boot/domu") else {
+        println!("bench: domain benchmarks skipped: no /boot/domu in the ramdisk");
+        return;
+    };
+    for round in 0..10 {
+        let cmdline = alloc::format!("workload=first-line start_tsc={}", time::rdtsc());
+        let Some(config) = small_guest(&alloc::format!("first{round}"), &cmdline) else {
+            return;
+        };
+        let Ok(id) = build(&config, kernel, false) else {
+            println!("bench: creating a guest failed; domain benchmarks stopped");
+            return;
+        };
+        let deadline = time::rdtsc() + 30_000_000_000;
+        while !stopped(id) && time::rdtsc() < deadline {
+            wrappers::sched_yield();
+        }
+        let _ = simple_domctl(DomctlOp::DestroyDomain, id);
+    }
+
+    let Some(config) = small_guest("cycle", "workload=hello") else {
+        return;
+    };
+    let mut samples = Vec::with_capacity(100);
+    let start = time::rdtsc();
+    for _ in 0..100 {
+        let begin = time::rdtsc();
+        let Ok(id) = build(&config, kernel, true) else {
+            break;
+        };
+        let _ = simple_domctl(DomctlOp::DestroyDomain, id);
+        samples.push(time::rdtsc() - begin);
+    }
+    let total = time::rdtsc() - start;
+    if !samples.is_empty() {
+        samples.sort_unstable();
+        println!(
+            "bench: create_destroy_8mib median={} min={} iterations={}",
+            samples[samples.len() / 2],
+            samples[0],
+            samples.len()
+        );
+        println!(
+            "bench: {} creates and destroys of an 8 MiB domain took {total} cycles in all",
+            samples.len()
+        );
+    }
+
+    let mut running = Vec::new();
+    let mut first = 0;
+    let mut last = 0;
+    loop {
+        let Some(config) = small_guest(&alloc::format!("spin{}", running.len()), "workload=spin")
+        else {
+            break;
+        };
+        let begin = time::rdtsc();
+        match build(&config, kernel, false) {
+            Ok(id) => {
+                last = time::rdtsc() - begin;
+                if running.is_empty() {
+                    first = last;
+                }
+                running.push(id);
+            }
+            Err(_) => break,
+        }
+    }
+    println!(
+        "bench: {} guests of 8 MiB ran at once before memory ran out; creating the first took {first} cycles, the last {last}",
+        running.len()
+    );
+    for id in running {
+        let _ = simple_domctl(DomctlOp::DestroyDomain, id);
+    }
 }

@@ -10,7 +10,9 @@
 //!   finds no handler and crashes it (what a kernel bug looks like);
 //! - `probe`: tries the control domain's hypercalls, which an unprivileged
 //!   guest must be refused (`-EPERM`), reports, keeps running briefly, and
-//!   powers off.
+//!   powers off;
+//! - `first-line` and `spin`: for `bench` (time to the first line; a guest
+//!   that runs without doing anything).
 #![no_std]
 #![no_main]
 
@@ -41,6 +43,23 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
         "counter" => counter(),
         "crash" => crash(),
         "probe" => probe(),
+        "first-line" => {
+            // For the benchmark: Dom0 put the TSC at `xl create` time on our
+            // command line; the difference is create-to-first-line.
+            let start: u64 = line
+                .split_ascii_whitespace()
+                .find_map(|word| word.strip_prefix("start_tsc="))
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(0);
+            let cycles = time::rdtsc().saturating_sub(start);
+            println!("bench: create_to_first_line median={cycles} min={cycles} iterations=1");
+            guest_kernel::shutdown(ShutdownReason::Poweroff)
+        }
+        "spin" => loop {
+            // Runs, silently, giving the CPU away at once (for counting
+            // how many guests fit).
+            wrappers::sched_yield();
+        },
         other => {
             println!("unknown workload '{other}' (hello, counter, crash, probe): stopping");
             guest_kernel::shutdown(ShutdownReason::Crash)

@@ -87,6 +87,34 @@ fn parse_result(text: &str) -> Option<BenchResult> {
     })
 }
 
+/// Merges rows that share a name (one sample each, say, from several
+/// guests): the median of their medians, the least minimum, the summed
+/// iterations. Rows keep the order of their first appearance.
+pub fn merge_samples(results: Vec<BenchResult>) -> Vec<BenchResult> {
+    let mut merged: Vec<(BenchResult, Vec<u64>)> = Vec::new();
+    for result in results {
+        match merged.iter_mut().find(|(row, _)| row.name == result.name) {
+            Some((row, medians)) => {
+                medians.push(result.median);
+                row.min = row.min.min(result.min);
+                row.iterations += result.iterations;
+            }
+            None => {
+                let median = result.median;
+                merged.push((result, vec![median]));
+            }
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(mut row, mut medians)| {
+            medians.sort_unstable();
+            row.median = medians[medians.len() / 2];
+            row
+        })
+        .collect()
+}
+
 /// Each result's median divided by the [`BASELINE`] median, when the baseline was measured.
 pub fn ratio_to_baseline(results: &[BenchResult], result: &BenchResult) -> Option<f64> {
     let baseline = results.iter().find(|row| row.name == BASELINE)?;
@@ -216,6 +244,23 @@ mod tests {
             parse_bench_line("bench: a median=2 min=1"),
             Some(BenchLine::Other(_))
         ));
+    }
+
+    #[test]
+    fn samples_with_one_name_merge() {
+        let rows = vec![
+            result("a", 30),
+            result("b", 15),
+            result("a", 10),
+            result("a", 20),
+        ];
+        let merged = merge_samples(rows);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(
+            (merged[0].name.as_str(), merged[0].median, merged[0].min),
+            ("a", 20, 0)
+        );
+        assert_eq!(merged[0].iterations, 60000);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub fn bench() -> Result<()> {
 
     let deadline = Instant::now() + BENCH_TIMEOUT;
     let mut results: Vec<BenchResult> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let line = machine
@@ -38,7 +39,10 @@ pub fn bench() -> Result<()> {
                 );
                 results.push(result);
             }
-            Some(BenchLine::Other(text)) => println!("  (bench: {text})"),
+            Some(BenchLine::Other(text)) => {
+                println!("  (bench: {text})");
+                notes.push(text);
+            }
             Some(BenchLine::Done) => break,
             None => {}
         }
@@ -52,8 +56,12 @@ pub fn bench() -> Result<()> {
             machine.log_report()
         );
     }
+    let results = scenarios::bench::merge_samples(results);
     println!();
     print!("{}", text_table(&results));
+    for note in &notes {
+        println!("{note}");
+    }
     let report = workspace_root().join("target").join("bench.md");
     let markdown = format!(
         "# xen-like benchmarks\n\n\
@@ -61,7 +69,10 @@ pub fn bench() -> Result<()> {
          the last column divides each median by the `{}` median of the same boot.\n\n{}",
         scenarios::bench::BASELINE,
         markdown_table(&results)
-    );
+    ) + &notes
+        .iter()
+        .map(|note| format!("\n- {note}"))
+        .collect::<String>();
     std::fs::write(&report, markdown)
         .with_context(|| format!("could not write {}", report.display()))?;
     println!("\nwritten to {}", report.display());
