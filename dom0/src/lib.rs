@@ -3,6 +3,7 @@
 //! connects them to the console and the hypercalls.
 #![cfg_attr(not(test), no_std)]
 
+pub mod calendar;
 pub mod config;
 pub mod line_editor;
 pub mod shell;

@@ -20,6 +20,7 @@ use core::fmt::Write;
 use dom0::line_editor::{Event, LineEditor};
 use dom0::shell::{self, Command, ParseError};
 use dom0::xl;
+use guest_kernel::abi::event_channel::{VIRQ_CONSOLE, VIRQ_DOM_EXC};
 use guest_kernel::abi::layout::HYPERVISOR_VIRT_START;
 use guest_kernel::abi::sched::ShutdownReason;
 use guest_kernel::abi::sysctl::{Sysctl, SysctlReadconsole};
@@ -28,7 +29,7 @@ use guest_kernel::abi::version::{
 };
 use guest_kernel::abi::wrappers;
 use guest_kernel::console::ConsoleWriter;
-use guest_kernel::{print, println, StartInfo};
+use guest_kernel::{events, print, println, StartInfo};
 
 const PROMPT: &str = "dom0# ";
 
@@ -41,7 +42,7 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
         files::ramdisk_files().count()
     );
     let mut editor = LineEditor::new();
-    let mut input = Input::default();
+    let mut input = Input::new();
     loop {
         print!("{PROMPT}");
         let line = loop {
@@ -66,26 +67,50 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
 }
 
 /// Bytes from the serial console, read through `console_io` in batches.
-#[derive(Default)]
+/// While nothing is typed, Dom0 sleeps: the hypervisor raises
+/// `VIRQ_CONSOLE` when input arrives and `VIRQ_DOM_EXC` when a domain shuts
+/// down or crashes (then the toolstack acts on it).
 struct Input {
     buffer: [u8; 32],
     filled: usize,
     next: usize,
+    console_port: Option<u32>,
+    domain_port: Option<u32>,
 }
 
 impl Input {
+    fn new() -> Self {
+        Self {
+            buffer: [0; 32],
+            filled: 0,
+            next: 0,
+            console_port: events::bind_virq(VIRQ_CONSOLE).ok(),
+            domain_port: events::bind_virq(VIRQ_DOM_EXC).ok(),
+        }
+    }
+
     fn next_byte(&mut self) -> u8 {
         while self.next == self.filled {
             let count = wrappers::console_read(&mut self.buffer);
             if count > 0 {
                 self.filled = count as usize;
                 self.next = 0;
-            } else {
-                // Nothing typed yet. Without event channels there is no
-                // interrupt to wait for, so look after the domains, give
-                // the CPU away, and poll again.
+                break;
+            }
+            let (Some(console), Some(domains)) = (self.console_port, self.domain_port) else {
+                // No events: poll, giving the CPU away in between.
                 toolstack::watch();
                 wrappers::sched_yield();
+                continue;
+            };
+            let mut domain_event = false;
+            events::wait_until(|| {
+                let typed = events::take(console);
+                domain_event |= events::take(domains);
+                typed || domain_event
+            });
+            if domain_event {
+                toolstack::watch();
             }
         }
         self.next += 1;
@@ -112,6 +137,16 @@ fn run(line: &str) {
         Ok(Command::Ls(prefix)) => files::ls(prefix),
         Ok(Command::Cat(file)) => files::cat(file),
         Ok(Command::Bench) => bench::bench(),
+        Ok(Command::Date) => {
+            let now = guest_kernel::time::wallclock_ns();
+            let (year, month, day, hour, minute, second) =
+                dom0::calendar::civil_from_unix(now / 1_000_000_000);
+            println!(
+                "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC (system time {}.{:03} s)",
+                guest_kernel::time::system_time_ns() / 1_000_000_000,
+                guest_kernel::time::system_time_ns() / 1_000_000 % 1000
+            );
+        }
         Ok(Command::Poweroff) => {
             println!("Powering off.");
             guest_kernel::shutdown(ShutdownReason::Poweroff)

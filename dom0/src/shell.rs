@@ -42,6 +42,8 @@ pub enum Command<'a> {
     Reboot,
     /// `bench`: the microbenchmarks (`cargo xtask bench` types this).
     Bench,
+    /// `date`: the time of day from the PV clock.
+    Date,
     /// `debug ...`: commands that make Dom0 misbehave on purpose, for
     /// tests and labs.
     Debug(Debug),
@@ -94,6 +96,7 @@ Commands:
   ls [PREFIX]          files in Dom0's ramdisk (guest images, configs)
   cat FILE             print a file from the ramdisk
   bench                run the microbenchmarks
+  date                 the time of day (from the hypervisor's PV clock)
   poweroff             shut down Dom0 and the machine
   reboot               restart the machine
   debug pagefault      touch an unmapped address (Dom0 crashes)
@@ -136,6 +139,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "poweroff" => no_more(Command::Poweroff, "usage: poweroff"),
         "reboot" => no_more(Command::Reboot, "usage: reboot"),
         "bench" => no_more(Command::Bench, "usage: bench"),
+        "date" => no_more(Command::Date, "usage: date"),
         "ls" => match rest.as_slice() {
             [] => Ok(Command::Ls(None)),
             [prefix] => Ok(Command::Ls(Some(prefix))),

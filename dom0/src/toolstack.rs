@@ -281,23 +281,10 @@ pub fn shutdown(target: &str) {
     }
 }
 
-/// When the watcher last looked at the domains.
-static NEXT_WATCH: Mutex<u64> = Mutex::new(0);
-/// How often the watcher looks (TSC cycles; about 0.1 s).
-const WATCH_INTERVAL: u64 = 250_000_000;
-
 /// Acts on domains that shut down or crashed, as their configuration says.
-/// Called while the shell waits for input. (With event channels, the
-/// hypervisor's `VIRQ_DOM_EXC` will say when; for now Dom0 looks.)
+/// Called when the hypervisor raises `VIRQ_DOM_EXC` (or, without events,
+/// while the shell waits for input).
 pub fn watch() {
-    {
-        let mut next = NEXT_WATCH.lock();
-        let now = time::rdtsc();
-        if now < *next {
-            return;
-        }
-        *next = now + WATCH_INTERVAL;
-    }
     if RECORDS.lock().is_empty() {
         return;
     }

@@ -8,6 +8,7 @@
 //! - [`start`]: the entry point the domain builder jumps to, the Xen ELF
 //!   notes that tell the builder how to load us, and the hypercall page;
 //! - [`console`]: `print!`/`println!` through the `console_io` hypercall;
+//! - [`events`]: event channels, the upcall, and blocking until an event;
 //! - [`traps`]: the virtual trap table, and exception handlers that return
 //!   with the `iret` hypercall;
 //! - [`paging`]: the guest's page tables, changed only through the
@@ -21,6 +22,7 @@
 extern crate kernel_rt;
 
 pub mod console;
+pub mod events;
 pub mod heap;
 pub mod paging;
 pub mod start;

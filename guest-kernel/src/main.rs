@@ -11,6 +11,8 @@
 //! - `probe`: tries the control domain's hypercalls, which an unprivileged
 //!   guest must be refused (`-EPERM`), reports, keeps running briefly, and
 //!   powers off;
+//! - `clock`: prints the time of day (Unix seconds) about every second;
+//! - `sleeper`: sleeps (blocked) and wakes once a second, doing nothing;
 //! - `first-line` and `spin`: for `bench` (time to the first line; a guest
 //!   that runs without doing anything).
 #![no_std]
@@ -55,6 +57,15 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
             println!("bench: create_to_first_line median={cycles} min={cycles} iterations=1");
             guest_kernel::shutdown(ShutdownReason::Poweroff)
         }
+        "clock" => loop {
+            // Prints the time of day about every second, sleeping between.
+            println!("clock: unix time {}", time::wallclock_ns() / 1_000_000_000);
+            time::sleep(1_000_000_000);
+        },
+        "sleeper" => loop {
+            // Blocked nearly all the time: wakes once a second, does nothing.
+            time::sleep(1_000_000_000);
+        },
         "spin" => loop {
             // Runs, silently, giving the CPU away at once (for counting
             // how many guests fit).

@@ -82,6 +82,12 @@ pub fn shared_info() -> Option<&'static SharedInfo> {
     (!pointer.is_null()).then(|| unsafe { &*pointer })
 }
 
+/// The shared info page as a raw pointer, for the code that updates the
+/// event bits the hypervisor shares with us (null until mapped).
+pub fn shared_info_pointer() -> *mut SharedInfo {
+    SHARED_INFO.load(Ordering::Relaxed)
+}
+
 /// Maps the shared info page, whose machine address start_info gives.
 #[cfg(not(test))]
 fn map_shared_info() {
@@ -126,6 +132,7 @@ extern "C" fn guest_start(start_info: *mut StartInfo) -> ! {
     crate::paging::init();
     map_shared_info();
     crate::heap::init();
+    crate::events::init();
     // SAFETY: every binary built on this library defines guest_main with
     // exactly this signature (the link fails otherwise).
     unsafe { guest_main(self::start_info()) }

@@ -59,6 +59,14 @@ pub struct TrapFrame {
 const HANDLED: [u8; 16] = [0, 1, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20];
 const VECTOR_BREAKPOINT: u8 = 3;
 const VECTOR_NMI: u8 = 2;
+/// The `vector` the event-upcall stub pushes (beyond the 256 real ones).
+const UPCALL: u64 = 256;
+
+/// Address of the event-upcall entry, for `CALLBACKTYPE_event`.
+#[cfg(not(test))]
+pub fn upcall_entry() -> u64 {
+    guest_trap_stub_256 as *const () as u64
+}
 
 #[cfg(not(test))]
 core::arch::global_asm!(
@@ -77,6 +85,7 @@ core::arch::global_asm!(
     "TRAP_STUB 0, 0",
     "TRAP_STUB 1, 0",
     "TRAP_STUB 2, 0",
+    "TRAP_STUB 256, 0", // not a vector: the event upcall (see events.rs)
     "TRAP_STUB 3, 0",
     "TRAP_STUB 4, 0",
     "TRAP_STUB 5, 0",
@@ -126,6 +135,7 @@ extern "C" {
     fn guest_trap_stub_0();
     fn guest_trap_stub_1();
     fn guest_trap_stub_2();
+    fn guest_trap_stub_256();
     fn guest_trap_stub_3();
     fn guest_trap_stub_4();
     fn guest_trap_stub_5();
@@ -256,6 +266,10 @@ extern "C" fn guest_trap(frame: &mut TrapFrame) {
             address,
         });
         frame.rip = probe_write_recovery as *const () as u64;
+        return;
+    }
+    if frame.vector == UPCALL {
+        crate::events::handle_upcall();
         return;
     }
     if vector == VECTOR_NMI {

@@ -19,6 +19,18 @@ fn free_memory(machine: &mut Machine) -> u64 {
     found[1].parse().expect("a number")
 }
 
+/// Waits until the whole serial log (not just what came after the last
+/// prompt: a guest may print before Dom0's prompt returns) contains `text`.
+fn await_log(machine: &Machine, text: &str) {
+    let deadline = std::time::Instant::now() + GUEST_TIMEOUT;
+    while !machine.log().contains(text) {
+        if std::time::Instant::now() > deadline {
+            machine.fail(&format!("no \"{text}\" within {GUEST_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Counts the lines matching `pattern` in the whole log.
 fn count_lines(machine: &Machine, pattern: &str) -> usize {
     let regex = Regex::new(pattern).expect("pattern");
@@ -39,18 +51,11 @@ fn a_guest_is_created_prints_and_is_destroyed_on_poweroff() {
         r"Started domain hello \(id=(\d+)\)",
         "the new domain's ID",
     );
-    machine
-        .expect(r"(d1) Hello from a PV guest: 8 MiB", GUEST_TIMEOUT)
-        .unwrap_or_else(|error| panic!("{error}"));
-    machine
-        .expect(
-            "domain 'hello' (id 1) powered off: destroyed",
-            GUEST_TIMEOUT,
-        )
-        .unwrap_or_else(|error| panic!("{error}"));
+    await_log(&machine, r"(d1) Hello from a PV guest: 8 MiB");
+    await_log(&machine, "domain 'hello' (id 1) powered off: destroyed");
     let list = machine.command("xl list");
     machine.ensure(
-        !list.contains("hello"),
+        !Regex::new(r"(?m)^hello\s+\d").unwrap().is_match(&list),
         &format!("hello is gone from xl list:\n{list}"),
     );
     let after = free_memory(&mut machine);
@@ -66,12 +71,8 @@ fn two_guests_run_at_once_and_pause_stops_one() {
     let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
     machine.command("xl create /etc/xen/counter.cfg");
     machine.command("xl create /etc/xen/counter.cfg name=counter2");
-    machine
-        .expect("(d1) counter: tick 3", GUEST_TIMEOUT)
-        .unwrap_or_else(|error| panic!("{error}"));
-    machine
-        .expect("(d2) counter: tick 3", GUEST_TIMEOUT)
-        .unwrap_or_else(|error| panic!("{error}"));
+    await_log(&machine, "(d1) counter: tick 3");
+    await_log(&machine, "(d2) counter: tick 3");
     let list = machine.command("xl list");
     machine.ensure_match(&list, r"(?m)^counter\s+1\s+8\s+1\s", "counter in xl list");
     machine.ensure_match(&list, r"(?m)^counter2\s+2\s+8\s+1\s", "counter2 in xl list");
@@ -83,30 +84,18 @@ fn two_guests_run_at_once_and_pause_stops_one() {
         r"(?m)^counter\s+1\s+8\s+1\s+--p---",
         "the paused state letter",
     );
-    let paused_at = count_lines(&machine, r"^\(d1\) counter: tick");
-    machine
-        .expect("(d2) counter: tick 6", GUEST_TIMEOUT)
-        .unwrap_or_else(|error| panic!("{error}"));
-    let still = count_lines(&machine, r"^\(d1\) counter: tick");
+    let paused_at = count_lines(&machine, r"\(d1\) counter: tick");
+    await_log(&machine, "(d2) counter: tick 6");
+    let still = count_lines(&machine, r"\(d1\) counter: tick");
     machine.ensure(
         still == paused_at,
         &format!("counter printed nothing while paused ({paused_at} then {still} ticks)"),
     );
     machine.command("xl unpause counter");
-    machine
-        .expect(
-            &format!("(d1) counter: tick {}", paused_at + 2),
-            GUEST_TIMEOUT,
-        )
-        .unwrap_or_else(|error| panic!("{error}"));
+    await_log(&machine, &format!("(d1) counter: tick {}", paused_at + 2));
 
     machine.command("xl shutdown counter");
-    machine
-        .expect(
-            "domain 'counter' (id 1) powered off: destroyed",
-            GUEST_TIMEOUT,
-        )
-        .unwrap_or_else(|error| panic!("{error}"));
+    await_log(&machine, "domain 'counter' (id 1) powered off: destroyed");
     let before = free_memory(&mut machine);
     let output = machine.command("xl destroy counter2");
     machine.ensure(
@@ -126,19 +115,11 @@ fn a_crashing_guest_is_reported_and_another_keeps_running() {
     let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
     machine.command("xl create /etc/xen/counter.cfg");
     machine.command("xl create /etc/xen/crash.cfg");
-    machine
-        .expect("Domain 2 crashed: page fault (vector 14", GUEST_TIMEOUT)
-        .unwrap_or_else(|error| panic!("{error}"));
-    machine
-        .expect("no handler in the trap table", COMMAND_TIMEOUT)
-        .unwrap_or_else(|error| panic!("{error}"));
-    machine
-        .expect("domain 'crash' (id 2) crashed: destroyed", GUEST_TIMEOUT)
-        .unwrap_or_else(|error| panic!("{error}"));
-    let ticks = count_lines(&machine, r"^\(d1\) counter: tick");
-    machine
-        .expect(&format!("(d1) counter: tick {}", ticks + 2), GUEST_TIMEOUT)
-        .unwrap_or_else(|error| panic!("{error}"));
+    await_log(&machine, "Domain 2 crashed: page fault (vector 14");
+    await_log(&machine, "no handler in the trap table");
+    await_log(&machine, "domain 'crash' (id 2) crashed: destroyed");
+    let ticks = count_lines(&machine, r"\(d1\) counter: tick");
+    await_log(&machine, &format!("(d1) counter: tick {}", ticks + 2));
     machine.poweroff();
 }
 
@@ -180,9 +161,7 @@ fn mistakes_get_sentences() {
 fn an_unprivileged_guest_is_refused_control_and_keeps_running() {
     let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
     machine.command("xl create /etc/xen/probe.cfg");
-    machine
-        .expect("(d1) probe: still running", GUEST_TIMEOUT)
-        .unwrap_or_else(|error| panic!("{error}"));
+    await_log(&machine, "(d1) probe: still running");
     let log = machine.log();
     for line in [
         "(d1) probe: domctl createdomain returned -1 (EPERM)",

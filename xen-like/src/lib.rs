@@ -10,7 +10,10 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod cmdline;
+pub mod credit;
+pub mod event_channel;
 pub mod frame_allocator;
 pub mod frame_table;
 pub mod log_ring;
 pub mod pagewalk;
+pub mod timekeeping;

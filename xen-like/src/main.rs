@@ -22,6 +22,7 @@ mod bench;
 mod boot;
 mod console;
 mod domain;
+mod evtchn;
 mod hypercall;
 mod mm;
 mod sched;

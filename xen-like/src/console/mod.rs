@@ -161,6 +161,17 @@ pub fn write_guest_output(domain: u16, bytes: &[u8], at_line_start: &mut bool) {
     }
 }
 
+/// Whether a byte is waiting on the serial line (line status register,
+/// bit 0), without taking it.
+pub fn input_ready() -> bool {
+    use crate::arch::x86_64::instructions::inb;
+    if SERIAL.lock().is_none() {
+        return false;
+    }
+    // SAFETY: reading COM1's line status register has no side effect.
+    unsafe { inb(COM1 + 5) & 1 != 0 }
+}
+
 /// Reads whatever input has arrived on the serial line, without waiting.
 pub fn read_input(buffer: &mut [u8]) -> usize {
     let mut serial = SERIAL.lock();

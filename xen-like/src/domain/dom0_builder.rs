@@ -169,6 +169,8 @@ pub fn build(
     unsafe {
         let shared = mm::physical_pointer::<SharedInfo>(shared_info_mfn * PAGE_SIZE);
         (*shared).vcpu_info[0].evtchn_upcall_mask = 1;
+        crate::time::publish_wallclock(&mut *shared);
+        crate::time::publish_vcpu_time(&mut *shared);
     }
 
     build_page_tables(&layout, &p2m);
@@ -201,6 +203,10 @@ pub fn build(
         pause_count: 0,
         pending_shutdown: None,
         console_at_line_start: true,
+        ports: xen_like::event_channel::PortTable::new(),
+        blocked: false,
+        polling: None,
+        timer_deadline: 0,
         frames: p2m,
         max_pages: nr_pages,
         shared_info_mfn,

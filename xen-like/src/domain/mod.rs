@@ -25,10 +25,12 @@ use crate::arch::x86_64::percpu::{this_cpu, NO_DOMAIN};
 use crate::mm::{frame_table, m2p, physical_pointer, tlb, PAGE_SIZE};
 use alloc::{boxed::Box, collections::BTreeMap, vec::Vec};
 use core::sync::atomic::Ordering;
+use hypercall_abi::event_channel::VIRQ_DOM_EXC;
 use hypercall_abi::layout::DOMID_FIRST_RESERVED;
 use hypercall_abi::sched::ShutdownReason;
 use hypercall_abi::{SharedInfo, XenError};
 use spin::Mutex;
+use xen_like::event_channel::PortTable;
 use xen_like::frame_table::{Flush, Owner};
 
 /// A domain's identifier (Dom0 is 0).
@@ -139,6 +141,24 @@ pub struct Domain {
     pub pending_shutdown: Option<ShutdownReason>,
     /// Whether its next console byte starts a line (for the `(dN)` prefix).
     pub console_at_line_start: bool,
+    /// Its event-channel ports.
+    pub ports: PortTable,
+    /// Whether its vCPU is blocked waiting for an event (`sched_op block`).
+    pub blocked: bool,
+    /// What it is polling for, if it blocked in `sched_op poll`.
+    pub polling: Option<Poll>,
+    /// System time (ns) at which its one-shot timer fires; 0 = not armed.
+    pub timer_deadline: u64,
+}
+
+/// A `sched_op poll` in progress: wake when one of `ports` is pending or at
+/// `deadline` (system time in ns; 0 = no timeout).
+#[derive(Clone, Debug)]
+pub struct Poll {
+    /// The ports polled.
+    pub ports: heapless::Vec<u32, 16>,
+    /// When to give up.
+    pub deadline: u64,
 }
 
 impl Domain {
@@ -149,7 +169,10 @@ impl Domain {
 
     /// Whether the scheduler may run it.
     pub fn runnable(&self) -> bool {
-        self.state == DomainState::Running && self.pause_count == 0 && self.vcpu.initialised
+        self.state == DomainState::Running
+            && self.pause_count == 0
+            && self.vcpu.initialised
+            && !self.blocked
     }
 
     /// Its shared info page, through the direct map.
@@ -169,6 +192,35 @@ pub fn insert(domain: Box<Domain>) {
 /// Runs `action` on domain `id`, if it exists.
 pub fn with<R>(id: DomainId, action: impl FnOnce(&mut Domain) -> R) -> Option<R> {
     DOMAINS.lock().get_mut(&id).map(|domain| action(domain))
+}
+
+/// Runs `action` on two different domains at once (an interdomain event
+/// channel joins two port tables).
+pub fn with_two<R>(
+    first: DomainId,
+    second: DomainId,
+    action: impl FnOnce(&mut Domain, &mut Domain) -> R,
+) -> Option<R> {
+    if first == second {
+        return None;
+    }
+    let mut domains = DOMAINS.lock();
+    let mut found = domains
+        .iter_mut()
+        .filter(|(id, _)| **id == first || **id == second);
+    let (a, b) = (found.next()?.1, found.next()?.1);
+    Some(if a.id == first {
+        action(a, b)
+    } else {
+        action(b, a)
+    })
+}
+
+/// Runs `action` on every domain, mutably (the timer tick's sweep).
+pub fn for_each_mut(mut action: impl FnMut(&mut Domain)) {
+    for domain in DOMAINS.lock().values_mut() {
+        action(domain);
+    }
 }
 
 /// Runs `action` on the domain running on this CPU. Returns `None` when
@@ -194,7 +246,7 @@ pub fn next_runnable(after: Option<DomainId>) -> Option<DomainId> {
             domains.range((Excluded(id), Unbounded)),
             domains.range((Unbounded, Included(id))),
         ),
-        None => (domains.range(..), domains.range((Excluded(0), Excluded(0)))),
+        None => (domains.range(..), domains.range((Included(0), Excluded(0)))),
     };
     later
         .chain(earlier)
@@ -221,6 +273,10 @@ pub fn set_current(id: Option<DomainId>) {
     cpu.running_since.store(rdtsc(), Ordering::Relaxed);
     cpu.current_domain
         .store(id.map_or(NO_DOMAIN, u32::from), Ordering::Relaxed);
+    let vcpu_info = id
+        .and_then(|id| with(id, |domain| domain.shared_info() as u64))
+        .unwrap_or(0);
+    cpu.vcpu_info.store(vcpu_info, Ordering::Relaxed);
 }
 
 /// Creates an empty, paused domain that may own up to `max_pages` pages,
@@ -251,10 +307,19 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
         user_root: None,
         pending_shutdown: None,
         console_at_line_start: true,
+        ports: PortTable::new(),
+        blocked: false,
+        polling: None,
+        timer_deadline: 0,
     });
     // SAFETY: the page was just allocated (zeroed) for this domain and is
     // reached through the direct map. Events start masked, as in Xen.
-    unsafe { (*domain.shared_info()).vcpu_info[0].evtchn_upcall_mask = 1 };
+    unsafe {
+        let shared = &mut *domain.shared_info();
+        shared.vcpu_info[0].evtchn_upcall_mask = 1;
+        crate::time::publish_wallclock(shared);
+        crate::time::publish_vcpu_time(shared);
+    }
     insert(domain);
     log::info!("created domain {id} (up to {} MiB)", max_pages >> 8);
     Ok(id)
@@ -267,7 +332,9 @@ pub fn destroy(id: DomainId) -> Result<(), XenError> {
     if id == 0 {
         return Err(XenError::EINVAL);
     }
-    let domain = DOMAINS.lock().remove(&id).ok_or(XenError::ESRCH)?;
+    let mut domain = DOMAINS.lock().remove(&id).ok_or(XenError::ESRCH)?;
+    let remote_ends = crate::evtchn::close_all(&mut domain);
+    crate::evtchn::release_remote_ends(id, &remote_ends);
     // A stale translation must not outlive the frames it reaches (mm::tlb).
     tlb::flush_if_stale();
     let owner = Owner::Domain(id);
@@ -326,6 +393,7 @@ pub fn crash_current(reason: &str) {
     with(id, |domain| domain.state = DomainState::Crashed);
     log::error!(target: crate::console::GUEST, "Domain {id} crashed: {reason}");
     stop_if_dom0(id);
+    crate::evtchn::send_virq(0, VIRQ_DOM_EXC);
     crate::sched::request_reschedule();
 }
 
@@ -337,6 +405,7 @@ pub fn shutdown_current(reason: ShutdownReason) {
     with(id, |domain| domain.state = DomainState::Shutdown(reason));
     log::info!(target: crate::console::GUEST, "Domain {id} shut down: {}", reason.name());
     if id != 0 {
+        crate::evtchn::send_virq(0, VIRQ_DOM_EXC);
         crate::sched::request_reschedule();
         return;
     }

@@ -289,5 +289,10 @@ pub fn update_va_mapping(address: u64, value: u64, flags: u64) -> Result<u64, Xe
         _ if flush == Flush::Needed => instructions::invlpg(address),
         _ => {}
     }
+    if flush == Flush::Needed {
+        // The same L1 entry may be reachable through other addresses (an L1
+        // linked from two L2 entries): their translations may be stale too.
+        tlb::note_stale();
+    }
     Ok(0)
 }

@@ -83,6 +83,13 @@ fn dispatch(call: Option<Hypercall>, number: u64, arguments: &[u64; 5]) -> Resul
         Some(Hypercall::UpdateVaMapping) => mmu::update_va_mapping(a0, a1, a2),
         Some(Hypercall::MemoryOp) => memory::memory_op(a0, a1),
         Some(Hypercall::Domctl) => domctl::domctl(a0),
+        Some(Hypercall::EventChannelOp) => crate::evtchn::event_channel_op(a0, a1),
+        Some(Hypercall::SetTimerOp) => on_current(|domain| {
+            // Absolute system time in ns; 0 cancels. A deadline in the past
+            // fires at the next tick.
+            domain.timer_deadline = a0;
+            Ok(0)
+        }),
         Some(other) => unimplemented(other.name(), number),
         None => unimplemented("unknown", number),
     }

@@ -2,6 +2,7 @@
 
 use crate::domain;
 use crate::mm::guest_access;
+use hypercall_abi::sched::SchedPoll;
 use hypercall_abi::sched::{SchedOp, ShutdownReason};
 use hypercall_abi::{SchedShutdown, XenError};
 
@@ -18,10 +19,60 @@ pub fn sched_op(command: u64, argument: u64) -> Result<u64, XenError> {
             domain::shutdown_current(reason);
             Ok(0)
         }
+        Some(SchedOp::Block) => {
+            // As Xen: unmask events, and block unless an upcall is already
+            // pending (then the exit path delivers it at once).
+            domain::with_current(|domain| {
+                // SAFETY: the domain's own shared info page.
+                let info = unsafe { &mut (*domain.shared_info()).vcpu_info[0] };
+                info.evtchn_upcall_mask = 0;
+                if info.evtchn_upcall_pending == 0 {
+                    domain.blocked = true;
+                    crate::sched::request_reschedule();
+                }
+            });
+            Ok(0)
+        }
+        Some(SchedOp::Poll) => poll(argument),
         other => {
             let name = other.map_or("unknown", |op| op.name());
             log::warn!(target: crate::console::GUEST, "d{}: sched_op {name} ({command}) is not implemented: -ENOSYS", super::caller());
             Err(XenError::ENOSYS)
         }
     }
+}
+
+// SAFETY: a repr(C) struct of integers.
+unsafe impl guest_access::Plain for SchedPoll {}
+
+/// `SCHEDOP_poll`: block until one of the listed ports is pending (masked
+/// or not) or the timeout (absolute system time in ns, 0 = none) passes.
+fn poll(argument: u64) -> Result<u64, XenError> {
+    let request: SchedPoll = guest_access::read_from_guest(argument)?;
+    if request.nr_ports > 16 {
+        return Err(XenError::EINVAL);
+    }
+    let mut ports: heapless::Vec<u32, 16> = heapless::Vec::new();
+    for index in 0..u64::from(request.nr_ports) {
+        let port: u32 = guest_access::read_from_guest(request.ports + index * 4)?;
+        let _ = ports.push(port);
+    }
+    domain::with_current(|domain| {
+        // SAFETY: the domain's own shared info page.
+        let shared = unsafe { &*domain.shared_info() };
+        if ports
+            .iter()
+            .any(|&port| xen_like::event_channel::is_pending(shared, port))
+        {
+            return Ok(0);
+        }
+        domain.polling = Some(crate::domain::Poll {
+            ports,
+            deadline: request.timeout,
+        });
+        domain.blocked = true;
+        crate::sched::request_reschedule();
+        Ok(0)
+    })
+    .unwrap_or(Err(XenError::ESRCH))
 }

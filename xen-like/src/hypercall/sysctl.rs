@@ -13,7 +13,7 @@ use core::sync::atomic::Ordering;
 use hypercall_abi::layout::DOMID_FIRST_RESERVED;
 use hypercall_abi::sched::ShutdownReason;
 use hypercall_abi::sysctl::{
-    DomainInfo, Sysctl, SysctlOp, DOMINF_PAUSED, DOMINF_PRIVILEGED, DOMINF_RUNNING,
+    DomainInfo, Sysctl, SysctlOp, DOMINF_BLOCKED, DOMINF_PAUSED, DOMINF_PRIVILEGED, DOMINF_RUNNING,
     DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_SHIFT,
 };
 use hypercall_abi::XenError;
@@ -130,6 +130,9 @@ pub fn describe(domain: &Domain) -> DomainInfo {
     }
     if domain.pause_count > 0 {
         flags |= DOMINF_PAUSED;
+    }
+    if domain.blocked {
+        flags |= DOMINF_BLOCKED;
     }
     if domain.privileged {
         flags |= DOMINF_PRIVILEGED;

@@ -35,8 +35,54 @@ pub fn request_reschedule() {
 /// yield, the end of its time slice) requests one, so the hypercall fast
 /// path pays one flag test here.
 pub fn on_exit(frame: &mut GuestFrame) {
-    if this_cpu().reschedule.swap(false, Ordering::Relaxed) {
+    let cpu = this_cpu();
+    if cpu.reschedule.swap(false, Ordering::Relaxed) {
         schedule(frame);
+    }
+    // An event upcall due? Two bytes of the running vCPU's info tell,
+    // without the domain lock (the rest only when one is due).
+    let info = cpu.vcpu_info.load(Ordering::Relaxed) as *const hypercall_abi::VcpuInfo;
+    if !info.is_null() {
+        // SAFETY: the address is the running domain's shared info page in the
+        // direct map (set_current), which lives as long as the domain.
+        let (pending, mask) =
+            unsafe { ((*info).evtchn_upcall_pending, (*info).evtchn_upcall_mask) };
+        if pending != 0 && mask == 0 {
+            crate::evtchn::deliver_upcall(frame);
+        }
+    }
+}
+
+/// The timer tick's housekeeping, from guest or idle context: fire
+/// one-shot timers (`VIRQ_TIMER`), end polls that timed out, and tell Dom0
+/// about console input (`VIRQ_CONSOLE`; the serial line is looked at once
+/// a tick rather than by interrupt).
+pub fn tick() {
+    let now = crate::time::system_time_ns();
+    let mut fired: heapless::Vec<DomainId, 64> = heapless::Vec::new();
+    domain::for_each_mut(|domain| {
+        if domain.timer_deadline != 0 && now >= domain.timer_deadline {
+            domain.timer_deadline = 0;
+            let _ = fired.push(domain.id);
+        }
+        if let Some(poll) = &domain.polling {
+            if poll.deadline != 0 && now >= poll.deadline {
+                domain.polling = None;
+                domain.blocked = false;
+            }
+        }
+    });
+    for id in fired {
+        crate::evtchn::send_virq(id, hypercall_abi::event_channel::VIRQ_TIMER);
+        // A domain blocked with its timer armed but no VIRQ bound still
+        // wakes up, as in Xen (the timer ends the block).
+        domain::with(id, |domain| {
+            domain.blocked = false;
+            domain.polling = None;
+        });
+    }
+    if crate::console::input_ready() {
+        crate::evtchn::send_virq(0, hypercall_abi::event_channel::VIRQ_CONSOLE);
     }
 }
 
@@ -79,6 +125,8 @@ fn switch_to(id: DomainId, frame: &mut GuestFrame) {
         // validation copied the hypervisor's slots into it.
         unsafe { instructions::write_cr3(domain.kernel_root * PAGE_SIZE) };
         tlb::root_loaded();
+        // SAFETY: the domain's own shared info page, through the direct map.
+        crate::time::publish_vcpu_time(unsafe { &mut *domain.shared_info() });
         deliver_shutdown_request(domain, frame);
     });
     domain::set_current(Some(id));

@@ -5,17 +5,32 @@
 //! the PIT, whose rate is fixed by the PC's design; the local APIC timer is
 //! calibrated in the same window and then drives a periodic tick.
 
-use crate::arch::x86_64::{apic, pit};
+use crate::arch::x86_64::{apic, instructions::rdtsc, pit, rtc};
 use core::sync::atomic::{AtomicU64, Ordering};
+use hypercall_abi::SharedInfo;
+use xen_like::timekeeping;
 
 /// The tick rate.
 pub const TICKS_PER_SECOND: u64 = 100;
 const CALIBRATION_MS: u64 = 20;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// TSC at system time 0.
+static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
+/// Unix time (seconds) at system time 0, from the RTC.
+static BOOT_WALLCLOCK: AtomicU64 = AtomicU64::new(0);
+/// The guests' scale: tsc_to_system_mul and, in the top byte, tsc_shift.
+static SCALE: AtomicU64 = AtomicU64::new(0);
 
 /// Measures the TSC and APIC timer and starts the periodic tick.
 pub fn init() {
+    let (year, month, day, hour, minute, second) = rtc::read_date_time();
+    BOOT_TSC.store(rdtsc(), Ordering::Relaxed);
+    BOOT_WALLCLOCK.store(
+        timekeeping::unix_seconds(year, month, day, hour, minute, second),
+        Ordering::Relaxed,
+    );
+    log::info!("wall clock at boot: {year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC (from the RTC)");
     apic::start_free_running_count();
     let mut counts = [0u32; 2];
     let mut sample = 0;
@@ -25,6 +40,11 @@ pub fn init() {
     });
     let tsc_hz = cycles * 1000 / CALIBRATION_MS;
     TSC_HZ.store(tsc_hz.max(1), Ordering::Relaxed);
+    let (mul, shift) = timekeeping::scale_for(tsc_hz);
+    SCALE.store(
+        u64::from(mul) | (u64::from(shift as u8) << 56),
+        Ordering::Relaxed,
+    );
     let apic_ticks = u64::from(counts[0].wrapping_sub(counts[1]));
     let per_tick = apic_ticks * 1000 / CALIBRATION_MS / TICKS_PER_SECOND;
     apic::start_periodic(per_tick.clamp(1, u64::from(u32::MAX)) as u32);
@@ -45,4 +65,42 @@ pub fn tsc_hz() -> u64 {
 /// Converts TSC cycles to nanoseconds.
 pub fn cycles_to_ns(cycles: u64) -> u64 {
     (u128::from(cycles) * 1_000_000_000 / u128::from(tsc_hz())) as u64
+}
+
+/// Nanoseconds since boot (system time, as guests see it).
+pub fn system_time_ns() -> u64 {
+    cycles_to_ns(rdtsc().saturating_sub(BOOT_TSC.load(Ordering::Relaxed)))
+}
+
+/// Publishes the current time in vCPU 0's `vcpu_time_info` of `shared`,
+/// with Xen's version protocol: odd while the fields change, so a guest
+/// that reads an odd or changed version reads again.
+pub fn publish_vcpu_time(shared: &mut SharedInfo) {
+    let scale = SCALE.load(Ordering::Relaxed);
+    let time = &mut shared.vcpu_info[0].time;
+    let version = time.version.wrapping_add(1) | 1;
+    time.version = version;
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    let now = rdtsc();
+    time.tsc_timestamp = now;
+    time.system_time = cycles_to_ns(now.saturating_sub(BOOT_TSC.load(Ordering::Relaxed)));
+    time.tsc_to_system_mul = scale as u32;
+    time.tsc_shift = (scale >> 56) as u8 as i8;
+    time.flags = hypercall_abi::layout::XEN_PVCLOCK_TSC_STABLE_BIT;
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    time.version = version.wrapping_add(1);
+}
+
+/// Writes the wall clock of boot into `shared` (Xen's `wc_*` fields, with
+/// the same version protocol): time of day = wall clock + system time.
+pub fn publish_wallclock(shared: &mut SharedInfo) {
+    let seconds = BOOT_WALLCLOCK.load(Ordering::Relaxed);
+    let version = shared.wc_version.wrapping_add(1) | 1;
+    shared.wc_version = version;
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    shared.wc_sec = seconds as u32;
+    shared.wc_sec_hi = (seconds >> 32) as u32;
+    shared.wc_nsec = 0;
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    shared.wc_version = version.wrapping_add(1);
 }

@@ -47,6 +47,7 @@ extern "C" fn handle_trap(frame: &mut GuestFrame) {
 fn timer_tick(frame: &GuestFrame) {
     this_cpu().ticks.fetch_add(1, Ordering::Relaxed);
     apic::end_of_interrupt();
+    crate::sched::tick();
     // A guest's time slice is one tick. (A tick in the idle loop, from ring
     // 0, just wakes the CPU up to look for work.)
     if frame.came_from_guest() {

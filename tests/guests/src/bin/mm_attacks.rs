@@ -411,6 +411,49 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
     );
     expect_result("unpin it", unpin(victim), 0);
 
+    // An L1 linked from two L2 entries maps each page at two addresses.
+    // update_va_mapping drops the translation of the address it changed; the
+    // other address's must not survive the frame becoming a page table (an
+    // attack found while writing docs/direct-paging.md: it let a guest write
+    // a pinned L1 through the stale alias and map the hypervisor).
+    let alias = SCRATCH + (2 << 20);
+    expect_result(
+        "link our L1 at a second L2 slot",
+        write_entry(l2, 1, (l1 * PAGE_SIZE) | PRESENT | WRITABLE | USER),
+        0,
+    );
+    let second = fresh_frame();
+    check(
+        "clear a frame",
+        paging::clear_frame(second).is_ok(),
+        format_args!("clear_page"),
+    );
+    let page = 10 * PAGE_SIZE;
+    expect_result(
+        "map it writable",
+        update_va_mapping(SCRATCH + page, (second * PAGE_SIZE) | rw),
+        0,
+    );
+    check(
+        "write it through the alias",
+        traps::try_write(alias + page, 0).is_ok(),
+        format_args!("write"),
+    );
+    expect_result(
+        "unmap it (invlpg of one address)",
+        update_va_mapping(SCRATCH + page, 0),
+        0,
+    );
+    expect_result("pin it as an L1", pin(second, 1), 0);
+    let evil = (HYPERVISOR_FRAME * PAGE_SIZE) | PRESENT | USER;
+    check(
+        "the alias's stale translation is gone: the pinned L1 cannot be written",
+        traps::try_write(alias + page, evil).is_err(),
+        format_args!("the write faults"),
+    );
+    expect_result("unpin it", unpin(second), 0);
+    expect_result("unlink the alias", write_entry(l2, 1, 0), 0);
+
     // Multicall: every entry runs and gets its own result.
     let mut calls = [
         MulticallEntry {

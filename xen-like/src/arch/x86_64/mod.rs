@@ -9,3 +9,4 @@ pub mod instructions;
 pub mod percpu;
 pub mod pit;
 pub mod power;
+pub mod rtc;

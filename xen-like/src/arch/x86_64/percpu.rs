@@ -40,6 +40,10 @@ pub struct PerCpu {
     pub tlb_stale: AtomicBool,
     /// Whether the running vCPU should give the CPU up at the next exit.
     pub reschedule: AtomicBool,
+    /// Direct-map address of the running domain's shared info (its vCPU 0
+    /// info is at the start), so that the exit path can check for a due
+    /// upcall without taking the domain lock; 0 when idle.
+    pub vcpu_info: AtomicU64,
 }
 
 /// Offset of `stack_top`, used by the entry code.
@@ -62,6 +66,7 @@ impl PerCpu {
             syscall_floor_mode: AtomicBool::new(false),
             tlb_stale: AtomicBool::new(false),
             reschedule: AtomicBool::new(false),
+            vcpu_info: AtomicU64::new(0),
         }
     }
 

@@ -1,0 +1,73 @@
+//! The CMOS real-time clock: the date and time at boot.
+//!
+//! Read once, to give guests their wall clock (`wc_sec` in shared_info);
+//! after that, time advances by the TSC.
+
+use super::instructions::{inb, outb};
+
+const INDEX: u16 = 0x70;
+const DATA: u16 = 0x71;
+
+fn read(register: u8) -> u8 {
+    // SAFETY: the CMOS index/data ports belong to the hypervisor; bit 7 of
+    // the index (NMI disable) is left clear.
+    unsafe {
+        outb(INDEX, register & 0x7f);
+        inb(DATA)
+    }
+}
+
+/// (year, month, day, hour, minute, second) in UTC, as the RTC holds it
+/// (PCs keep the RTC in UTC under Linux and QEMU by default).
+pub fn read_date_time() -> (u32, u32, u32, u32, u32, u32) {
+    let snapshot = || {
+        // Wait while an update is in progress (register A, bit 7).
+        while read(0x0a) & 0x80 != 0 {
+            core::hint::spin_loop();
+        }
+        [
+            read(0x00),
+            read(0x02),
+            read(0x04),
+            read(0x07),
+            read(0x08),
+            read(0x09),
+            read(0x32),
+        ]
+    };
+    // Read until two snapshots agree, so no update fell in the middle.
+    let mut values = snapshot();
+    loop {
+        let again = snapshot();
+        if again == values {
+            break;
+        }
+        values = again;
+    }
+    let status_b = read(0x0b);
+    let binary = status_b & 0x04 != 0;
+    let decode = |value: u8| {
+        if binary {
+            u32::from(value)
+        } else {
+            u32::from(value & 0x0f) + u32::from(value >> 4) * 10
+        }
+    };
+    let [second, minute, hour, day, month, year, century] = values;
+    let mut hour_value = decode(hour & 0x7f);
+    if status_b & 0x02 == 0 && hour & 0x80 != 0 {
+        hour_value = (hour_value % 12) + 12; // 12-hour clock, PM
+    }
+    let century = match decode(century) {
+        19..=21 => decode(century),
+        _ => 20,
+    };
+    (
+        century * 100 + decode(year),
+        decode(month),
+        decode(day),
+        hour_value,
+        decode(minute),
+        decode(second),
+    )
+}

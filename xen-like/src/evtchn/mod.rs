@@ -1,0 +1,285 @@
+//! Event channels in the hypervisor: the `event_channel_op` hypercall,
+//! raising events, and delivering them to guests as upcalls.
+//!
+//! The state of every port lives in its domain's `PortTable`
+//! (`xen_like::event_channel`, with the rules and their tests); the
+//! pending and mask bits live in each domain's shared info page, where the
+//! guest reads them. This module connects the two:
+//!
+//! - [`notify`] marks a port pending (Xen's 2-level ABI) and, when that
+//!   makes an upcall due, wakes the domain if it was blocked;
+//! - [`send_virq`] raises a virtual interrupt a domain bound to a port
+//!   (`VIRQ_TIMER`, `VIRQ_CONSOLE`, `VIRQ_DOM_EXC`);
+//! - [`deliver_upcall`], on every exit to a guest, bounces the guest into
+//!   its event callback when an upcall is pending and events are not
+//!   masked, exactly like an exception without an error code.
+
+use crate::arch::x86_64::frame::GuestFrame;
+use crate::console::GUEST;
+use crate::domain::{self, Domain, DomainId};
+use crate::mm::guest_access;
+use crate::traps::bounce;
+use hypercall_abi::event_channel::{
+    EventChannelOp, EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindIpi, EvtchnBindVcpu,
+    EvtchnBindVirq, EvtchnClose, EvtchnSend, EvtchnStatus, EvtchnStatusDetail, EvtchnStatusKind,
+    EvtchnUnmask,
+};
+use hypercall_abi::layout::DOMID_SELF;
+use hypercall_abi::XenError;
+use xen_like::event_channel::{self as rules, Channel, Port, Target};
+
+macro_rules! plain {
+    ($($type:ty),*) => {
+        $(
+            // SAFETY: a repr(C) struct of integers from the ABI.
+            unsafe impl guest_access::Plain for $type {}
+        )*
+    };
+}
+plain!(
+    EvtchnAllocUnbound,
+    EvtchnBindInterdomain,
+    EvtchnBindVirq,
+    EvtchnBindIpi,
+    EvtchnClose,
+    EvtchnSend,
+    EvtchnStatus,
+    EvtchnBindVcpu,
+    EvtchnUnmask
+);
+
+/// Marks `port` of `domain` pending; wakes the domain if an upcall became
+/// due (or if it was polling that port).
+pub fn notify(domain: &mut Domain, port: Port) {
+    // SAFETY: the domain's own shared info page, through the direct map.
+    let shared = unsafe { &mut *domain.shared_info() };
+    let due = rules::set_pending(shared, port);
+    let polled = domain
+        .polling
+        .as_ref()
+        .is_some_and(|poll| poll.ports.contains(&port));
+    if (due || polled) && domain.blocked {
+        domain.blocked = false;
+        domain.polling = None;
+        crate::sched::request_reschedule();
+    }
+}
+
+/// Raises virtual interrupt `virq` in domain `id`, if it bound one.
+pub fn send_virq(id: DomainId, virq: u32) {
+    domain::with(id, |domain| {
+        if let Some(port) = domain.ports.virq_port(virq) {
+            notify(domain, port);
+        }
+    });
+}
+
+/// On the way back to the running guest: enter its event callback if an
+/// upcall is pending and events are unmasked.
+pub fn deliver_upcall(frame: &mut GuestFrame) {
+    domain::with_current(|domain| {
+        // SAFETY: the domain's own shared info page, through the direct map.
+        let info = unsafe { &(*domain.shared_info()).vcpu_info[0] };
+        if info.evtchn_upcall_pending == 0 || info.evtchn_upcall_mask != 0 {
+            return;
+        }
+        let callback = domain.vcpu.callbacks.event;
+        if callback == 0 {
+            return; // no callback: events stay pending until it polls them
+        }
+        if let Err(problem) = bounce::bounce_to(domain, frame, callback, None, true) {
+            log::warn!(target: GUEST, "d{}: cannot deliver an event upcall: {problem}", domain.id);
+        }
+    });
+}
+
+/// The domain a request names: the caller (`DOMID_SELF` or its own ID),
+/// or, for a privileged caller, any existing one.
+fn resolve(caller: DomainId, named: u16) -> Result<DomainId, XenError> {
+    if named == DOMID_SELF || named == caller {
+        return Ok(caller);
+    }
+    crate::hypercall::require_privileged()?;
+    domain::with(named, |_| named).ok_or(XenError::ESRCH)
+}
+
+/// `event_channel_op(cmd, arg)`.
+pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
+    let caller = crate::hypercall::caller();
+    let Some(operation) = EventChannelOp::from_register(command) else {
+        log::warn!(target: GUEST, "d{caller}: unknown event_channel_op {command}: -ENOSYS");
+        return Err(XenError::ENOSYS);
+    };
+    match operation {
+        EventChannelOp::AllocUnbound => {
+            let mut request: EvtchnAllocUnbound = guest_access::read_from_guest(argument)?;
+            let owner = resolve(caller, request.dom)?;
+            let remote = if request.remote_dom == DOMID_SELF {
+                caller
+            } else {
+                request.remote_dom
+            };
+            request.port = domain::with(owner, |domain| domain.ports.alloc_unbound(remote))
+                .ok_or(XenError::ESRCH)??;
+            guest_access::write_to_guest(argument, &request)?;
+        }
+        EventChannelOp::BindInterdomain => {
+            let mut request: EvtchnBindInterdomain = guest_access::read_from_guest(argument)?;
+            let remote = if request.remote_dom == DOMID_SELF {
+                caller
+            } else {
+                request.remote_dom
+            };
+            request.local_port = if remote == caller {
+                domain::with(caller, |domain| {
+                    rules::bind_interdomain_local(&mut domain.ports, caller, request.remote_port)
+                })
+                .ok_or(XenError::ESRCH)??
+            } else {
+                domain::with_two(caller, remote, |local, other| {
+                    rules::bind_interdomain(
+                        &mut local.ports,
+                        caller,
+                        &mut other.ports,
+                        remote,
+                        request.remote_port,
+                    )
+                })
+                .ok_or(XenError::ESRCH)??
+            };
+            // As Xen does: the new port starts pending, making up for any
+            // send dropped while the other end was unbound.
+            domain::with(caller, |domain| notify(domain, request.local_port));
+            guest_access::write_to_guest(argument, &request)?;
+        }
+        EventChannelOp::BindVirq => {
+            let mut request: EvtchnBindVirq = guest_access::read_from_guest(argument)?;
+            request.port = domain::with(caller, |domain| {
+                domain.ports.bind_virq(request.virq, request.vcpu)
+            })
+            .ok_or(XenError::ESRCH)??;
+            guest_access::write_to_guest(argument, &request)?;
+        }
+        EventChannelOp::BindIpi => {
+            let mut request: EvtchnBindIpi = guest_access::read_from_guest(argument)?;
+            request.port = domain::with(caller, |domain| domain.ports.bind_ipi(request.vcpu))
+                .ok_or(XenError::ESRCH)??;
+            guest_access::write_to_guest(argument, &request)?;
+        }
+        EventChannelOp::Close => {
+            let request: EvtchnClose = guest_access::read_from_guest(argument)?;
+            close(caller, request.port)?;
+        }
+        EventChannelOp::Send => {
+            let request: EvtchnSend = guest_access::read_from_guest(argument)?;
+            send(caller, request.port)?;
+        }
+        EventChannelOp::Status => {
+            let mut request: EvtchnStatus = guest_access::read_from_guest(argument)?;
+            let owner = resolve(caller, request.dom)?;
+            let channel = domain::with(owner, |domain| domain.ports.status(request.port))
+                .ok_or(XenError::ESRCH)??;
+            let (kind, detail) = match channel {
+                Channel::Free => (EvtchnStatusKind::Closed, EvtchnStatusDetail::unbound(0)),
+                Channel::Unbound { remote } => (
+                    EvtchnStatusKind::Unbound,
+                    EvtchnStatusDetail::unbound(remote),
+                ),
+                Channel::Interdomain {
+                    remote,
+                    remote_port,
+                } => (
+                    EvtchnStatusKind::Interdomain,
+                    EvtchnStatusDetail::interdomain(remote, remote_port),
+                ),
+                Channel::Virq { virq } => (EvtchnStatusKind::Virq, EvtchnStatusDetail::irq(virq)),
+                Channel::Ipi => (EvtchnStatusKind::Ipi, EvtchnStatusDetail::irq(0)),
+            };
+            request.status = kind.raw();
+            request.vcpu = 0;
+            request.detail = detail;
+            guest_access::write_to_guest(argument, &request)?;
+        }
+        EventChannelOp::Unmask => {
+            let request: EvtchnUnmask = guest_access::read_from_guest(argument)?;
+            domain::with(caller, |domain| {
+                domain.ports.status(request.port)?;
+                // SAFETY: the domain's own shared info page.
+                rules::unmask(unsafe { &mut *domain.shared_info() }, request.port);
+                Ok::<(), XenError>(())
+            })
+            .ok_or(XenError::ESRCH)??;
+        }
+        EventChannelOp::BindVcpu => {
+            let request: EvtchnBindVcpu = guest_access::read_from_guest(argument)?;
+            domain::with(caller, |domain| {
+                domain.ports.bind_vcpu(request.port, request.vcpu)
+            })
+            .ok_or(XenError::ESRCH)??;
+        }
+        other => {
+            log::warn!(target: GUEST, "d{caller}: event_channel_op {} is not implemented: -ENOSYS", other.name());
+            return Err(XenError::ENOSYS);
+        }
+    }
+    Ok(0)
+}
+
+/// `EVTCHNOP_close` of `caller`'s `port`: frees it; the other end of an
+/// interdomain channel goes back to unbound (waiting for a new partner).
+pub fn close(caller: DomainId, port: Port) -> Result<(), XenError> {
+    let closed = domain::with(caller, |domain| {
+        let closed = domain.ports.close(port)?;
+        // SAFETY: the domain's own shared info page.
+        rules::clear_pending(unsafe { &mut *domain.shared_info() }, port);
+        Ok::<_, XenError>(closed)
+    })
+    .ok_or(XenError::ESRCH)??;
+    if let rules::Closed::Interdomain {
+        remote,
+        remote_port,
+    } = closed
+    {
+        domain::with(remote, |domain| {
+            if domain.ports.revert_to_unbound(remote_port, caller).is_err() {
+                log::error!("event channel {remote_port} of d{remote} was not connected to d{caller}'s port {port}");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Closes every port of a domain being destroyed (its table goes with it);
+/// the other ends of its interdomain channels become unbound.
+pub fn close_all(domain: &mut Domain) -> alloc::vec::Vec<rules::RemoteEnd> {
+    let id = domain.id;
+    domain.ports.close_all(id).collect()
+}
+
+/// Gives the other domains their side back after `close_all`.
+pub fn release_remote_ends(closer: DomainId, ends: &[rules::RemoteEnd]) {
+    for end in ends {
+        domain::with(end.domain, |domain| {
+            let _ = domain.ports.revert_to_unbound(end.port, closer);
+        });
+    }
+}
+
+/// `EVTCHNOP_send` from `caller` on `port`.
+pub fn send(caller: DomainId, port: Port) -> Result<(), XenError> {
+    let target = domain::with(caller, |domain| rules::send_target(&domain.ports, port))
+        .ok_or(XenError::ESRCH)??;
+    match target {
+        Target::Drop => {}
+        Target::Local { port } => {
+            domain::with(caller, |domain| notify(domain, port));
+        }
+        Target::Remote {
+            domain: remote,
+            port,
+        } => {
+            domain::with(remote, |domain| notify(domain, port));
+        }
+    }
+    Ok(())
+}
