@@ -13,10 +13,15 @@
 //!   powers off;
 //! - `clock`: prints the time of day (Unix seconds) about every second;
 //! - `sleeper`: sleeps (blocked) and wakes once a second, doing nothing;
+//! - `pong peer=D` and `ping peer=D port=P rounds=N`: two guests bounce an
+//!   event back and forth over an interdomain event channel (pong offers
+//!   the port, ping connects to it) and ping reports the round-trip time;
 //! - `first-line` and `spin`: for `bench` (time to the first line; a guest
 //!   that runs without doing anything).
 #![no_std]
 #![no_main]
+
+extern crate alloc;
 
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
 use guest_kernel::abi::hypercall::Hypercall;
@@ -24,7 +29,7 @@ use guest_kernel::abi::mmu::{MmuUpdate, MmuUpdateKind};
 use guest_kernel::abi::sched::ShutdownReason;
 use guest_kernel::abi::sysctl::Sysctl;
 use guest_kernel::abi::{wrappers, XenError};
-use guest_kernel::{paging, println, start, time, traps, StartInfo};
+use guest_kernel::{events, paging, println, start, time, traps, StartInfo};
 
 /// The guest's main function, called by the library once it is set up.
 #[no_mangle]
@@ -62,6 +67,8 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
             println!("clock: unix time {}", time::wallclock_ns() / 1_000_000_000);
             time::sleep(1_000_000_000);
         },
+        "pong" => pong(line),
+        "ping" => ping(line),
         "sleeper" => loop {
             // Blocked nearly all the time: wakes once a second, does nothing.
             time::sleep(1_000_000_000);
@@ -161,5 +168,72 @@ fn probe() -> ! {
         describe(result)
     );
     println!("probe: still running");
+    guest_kernel::shutdown(ShutdownReason::Poweroff)
+}
+
+/// The value of `key=` on the command line.
+fn argument(line: &str, key: &str) -> Option<u64> {
+    line.split_ascii_whitespace()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|value| value.parse().ok())
+}
+
+/// Offers a port to domain `peer` and answers every event with one.
+fn pong(line: &str) -> ! {
+    let peer = argument(line, "peer").unwrap_or(0) as u16;
+    let port = match events::alloc_unbound(peer) {
+        Ok(port) => port,
+        Err(error) => {
+            println!("pong: cannot offer a port to domain {peer}: {error}");
+            guest_kernel::shutdown(ShutdownReason::Crash)
+        }
+    };
+    println!("pong: port {port} offered to domain {peer}");
+    let mut answered = 0u64;
+    loop {
+        events::wait_until(|| events::take(port));
+        if events::send(port).is_err() {
+            println!("pong: the channel is gone after {answered} answers");
+            guest_kernel::shutdown(ShutdownReason::Poweroff)
+        }
+        answered += 1;
+    }
+}
+
+/// Connects to `peer`'s port and times `rounds` round trips.
+fn ping(line: &str) -> ! {
+    let peer = argument(line, "peer").unwrap_or(0) as u16;
+    let remote_port = argument(line, "port").unwrap_or(1) as u32;
+    let rounds = argument(line, "rounds").unwrap_or(1000);
+    // The partner may not have offered its port yet: try for a while.
+    let mut port = None;
+    for _ in 0..500 {
+        if let Ok(local) = events::bind_interdomain(peer, remote_port) {
+            port = Some(local);
+            break;
+        }
+        time::sleep(10_000_000);
+    }
+    let Some(port) = port else {
+        println!("ping: domain {peer} never offered port {remote_port}");
+        guest_kernel::shutdown(ShutdownReason::Crash)
+    };
+    // Binding marks the new port pending (as Xen does): consume that first.
+    let _ = events::take(port);
+    let mut samples = alloc::vec::Vec::with_capacity(rounds as usize);
+    for _ in 0..rounds {
+        let start = time::rdtsc();
+        let _ = events::send(port);
+        events::wait_until(|| events::take(port));
+        samples.push(time::rdtsc() - start);
+    }
+    samples.sort_unstable();
+    let median = samples.get(samples.len() / 2).copied().unwrap_or(0);
+    let minimum = samples.first().copied().unwrap_or(0);
+    println!("ping: {rounds} round trips with domain {peer} done");
+    println!(
+        "bench: evtchn_ping_pong_round_trip median={median} min={minimum} iterations={rounds}"
+    );
+    let _ = events::close(port);
     guest_kernel::shutdown(ShutdownReason::Poweroff)
 }

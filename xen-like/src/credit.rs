@@ -25,10 +25,11 @@
 //! Time is cut into *accounting periods* (Xen: 30 ms). At the start of each
 //! period every *active* vCPU is granted credit, measured in CPU cycles:
 //! its weight divided by the sum of the weights of all active vCPUs, times
-//! the length of the period. Running spends credit one for one with the
-//! cycles run. Over a busy period the grants add up to exactly the period,
-//! and so does the spending: credit is conserved, balances stay small, and
-//! each vCPU's spending must track its grants, that is, its weight.
+//! the length of the period (with one refinement, below). Running spends
+//! credit one for one with the cycles run. Over a busy period the grants
+//! add up to exactly the period, and so does the spending: credit is
+//! conserved, balances stay small, and each vCPU's spending must track its
+//! grants, that is, its weight.
 //!
 //! A vCPU is active when it is runnable, or ran during the period that just
 //! ended. A vCPU blocked for the whole period earns nothing: it cannot save
@@ -124,11 +125,12 @@ pub const MAX_CAP: u32 = 100;
 /// How many vCPUs one CPU's scheduler holds.
 pub const MAX_VCPUS: usize = 64;
 
-/// A credit balance's `pick` slice is never cut shorter than `slice` divided
-/// by this to let another UNDER vCPU in: a decision costs a timer interrupt
-/// and a switch, and a run of a few cycles buys nothing (Xen's rate limit
-/// is 1 ms against a 30 ms slice for the same reason). Caps and period
-/// boundaries are always honoured to the cycle.
+/// When [`Credit::pick`] cuts a run short at the end of the vCPU's credit to
+/// let another UNDER vCPU in, it never cuts it below `slice` divided by
+/// this: a decision costs a timer interrupt and a switch, and a run of a
+/// few cycles buys nothing (Xen's rate limit, 1 ms against a 30 ms slice,
+/// has the same purpose). Caps and period boundaries are always honoured to
+/// the cycle.
 const SHORTEST_CREDIT_CUT_DIVISOR: u64 = 10;
 
 /// A vCPU's scheduling parameters, as `xl sched-credit` shows and sets
@@ -402,7 +404,7 @@ impl Credit {
             if !vcpu.may_run() || (vcpu.yielded && anyone_unyielded) {
                 continue;
             }
-            if best.map_or(true, |best| vcpu.goes_before(self.slot(best))) {
+            if best.is_none_or(|best| vcpu.goes_before(self.slot(best))) {
                 best = Some(index);
             }
         }
