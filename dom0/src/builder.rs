@@ -122,7 +122,12 @@ pub fn build(config: &DomainConfig, file: &[u8], paused: bool) -> Result<u16, Bu
     create.u.create.max_pages = nr_pages;
     step("creating the domain", domctl(&mut create))?;
     let id = create.domain;
-    match fill(id, config, file, &image, &layout, nr_pages) {
+    match fill(id, config, file, &image, &layout, nr_pages).and_then(|()| {
+        crate::toolstack::apply_scheduling(id, config).map_err(|error| BuildError::Hypervisor {
+            step: "setting the weight and cap",
+            error,
+        })
+    }) {
         Ok(()) => {}
         Err(error) => {
             let _ = simple_domctl(DomctlOp::DestroyDomain, id);

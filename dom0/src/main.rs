@@ -132,6 +132,13 @@ fn run(line: &str) {
         Ok(Command::XlPause(domain)) => toolstack::pause(domain, true),
         Ok(Command::XlUnpause(domain)) => toolstack::pause(domain, false),
         Ok(Command::XlShutdown(domain)) => toolstack::shutdown(domain),
+        Ok(Command::XlSchedCredit {
+            domain,
+            weight,
+            cap,
+        }) => toolstack::sched_credit(domain, weight, cap),
+        Ok(Command::XlVcpuList) => toolstack::vcpu_list(),
+        Ok(Command::XlTop) => toolstack::top(),
         Ok(Command::XlInfo) => xl_info(),
         Ok(Command::XlDmesg) => xl_dmesg(),
         Ok(Command::Ls(prefix)) => files::ls(prefix),
@@ -194,8 +201,7 @@ fn xl_info() {
         xen_changeset: version_text(XenVersionOp::Changeset, &mut changeset),
         virt_start: HYPERVISOR_VIRT_START,
         pagesize: pagesize as u64,
-        // Round robin with 10 ms slices, until the credit scheduler exists.
-        scheduler: "round-robin",
+        scheduler: "credit",
     };
     let _ = xl::write_info(&mut ConsoleWriter::new(), &info);
 }

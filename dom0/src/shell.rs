@@ -32,6 +32,20 @@ pub enum Command<'a> {
     XlUnpause(&'a str),
     /// `xl shutdown NAME|ID`: ask the guest to power off.
     XlShutdown(&'a str),
+    /// `xl sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]]`: show or set
+    /// the credit scheduler's weights and caps.
+    XlSchedCredit {
+        /// The domain to show or change (all when absent).
+        domain: Option<&'a str>,
+        /// A new weight.
+        weight: Option<u32>,
+        /// A new cap.
+        cap: Option<u32>,
+    },
+    /// `xl vcpu-list`.
+    XlVcpuList,
+    /// `xl top`: CPU and memory per domain, refreshed every second.
+    XlTop,
     /// `ls [PREFIX]`: the files in Dom0's ramdisk.
     Ls(Option<&'a str>),
     /// `cat FILE`: print a file from the ramdisk.
@@ -93,6 +107,10 @@ Commands:
   xl shutdown NAME|ID  ask a domain to power off
   xl pause NAME|ID     stop running a domain, keeping it
   xl unpause NAME|ID   let a paused domain run again
+  xl sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]]
+                       show or set scheduling weights and caps
+  xl vcpu-list         each domain's vCPU: state and CPU time
+  xl top               CPU and memory per domain, every second (a key stops it)
   ls [PREFIX]          files in Dom0's ramdisk (guest images, configs)
   cat FILE             print a file from the ramdisk
   bench                run the microbenchmarks
@@ -110,7 +128,8 @@ Commands:
 ";
 
 const XL_USAGE: &str = "usage: xl list [NAME|ID] | info | dmesg | create [-p] FILE [KEY=VALUE...] \
-                        | destroy NAME|ID | shutdown NAME|ID | pause NAME|ID | unpause NAME|ID";
+                        | destroy NAME|ID | shutdown NAME|ID | pause NAME|ID | unpause NAME|ID \
+                        | sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]] | vcpu-list | top";
 const DEBUG_USAGE: &str =
     "usage: debug pagefault | nohandler | privileged | breakpoint | hypercall N | cmdline | heap N \
      | cycles N FILE";
@@ -159,6 +178,9 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             ["unpause", domain] => Ok(Command::XlUnpause(domain)),
             ["shutdown", domain] => Ok(Command::XlShutdown(domain)),
             ["create", arguments @ ..] => parse_create(arguments),
+            ["sched-credit", arguments @ ..] => parse_sched_credit(arguments),
+            ["vcpu-list"] => Ok(Command::XlVcpuList),
+            ["top"] => Ok(Command::XlTop),
             _ => Err(ParseError::Usage(XL_USAGE)),
         },
         "debug" => {
@@ -188,6 +210,46 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
 }
 
 const CREATE_USAGE: &str = "usage: xl create [-p] FILE [KEY=VALUE...]";
+const SCHED_USAGE: &str = "usage: xl sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]]";
+
+fn parse_sched_credit<'a>(arguments: &[&'a str]) -> Result<Command<'a>, ParseError<'a>> {
+    let (mut domain, mut weight, mut cap) = (None, None, None);
+    let mut words = arguments.iter();
+    while let Some(&flag) = words.next() {
+        let value = words
+            .next()
+            .copied()
+            .ok_or(ParseError::Usage(SCHED_USAGE))?;
+        match flag {
+            "-d" => domain = Some(value),
+            "-w" => {
+                weight = Some(value.parse().map_err(|_| {
+                    ParseError::Usage(
+                        "xl sched-credit: the weight is a number from 1 to 65535, like -w 512",
+                    )
+                })?)
+            }
+            "-c" => {
+                cap = Some(value.parse().map_err(|_| {
+                    ParseError::Usage(
+                        "xl sched-credit: the cap is a percentage from 0 (none) to 100, like -c 25",
+                    )
+                })?)
+            }
+            _ => return Err(ParseError::Usage(SCHED_USAGE)),
+        }
+    }
+    if domain.is_none() && (weight.is_some() || cap.is_some()) {
+        return Err(ParseError::Usage(
+            "xl sched-credit: say which domain to change with -d NAME",
+        ));
+    }
+    Ok(Command::XlSchedCredit {
+        domain,
+        weight,
+        cap,
+    })
+}
 
 fn parse_create<'a>(arguments: &[&'a str]) -> Result<Command<'a>, ParseError<'a>> {
     let mut paused = false;
@@ -283,6 +345,38 @@ mod tests {
         assert_eq!(parse("xl shutdown 3"), Ok(Command::XlShutdown("3")));
         assert!(matches!(
             parse("xl a b c d e f g h i j k l m"),
+            Err(ParseError::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn sched_credit_takes_a_domain_weight_and_cap() {
+        assert_eq!(
+            parse("xl sched-credit -d web -w 512 -c 25"),
+            Ok(Command::XlSchedCredit {
+                domain: Some("web"),
+                weight: Some(512),
+                cap: Some(25)
+            })
+        );
+        assert_eq!(
+            parse("xl sched-credit"),
+            Ok(Command::XlSchedCredit {
+                domain: None,
+                weight: None,
+                cap: None
+            })
+        );
+        assert!(matches!(
+            parse("xl sched-credit -w 5"),
+            Err(ParseError::Usage(_))
+        ));
+        assert!(matches!(
+            parse("xl sched-credit -d web -w lots"),
+            Err(ParseError::Usage(_))
+        ));
+        assert!(matches!(
+            parse("xl sched-credit -d"),
             Err(ParseError::Usage(_))
         ));
     }

@@ -406,3 +406,159 @@ fn free_pages() -> u64 {
     }
     request.physinfo_payload().free_pages
 }
+
+/// Reads (or, with `Some`, sets) a domain's weight and cap.
+fn scheduler_op(id: u16, set: Option<(u32, u32)>) -> Result<(u32, u32), i64> {
+    use guest_kernel::abi::domctl::{DomctlSchedulerOp, SCHEDULER_GET, SCHEDULER_PUT};
+    let mut request = Domctl::new(DomctlOp::SchedulerOp, id);
+    request.u.scheduler = match set {
+        Some((weight, cap)) => DomctlSchedulerOp {
+            command: SCHEDULER_PUT,
+            weight,
+            cap,
+            pad: 0,
+        },
+        None => DomctlSchedulerOp {
+            command: SCHEDULER_GET,
+            ..Default::default()
+        },
+    };
+    control::domctl(&mut request)?;
+    let answer = request.scheduler();
+    Ok(set.unwrap_or((answer.weight, answer.cap)))
+}
+
+/// Applies a configuration's weight and cap to a new domain.
+pub fn apply_scheduling(id: u16, config: &DomainConfig) -> Result<(), i64> {
+    scheduler_op(id, Some((config.weight, config.cap))).map(|_| ())
+}
+
+/// `xl sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]]`.
+pub fn sched_credit(domain: Option<&str>, weight: Option<u32>, cap: Option<u32>) {
+    if let Some(weight) = weight {
+        if !(1..=65535).contains(&weight) {
+            println!("xl sched-credit: the weight must be from 1 to 65535 (got {weight}); the default is 256");
+            return;
+        }
+    }
+    if let Some(cap) = cap {
+        if cap > 100 {
+            println!("xl sched-credit: the cap is a percentage of one CPU, from 0 (no cap) to 100 (got {cap})");
+            return;
+        }
+    }
+    let ids: Vec<u16> = match domain {
+        Some(text) => match resolve("sched-credit", text) {
+            Ok(id) => alloc::vec![id],
+            Err(()) => return,
+        },
+        None => match domain_infos() {
+            Ok(infos) => infos.iter().map(|info| info.domid).collect(),
+            Err(error) => return explain("xl sched-credit: reading the domain list", error),
+        },
+    };
+    if weight.is_some() || cap.is_some() {
+        let id = ids[0];
+        let (old_weight, old_cap) = match scheduler_op(id, None) {
+            Ok(params) => params,
+            Err(error) => return explain("xl sched-credit", error),
+        };
+        if let Err(error) = scheduler_op(
+            id,
+            Some((weight.unwrap_or(old_weight), cap.unwrap_or(old_cap))),
+        ) {
+            return explain("xl sched-credit", error);
+        }
+    }
+    println!("{:<32} {:>5} {:>6} {:>4}", "Name", "ID", "Weight", "Cap");
+    for id in ids {
+        match scheduler_op(id, None) {
+            Ok((weight, cap)) => println!("{:<32} {:>5} {:>6} {:>4}", name_of(id), id, weight, cap),
+            Err(error) => explain("xl sched-credit", error),
+        }
+    }
+}
+
+/// `xl vcpu-list`: each domain's (single) vCPU.
+pub fn vcpu_list() {
+    use guest_kernel::abi::sysctl::{DOMINF_BLOCKED, DOMINF_PAUSED, DOMINF_RUNNING};
+    let infos = match domain_infos() {
+        Ok(infos) => infos,
+        Err(error) => return explain("xl vcpu-list: reading the domain list", error),
+    };
+    println!(
+        "{:<32} {:>5} {:>5} {:>5} {:>5} {:>9}  Affinity (Hard / Soft)",
+        "Name", "ID", "VCPU", "CPU", "State", "Time(s)"
+    );
+    for info in &infos {
+        let running = info.flags & DOMINF_RUNNING != 0;
+        let state = [
+            if running { 'r' } else { '-' },
+            if info.flags & DOMINF_BLOCKED != 0 {
+                'b'
+            } else {
+                '-'
+            },
+            if info.flags & DOMINF_PAUSED != 0 {
+                'p'
+            } else {
+                '-'
+            },
+        ];
+        let state: String = state.iter().collect();
+        let tenths = info.cpu_time / 100_000_000;
+        println!(
+            "{:<32} {:>5} {:>5} {:>5} {:>5} {:>7}.{}  all / all",
+            name_of(info.domid),
+            info.domid,
+            0,
+            if running { "0" } else { "-" },
+            state,
+            tenths / 10,
+            tenths % 10
+        );
+    }
+}
+
+/// `xl top`: every second, each domain's CPU use over the last second and
+/// its memory, until a key is pressed.
+pub fn top() {
+    let mut previous = match domain_infos() {
+        Ok(infos) => infos,
+        Err(error) => return explain("xl top: reading the domain list", error),
+    };
+    let mut previous_time = time::system_time_ns();
+    println!("xl top: refreshing every second; press any key to stop");
+    loop {
+        time::sleep(1_000_000_000);
+        let mut key = [0u8; 8];
+        if guest_kernel::abi::wrappers::console_read(&mut key) > 0 {
+            return;
+        }
+        let Ok(infos) = domain_infos() else { return };
+        let now = time::system_time_ns();
+        let elapsed = now.saturating_sub(previous_time).max(1);
+        println!(
+            "{:<24} {:>5} {:>10} {:>8} {:>10}",
+            "NAME", "ID", "CPU(sec)", "CPU(%)", "MEM(k)"
+        );
+        for info in &infos {
+            let before = previous
+                .iter()
+                .find(|old| old.domid == info.domid)
+                .map_or(0, |old| old.cpu_time);
+            let percent_tenths = info.cpu_time.saturating_sub(before) * 1000 / elapsed;
+            println!(
+                "{:<24} {:>5} {:>10} {:>6}.{} {:>10}",
+                name_of(info.domid),
+                info.domid,
+                info.cpu_time / 1_000_000_000,
+                percent_tenths / 10,
+                percent_tenths % 10,
+                info.tot_pages * 4
+            );
+        }
+        previous = infos;
+        previous_time = now;
+    }
+}

@@ -13,6 +13,7 @@
 //!   powers off;
 //! - `clock`: prints the time of day (Unix seconds) about every second;
 //! - `sleeper`: sleeps (blocked) and wakes once a second, doing nothing;
+//! - `burn`: CPU-bound and silent (for weights and caps);
 //! - `pong peer=D` and `ping peer=D port=P rounds=N`: two guests bounce an
 //!   event back and forth over an interdomain event channel (pong offers
 //!   the port, ping connects to it) and ping reports the round-trip time;
@@ -66,6 +67,10 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
             // Prints the time of day about every second, sleeping between.
             println!("clock: unix time {}", time::wallclock_ns() / 1_000_000_000);
             time::sleep(1_000_000_000);
+        },
+        "burn" => loop {
+            // CPU-bound and silent: for watching the scheduler share the CPU.
+            core::hint::black_box(time::rdtsc());
         },
         "pong" => pong(line),
         "ping" => ping(line),

@@ -19,6 +19,7 @@
 //! | `GetDomainInfo`       | 5      | [`crate::sysctl::DomainInfo`] | OUT: one domain's record                       |
 //! | `MaxMem`              | 11     | [`DomctlMaxMem`]              | set its memory limit                           |
 //! | `SetVcpuContext`      | 12     | [`DomctlVcpuContext`]         | initial registers and page-table root          |
+//! | `SchedulerOp`         | 16     | [`DomctlSchedulerOp`]         | read or set its credit weight and cap          |
 //! | `RequestShutdown`     | 0x8001 | [`DomctlRequestShutdown`]     | ask the guest to shut down (project-only)      |
 //!
 //! `RequestShutdown` stands in for what Xen does through XenStore
@@ -61,6 +62,8 @@ abi_enum! {
         MaxMem = 11 => "XEN_DOMCTL_max_mem",
         /// Set a vCPU's initial context. Xen's number.
         SetVcpuContext = 12 => "XEN_DOMCTL_setvcpucontext",
+        /// Read or set the domain's scheduling parameters. Xen's number.
+        SchedulerOp = 16 => "XEN_DOMCTL_scheduler_op",
         /// Ask the guest to shut down (project-only).
         RequestShutdown = 0x8001 => "DOMCTL_request_shutdown",
     }
@@ -99,6 +102,25 @@ pub struct DomctlVcpuContext {
     pub kernel_root: u64,
 }
 
+/// `DomctlSchedulerOp::command`: read the parameters.
+pub const SCHEDULER_GET: u32 = 0;
+/// `DomctlSchedulerOp::command`: set the parameters.
+pub const SCHEDULER_PUT: u32 = 1;
+
+/// Payload of `SchedulerOp`: the credit scheduler's parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct DomctlSchedulerOp {
+    /// IN: [`SCHEDULER_GET`] or [`SCHEDULER_PUT`].
+    pub command: u32,
+    /// IN (put) / OUT (get): weight, 1..=65535 (default 256).
+    pub weight: u32,
+    /// IN (put) / OUT (get): cap in percent of one CPU, 0 = none, up to 100.
+    pub cap: u32,
+    /// Padding; zero.
+    pub pad: u32,
+}
+
 /// Payload of `RequestShutdown`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
@@ -113,6 +135,7 @@ const _: () = assert!(size_of::<DomctlCreateDomain>() == 8);
 const _: () = assert!(size_of::<DomctlMaxMem>() == 8);
 const _: () = assert!(size_of::<DomctlVcpuContext>() == 32);
 const _: () = assert!(size_of::<DomctlRequestShutdown>() == 8);
+const _: () = assert!(size_of::<DomctlSchedulerOp>() == 16);
 const _: () = assert!(size_of::<DomainInfo>() <= DOMCTL_PAYLOAD_SIZE);
 
 /// The operation-specific part of a [`Domctl`]: a C union of plain-integer
@@ -130,6 +153,8 @@ pub union DomctlPayload {
     pub context: DomctlVcpuContext,
     /// `RequestShutdown`.
     pub shutdown: DomctlRequestShutdown,
+    /// `SchedulerOp`.
+    pub scheduler: DomctlSchedulerOp,
     /// The payload as bytes; fixes the union's size.
     pub raw: [u8; DOMCTL_PAYLOAD_SIZE],
 }
@@ -211,6 +236,12 @@ impl Domctl {
     pub fn shutdown(&self) -> DomctlRequestShutdown {
         // SAFETY: as above.
         unsafe { self.u.shutdown }
+    }
+
+    /// The `SchedulerOp` payload.
+    pub fn scheduler(&self) -> DomctlSchedulerOp {
+        // SAFETY: as above.
+        unsafe { self.u.scheduler }
     }
 
     /// The `GetDomainInfo` payload.

@@ -121,8 +121,9 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
     pit::silence_legacy_pics();
     apic::init(mm::physical_to_virtual);
     time::init();
+    sched::init();
     log::info!(
-        "scheduler: round robin, one {} ms tick per slice",
+        "scheduler: credit (weights and caps), 30 ms periods, {} ms ticks",
         1000 / time::TICKS_PER_SECOND
     );
 
@@ -148,6 +149,7 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
     // On the heap, not on this stack: enter_guest writes the stack top.
     let first_frame = alloc::boxed::Box::new(dom0.vcpu.saved);
     domain::insert(dom0);
+    sched::add_domain(0);
     domain::set_current(Some(0));
     log::info!("starting Dom0; {} MiB free", mm::frames::free_count() >> 8);
     // SAFETY: Dom0's page tables map the hypervisor's slots like the idle

@@ -236,24 +236,6 @@ pub fn for_each(mut action: impl FnMut(&Domain)) {
     }
 }
 
-/// The first runnable domain after `after` in ID order, wrapping around
-/// (round robin); `after` itself comes last.
-pub fn next_runnable(after: Option<DomainId>) -> Option<DomainId> {
-    use core::ops::Bound::{Excluded, Included, Unbounded};
-    let domains = DOMAINS.lock();
-    let (later, earlier) = match after {
-        Some(id) => (
-            domains.range((Excluded(id), Unbounded)),
-            domains.range((Unbounded, Included(id))),
-        ),
-        None => (domains.range(..), domains.range((Included(0), Excluded(0)))),
-    };
-    later
-        .chain(earlier)
-        .find(|(_, domain)| domain.runnable())
-        .map(|(&id, _)| id)
-}
-
 /// CPU time of a domain's vCPU in TSC cycles, including the run in progress
 /// if it is on this CPU now.
 pub fn cpu_cycles(domain: &Domain) -> u64 {
@@ -321,6 +303,7 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
         crate::time::publish_vcpu_time(shared);
     }
     insert(domain);
+    crate::sched::add_domain(id);
     log::info!("created domain {id} (up to {} MiB)", max_pages >> 8);
     Ok(id)
 }
@@ -333,6 +316,7 @@ pub fn destroy(id: DomainId) -> Result<(), XenError> {
         return Err(XenError::EINVAL);
     }
     let mut domain = DOMAINS.lock().remove(&id).ok_or(XenError::ESRCH)?;
+    crate::sched::remove_domain(id);
     let remote_ends = crate::evtchn::close_all(&mut domain);
     crate::evtchn::release_remote_ends(id, &remote_ends);
     // A stale translation must not outlive the frames it reaches (mm::tlb).

@@ -8,9 +8,10 @@ use crate::arch::x86_64::frame::GuestFrame;
 use crate::console::GUEST;
 use crate::domain::{self, DomainState};
 use crate::mm::{frame_table, guest_access, tlb};
-use hypercall_abi::domctl::{Domctl, DomctlOp};
+use hypercall_abi::domctl::{Domctl, DomctlOp, SCHEDULER_GET, SCHEDULER_PUT};
 use hypercall_abi::sched::ShutdownReason;
 use hypercall_abi::XenError;
+use xen_like::credit::Params;
 use xen_like::pagewalk::is_canonical;
 
 // SAFETY: a repr(C) struct of integers (its union members are all
@@ -64,6 +65,29 @@ pub fn domctl(address: u64) -> Result<u64, XenError> {
             domain::with(target, |domain| domain.max_pages = pages).ok_or(XenError::ESRCH)?;
         }
         DomctlOp::SetVcpuContext => set_vcpu_context(&request)?,
+        DomctlOp::SchedulerOp => {
+            let mut payload = request.scheduler();
+            domain::with(target, |_| ()).ok_or(XenError::ESRCH)?;
+            match payload.command {
+                SCHEDULER_GET => {
+                    let params = crate::sched::params(target).ok_or(XenError::ESRCH)?;
+                    payload.weight = params.weight;
+                    payload.cap = params.cap;
+                }
+                SCHEDULER_PUT => {
+                    let params = Params {
+                        weight: payload.weight,
+                        cap: payload.cap,
+                    };
+                    crate::sched::set_params(target, params).map_err(|error| {
+                        log::debug!(target: GUEST, "d{}: scheduler parameters for d{target} refused: {}", caller(), error.description());
+                        error.errno()
+                    })?;
+                }
+                _ => return Err(XenError::EINVAL),
+            }
+            request.u.scheduler = payload;
+        }
         DomctlOp::RequestShutdown => {
             let reason = ShutdownReason::try_from(request.shutdown().reason)
                 .map_err(|_| XenError::EINVAL)?;

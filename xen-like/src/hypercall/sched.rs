@@ -10,7 +10,7 @@ use hypercall_abi::{SchedShutdown, XenError};
 pub fn sched_op(command: u64, argument: u64) -> Result<u64, XenError> {
     match SchedOp::from_register(command) {
         Some(SchedOp::Yield) => {
-            crate::sched::request_reschedule();
+            crate::sched::yield_current();
             Ok(0)
         }
         Some(SchedOp::Shutdown) => {

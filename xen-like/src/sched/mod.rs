@@ -1,20 +1,21 @@
 //! The scheduler: which vCPU runs on this CPU, and switching between them.
 //!
-//! For now a round robin over runnable domains (one vCPU each), preempted
-//! by the timer tick: every tick, and whenever the running domain yields,
-//! shuts down, crashes or is paused, the next runnable domain in ID order
-//! gets the CPU. Paused, shut-down and crashed domains, and domains whose
-//! context is not set yet, get none. When nothing is runnable the CPU halts
-//! until an interrupt. (Weights and caps, in the manner of Xen's credit
-//! scheduler, come with the event-channel work.)
+//! Decisions come from the credit scheduler (`xen_like::credit`, with its
+//! rules and simulated-time tests): every domain has a weight (default 256)
+//! and an optional cap (percent of one CPU); runnable vCPUs share the CPU
+//! in proportion to their weights, and a capped one never gets more than
+//! its cap. CPU time is charged exactly, in TSC cycles, at every switch and
+//! every tick, so a guest cannot dodge the accounting by yielding just
+//! before a tick. Blocked, paused, shut-down and crashed domains, and
+//! domains whose context is not set yet, are not runnable. When nothing
+//! may run, the CPU halts until an interrupt.
 //!
 //! A context switch happens at the very end of a hypercall or a trap, when
 //! the running guest's registers are in the `GuestFrame` at the top of the
 //! hypervisor stack: they are copied into the old vCPU, and the next vCPU's
 //! are copied in their place, so the exit path resumes the next guest.
 //! With them go the x87/SSE state, the FS and GS bases, and the page-table
-//! root (CR3). The time between two switches is charged to the vCPU that
-//! ran, measured with the TSC.
+//! root (CR3).
 
 use crate::arch::x86_64::entry;
 use crate::arch::x86_64::frame::GuestFrame;
@@ -24,6 +25,68 @@ use crate::domain::{self, Domain, DomainId};
 use crate::mm::{paging, tlb, PAGE_SIZE};
 use core::sync::atomic::Ordering;
 use hypercall_abi::domctl::SHUTDOWN_REQUEST_FLAG;
+use spin::Mutex;
+use xen_like::credit::{Credit, CreditError, Decision, Params};
+
+/// The credit scheduler's state for this (the only) CPU.
+static CREDIT: Mutex<Option<Credit>> = Mutex::new(None);
+
+/// Sets the scheduler up once the TSC's rate is known: 30 ms accounting
+/// periods, 10 ms slices (Xen's credit scheduler's defaults).
+pub fn init() {
+    let hz = crate::time::tsc_hz();
+    *CREDIT.lock() = Some(Credit::new(hz * 30 / 1000, hz * 10 / 1000));
+}
+
+/// Runs `action` on the credit scheduler.
+fn with_credit<R>(action: impl FnOnce(&mut Credit) -> R) -> R {
+    action(CREDIT.lock().as_mut().expect("sched::init runs at boot"))
+}
+
+/// A new domain takes part with the default weight and no cap.
+pub fn add_domain(id: DomainId) {
+    let _ = with_credit(|credit| credit.add(u32::from(id), Params::DEFAULT));
+}
+
+/// A destroyed domain leaves.
+pub fn remove_domain(id: DomainId) {
+    with_credit(|credit| credit.remove(u32::from(id)));
+}
+
+/// A domain's weight and cap.
+pub fn params(id: DomainId) -> Option<Params> {
+    with_credit(|credit| credit.params(u32::from(id)))
+}
+
+/// Sets a domain's weight and cap.
+pub fn set_params(id: DomainId, params: Params) -> Result<(), CreditError> {
+    with_credit(|credit| credit.set_params(u32::from(id), params))
+}
+
+/// `sched_op yield`: let someone else run if anyone can.
+pub fn yield_current() {
+    if let Some(id) = this_cpu().current_domain() {
+        with_credit(|credit| credit.yield_cpu(u32::from(id)));
+    }
+    request_reschedule();
+}
+
+/// Charges the running vCPU for the time since it was last charged, and
+/// returns the scheduler's decision for now.
+fn decide() -> Decision {
+    let cpu = this_cpu();
+    let now = rdtsc();
+    let mut credit = CREDIT.lock();
+    let credit = credit.as_mut().expect("sched::init runs at boot");
+    if let Some(id) = cpu.current_domain() {
+        let since = cpu.running_since.swap(now, Ordering::Relaxed);
+        let ran = now.saturating_sub(since);
+        credit.charge(u32::from(id), ran, now);
+        domain::with(id, |domain| domain.vcpu.cpu_cycles += ran);
+    }
+    domain::for_each(|domain| credit.set_runnable(u32::from(domain.id), domain.runnable()));
+    credit.pick(now)
+}
 
 /// Asks for a scheduling decision on this CPU before it returns to a guest.
 pub fn request_reschedule() {
@@ -89,7 +152,10 @@ pub fn tick() {
 /// Picks the next vCPU and switches to it, or idles if none may run.
 fn schedule(frame: &mut GuestFrame) {
     let current = this_cpu().current_domain();
-    let next = domain::next_runnable(current);
+    let next = match decide() {
+        Decision::Run { vcpu, .. } => Some(vcpu as DomainId),
+        Decision::Idle { .. } => None,
+    };
     if next.is_some() && next == current {
         return;
     }
@@ -102,15 +168,13 @@ fn schedule(frame: &mut GuestFrame) {
     }
 }
 
-/// Saves the running vCPU's state and charges it the time it ran.
+/// Saves the running vCPU's state (its time was charged by `decide`).
 fn save(domain: &mut Domain, frame: &GuestFrame) {
     let vcpu = &mut domain.vcpu;
     vcpu.saved = *frame;
     instructions::fxsave(&mut vcpu.fpu);
     vcpu.fs_base = instructions::read_fs_base();
     vcpu.gs_base = instructions::read_kernel_gs_base();
-    let since = this_cpu().running_since.load(Ordering::Relaxed);
-    vcpu.cpu_cycles += rdtsc().saturating_sub(since);
 }
 
 /// Loads domain `id`'s vCPU into `frame` and the CPU.
@@ -158,7 +222,8 @@ fn idle() -> ! {
     tlb::root_loaded();
     loop {
         instructions::wait_for_interrupt();
-        if let Some(id) = domain::next_runnable(None) {
+        if let Decision::Run { vcpu, .. } = decide() {
+            let id = vcpu as DomainId;
             let mut frame = GuestFrame::new_guest(0, 0);
             switch_to(id, &mut frame);
             let stack_top = this_cpu().stack_top.load(Ordering::Relaxed);
