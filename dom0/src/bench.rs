@@ -72,6 +72,7 @@ pub fn bench() {
     if let Err(error) = bench_paging() {
         println!("bench: paging benchmarks skipped: {error:?}");
     }
+    bench_events();
     bench_domains();
     println!("bench: done");
 }
@@ -246,6 +247,18 @@ fn bench_domains() {
         );
     }
 
+    // A domain switch: with one other domain that yields at once, a yield
+    // here is two switches (there and back) and two hypercalls.
+    if let Some(config) = small_guest("switch", "workload=spin") {
+        if let Ok(id) = build(&config, kernel, false) {
+            let timing = measure(|| {
+                wrappers::sched_yield();
+            });
+            report_per("domain_switch", timing, 2, "");
+            let _ = simple_domctl(DomctlOp::DestroyDomain, id);
+        }
+    }
+
     let mut running = Vec::new();
     let mut first = 0;
     let mut last = 0;
@@ -272,5 +285,70 @@ fn bench_domains() {
     );
     for id in running {
         let _ = simple_domctl(DomctlOp::DestroyDomain, id);
+    }
+}
+
+/// Event channels and exceptions: a send to a masked port (no upcall), a
+/// send whose upcall runs before the hypercall returns (send + upcall +
+/// iret), and an exception bounced to Dom0's handler and back.
+fn bench_events() {
+    use guest_kernel::events;
+    let Ok(listening) = events::alloc_unbound(0) else {
+        println!("bench: event benchmarks skipped: cannot allocate a port");
+        return;
+    };
+    let Ok(connected) = events::bind_interdomain(0, listening) else {
+        println!("bench: event benchmarks skipped: cannot connect a loopback channel");
+        return;
+    };
+    let shared = guest_kernel::start::shared_info_pointer();
+    let mask = || {
+        let (word, bit) = ((listening / 64) as usize, 1u64 << (listening % 64));
+        // SAFETY: our own mapped shared info page; the mask bitmap is the
+        // guest's to write.
+        unsafe {
+            let mask = core::ptr::addr_of_mut!((*shared).evtchn_mask[word]);
+            let value = mask.read_volatile();
+            mask.write_volatile(value | bit);
+        }
+    };
+    mask();
+    report(
+        "evtchn_send_masked",
+        measure(|| {
+            let _ = events::send(connected);
+        }),
+        "",
+    );
+    // Unmask with the hypercall, as a guest must: the event left pending
+    // by the masked sends is delivered now, and later sends upcall again.
+    let _ = events::unmask(listening);
+    let _ = events::take(listening);
+    let before = events::upcalls();
+    report(
+        "evtchn_send_upcall_iret",
+        measure(|| {
+            let _ = events::send(connected);
+            let _ = events::take(listening);
+        }),
+        "",
+    );
+    let upcalls = events::upcalls() - before;
+    println!("bench: ({upcalls} upcalls were delivered during evtchn_send_upcall_iret)");
+    let _ = events::close(connected);
+    let _ = events::close(listening);
+
+    // A write to a read-only page (our own L4, which the hypervisor keeps
+    // read-only): #PF, bounced to our handler, which resumes after the
+    // store with iret.
+    let read_only = paging::physmap_address(paging::mfn_to_pfn(paging::current_root()));
+    if guest_kernel::traps::try_write(read_only, 0).is_err() {
+        report(
+            "exception_bounce_iret",
+            measure(|| {
+                let _ = guest_kernel::traps::try_write(read_only, 0);
+            }),
+            "",
+        );
     }
 }
