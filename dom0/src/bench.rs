@@ -208,7 +208,7 @@ fn bench_domains() {
         let Some(config) = small_guest(&alloc::format!("first{round}"), &cmdline) else {
             return;
         };
-        let Ok(id) = build(&config, kernel, false) else {
+        let Ok(id) = build(&config, kernel, false, false).map(|built| built.id) else {
             println!("bench: creating a guest failed; domain benchmarks stopped");
             return;
         };
@@ -226,7 +226,7 @@ fn bench_domains() {
     let start = time::rdtsc();
     for _ in 0..100 {
         let begin = time::rdtsc();
-        let Ok(id) = build(&config, kernel, true) else {
+        let Ok(id) = build(&config, kernel, true, false).map(|built| built.id) else {
             break;
         };
         let _ = simple_domctl(DomctlOp::DestroyDomain, id);
@@ -250,7 +250,7 @@ fn bench_domains() {
     // A domain switch: with one other domain that yields at once, a yield
     // here is two switches (there and back) and two hypercalls.
     if let Some(config) = small_guest("switch", "workload=spin") {
-        if let Ok(id) = build(&config, kernel, false) {
+        if let Ok(id) = build(&config, kernel, false, false).map(|built| built.id) {
             let timing = measure(|| {
                 wrappers::sched_yield();
             });
@@ -268,7 +268,7 @@ fn bench_domains() {
             break;
         };
         let begin = time::rdtsc();
-        match build(&config, kernel, false) {
+        match build(&config, kernel, false, false).map(|built| built.id) {
             Ok(id) => {
                 last = time::rdtsc() - begin;
                 if running.is_empty() {

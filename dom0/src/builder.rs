@@ -23,6 +23,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use dom0::config::DomainConfig;
 use guest_kernel::abi::domctl::{Domctl, DomctlOp, DomctlVcpuContext};
+use guest_kernel::abi::event_channel::{EventChannelOp, EvtchnAllocUnbound};
 use guest_kernel::abi::hypercall::Hypercall;
 use guest_kernel::abi::layout::StartInfoConsole;
 use guest_kernel::abi::memory::{MemoryOp, MemoryReservation};
@@ -94,9 +95,35 @@ fn step(name: &'static str, result: Result<(), i64>) -> Result<(), BuildError> {
     result.map_err(|error| BuildError::Hypervisor { step: name, error })
 }
 
+/// A new domain's console, for the backend: the port in the domain that
+/// Dom0 must connect to, and the machine frame of the ring page.
+#[derive(Clone, Copy, Debug)]
+pub struct ConsoleSetup {
+    /// The event channel offered to Dom0 (in the new domain).
+    pub port: u32,
+    /// The console page.
+    pub mfn: u64,
+}
+
+/// What `build` made.
+#[derive(Clone, Copy, Debug)]
+pub struct Built {
+    /// The new domain's ID.
+    pub id: u16,
+    /// Its console, when one was asked for.
+    pub console: Option<ConsoleSetup>,
+}
+
 /// Builds and starts (or leaves paused) a domain running `image` as
-/// `config` says. Returns its domain ID.
-pub fn build(config: &DomainConfig, file: &[u8], paused: bool) -> Result<u16, BuildError> {
+/// `config` says, with a console ring for Dom0's backend when `console`
+/// (otherwise the guest prints through `console_io`, straight to the
+/// serial line).
+pub fn build(
+    config: &DomainConfig,
+    file: &[u8],
+    paused: bool,
+    console: bool,
+) -> Result<Built, BuildError> {
     let image = PvImage::parse(file).map_err(|error| BuildError::BadImage(error.description()))?;
     let nr_pages = config.memory_mib * (1 << 20) / PAGE_SIZE;
     let layout = pv_layout::compute(&pv_layout::Request {
@@ -122,28 +149,58 @@ pub fn build(config: &DomainConfig, file: &[u8], paused: bool) -> Result<u16, Bu
     create.u.create.max_pages = nr_pages;
     step("creating the domain", domctl(&mut create))?;
     let id = create.domain;
-    match fill(id, config, file, &image, &layout, nr_pages).and_then(|()| {
+    let result = offer_console_port(id, console).and_then(|port| {
+        let mfn = fill(id, config, file, &image, &layout, nr_pages, port)?;
         crate::toolstack::apply_scheduling(id, config).map_err(|error| BuildError::Hypervisor {
             step: "setting the weight and cap",
             error,
-        })
-    }) {
-        Ok(()) => {}
+        })?;
+        Ok(port.map(|port| ConsoleSetup { port, mfn }))
+    });
+    let console = match result {
+        Ok(console) => console,
         Err(error) => {
             let _ = simple_domctl(DomctlOp::DestroyDomain, id);
             return Err(error);
         }
-    }
+    };
     if !paused {
         step(
             "unpausing the domain",
             simple_domctl(DomctlOp::UnpauseDomain, id),
         )?;
     }
-    Ok(id)
+    Ok(Built { id, console })
+}
+
+/// Offers an event channel in domain `id` to Dom0, for its console.
+fn offer_console_port(id: u16, console: bool) -> Result<Option<u32>, BuildError> {
+    if !console {
+        return Ok(None);
+    }
+    let mut request = EvtchnAllocUnbound {
+        dom: id,
+        remote_dom: 0,
+        port: 0,
+    };
+    // SAFETY: the request lives for the call.
+    let result = unsafe {
+        wrappers::event_channel_op(
+            EventChannelOp::AllocUnbound,
+            &mut request as *mut EvtchnAllocUnbound as *mut u8,
+        )
+    };
+    if result < 0 {
+        return Err(BuildError::Hypervisor {
+            step: "offering a console event channel",
+            error: result,
+        });
+    }
+    Ok(Some(request.port))
 }
 
 /// Steps 3 to 5 for domain `id`.
+/// Returns the console page's machine frame.
 fn fill(
     id: u16,
     config: &DomainConfig,
@@ -151,11 +208,12 @@ fn fill(
     image: &PvImage,
     layout: &Layout,
     nr_pages: u64,
-) -> Result<(), BuildError> {
+    console_port: Option<u32>,
+) -> Result<u64, BuildError> {
     let p2m = populate(id, nr_pages)?;
     let mapped = layout.mapped_pages();
     map_window(id, &p2m[..mapped as usize])?;
-    let written = write_start_of_day(id, config, file, image, layout, &p2m);
+    let written = write_start_of_day(id, config, file, image, layout, &p2m, console_port);
     let unmapped = unmap_window(mapped);
     written?;
     unmapped?;
@@ -169,7 +227,8 @@ fn fill(
     step(
         "setting the vCPU context (validating the page tables)",
         domctl(&mut context),
-    )
+    )?;
+    Ok(p2m[layout.pfn_of(layout.extra_start) as usize + 1])
 }
 
 /// Asks the hypervisor for `nr_pages` frames for domain `id`; returns the
@@ -260,6 +319,7 @@ fn write_start_of_day(
     image: &PvImage,
     layout: &Layout,
     p2m: &[u64],
+    console_port: Option<u32>,
 ) -> Result<(), BuildError> {
     let mut info = Domctl::new(DomctlOp::GetDomainInfo, id);
     step("reading the domain's information", domctl(&mut info))?;
@@ -291,7 +351,9 @@ fn write_start_of_day(
     );
     let first_extra = layout.pfn_of(layout.extra_start) as usize;
     start_info.store_mfn = p2m[first_extra];
-    start_info.console = StartInfoConsole::domu(p2m[first_extra + 1], 0);
+    // The console page and channel; without a channel the guest keeps
+    // using console_io.
+    start_info.console = StartInfoConsole::domu(p2m[first_extra + 1], console_port.unwrap_or(0));
     // SAFETY: StartInfo is a repr(C) struct of integers.
     let bytes = unsafe {
         core::slice::from_raw_parts(

@@ -11,12 +11,14 @@ extern crate alloc;
 
 mod bench;
 mod builder;
+mod consoles;
 mod control;
 mod debug;
 mod files;
 mod toolstack;
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, Ordering};
 use dom0::line_editor::{Event, LineEditor};
 use dom0::shell::{self, Command, ParseError};
 use dom0::xl;
@@ -66,26 +68,57 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
     }
 }
 
+/// Dom0's ends of `VIRQ_CONSOLE` (input is waiting on the serial line)
+/// and `VIRQ_DOM_EXC` (a domain shut down or crashed); 0 when not bound.
+static CONSOLE_VIRQ: AtomicU32 = AtomicU32::new(0);
+static DOMAIN_VIRQ: AtomicU32 = AtomicU32::new(0);
+
+/// Sleeps until something needs Dom0: typed input, a guest console's
+/// output, or a domain that stopped. Services the guest consoles, and
+/// returns whether a domain changed state. Without events it just yields.
+pub fn wait_for_activity() -> bool {
+    let (console, domains) = (
+        CONSOLE_VIRQ.load(Ordering::Relaxed),
+        DOMAIN_VIRQ.load(Ordering::Relaxed),
+    );
+    if console == 0 || domains == 0 {
+        wrappers::sched_yield();
+        consoles::service();
+        return true;
+    }
+    let mut domain_event = false;
+    events::wait_until(|| {
+        let typed = events::take(console);
+        domain_event |= events::take(domains);
+        let output = consoles::take_signals();
+        typed || domain_event || output
+    });
+    consoles::service();
+    domain_event
+}
+
 /// Bytes from the serial console, read through `console_io` in batches.
-/// While nothing is typed, Dom0 sleeps: the hypervisor raises
-/// `VIRQ_CONSOLE` when input arrives and `VIRQ_DOM_EXC` when a domain shuts
-/// down or crashes (then the toolstack acts on it).
+/// While nothing is typed, Dom0 sleeps in `wait_for_activity`, acting on
+/// stopped domains and guest console output as they come.
 struct Input {
     buffer: [u8; 32],
     filled: usize,
     next: usize,
-    console_port: Option<u32>,
-    domain_port: Option<u32>,
 }
 
 impl Input {
     fn new() -> Self {
+        if let (Ok(console), Ok(domains)) = (
+            events::bind_virq(VIRQ_CONSOLE),
+            events::bind_virq(VIRQ_DOM_EXC),
+        ) {
+            CONSOLE_VIRQ.store(console, Ordering::Relaxed);
+            DOMAIN_VIRQ.store(domains, Ordering::Relaxed);
+        }
         Self {
             buffer: [0; 32],
             filled: 0,
             next: 0,
-            console_port: events::bind_virq(VIRQ_CONSOLE).ok(),
-            domain_port: events::bind_virq(VIRQ_DOM_EXC).ok(),
         }
     }
 
@@ -97,19 +130,7 @@ impl Input {
                 self.next = 0;
                 break;
             }
-            let (Some(console), Some(domains)) = (self.console_port, self.domain_port) else {
-                // No events: poll, giving the CPU away in between.
-                toolstack::watch();
-                wrappers::sched_yield();
-                continue;
-            };
-            let mut domain_event = false;
-            events::wait_until(|| {
-                let typed = events::take(console);
-                domain_event |= events::take(domains);
-                typed || domain_event
-            });
-            if domain_event {
+            if wait_for_activity() {
                 toolstack::watch();
             }
         }
@@ -126,8 +147,10 @@ fn run(line: &str) {
         Ok(Command::XlCreate {
             file,
             paused,
+            attach,
             overrides,
-        }) => toolstack::create(file, paused, &overrides),
+        }) => toolstack::create(file, paused, attach, &overrides),
+        Ok(Command::XlConsole(domain)) => toolstack::console(domain),
         Ok(Command::XlDestroy(domain)) => toolstack::destroy(domain),
         Ok(Command::XlPause(domain)) => toolstack::pause(domain, true),
         Ok(Command::XlUnpause(domain)) => toolstack::pause(domain, false),

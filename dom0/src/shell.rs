@@ -21,6 +21,8 @@ pub enum Command<'a> {
         file: &'a str,
         /// Leave the new domain paused.
         paused: bool,
+        /// Attach to its console (`-c`).
+        attach: bool,
         /// Extra `KEY=VALUE` settings.
         overrides: heapless::Vec<&'a str, 8>,
     },
@@ -44,6 +46,8 @@ pub enum Command<'a> {
     },
     /// `xl vcpu-list`.
     XlVcpuList,
+    /// `xl console NAME|ID`: attach to a domain's console (Ctrl-] detaches).
+    XlConsole(&'a str),
     /// `xl top`: CPU and memory per domain, refreshed every second.
     XlTop,
     /// `ls [PREFIX]`: the files in Dom0's ramdisk.
@@ -101,8 +105,10 @@ Commands:
   xl list [NAME|ID]    list domains (Name ID Mem VCPUs State Time(s))
   xl info              facts about the host and the hypervisor
   xl dmesg             the hypervisor's log
-  xl create [-p] FILE [KEY=VALUE...]
-                       start a domain from a config file (-p: paused)
+  xl create [-p] [-c] FILE [KEY=VALUE...]
+                       start a domain from a config file (-p: paused,
+                       -c: attach to its console)
+  xl console NAME|ID   attach to a domain's console (Ctrl-] comes back here)
   xl destroy NAME|ID   stop a domain at once and free its memory
   xl shutdown NAME|ID  ask a domain to power off
   xl pause NAME|ID     stop running a domain, keeping it
@@ -129,7 +135,8 @@ Commands:
 
 const XL_USAGE: &str = "usage: xl list [NAME|ID] | info | dmesg | create [-p] FILE [KEY=VALUE...] \
                         | destroy NAME|ID | shutdown NAME|ID | pause NAME|ID | unpause NAME|ID \
-                        | sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]] | vcpu-list | top";
+                        | sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]] | vcpu-list | top \
+                        | console NAME|ID";
 const DEBUG_USAGE: &str =
     "usage: debug pagefault | nohandler | privileged | breakpoint | hypercall N | cmdline | heap N \
      | cycles N FILE";
@@ -180,6 +187,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             ["create", arguments @ ..] => parse_create(arguments),
             ["sched-credit", arguments @ ..] => parse_sched_credit(arguments),
             ["vcpu-list"] => Ok(Command::XlVcpuList),
+            ["console", domain] => Ok(Command::XlConsole(domain)),
             ["top"] => Ok(Command::XlTop),
             _ => Err(ParseError::Usage(XL_USAGE)),
         },
@@ -209,7 +217,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
     }
 }
 
-const CREATE_USAGE: &str = "usage: xl create [-p] FILE [KEY=VALUE...]";
+const CREATE_USAGE: &str = "usage: xl create [-p] [-c] FILE [KEY=VALUE...]";
 const SCHED_USAGE: &str = "usage: xl sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]]";
 
 fn parse_sched_credit<'a>(arguments: &[&'a str]) -> Result<Command<'a>, ParseError<'a>> {
@@ -253,18 +261,17 @@ fn parse_sched_credit<'a>(arguments: &[&'a str]) -> Result<Command<'a>, ParseErr
 
 fn parse_create<'a>(arguments: &[&'a str]) -> Result<Command<'a>, ParseError<'a>> {
     let mut paused = false;
+    let mut attach = false;
     let mut file = None;
     let mut overrides = heapless::Vec::new();
     for &argument in arguments {
         match argument {
             "-p" => paused = true,
-            "-c" => {
-                return Err(ParseError::Usage(
-                    "xl create -c: guest consoles come with event channels; the guest's output appears here prefixed with (dN)",
-                ))
-            }
+            "-c" => attach = true,
             _ if argument.contains('=') => {
-                overrides.push(argument).map_err(|_| ParseError::Usage(CREATE_USAGE))?;
+                overrides
+                    .push(argument)
+                    .map_err(|_| ParseError::Usage(CREATE_USAGE))?;
             }
             _ if file.is_none() => file = Some(argument),
             _ => return Err(ParseError::Usage(CREATE_USAGE)),
@@ -274,6 +281,7 @@ fn parse_create<'a>(arguments: &[&'a str]) -> Result<Command<'a>, ParseError<'a>
     Ok(Command::XlCreate {
         file,
         paused,
+        attach,
         overrides,
     })
 }
@@ -324,10 +332,11 @@ mod tests {
             Ok(Command::XlCreate {
                 file,
                 paused,
+                attach,
                 overrides,
             }) => {
                 assert_eq!(file, "/etc/xen/counter.cfg");
-                assert!(paused);
+                assert!(paused && !attach);
                 assert_eq!(overrides.as_slice(), ["name=two", "memory=16"]);
             }
             other => panic!("{other:?}"),
@@ -339,8 +348,9 @@ mod tests {
         );
         assert!(matches!(
             parse("xl create -c a.cfg"),
-            Err(ParseError::Usage(_))
+            Ok(Command::XlCreate { attach: true, .. })
         ));
+        assert_eq!(parse("xl console web"), Ok(Command::XlConsole("web")));
         assert_eq!(parse("xl destroy web"), Ok(Command::XlDestroy("web")));
         assert_eq!(parse("xl shutdown 3"), Ok(Command::XlShutdown("3")));
         assert!(matches!(

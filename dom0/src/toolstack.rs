@@ -6,6 +6,7 @@
 //! store, Dom0 keeps them here, for the domains it created.
 
 use crate::builder;
+use crate::consoles;
 use crate::control::{self, domain_infos, explain, simple_domctl};
 use crate::files;
 use alloc::string::String;
@@ -188,8 +189,8 @@ fn prepare(
     Some((config, kernel))
 }
 
-/// `xl create [-p] FILE [KEY=VALUE...]`.
-pub fn create(file: &str, paused: bool, overrides: &[&str]) {
+/// `xl create [-p] [-c] FILE [KEY=VALUE...]`.
+pub fn create(file: &str, paused: bool, attach: bool, overrides: &[&str]) {
     println!("Parsing config from {file}");
     let Some(bytes) = files::find(file) else {
         println!("xl create: there is no file {file} in Dom0's ramdisk ('ls /etc/xen' lists the configurations)");
@@ -203,19 +204,28 @@ pub fn create(file: &str, paused: bool, overrides: &[&str]) {
     let Some((config, kernel)) = prepare(file, &text, contents.lines().count(), overrides) else {
         return;
     };
-    match builder::build(&config, kernel, paused) {
-        Ok(id) => {
+    match builder::build(&config, kernel, paused, true) {
+        Ok(built) => {
+            let id = built.id;
             println!(
                 "Started domain {} (id={id}){}",
                 config.name,
                 if paused { ", paused" } else { "" }
             );
+            if let Some(setup) = built.console {
+                if let Err(why) = consoles::connect(id, setup) {
+                    println!("xl create: domain {id}'s console is not available: {why}");
+                }
+            }
             RECORDS.lock().push(Record {
                 id,
                 config,
                 text,
                 handled: false,
             });
+            if attach {
+                consoles::attach(id, crate::wait_for_activity);
+            }
         }
         Err(error) => println!("xl create: cannot build domain '{}': {error}", config.name),
     }
@@ -231,6 +241,7 @@ pub fn destroy(target: &str) {
         return;
     }
     let name = name_of(id);
+    consoles::disconnect(id);
     match simple_domctl(DomctlOp::DestroyDomain, id) {
         Ok(()) => {
             RECORDS.lock().retain(|record| record.id != id);
@@ -331,6 +342,7 @@ fn act_on_shutdown(id: u16, reason: u32) {
             println!("[xl] domain '{name}' (id {id}) {what}: kept ({key} = \"preserve\"); 'xl destroy {name}' removes it");
         }
         Action::Destroy | Action::Restart => {
+            consoles::disconnect(id);
             if let Err(error) = simple_domctl(DomctlOp::DestroyDomain, id) {
                 return explain("[xl] destroying a stopped domain", error);
             }
@@ -342,8 +354,12 @@ fn act_on_shutdown(id: u16, reason: u32) {
             let Some(kernel) = files::find(&config.kernel) else {
                 return;
             };
-            match builder::build(&config, kernel, false) {
-                Ok(new_id) => {
+            match builder::build(&config, kernel, false, true) {
+                Ok(built) => {
+                    let new_id = built.id;
+                    if let Some(setup) = built.console {
+                        let _ = consoles::connect(new_id, setup);
+                    }
                     println!("[xl] domain '{name}' (id {id}) {what}: restarted as id {new_id} ({key} = \"restart\")");
                     RECORDS.lock().push(Record {
                         id: new_id,
@@ -374,8 +390,9 @@ pub fn cycles(count: u64, file: &str) {
     let before = free_pages();
     let start = time::rdtsc();
     for round in 0..count {
-        match builder::build(&config, kernel, true) {
-            Ok(id) => {
+        match builder::build(&config, kernel, true, false) {
+            Ok(built) => {
+                let id = built.id;
                 if let Err(error) = simple_domctl(DomctlOp::DestroyDomain, id) {
                     return explain("debug cycles: destroying", error);
                 }
@@ -561,4 +578,24 @@ pub fn top() {
         previous = infos;
         previous_time = now;
     }
+}
+
+/// `xl console NAME|ID`: attach the serial line to a domain's console.
+pub fn console(target: &str) {
+    let Ok(id) = resolve("console", target) else {
+        return;
+    };
+    if id == 0 {
+        println!("xl console: this is Domain-0's console already");
+        return;
+    }
+    if !consoles::has_console(id) {
+        println!("xl console: domain {id} has no console ring (it was not created by 'xl create')");
+        return;
+    }
+    println!(
+        "Connected to domain {} (id={id}); Ctrl-] detaches",
+        name_of(id)
+    );
+    consoles::attach(id, crate::wait_for_activity);
 }

@@ -133,6 +133,7 @@ extern "C" fn guest_start(start_info: *mut StartInfo) -> ! {
     map_shared_info();
     crate::heap::init();
     crate::events::init();
+    crate::console::init();
     // SAFETY: every binary built on this library defines guest_main with
     // exactly this signature (the link fails otherwise).
     unsafe { guest_main(self::start_info()) }

@@ -1,0 +1,204 @@
+//! The console backend: Dom0's side of every guest's console ring.
+//!
+//! For each domain it created with a console, Dom0 maps the guest's ring
+//! page (a foreign mapping) and connects to the event channel the builder
+//! offered. Whenever the guest signals, Dom0 copies the new output into the
+//! domain's scrollback (kept from the first byte, up to a limit) and tells
+//! the guest there is room again. `xl console NAME` prints the scrollback
+//! and then forwards output and keystrokes live until Ctrl-] detaches.
+
+use crate::builder::ConsoleSetup;
+use alloc::vec::Vec;
+use guest_kernel::abi::console::{ring_position, ConsoleInterface, CONSOLE_IN_RING_SIZE};
+use guest_kernel::console::ConsoleWriter;
+use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
+use guest_kernel::{events, println};
+use spin::Mutex;
+
+/// Where Dom0 maps the console pages: one page per domain ID.
+const AREA: u64 = 0xffff_d900_0000_0000;
+/// The most scrollback kept per domain; beyond it the oldest bytes go.
+const SCROLLBACK_LIMIT: usize = 256 * 1024;
+/// Ctrl-], which detaches from a console, as in Xen's xl.
+pub const DETACH: u8 = 0x1d;
+
+/// One guest's console, as the backend sees it.
+struct Console {
+    domain: u16,
+    /// Dom0's end of the console's event channel.
+    port: u32,
+    ring: *mut ConsoleInterface,
+    scrollback: Vec<u8>,
+}
+
+// SAFETY: the ring pointer is a mapping in Dom0's address space that lives
+// until `disconnect`; Dom0 has one vCPU and reaches it only under the lock.
+unsafe impl Send for Console {}
+
+static CONSOLES: Mutex<Vec<Console>> = Mutex::new(Vec::new());
+/// The domain whose console is attached to the serial line, if any.
+static ATTACHED: Mutex<Option<u16>> = Mutex::new(None);
+
+fn address(domain: u16) -> u64 {
+    AREA + u64::from(domain) * PAGE_SIZE
+}
+
+/// Connects the backend to a new domain's console. Returns a sentence on
+/// failure.
+pub fn connect(domain: u16, setup: ConsoleSetup) -> Result<(), &'static str> {
+    let port = events::bind_interdomain(domain, setup.port)
+        .map_err(|_| "cannot connect to its console channel")?;
+    let _ = events::take(port);
+    let target = address(domain);
+    let l1 = paging::ensure_l1(target).map_err(|_| "cannot map its console page")?;
+    let entry = (
+        paging::l1_entry_address(l1, target),
+        (setup.mfn * PAGE_SIZE) | PRESENT | WRITABLE | USER | NO_EXECUTE,
+    );
+    paging::write_entries_foreign(&[entry], domain).map_err(|_| "cannot map its console page")?;
+    CONSOLES.lock().push(Console {
+        domain,
+        port,
+        ring: target as *mut ConsoleInterface,
+        scrollback: Vec::new(),
+    });
+    Ok(())
+}
+
+/// Disconnects from a domain's console (before it is destroyed: the
+/// foreign mapping would keep its page alive).
+pub fn disconnect(domain: u16) {
+    let mut consoles = CONSOLES.lock();
+    let Some(index) = consoles.iter().position(|console| console.domain == domain) else {
+        return;
+    };
+    let console = consoles.remove(index);
+    let _ = events::close(console.port);
+    if let Some(l1) = paging::l1_table(address(domain)) {
+        let _ = paging::write_entries(&[(paging::l1_entry_address(l1, address(domain)), 0)]);
+    }
+    let mut attached = ATTACHED.lock();
+    if *attached == Some(domain) {
+        *attached = None;
+    }
+}
+
+/// Whether one of the consoles signalled (takes the signals).
+pub fn take_signals() -> bool {
+    let mut any = false;
+    for console in CONSOLES.lock().iter() {
+        any |= events::take(console.port);
+    }
+    any
+}
+
+/// Copies new output from every ring into its scrollback, and shows the
+/// attached domain's on the serial line.
+pub fn service() {
+    let attached = *ATTACHED.lock();
+    let mut consoles = CONSOLES.lock();
+    for console in consoles.iter_mut() {
+        let ring = console.ring;
+        // SAFETY: the ring is the guest's console page, mapped at `ring`
+        // until disconnect; the guest moves out_prod, we move out_cons.
+        let (producer, mut consumer) = unsafe {
+            (
+                core::ptr::addr_of!((*ring).out_prod).read_volatile(),
+                core::ptr::addr_of!((*ring).out_cons).read_volatile(),
+            )
+        };
+        if producer == consumer {
+            continue;
+        }
+        let start = console.scrollback.len();
+        // A guest could claim any producer value: copy at most one ring's worth.
+        let available = producer.wrapping_sub(consumer).min(2048);
+        for _ in 0..available {
+            // SAFETY: as above; the position is within the output ring.
+            let byte = unsafe {
+                core::ptr::addr_of!((*ring).output[ring_position(consumer, 2048)]).read_volatile()
+            };
+            console.scrollback.push(byte);
+            consumer = consumer.wrapping_add(1);
+        }
+        // SAFETY: as above.
+        unsafe { core::ptr::addr_of_mut!((*ring).out_cons).write_volatile(producer) };
+        let _ = events::send(console.port);
+        if attached == Some(console.domain) {
+            ConsoleWriter::new().write_raw(&console.scrollback[start..]);
+        }
+        if console.scrollback.len() > SCROLLBACK_LIMIT {
+            let excess = console.scrollback.len() - SCROLLBACK_LIMIT;
+            console.scrollback.drain(..excess);
+        }
+    }
+}
+
+/// Puts typed bytes into `domain`'s input ring.
+fn send_input(domain: u16, bytes: &[u8]) {
+    let consoles = CONSOLES.lock();
+    let Some(console) = consoles.iter().find(|console| console.domain == domain) else {
+        return;
+    };
+    let ring = console.ring;
+    // SAFETY: as in service; here we move in_prod, the guest in_cons.
+    unsafe {
+        let mut producer = core::ptr::addr_of!((*ring).in_prod).read_volatile();
+        let consumer = core::ptr::addr_of!((*ring).in_cons).read_volatile();
+        for &byte in bytes {
+            if producer.wrapping_sub(consumer) as usize >= CONSOLE_IN_RING_SIZE {
+                break;
+            }
+            core::ptr::addr_of_mut!((*ring).input[ring_position(producer, CONSOLE_IN_RING_SIZE)])
+                .write_volatile(byte);
+            producer = producer.wrapping_add(1);
+        }
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+        core::ptr::addr_of_mut!((*ring).in_prod).write_volatile(producer);
+    }
+    let _ = events::send(console.port);
+}
+
+/// Whether `domain` has a console here.
+pub fn has_console(domain: u16) -> bool {
+    CONSOLES
+        .lock()
+        .iter()
+        .any(|console| console.domain == domain)
+}
+
+/// `xl console`: shows the scrollback, then the live console, forwarding
+/// keystrokes, until Ctrl-] or until the domain goes away.
+/// `wait` sleeps until input or a console signal arrives and reports
+/// whether a domain changed state.
+pub fn attach(domain: u16, mut wait: impl FnMut() -> bool) {
+    service();
+    if let Some(console) = CONSOLES
+        .lock()
+        .iter()
+        .find(|console| console.domain == domain)
+    {
+        ConsoleWriter::new().write_raw(&console.scrollback);
+    }
+    *ATTACHED.lock() = Some(domain);
+    loop {
+        let mut typed = [0u8; 32];
+        let count = guest_kernel::abi::wrappers::console_read(&mut typed).max(0) as usize;
+        if let Some(position) = typed[..count].iter().position(|&byte| byte == DETACH) {
+            send_input(domain, &typed[..position]);
+            break;
+        }
+        if count > 0 {
+            send_input(domain, &typed[..count]);
+        }
+        service();
+        if !has_console(domain) {
+            break; // destroyed while attached
+        }
+        if count == 0 && wait() {
+            crate::toolstack::watch();
+        }
+    }
+    *ATTACHED.lock() = None;
+    println!();
+}
