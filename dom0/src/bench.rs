@@ -259,6 +259,32 @@ fn bench_domains() {
         }
     }
 
+    // Event-channel ping-pong between two guests (they print their own
+    // result line); without consoles their ports start at 1.
+    if let Some(pong) = small_guest("pong", "workload=pong peer=0") {
+        if let Ok(pong_id) = build(&pong, kernel, false, false).map(|built| built.id) {
+            // The partner gets the next free ID.
+            let cmdline = alloc::format!("workload=ping peer={pong_id} port=1 rounds=2000");
+            let pong = small_guest(
+                "pong",
+                &alloc::format!("workload=pong peer={}", pong_id + 1),
+            );
+            let _ = simple_domctl(DomctlOp::DestroyDomain, pong_id);
+            if let (Some(pong), Some(ping)) = (pong, small_guest("ping", &cmdline)) {
+                if let Ok(pong_id) = build(&pong, kernel, false, false).map(|built| built.id) {
+                    if let Ok(ping_id) = build(&ping, kernel, false, false).map(|built| built.id) {
+                        let deadline = time::rdtsc() + 60_000_000_000;
+                        while !stopped(ping_id) && time::rdtsc() < deadline {
+                            wrappers::sched_yield();
+                        }
+                        let _ = simple_domctl(DomctlOp::DestroyDomain, ping_id);
+                    }
+                    let _ = simple_domctl(DomctlOp::DestroyDomain, pong_id);
+                }
+            }
+        }
+    }
+
     let mut running = Vec::new();
     let mut first = 0;
     let mut last = 0;
