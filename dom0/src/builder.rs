@@ -165,10 +165,13 @@ pub fn build(
         }
     };
     if !paused {
-        step(
-            "unpausing the domain",
-            simple_domctl(DomctlOp::UnpauseDomain, id),
-        )?;
+        if let Err(error) = simple_domctl(DomctlOp::UnpauseDomain, id) {
+            let _ = simple_domctl(DomctlOp::DestroyDomain, id);
+            return Err(BuildError::Hypervisor {
+                step: "unpausing the domain",
+                error,
+            });
+        }
     }
     Ok(Built { id, console })
 }

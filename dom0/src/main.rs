@@ -163,7 +163,7 @@ fn run(line: &str) {
         Ok(Command::XlVcpuList) => toolstack::vcpu_list(),
         Ok(Command::XlTop) => toolstack::top(),
         Ok(Command::XlInfo) => xl_info(),
-        Ok(Command::XlDmesg) => xl_dmesg(),
+        Ok(Command::XlDmesg(clear)) => xl_dmesg(clear),
         Ok(Command::Ls(prefix)) => files::ls(prefix),
         Ok(Command::Cat(file)) => files::cat(file),
         Ok(Command::Bench) => bench::bench(),
@@ -229,7 +229,7 @@ fn xl_info() {
     let _ = xl::write_info(&mut ConsoleWriter::new(), &info);
 }
 
-fn xl_dmesg() {
+fn xl_dmesg(clear: bool) {
     let mut buffer = [0u8; 1024];
     let mut index = 0u32;
     loop {
@@ -251,5 +251,16 @@ fn xl_dmesg() {
             .unwrap_or("(log is not text)\n");
         let _ = ConsoleWriter::new().write_str(text);
         index = payload.index;
+    }
+    if clear {
+        // Everything was shown: now empty the ring (`xl dmesg -c`).
+        let mut request = Sysctl::readconsole(SysctlReadconsole {
+            clear: 1,
+            buffer: buffer.as_mut_ptr() as u64,
+            ..Default::default()
+        });
+        if let Err(error) = control::sysctl(&mut request) {
+            control::explain("xl dmesg -c: clearing the hypervisor's log", error);
+        }
     }
 }

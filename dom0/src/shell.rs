@@ -11,8 +11,8 @@ pub enum Command<'a> {
     XlList(Option<&'a str>),
     /// `xl info`.
     XlInfo,
-    /// `xl dmesg`.
-    XlDmesg,
+    /// `xl dmesg [-c]`: the hypervisor's log (`-c`: then clear it).
+    XlDmesg(bool),
     /// `xl create [-p] FILE [KEY=VALUE...]`: build and start a domain from a
     /// configuration file (`-p`: leave it paused); KEY=VALUE lines override
     /// or add to the file, as with Xen's xl.
@@ -104,7 +104,7 @@ Commands:
   help                 this list
   xl list [NAME|ID]    list domains (Name ID Mem VCPUs State Time(s))
   xl info              facts about the host and the hypervisor
-  xl dmesg             the hypervisor's log
+  xl dmesg [-c]        the hypervisor's log (-c: and clear it)
   xl create [-p] [-c] FILE [KEY=VALUE...]
                        start a domain from a config file (-p: paused,
                        -c: attach to its console)
@@ -133,7 +133,8 @@ Commands:
   debug cycles N FILE  create and destroy FILE's domain N times; check for leaks
 ";
 
-const XL_USAGE: &str = "usage: xl list [NAME|ID] | info | dmesg | create [-p] FILE [KEY=VALUE...] \
+const XL_USAGE: &str =
+    "usage: xl list [NAME|ID] | info | dmesg [-c] | create [-p] FILE [KEY=VALUE...] \
                         | destroy NAME|ID | shutdown NAME|ID | pause NAME|ID | unpause NAME|ID \
                         | sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]] | vcpu-list | top \
                         | console NAME|ID";
@@ -179,7 +180,8 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             ["list"] => Ok(Command::XlList(None)),
             ["list", domain] => Ok(Command::XlList(Some(domain))),
             ["info"] => Ok(Command::XlInfo),
-            ["dmesg"] => Ok(Command::XlDmesg),
+            ["dmesg"] => Ok(Command::XlDmesg(false)),
+            ["dmesg", "-c"] => Ok(Command::XlDmesg(true)),
             ["destroy", domain] => Ok(Command::XlDestroy(domain)),
             ["pause", domain] => Ok(Command::XlPause(domain)),
             ["unpause", domain] => Ok(Command::XlUnpause(domain)),
@@ -309,7 +311,8 @@ mod tests {
             Ok(Command::XlList(Some("Domain-0")))
         );
         assert_eq!(parse("xl info"), Ok(Command::XlInfo));
-        assert_eq!(parse("xl dmesg"), Ok(Command::XlDmesg));
+        assert_eq!(parse("xl dmesg"), Ok(Command::XlDmesg(false)));
+        assert_eq!(parse("xl dmesg -c"), Ok(Command::XlDmesg(true)));
         assert_eq!(parse("ls etc/xen"), Ok(Command::Ls(Some("etc/xen"))));
         assert_eq!(
             parse("cat etc/xen/hello.cfg"),

@@ -57,14 +57,11 @@ struct Frames {
     next_free: u64,
     /// Number of PFNs the domain has.
     nr_pages: u64,
-    /// PFNs handed back, for reuse.
-    free_list: heapless::Vec<u64, 256>,
 }
 
 static FRAMES: Mutex<Frames> = Mutex::new(Frames {
     next_free: 0,
     nr_pages: 0,
-    free_list: heapless::Vec::new(),
 });
 
 /// The machine frame of pseudo-physical frame `pfn`, from the P2M list.
@@ -111,9 +108,6 @@ pub fn init() {
 /// Takes a free pseudo-physical frame.
 pub fn allocate_frame() -> Result<u64, PagingError> {
     let mut frames = FRAMES.lock();
-    if let Some(pfn) = frames.free_list.pop() {
-        return Ok(pfn);
-    }
     if frames.next_free >= frames.nr_pages {
         return Err(PagingError::OutOfFrames);
     }
@@ -121,10 +115,11 @@ pub fn allocate_frame() -> Result<u64, PagingError> {
     Ok(frames.next_free - 1)
 }
 
-/// Frames still free (never handed out, or handed back).
+/// Frames never handed out (the allocator does not take frames back: the
+/// guest kernel frees nothing yet).
 pub fn free_frames() -> u64 {
     let frames = FRAMES.lock();
-    frames.nr_pages - frames.next_free + frames.free_list.len() as u64
+    frames.nr_pages - frames.next_free
 }
 
 /// The root (L4) the vCPU runs on now.

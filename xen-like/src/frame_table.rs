@@ -67,10 +67,14 @@
 //!    so no update can free what it is about to use.
 //! 5. **Removed rights are flushed.** The TLB may still hold a translation
 //!    after its entry is gone. Every operation that removes or downgrades a
-//!    mapping reports [`Flush::Needed`]; the caller flushes before it returns
-//!    to the guest. This matters for invariant 2: once the last writable
-//!    mapping of a frame is dropped the frame may become a page table, and a
-//!    stale writable TLB entry would then be a way to write it.
+//!    mapping reports [`Flush::Needed`], and the caller makes sure no stale
+//!    translation outlives what it protects: the hypervisor drops the one
+//!    address `update_va_mapping` changed at once, and flushes everything
+//!    before any operation that can retype or free a frame (see the
+//!    hypervisor's `mm/tlb.rs`). This matters for invariant 2: once the
+//!    last writable mapping of a frame is dropped the frame may become a
+//!    page table, and a stale writable TLB entry would then be a way to
+//!    write it.
 //!
 //! # Validation
 //!
