@@ -14,6 +14,8 @@
 //! - `clock`: prints the time of day (Unix seconds) about every second;
 //! - `sleeper`: sleeps (blocked) and wakes once a second, doing nothing;
 //! - `burn`: CPU-bound and silent (for weights and caps);
+//! - `echo`: reads lines typed at its console (`xl console echo`) and
+//!   answers each;
 //! - `pong peer=D` and `ping peer=D port=P rounds=N`: two guests bounce an
 //!   event back and forth over an interdomain event channel (pong offers
 //!   the port, ping connects to it) and ping reports the round-trip time;
@@ -68,6 +70,7 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
             println!("clock: unix time {}", time::wallclock_ns() / 1_000_000_000);
             time::sleep(1_000_000_000);
         },
+        "echo" => echo(),
         "burn" => loop {
             // CPU-bound and silent: for watching the scheduler share the CPU.
             core::hint::black_box(time::rdtsc());
@@ -84,7 +87,9 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
             wrappers::sched_yield();
         },
         other => {
-            println!("unknown workload '{other}' (hello, counter, crash, probe): stopping");
+            println!(
+                "unknown workload '{other}' (see guest-kernel/src/main.rs for the list): stopping"
+            );
             guest_kernel::shutdown(ShutdownReason::Crash)
         }
     }
@@ -239,6 +244,47 @@ fn ping(line: &str) -> ! {
     println!(
         "bench: evtchn_ping_pong_round_trip median={median} min={minimum} iterations={rounds}"
     );
+    // Each round trip is two one-way trips (send, switch to the blocked
+    // partner, its upcall runs); half is an estimate of one of them.
+    println!(
+        "bench: evtchn_one_way_upcall_estimate median={} min={} iterations={rounds}",
+        median / 2,
+        minimum / 2
+    );
     let _ = events::close(port);
     guest_kernel::shutdown(ShutdownReason::Poweroff)
+}
+
+/// Answers every line typed at the console, until it reads "bye".
+fn echo() -> ! {
+    use guest_kernel::console;
+    println!("echo: type a line (bye to stop)");
+    let mut line: heapless::String<128> = heapless::String::new();
+    loop {
+        let mut bytes = [0u8; 32];
+        let mut count = 0;
+        events::wait_until(|| {
+            count = console::read_input(&mut bytes);
+            count > 0
+        });
+        for &byte in &bytes[..count] {
+            match byte {
+                b'\r' | b'\n' => {
+                    println!();
+                    if line == "bye" {
+                        println!("echo: bye");
+                        guest_kernel::shutdown(ShutdownReason::Poweroff)
+                    }
+                    println!("echo: {line}");
+                    line.clear();
+                }
+                0x20..=0x7e => {
+                    if line.push(char::from(byte)).is_ok() {
+                        guest_kernel::print!("{}", char::from(byte));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }

@@ -239,3 +239,37 @@ fn a_hundred_creates_and_destroys_leak_nothing() {
     machine.expect_prompt(COMMAND_TIMEOUT).unwrap();
     machine.poweroff();
 }
+
+/// Typing at `xl console` reaches the guest's input ring, and its answers
+/// come back; Ctrl-] returns to Dom0's prompt.
+#[test]
+fn console_input_reaches_the_guest() {
+    let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
+    machine.command("xl create /etc/xen/echo.cfg");
+    machine.send_line("xl console echo").unwrap();
+    machine
+        .expect("echo: type a line", GUEST_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    machine.send_line("hello there").unwrap();
+    machine
+        .expect("echo: hello there", GUEST_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    machine.send(&[0x1d]).unwrap();
+    machine.expect_prompt(COMMAND_TIMEOUT).unwrap();
+    let list = machine.command("xl list echo");
+    machine.ensure_match(
+        &list,
+        r"(?m)^echo\s+1\s+8\s+1\s+-b----",
+        "detached, the guest waits for input",
+    );
+    machine.send_line("xl console echo").unwrap();
+    machine
+        .expect("echo: hello there", GUEST_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    machine.send_line("bye").unwrap();
+    machine
+        .expect("domain 'echo' (id 1) powered off: destroyed", GUEST_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    machine.expect_prompt(COMMAND_TIMEOUT).unwrap();
+    machine.poweroff();
+}
