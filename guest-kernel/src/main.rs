@@ -278,10 +278,8 @@ fn echo() -> ! {
                     println!("echo: {line}");
                     line.clear();
                 }
-                0x20..=0x7e => {
-                    if line.push(char::from(byte)).is_ok() {
-                        guest_kernel::print!("{}", char::from(byte));
-                    }
+                0x20..=0x7e if line.push(char::from(byte)).is_ok() => {
+                    guest_kernel::print!("{}", char::from(byte));
                 }
                 _ => {}
             }
