@@ -1,18 +1,4 @@
 //! Links Dom0 with the guest linker script (Dom0 is a PV guest kernel too).
 fn main() {
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    for arg in [
-        "-nostartfiles",
-        "-nostdlib",
-        "-static",
-        "-no-pie",
-        "-Wl,-z,max-page-size=4096",
-        "-Wl,--build-id=none",
-        "-Wl,--no-dynamic-linker",
-        "-Wl,--gc-sections",
-    ] {
-        println!("cargo:rustc-link-arg-bins={arg}");
-    }
-    println!("cargo:rustc-link-arg-bins=-T{dir}/../guest-kernel/link.ld");
-    println!("cargo:rerun-if-changed=../guest-kernel/link.ld");
+    kernel_link::link_kernel("../guest-kernel/link.ld");
 }
