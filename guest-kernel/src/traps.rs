@@ -257,8 +257,14 @@ extern "C" fn guest_trap(frame: &mut TrapFrame) {
         .get(usize::from(vector))
         .copied()
         .unwrap_or("exception");
+    if frame.vector == UPCALL {
+        crate::events::handle_upcall();
+        return;
+    }
+    // Only a fault of the probe's own store is the probe's: an event or a
+    // shutdown request may arrive while the guest stands at that address.
     #[cfg(not(test))]
-    if frame.rip == probe_write_store as *const () as u64 {
+    if (vector == 13 || vector == 14) && frame.rip == probe_write_store as *const () as u64 {
         let address = if vector == 14 { fault_address() } else { 0 };
         *LAST_PROBE_FAULT.lock() = Some(Fault {
             vector,
@@ -266,10 +272,6 @@ extern "C" fn guest_trap(frame: &mut TrapFrame) {
             address,
         });
         frame.rip = probe_write_recovery as *const () as u64;
-        return;
-    }
-    if frame.vector == UPCALL {
-        crate::events::handle_upcall();
         return;
     }
     if vector == VECTOR_NMI {

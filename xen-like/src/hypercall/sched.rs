@@ -1,4 +1,5 @@
-//! `sched_op`: yield, and shut down.
+//! `sched_op`: yield, block (until an event), poll (ports, with a
+//! timeout), and shut down.
 
 use crate::domain;
 use crate::mm::guest_access;

@@ -226,6 +226,9 @@ fn idle() -> ! {
             let id = vcpu as DomainId;
             let mut frame = GuestFrame::new_guest(0, 0);
             switch_to(id, &mut frame);
+            // What woke it may have left an upcall due: deliver it now, as
+            // the normal exit path would.
+            crate::evtchn::deliver_upcall(&mut frame);
             let stack_top = this_cpu().stack_top.load(Ordering::Relaxed);
             // SAFETY: `stack_top` is this CPU's RSP0; CR3 now maps the
             // domain the frame describes; its selectors are the guest ones.

@@ -55,8 +55,9 @@ pub fn read_date_time() -> (u32, u32, u32, u32, u32, u32) {
     };
     let [second, minute, hour, day, month, year, century] = values;
     let mut hour_value = decode(hour & 0x7f);
-    if status_b & 0x02 == 0 && hour & 0x80 != 0 {
-        hour_value = (hour_value % 12) + 12; // 12-hour clock, PM
+    if status_b & 0x02 == 0 {
+        // 12-hour clock: 12 AM is 0, 12 PM is 12, bit 7 marks PM.
+        hour_value = hour_value % 12 + if hour & 0x80 != 0 { 12 } else { 0 };
     }
     let century = match decode(century) {
         19..=21 => decode(century),
