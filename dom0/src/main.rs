@@ -2,8 +2,8 @@
 //!
 //! Dom0 is a PV guest kernel like any other (it is built on the
 //! guest-kernel library) with the privileges of the control domain: it may
-//! read the physical console, and call the control hypercalls (`sysctl`,
-//! later `domctl`). Here it runs the `dom0# ` shell on the serial console.
+//! read the physical console, and call the control hypercalls (`sysctl`
+//! and `domctl`). Here it runs the `dom0# ` shell on the serial console.
 #![no_std]
 #![no_main]
 
@@ -233,7 +233,10 @@ fn xl_dmesg(clear: bool) {
     let mut buffer = [0u8; 1024];
     let mut index = 0u32;
     loop {
+        // With `-c` every read also forgets what it returned, so a line
+        // logged while we print stays in the ring for the next `xl dmesg`.
         let mut request = Sysctl::readconsole(SysctlReadconsole {
+            clear: u8::from(clear),
             incremental: 1,
             index,
             buffer: buffer.as_mut_ptr() as u64,
@@ -251,16 +254,5 @@ fn xl_dmesg(clear: bool) {
             .unwrap_or("(log is not text)\n");
         let _ = ConsoleWriter::new().write_str(text);
         index = payload.index;
-    }
-    if clear {
-        // Everything was shown: now empty the ring (`xl dmesg -c`).
-        let mut request = Sysctl::readconsole(SysctlReadconsole {
-            clear: 1,
-            buffer: buffer.as_mut_ptr() as u64,
-            ..Default::default()
-        });
-        if let Err(error) = control::sysctl(&mut request) {
-            control::explain("xl dmesg -c: clearing the hypervisor's log", error);
-        }
     }
 }

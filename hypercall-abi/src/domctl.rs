@@ -23,8 +23,8 @@
 //! | `RequestShutdown`     | 0x8001 | [`DomctlRequestShutdown`]     | ask the guest to shut down (project-only)      |
 //!
 //! `RequestShutdown` stands in for what Xen does through XenStore
-//! (`control/shutdown`) until this project has event channels and its
-//! config store: the hypervisor delivers the request to the guest's
+//! (`control/shutdown`) until this project has its config store (event
+//! channels exist, but a guest would need the store to find the port): the hypervisor delivers the request to the guest's
 //! registered NMI callback (`CALLBACKTYPE_nmi`), with
 //! [`SHUTDOWN_REQUEST_FLAG`] and the reason in `shared_info.arch.nmi_reason`.
 //! A guest that registered no NMI callback cannot be asked (`-EOPNOTSUPP`).
@@ -36,7 +36,9 @@ use crate::sysctl::DomainInfo;
 use crate::XenError;
 
 /// Version of the project's domctl interface; see the module documentation.
-pub const DOMCTL_INTERFACE_VERSION: u32 = 1;
+/// Raised whenever an operation or a payload changes: 1 was the first
+/// seven operations, 2 added `SchedulerOp`.
+pub const DOMCTL_INTERFACE_VERSION: u32 = 2;
 
 /// Size of [`DomctlPayload`].
 pub const DOMCTL_PAYLOAD_SIZE: usize = 128;

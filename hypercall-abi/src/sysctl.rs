@@ -59,7 +59,10 @@ abi_enum! {
 ///   counter value where the next read should start.
 ///
 /// On return `count` is the number of bytes copied. If `clear` is set, the
-/// ring is emptied after the copy.
+/// bytes up to the returned `index` are then forgotten: what this call
+/// copied and anything older. (Xen empties the whole ring, losing what was
+/// logged after the copy; here a reader that clears as it reads loses
+/// nothing.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct SysctlReadconsole {

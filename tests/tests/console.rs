@@ -59,7 +59,8 @@ fn help_unknown_command_and_backspace() {
     machine.poweroff();
 }
 
-/// Contracts 4, 5 and 6: `xl list`, `xl info` and `xl dmesg` report Dom0 and the machine.
+/// Contracts 4, 5 and 6: `xl list`, `xl info` and `xl dmesg` report Dom0 and the machine
+/// (and `xl dmesg -c` clears what it showed).
 #[test]
 fn xl_list_info_and_dmesg() {
     let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env().memory("512M"));
@@ -97,6 +98,18 @@ fn xl_list_info_and_dmesg() {
     machine.ensure(
         dmesg.contains("(XEN)") && dmesg.contains("xen-like 0.1.0"),
         &format!("`xl dmesg` shows the hypervisor's (XEN) boot log; it printed:\n{dmesg}"),
+    );
+
+    // `-c` prints the log once more and then forgets what it printed.
+    let cleared = machine.command("xl dmesg -c");
+    machine.ensure(
+        cleared.contains("xen-like 0.1.0"),
+        &format!("`xl dmesg -c` still prints the boot log; it printed:\n{cleared}"),
+    );
+    let after = machine.command("xl dmesg");
+    machine.ensure(
+        !after.contains("xen-like 0.1.0"),
+        &format!("after `xl dmesg -c` the boot log is gone; `xl dmesg` printed:\n{after}"),
     );
 
     machine.poweroff();

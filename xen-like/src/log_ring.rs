@@ -52,6 +52,12 @@ impl<const N: usize> LogRing<N> {
         self.cleared_at = self.written;
     }
 
+    /// Forgets the bytes before counter `end` only: what a reader has seen,
+    /// never what was logged after it looked.
+    pub fn clear_before(&mut self, end: u64) {
+        self.cleared_at = self.cleared_at.max(end.min(self.written));
+    }
+
     /// The counter of the oldest byte still held.
     pub fn oldest(&self) -> u64 {
         self.written.saturating_sub(N as u64).max(self.cleared_at)
@@ -158,6 +164,24 @@ mod tests {
         let read = ring.read(0, &mut out);
         assert_eq!(&out[..read.copied], b"new");
         assert_eq!(read.lost, 3);
+    }
+
+    #[test]
+    fn clearing_what_was_read_keeps_what_came_after() {
+        let mut ring = LogRing::<16>::new();
+        ring.push(b"seen");
+        let mut out = [0u8; 16];
+        let seen = ring.read(0, &mut out);
+        ring.push(b"late");
+        ring.clear_before(seen.next);
+        let read = ring.read(ring.oldest(), &mut out);
+        assert_eq!(&out[..read.copied], b"late");
+        // A counter from the future clears no more than was written.
+        ring.clear_before(1000);
+        assert_eq!(ring.oldest(), ring.end());
+        // And the oldest byte never moves backwards.
+        ring.clear_before(0);
+        assert_eq!(ring.oldest(), 8);
     }
 
     #[test]

@@ -196,9 +196,10 @@ pub fn read_log(from: u64, out: &mut [u8]) -> Read {
     RING.lock().read(from, out)
 }
 
-/// Empties the log ring (`xl dmesg -c`).
-pub fn clear_log() {
-    RING.lock().clear();
+/// Forgets the log-ring bytes before counter `end` (`xl dmesg -c`: what
+/// the reader was given, not what was logged since).
+pub fn clear_log_before(end: u64) {
+    RING.lock().clear_before(end);
 }
 
 /// The counter of the oldest byte the ring still holds.

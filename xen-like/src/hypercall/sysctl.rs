@@ -86,7 +86,9 @@ fn read_console(request: &mut Sysctl) -> Result<(), XenError> {
     payload.count = copied as u32;
     payload.index = from as u32;
     if payload.clear != 0 {
-        console::clear_log();
+        // Only what this call copied: Xen empties the whole ring, which
+        // loses any line logged between a reader's last read and its clear.
+        console::clear_log_before(from);
     }
     Ok(())
 }
