@@ -9,7 +9,10 @@
 
 use crate::builder::ConsoleSetup;
 use alloc::vec::Vec;
-use guest_kernel::abi::console::{ring_position, ConsoleInterface, CONSOLE_IN_RING_SIZE};
+use guest_kernel::abi::console::{
+    ring_position, ConsoleInterface, CONSOLE_IN_RING_SIZE, XENCONSOLE_CONNECTED,
+    XENCONSOLE_DISCONNECTED,
+};
 use guest_kernel::console::ConsoleWriter;
 use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
 use guest_kernel::{events, println};
@@ -56,10 +59,14 @@ pub fn connect(domain: u16, setup: ConsoleSetup) -> Result<(), &'static str> {
         (setup.mfn * PAGE_SIZE) | PRESENT | WRITABLE | USER | NO_EXECUTE,
     );
     paging::write_entries_foreign(&[entry], domain).map_err(|_| "cannot map its console page")?;
+    let ring = target as *mut ConsoleInterface;
+    // SAFETY: the page was mapped just above and stays mapped until
+    // `disconnect`; the guest only reads `connection`.
+    unsafe { core::ptr::addr_of_mut!((*ring).connection).write_volatile(XENCONSOLE_CONNECTED) };
     CONSOLES.lock().push(Console {
         domain,
         port,
-        ring: target as *mut ConsoleInterface,
+        ring,
         scrollback: Vec::new(),
     });
     Ok(())
@@ -73,6 +80,10 @@ pub fn disconnect(domain: u16) {
         return;
     };
     let console = consoles.remove(index);
+    // SAFETY: the page is still mapped (it is unmapped just below).
+    unsafe {
+        core::ptr::addr_of_mut!((*console.ring).connection).write_volatile(XENCONSOLE_DISCONNECTED)
+    };
     let _ = events::close(console.port);
     if let Some(l1) = paging::l1_table(address(domain)) {
         let _ = paging::write_entries(&[(paging::l1_entry_address(l1, address(domain)), 0)]);

@@ -27,8 +27,10 @@ pub const CONSOLE_IN_RING_SIZE: usize = 1024;
 /// Size of the output ring (guest to backend) in [`ConsoleInterface`].
 pub const CONSOLE_OUT_RING_SIZE: usize = 2048;
 /// [`ConsoleInterface::connection`]: the backend is servicing the ring.
+/// Also what a freshly cleared page says, as in Xen.
 pub const XENCONSOLE_CONNECTED: u8 = 0;
-/// [`ConsoleInterface::connection`]: no backend yet (the initial value).
+/// [`ConsoleInterface::connection`]: the backend has let go of the ring
+/// (Dom0 writes it when it disconnects, before the domain is destroyed).
 pub const XENCONSOLE_DISCONNECTED: u8 = 1;
 
 /// The console ring page shared by a guest and its console backend
