@@ -667,6 +667,43 @@ impl Machine {
         }
     }
 
+    /// Boots test guest `name` (a [[bin]] of `tests/guests`) as the initial
+    /// domain, waits for its verdict and for QEMU to power off, and checks
+    /// that no check failed and the guest reported success. Returns the
+    /// machine, so the caller can look further into its log.
+    ///
+    /// # Panics
+    /// When QEMU does not start, the guest gives no verdict, QEMU does not
+    /// power off, or a check failed; the message holds the serial log.
+    pub fn run_test_guest(name: &str) -> Machine {
+        let mut machine = Machine::boot(BootConfig::test_guest(name)).expect("QEMU starts");
+        if let Err(error) = machine.expect("Test result: ", BOOT_TIMEOUT) {
+            panic!("no verdict from {name}: {error}");
+        }
+        machine.expect_exit(EXIT_POWEROFF, BOOT_TIMEOUT);
+        let log = machine.log();
+        machine.ensure(!log.contains("FAIL: "), "every check passed");
+        machine.ensure(
+            log.contains("Test result: SUCCESS"),
+            "the guest reports success",
+        );
+        machine
+    }
+
+    /// Domain `name`'s CPU time from `xl list`'s Time(s) column, in tenths
+    /// of a second.
+    ///
+    /// # Panics
+    /// When `name` has no row; the message holds the listing and the serial log.
+    pub fn cpu_tenths(&mut self, name: &str) -> u64 {
+        let list = self.command("xl list");
+        let pattern = format!(r"^{name}\s+\d+\s+\d+\s+\d+\s+\S+\s+(\d+)\.(\d)\s*$");
+        let time = self.ensure_match(&list, &pattern, &format!("{name} is in xl list"));
+        let whole: u64 = time[1].parse().expect("the pattern matched digits");
+        let tenth: u64 = time[2].parse().expect("the pattern matched a digit");
+        whole * 10 + tenth
+    }
+
     /// The whole raw serial log so far, as text (invalid UTF-8 replaced).
     pub fn log(&self) -> String {
         lossy(&self.lock().serial)

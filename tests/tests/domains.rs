@@ -43,19 +43,6 @@ fn console_until(machine: &mut Machine, name: &str, needle: &str) -> String {
     shown
 }
 
-/// Time(s) of domain `name` in `xl list`, in tenths of a second.
-fn cpu_tenths(machine: &mut Machine, name: &str) -> u64 {
-    let list = machine.command("xl list");
-    let pattern = Regex::new(&format!(
-        r"(?m)^{name}\s+\d+\s+\d+\s+\d+\s+\S+\s+(\d+)\.(\d)\s*$"
-    ))
-    .unwrap();
-    match pattern.captures(&list) {
-        Some(found) => found[1].parse::<u64>().unwrap() * 10 + found[2].parse::<u64>().unwrap(),
-        None => machine.fail(&format!("{name} is not in xl list:\n{list}")),
-    }
-}
-
 #[test]
 fn a_guest_is_created_prints_and_is_destroyed_on_poweroff() {
     let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
@@ -109,13 +96,13 @@ fn two_guests_run_at_once_and_pause_stops_one() {
         "the paused state letter",
     );
     let (paused_before, other_before) = (
-        cpu_tenths(&mut machine, "counter"),
-        cpu_tenths(&mut machine, "counter2"),
+        machine.cpu_tenths("counter"),
+        machine.cpu_tenths("counter2"),
     );
     std::thread::sleep(Duration::from_secs(3));
     let (paused_after, other_after) = (
-        cpu_tenths(&mut machine, "counter"),
-        cpu_tenths(&mut machine, "counter2"),
+        machine.cpu_tenths("counter"),
+        machine.cpu_tenths("counter2"),
     );
     machine.ensure(
         paused_after == paused_before,
@@ -127,7 +114,7 @@ fn two_guests_run_at_once_and_pause_stops_one() {
     );
     machine.command("xl unpause counter");
     std::thread::sleep(Duration::from_secs(2));
-    let resumed = cpu_tenths(&mut machine, "counter");
+    let resumed = machine.cpu_tenths("counter");
     machine.ensure(
         resumed > paused_after,
         &format!("unpaused, it runs again ({paused_after} -> {resumed})"),
@@ -162,9 +149,9 @@ fn a_crashing_guest_is_reported_and_another_keeps_running() {
     await_log(&machine, "Domain 2 crashed: page fault (vector 14");
     await_log(&machine, "no handler in the trap table");
     await_log(&machine, "domain 'crash' (id 2) crashed: destroyed");
-    let before = cpu_tenths(&mut machine, "counter");
+    let before = machine.cpu_tenths("counter");
     std::thread::sleep(Duration::from_secs(2));
-    let after = cpu_tenths(&mut machine, "counter");
+    let after = machine.cpu_tenths("counter");
     machine.ensure(
         after >= before + 10,
         &format!("counter keeps running ({before} -> {after})"),

