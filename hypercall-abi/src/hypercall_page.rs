@@ -31,37 +31,25 @@ pub fn fill(page: &mut [u8; 4096]) {
     page.fill(FILL);
     for (number, stub) in page.chunks_exact_mut(STUB_SIZE).enumerate() {
         let number = number as u32;
-        let immediate = number.to_le_bytes();
+        let [n0, n1, n2, n3] = number.to_le_bytes();
+        #[rustfmt::skip]
         let code: &[u8] = if number == IRET {
             &[
-                0x51,
-                0x41,
-                0x53,
-                0x50,
-                0xb8,
-                immediate[0],
-                immediate[1],
-                immediate[2],
-                immediate[3],
-                0x0f,
-                0x05,
+                0x51,                       // push %rcx
+                0x41, 0x53,                 // push %r11
+                0x50,                       // push %rax
+                0xb8, n0, n1, n2, n3,       // mov  $n, %eax
+                0x0f, 0x05,                 // syscall (never returns)
             ]
         } else {
             &[
-                0x51,
-                0x41,
-                0x53,
-                0xb8,
-                immediate[0],
-                immediate[1],
-                immediate[2],
-                immediate[3],
-                0x0f,
-                0x05,
-                0x41,
-                0x5b,
-                0x59,
-                0xc3,
+                0x51,                       // push %rcx
+                0x41, 0x53,                 // push %r11
+                0xb8, n0, n1, n2, n3,       // mov  $n, %eax
+                0x0f, 0x05,                 // syscall
+                0x41, 0x5b,                 // pop  %r11
+                0x59,                       // pop  %rcx
+                0xc3,                       // ret
             ]
         };
         stub[..code.len()].copy_from_slice(code);
