@@ -12,7 +12,7 @@ pub struct LogRing<const N: usize> {
     bytes: [u8; N],
     /// How many bytes were ever written; the newest byte is `written - 1`.
     written: u64,
-    /// The counter at the last `clear`: older bytes are gone.
+    /// The counter at the last `clear_before`: older bytes are gone.
     cleared_at: u64,
 }
 
@@ -46,14 +46,9 @@ impl<const N: usize> LogRing<N> {
         }
     }
 
-    /// Forgets everything held so far (the counter keeps running, so
-    /// readers' indices stay meaningful).
-    pub fn clear(&mut self) {
-        self.cleared_at = self.written;
-    }
-
-    /// Forgets the bytes before counter `end` only: what a reader has seen,
-    /// never what was logged after it looked.
+    /// Forgets the bytes before counter `end`: what a reader has seen,
+    /// never what was logged after it looked. The counter keeps running, so
+    /// readers' indices stay meaningful.
     pub fn clear_before(&mut self, end: u64) {
         self.cleared_at = self.cleared_at.max(end.min(self.written));
     }
@@ -158,7 +153,7 @@ mod tests {
     fn clearing_forgets_what_was_there() {
         let mut ring = LogRing::<16>::new();
         ring.push(b"old");
-        ring.clear();
+        ring.clear_before(ring.end());
         ring.push(b"new");
         let mut out = [0u8; 16];
         let read = ring.read(0, &mut out);
