@@ -75,6 +75,25 @@
 //!    last writable mapping of a frame is dropped the frame may become a
 //!    page table, and a stale writable TLB entry would then be a way to
 //!    write it.
+//! 6. **A frame the hypervisor writes on its own is never a page table.**
+//!    Some frames of a domain are written by the hypervisor whenever it
+//!    likes, not on the guest's request through a checked mapping: the
+//!    shared info page above all (pending bits, the upcall mask, `cr2` on a
+//!    page fault, the time, the shutdown reason). For as long as it writes
+//!    such a frame, the hypervisor holds a general and a `Writable` type
+//!    reference on it ([`FrameTable::hold_for_hypervisor`]) and marks it
+//!    `hypervisor_writes`. The type count then never drops to zero, so by
+//!    invariant 2 the frame can never be validated as a page table (pinned,
+//!    linked from a table, made a base) or become a descriptor page:
+//!    `-EINVAL`, "frame already in use as a writable page". Without this
+//!    rule a guest could remap its shared info page read-only (dropping its
+//!    own `Writable` reference), pin the all-zero page as an L1, link it,
+//!    and let a page fault make the hypervisor write `cr2` (an address the
+//!    guest chose) into it: a page-table entry nobody validated, mapping
+//!    any machine frame. Frames written only through a guest's own writable
+//!    mapping (bounce frames on its stack, hypercall results) need no such
+//!    hold: the checked walk finds a writable L1 entry, which holds a
+//!    `Writable` reference at that moment.
 //!
 //! # Validation
 //!
@@ -238,6 +257,9 @@ pub struct FrameInfo {
     /// Whether the contents were checked for `page_type` and their
     /// references taken.
     pub validated: bool,
+    /// Whether the hypervisor writes the frame on its own and holds a
+    /// general and a `Writable` type reference for it (invariant 6).
+    pub hypervisor_writes: bool,
 }
 
 impl FrameInfo {
@@ -249,6 +271,7 @@ impl FrameInfo {
         ref_count: 0,
         pinned: false,
         validated: false,
+        hypervisor_writes: false,
     };
 }
 
@@ -940,6 +963,56 @@ impl<'a> FrameTable<'a> {
         Ok(flush)
     }
 
+    /// Invariant 6: the hypervisor is about to write `mfn` (owned by
+    /// `domain`) on its own, for as long as the domain lives. Takes a
+    /// general and a `Writable` type reference, so that the frame can never
+    /// become a page table or a descriptor page while the hold lasts.
+    /// Refused if the frame is already in use as a table (`-EINVAL`) or
+    /// already held (`-EBUSY`).
+    pub fn hold_for_hypervisor(
+        &mut self,
+        memory: &mut impl TableMemory,
+        mfn: Mfn,
+        domain: DomainId,
+    ) -> Result<(), Refusal> {
+        if self
+            .owned_frame_mut(mfn, domain, "frame is not owned by the domain")?
+            .hypervisor_writes
+        {
+            return Err(refuse(
+                XenError::EBUSY,
+                "the hypervisor already holds the frame",
+            ));
+        }
+        self.get_page(mfn, domain)?;
+        if let Err(refusal) = self.get_page_type(memory, mfn, PageType::Writable, domain) {
+            self.put_page(mfn);
+            return Err(refusal);
+        }
+        if let Some(frame) = self.frame_mut(mfn) {
+            frame.hypervisor_writes = true;
+        }
+        Ok(())
+    }
+
+    /// Ends a hold taken by [`FrameTable::hold_for_hypervisor`]: the
+    /// hypervisor will not write the frame again (its domain is being
+    /// destroyed). Ending a hold that was never taken is a hypervisor bug:
+    /// debug builds panic, release builds leave the counts alone.
+    pub fn release_hypervisor_hold(&mut self, memory: &mut impl TableMemory, mfn: Mfn) {
+        let held = self.frame_mut(mfn).is_some_and(|frame| {
+            let held = frame.hypervisor_writes;
+            frame.hypervisor_writes = false;
+            held
+        });
+        debug_assert!(held, "release of a hypervisor hold never taken");
+        if held {
+            // A `Writable` type has no contents to devalidate: no flush.
+            let _no_flush = self.put_page_type(memory, mfn);
+            self.put_page(mfn);
+        }
+    }
+
     /// `MMUEXT_NEW_BASEPTR`: takes a general and an L4 type reference on
     /// `new`, then drops those held for `old` (if any), which must be an L4
     /// in use. The caller switches CR3, which flushes.
@@ -1079,6 +1152,16 @@ mod tests {
                 continue;
             }
             refs[mfn] += 1;
+            if frame.hypervisor_writes {
+                // Invariant 6.
+                assert_eq!(
+                    frame.page_type,
+                    PageType::Writable,
+                    "frame {mfn} the hypervisor writes is not typed writable"
+                );
+                refs[mfn] += 1;
+                types[mfn] += 1;
+            }
             if frame.pinned {
                 assert!(
                     frame.page_type.table_level().is_some(),
@@ -2145,5 +2228,111 @@ mod tests {
             .unwrap();
         table.pin(&mut memory, FOREIGN, 1, OTHER).unwrap();
         check_invariants(&table, &memory, &[]);
+    }
+
+    // --- Invariant 6: frames the hypervisor writes ----------------------
+
+    /// The attack of issue 8, step by step, on a frame standing for the
+    /// shared info page (SPARE), mapped writable at L1[2] as a guest maps
+    /// its shared info page.
+    fn map_spare_then_remap_read_only(table: &mut FrameTable, memory: &mut FakeMemory) {
+        table.pin(memory, L1, 1, DOM).unwrap();
+        let _ = table
+            .update_entry(memory, L1, 2, pte(SPARE, P | W), DOM, false)
+            .unwrap();
+        // Step 1: the guest remaps the page read-only; its own Writable
+        // reference goes.
+        let _ = table
+            .update_entry(memory, L1, 2, pte(SPARE, P), DOM, false)
+            .unwrap();
+    }
+
+    #[test]
+    fn without_the_hold_the_shared_page_could_become_a_page_table() {
+        // What the hypervisor did before invariant 6: only a general
+        // reference on the page. Step 2 of the attack then succeeds.
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        table.get_page(SPARE, DOM).unwrap();
+        map_spare_then_remap_read_only(&mut table, &mut memory);
+        assert_eq!(table.pin(&mut memory, SPARE, 1, DOM), Ok(()));
+    }
+
+    #[test]
+    fn a_frame_the_hypervisor_writes_can_never_be_pinned_or_linked() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        table.hold_for_hypervisor(&mut memory, SPARE, DOM).unwrap();
+        check_invariants(&table, &memory, &[]);
+        map_spare_then_remap_read_only(&mut table, &mut memory);
+        check_invariants(&table, &memory, &[]);
+        let in_use = "frame already in use as a writable page";
+        for level in 1..=4 {
+            let refusal = table.pin(&mut memory, SPARE, level, DOM).unwrap_err();
+            assert_eq!(refusal, refuse(XenError::EINVAL, in_use));
+        }
+        // Linked from an L2 as if it were an L1 table: refused too.
+        table.pin(&mut memory, L2, 2, DOM).unwrap();
+        let refusal = table
+            .update_entry(&mut memory, L2, 5, pte(SPARE, P | W), DOM, false)
+            .unwrap_err();
+        assert_eq!(refusal.error, XenError::EINVAL);
+        // As a base pointer (an L4).
+        let refusal = table
+            .switch_base(&mut memory, SPARE, None, DOM)
+            .unwrap_err();
+        assert_eq!(refusal.error, XenError::EINVAL);
+        check_invariants(&table, &memory, &[]);
+        // Nor can the guest give it back while the hypervisor writes it.
+        assert_eq!(
+            table.release(SPARE, Owner::Domain(DOM)).unwrap_err().error,
+            XenError::EBUSY
+        );
+    }
+
+    #[test]
+    fn a_page_table_cannot_become_a_frame_the_hypervisor_writes() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        table.pin(&mut memory, L1, 1, DOM).unwrap();
+        let before = counts(&table);
+        let refusal = table.hold_for_hypervisor(&mut memory, L1, DOM).unwrap_err();
+        assert_eq!(refusal.error, XenError::EINVAL);
+        assert_eq!(counts(&table), before, "a refused hold changes nothing");
+        assert_eq!(
+            table
+                .hold_for_hypervisor(&mut memory, FOREIGN, DOM)
+                .unwrap_err()
+                .error,
+            XenError::EPERM
+        );
+    }
+
+    #[test]
+    fn a_hold_is_taken_once_and_released_once() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        table.hold_for_hypervisor(&mut memory, SPARE, DOM).unwrap();
+        assert_eq!(
+            table
+                .hold_for_hypervisor(&mut memory, SPARE, DOM)
+                .unwrap_err()
+                .error,
+            XenError::EBUSY
+        );
+        table.release_hypervisor_hold(&mut memory, SPARE);
+        check_invariants(&table, &memory, &[]);
+        assert_eq!(table.release(SPARE, Owner::Domain(DOM)), Ok(()));
+        // Once released, the frame is ordinary memory again.
+        table.assign(SPARE, Owner::Domain(DOM)).unwrap();
+        assert_eq!(table.pin(&mut memory, SPARE, 1, DOM), Ok(()));
     }
 }

@@ -105,11 +105,13 @@ pub fn build(
         p2m.push(mfn);
     }
     // The shared info page belongs to the domain (so that it may map it)
-    // but is not part of its memory: the hypervisor keeps a reference, so
-    // the guest can never give it back.
+    // but is not part of its memory. The hypervisor writes it whenever it
+    // likes, so it holds a general and a writable type reference for good
+    // (frame-table invariant 6): the guest can never give it back nor make
+    // it a page table.
     let shared_info_mfn = frame_table::allocate_for(Owner::Domain(DOM0))
         .ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
-    frame_table::with(|table, _| table.get_page(shared_info_mfn, DOM0))
+    frame_table::with(|table, memory| table.hold_for_hypervisor(memory, shared_info_mfn, DOM0))
         .map_err(|refusal| BuildError::Refused(refusal.reason))?;
 
     let memory = GuestMemory {

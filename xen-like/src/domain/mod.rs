@@ -127,7 +127,8 @@ pub struct Domain {
     /// The most pages it may own.
     pub max_pages: u64,
     /// The machine frame of its shared info page, which it owns but which
-    /// is not part of its memory (the hypervisor holds a reference).
+    /// is not part of its memory (the hypervisor holds a general and a
+    /// writable type reference on it: frame-table invariant 6).
     pub shared_info_mfn: u64,
     /// Its only vCPU (for now).
     pub vcpu: Vcpu,
@@ -271,8 +272,17 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
             .ok_or(XenError::ENOSPC)?
     };
     let shared_info_mfn = frame_table::allocate_for(Owner::Domain(id)).ok_or(XenError::ENOMEM)?;
-    // The hypervisor's own reference keeps the guest from giving it back.
-    if frame_table::with(|table, _| table.get_page(shared_info_mfn, id)).is_err() {
+    // The hypervisor writes this page whenever it likes: it holds a
+    // general and a writable type reference for the domain's whole life
+    // (frame-table invariant 6), so the guest can neither give it back nor
+    // turn it into a page table.
+    if let Err(refusal) =
+        frame_table::with(|table, memory| table.hold_for_hypervisor(memory, shared_info_mfn, id))
+    {
+        log::error!(
+            "d{id}: cannot hold its new shared info page: {}",
+            refusal.reason
+        );
         let _ = frame_table::release(shared_info_mfn, Owner::Domain(id));
         return Err(XenError::ENOMEM);
     }
@@ -340,7 +350,7 @@ pub fn destroy(id: DomainId) -> Result<(), XenError> {
                 let _ = table.unpin(memory, mfn, id);
             }
         }
-        table.put_page(domain.shared_info_mfn);
+        table.release_hypervisor_hold(memory, domain.shared_info_mfn);
         let mut leaked = 0u64;
         for &mfn in domain.frames.iter().chain([domain.shared_info_mfn].iter()) {
             match table.release(mfn, owner) {

@@ -224,13 +224,7 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
             // Zero one of the domain's frames without the guest mapping it
             // (handy for a frame about to become a page table). The frame
             // must be one that could be mapped writable: not a page table.
-            frame_table::with(|frames, memory| {
-                frames.get_page_type(memory, mfn, PageType::Writable, id)?;
-                crate::mm::zero_frame(mfn);
-                let _ = frames.put_page_type(memory, mfn);
-                Ok(())
-            })
-            .map_err(|refusal| refused(command.name(), refusal))?;
+            frame_table::clear_page(mfn, id).map_err(|refusal| refused(command.name(), refusal))?;
         }
         MmuextCmd::TlbFlushLocal | MmuextCmd::TlbFlushAll | MmuextCmd::TlbFlushMulti => {
             tlb::flush_all()

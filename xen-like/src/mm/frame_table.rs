@@ -5,7 +5,9 @@
 
 use super::{frames, physical_pointer, PAGE_SIZE};
 use spin::Mutex;
-use xen_like::frame_table::{FrameInfo, FrameTable, Mfn, Owner, Refusal, TableMemory};
+use xen_like::frame_table::{
+    DomainId, FrameInfo, FrameTable, Mfn, Owner, PageType, Refusal, TableMemory,
+};
 
 /// Page-table contents through the direct map.
 pub struct DirectMapTables;
@@ -83,6 +85,24 @@ pub fn release_boot_range(start: u64, end: u64) {
             frames::free(mfn);
         }
     }
+}
+
+/// `MMUEXT_CLEAR_PAGE`: zeroes `domain`'s frame `mfn`, which must be one it
+/// could map writable (owned, and not a page table or descriptor page).
+/// The `Writable` type is held while the zeroes are written, so the frame
+/// cannot become a table halfway; the write goes through the same type
+/// check as any writable mapping.
+pub fn clear_page(mfn: Mfn, domain: DomainId) -> Result<(), Refusal> {
+    with(|table, memory| {
+        table.get_page_type(memory, mfn, PageType::Writable, domain)?;
+        // SAFETY: `mfn` is RAM (the frame table covers only RAM frames and
+        // the type check found it), owned by `domain`, and typed Writable:
+        // zeroing it can only change data the domain may write itself.
+        unsafe { super::zero_frame(mfn) };
+        // A `Writable` type has no contents to devalidate: no flush.
+        let _no_flush = table.put_page_type(memory, mfn);
+        Ok(())
+    })
 }
 
 /// `owner` gives `mfn` back; the frame returns to the allocator.

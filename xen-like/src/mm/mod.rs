@@ -46,9 +46,15 @@ impl PhysicalMemory for DirectMap {
 }
 
 /// Fills the frame `mfn` with zeros.
-pub fn zero_frame(mfn: u64) {
-    // SAFETY: `mfn` is a RAM frame the caller just allocated (so nobody
-    // else uses it) and the direct map covers it.
+///
+/// # Safety
+/// `mfn` must be a RAM frame (the direct map covers it) whose contents the
+/// caller may overwrite: a frame it just took from the allocator, or one
+/// whose owner could write it itself (typed `Writable` for the time of the
+/// call, as `frame_table::clear_page` arranges). Never a page table, a
+/// descriptor page, or a frame of the hypervisor's.
+pub unsafe fn zero_frame(mfn: u64) {
+    // SAFETY: the caller vouches for the frame (see above).
     unsafe {
         core::ptr::write_bytes(
             physical_pointer::<u8>(mfn * PAGE_SIZE),

@@ -546,6 +546,69 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
         format_args!("{frame:#x}"),
     );
 
+    // Invariant 6: the shared info page, which the hypervisor writes on
+    // its own, can never become a page table. The attack it stops: remap
+    // the page read-only (dropping our writable reference), pin it as an
+    // L1 and link it, then fault so that the hypervisor writes `cr2`, an
+    // address we chose such as 0x100007 (machine frame 0x100, present,
+    // writable, user), into what is now a validated L1.
+    let shared = start_info.shared_info / PAGE_SIZE;
+    let shared_address = guest_kernel::start::SHARED_INFO_ADDRESS;
+    // Zeroed first, while we may still write it, so that an L1 validation
+    // of its contents would pass: only the type rule can stop the pin.
+    let info = guest_kernel::start::shared_info_pointer();
+    // SAFETY: the page is mapped writable at `info` for our whole life;
+    // the masks we need afterwards are put back below.
+    let masks = unsafe {
+        let masks = ((*info).evtchn_mask, (*info).vcpu_info[0].evtchn_upcall_mask);
+        core::ptr::write_bytes(info as *mut u8, 0, PAGE_SIZE as usize);
+        masks
+    };
+    expect_result(
+        "remap the shared info page read-only",
+        update_va_mapping(shared_address, (shared * PAGE_SIZE) | ro),
+        0,
+    );
+    for level in 1..=4 {
+        expect_result(
+            "pin the read-only shared info page as a page table",
+            pin(shared, level),
+            EINVAL,
+        );
+    }
+    expect_result(
+        "link the shared info page into an L2 as an L1",
+        write_entry(l2, 100, (shared * PAGE_SIZE) | rw),
+        EINVAL,
+    );
+    expect_result(
+        "give the shared info page back",
+        decrease_reservation(shared),
+        0,
+    );
+    let planted = (HYPERVISOR_FRAME * PAGE_SIZE) | PRESENT | WRITABLE | USER;
+    check(
+        "fault at the address that would be a planted entry",
+        traps::try_write(planted, 0).is_err(),
+        format_args!("faults"),
+    );
+    check(
+        "the hypervisor wrote cr2 into the page, which stayed plain data",
+        guest_kernel::start::shared_info()
+            .is_some_and(|info| info.vcpu_info[0].arch.cr2 == planted),
+        format_args!("cr2 {:#x}", traps::fault_address()),
+    );
+    expect_result(
+        "remap the shared info page writable again",
+        update_va_mapping(shared_address, (shared * PAGE_SIZE) | rw),
+        0,
+    );
+    // SAFETY: mapped writable again at `info`.
+    unsafe {
+        (*info).evtchn_mask = masks.0;
+        (*info).vcpu_info[0].evtchn_upcall_mask = masks.1;
+    }
+
     // The hypervisor is still there, and our memory still works.
     check(
         "the hypervisor still answers",
