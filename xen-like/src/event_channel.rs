@@ -62,7 +62,7 @@
 //!
 //! # The two-level ABI
 //!
-//! The bits live in the guest's [`SharedInfo`] page, laid out as Xen's
+//! The bits live in the guest's `SharedInfo` page, laid out as Xen's
 //! two-level ("2L") ABI for 64-bit guests:
 //!
 //! ```text
@@ -101,9 +101,10 @@
 //!
 //! In Xen these steps are atomic bit operations in exactly this order, because
 //! the guest clears the same bits concurrently on another CPU. The functions
-//! here state the rule on a plain [`SharedInfo`] for host tests; code that
-//! works on a live shared page must keep the order and make each step an
-//! atomic test-and-set.
+//! here do the same: they take the page as a
+//! [`SharedInfoPage`](crate::shared_page::SharedInfoPage), whose every
+//! field is an atomic, so each step is one locked instruction on the live
+//! page in the hypervisor and on a page in ordinary memory in host tests.
 //!
 //! # Simplifications (for now)
 //!
@@ -113,11 +114,12 @@
 //! beyond them); no physical IRQs (`ECS_PIRQ`), no Xen-internal consumers, no
 //! FIFO ABI.
 
+use crate::shared_page::{SharedInfoPage, VcpuInfoCells};
 use hypercall_abi::event_channel::{
     EventChannelPort, NR_EVENT_CHANNELS, NR_VIRQS, VIRQ_DEBUG, VIRQ_TIMER, VIRQ_XENOPROF,
     VIRQ_XENPMU,
 };
-use hypercall_abi::{SharedInfo, VcpuInfo, XenError};
+use hypercall_abi::XenError;
 
 /// An event-channel port number (`evtchn_port_t`).
 pub type Port = EventChannelPort;
@@ -585,18 +587,17 @@ fn word_and_bit(port: Port) -> Option<(usize, u64)> {
 /// pending, that is masked, or whose word the guest has yet to scan changes
 /// at most its own bit and returns `false`. A port of 4096 or more has no bit
 /// and is ignored.
-pub fn set_pending(shared: &mut SharedInfo, port: Port) -> bool {
+pub fn set_pending(shared: &SharedInfoPage, port: Port) -> bool {
     let Some((word, bit)) = word_and_bit(port) else {
         return false;
     };
-    if shared.evtchn_pending[word] & bit != 0 {
+    if shared.test_and_set_pending(word, bit) {
         return false;
     }
-    shared.evtchn_pending[word] |= bit;
-    if shared.evtchn_mask[word] & bit != 0 {
+    if shared.mask_word(word) & bit != 0 {
         return false;
     }
-    mark_word_pending(&mut shared.vcpu_info[0], word)
+    shared.vcpu(0).mark_word_pending(word)
 }
 
 /// `EVTCHNOP_unmask`: clear `port`'s mask bit in `shared` and, if it was
@@ -605,56 +606,39 @@ pub fn set_pending(shared: &mut SharedInfo, port: Port) -> bool {
 ///
 /// Returns whether an upcall became due. A port of 4096 or more has no bit
 /// and is ignored.
-pub fn unmask(shared: &mut SharedInfo, port: Port) -> bool {
+pub fn unmask(shared: &SharedInfoPage, port: Port) -> bool {
     let Some((word, bit)) = word_and_bit(port) else {
         return false;
     };
-    if shared.evtchn_mask[word] & bit == 0 {
+    if !shared.test_and_clear_mask(word, bit) {
         return false;
     }
-    shared.evtchn_mask[word] &= !bit;
-    if shared.evtchn_pending[word] & bit == 0 {
+    if shared.pending_word(word) & bit == 0 {
         return false;
     }
-    mark_word_pending(&mut shared.vcpu_info[0], word)
+    shared.vcpu(0).mark_word_pending(word)
 }
 
 /// Whether `port` is pending in `shared` (`false` for a port of 4096 or
 /// more, which has no bit).
-pub fn is_pending(shared: &SharedInfo, port: Port) -> bool {
-    word_and_bit(port).is_some_and(|(word, bit)| shared.evtchn_pending[word] & bit != 0)
+pub fn is_pending(shared: &SharedInfoPage, port: Port) -> bool {
+    word_and_bit(port).is_some_and(|(word, bit)| shared.pending_word(word) & bit != 0)
 }
 
 /// Clear `port`'s pending bit in `shared` (done when a port is closed, so a
 /// re-used port starts quiet). Selector bits are left to the guest, which
 /// clears them as it scans. A port of 4096 or more is ignored.
-pub fn clear_pending(shared: &mut SharedInfo, port: Port) {
+pub fn clear_pending(shared: &SharedInfoPage, port: Port) {
     if let Some((word, bit)) = word_and_bit(port) {
-        shared.evtchn_pending[word] &= !bit;
+        shared.clear_pending(word, bit);
     }
 }
 
 /// The upcall rule: whether the hypervisor must enter the guest's event
 /// callback when it next returns to this vCPU (events are waiting and the
 /// guest has not masked upcalls). Xen's `local_events_need_delivery`.
-pub fn events_need_delivery(vcpu: &VcpuInfo) -> bool {
-    vcpu.evtchn_upcall_pending != 0 && vcpu.evtchn_upcall_mask == 0
-}
-
-/// Steps 3 and 4 of [`set_pending`]: set the selector bit for `word` and,
-/// if it was clear, `evtchn_upcall_pending`. Returns whether the latter was
-/// newly set (Xen's `vcpu_mark_events_pending` kicks the vCPU only then).
-fn mark_word_pending(vcpu: &mut VcpuInfo, word: usize) -> bool {
-    let selector = 1 << word;
-    if vcpu.evtchn_pending_sel & selector != 0 {
-        return false;
-    }
-    vcpu.evtchn_pending_sel |= selector;
-    if vcpu.evtchn_upcall_pending != 0 {
-        return false;
-    }
-    vcpu.evtchn_upcall_pending = 1;
-    true
+pub fn events_need_delivery(vcpu: &VcpuInfoCells) -> bool {
+    vcpu.events_need_delivery()
 }
 
 #[cfg(test)]
@@ -670,8 +654,8 @@ mod tests {
         Box::new(PortTable::new())
     }
 
-    fn new_shared() -> Box<SharedInfo> {
-        Box::new(SharedInfo::zeroed())
+    fn new_shared() -> Box<SharedInfoPage> {
+        Box::new(SharedInfoPage::new())
     }
 
     /// A connected pair: port of Dom0 (allocated unbound for DomU) and the
@@ -1092,107 +1076,107 @@ mod tests {
 
     #[test]
     fn set_pending_sets_the_three_levels_and_raises_an_upcall() {
-        let mut shared = new_shared();
-        assert!(set_pending(&mut shared, 70));
+        let shared = new_shared();
+        assert!(set_pending(&shared, 70));
         assert!(is_pending(&shared, 70));
-        assert_eq!(shared.evtchn_pending[1], 1 << 6);
-        assert_eq!(shared.vcpu_info[0].evtchn_pending_sel, 1 << 1);
-        assert_eq!(shared.vcpu_info[0].evtchn_upcall_pending, 1);
-        assert!(events_need_delivery(&shared.vcpu_info[0]));
+        assert_eq!(shared.pending_word(1), 1 << 6);
+        assert_eq!(shared.vcpu(0).pending_selector(), 1 << 1);
+        assert_eq!(shared.vcpu(0).upcall_pending(), 1);
+        assert!(events_need_delivery(shared.vcpu(0)));
     }
 
     #[test]
     fn set_pending_of_a_pending_port_is_a_no_op() {
-        let mut shared = new_shared();
-        assert!(set_pending(&mut shared, 3));
+        let shared = new_shared();
+        assert!(set_pending(&shared, 3));
         // The guest consumed the upcall and the selector, not the port bit.
-        shared.vcpu_info[0].evtchn_upcall_pending = 0;
-        shared.vcpu_info[0].evtchn_pending_sel = 0;
-        let before = shared.clone();
-        assert!(!set_pending(&mut shared, 3));
-        assert_eq!(shared, before);
+        shared.guest_write_vcpu(0, 0, 0, 0);
+        let before = shared.event_state();
+        assert!(!set_pending(&shared, 3));
+        assert_eq!(shared.event_state(), before);
     }
 
     #[test]
     fn set_pending_on_a_masked_port_sets_only_its_bit() {
-        let mut shared = new_shared();
-        shared.evtchn_mask[0] = 1 << 5;
-        assert!(!set_pending(&mut shared, 5));
+        let shared = new_shared();
+        shared.guest_write_mask_word(0, 1 << 5);
+        assert!(!set_pending(&shared, 5));
         assert!(is_pending(&shared, 5));
-        assert_eq!(shared.vcpu_info[0].evtchn_pending_sel, 0);
-        assert_eq!(shared.vcpu_info[0].evtchn_upcall_pending, 0);
+        assert_eq!(shared.vcpu(0).pending_selector(), 0);
+        assert_eq!(shared.vcpu(0).upcall_pending(), 0);
     }
 
     #[test]
     fn unmasking_a_pending_port_raises_the_upcall() {
-        let mut shared = new_shared();
-        shared.evtchn_mask[2] = 1 << 1;
-        assert!(!set_pending(&mut shared, 129));
-        assert!(unmask(&mut shared, 129));
-        assert_eq!(shared.evtchn_mask[2], 0);
-        assert_eq!(shared.vcpu_info[0].evtchn_pending_sel, 1 << 2);
-        assert_eq!(shared.vcpu_info[0].evtchn_upcall_pending, 1);
+        let shared = new_shared();
+        shared.guest_write_mask_word(2, 1 << 1);
+        assert!(!set_pending(&shared, 129));
+        assert!(unmask(&shared, 129));
+        assert_eq!(shared.mask_word(2), 0);
+        assert_eq!(shared.vcpu(0).pending_selector(), 1 << 2);
+        assert_eq!(shared.vcpu(0).upcall_pending(), 1);
     }
 
     #[test]
     fn unmasking_a_quiet_or_unmasked_port_raises_nothing() {
-        let mut shared = new_shared();
-        shared.evtchn_mask[0] = 1 << 9;
-        assert!(!unmask(&mut shared, 9));
-        assert_eq!(shared.evtchn_mask[0], 0);
+        let shared = new_shared();
+        shared.guest_write_mask_word(0, 1 << 9);
+        assert!(!unmask(&shared, 9));
+        assert_eq!(shared.mask_word(0), 0);
         // Not masked but pending (the guest cleared the selector): Xen's
         // unmask only acts on a mask bit it cleared.
-        shared.evtchn_pending[0] = 1 << 9;
-        assert!(!unmask(&mut shared, 9));
-        assert_eq!(shared.vcpu_info[0].evtchn_pending_sel, 0);
-        assert_eq!(shared.vcpu_info[0].evtchn_upcall_pending, 0);
+        shared.guest_write_pending_word(0, 1 << 9);
+        assert!(!unmask(&shared, 9));
+        assert_eq!(shared.vcpu(0).pending_selector(), 0);
+        assert_eq!(shared.vcpu(0).upcall_pending(), 0);
     }
 
     #[test]
     fn a_set_selector_bit_means_the_word_is_already_being_scanned() {
-        let mut shared = new_shared();
-        assert!(set_pending(&mut shared, 64));
+        let shared = new_shared();
+        assert!(set_pending(&shared, 64));
         // The guest took the upcall but has not yet scanned word 1.
-        shared.vcpu_info[0].evtchn_upcall_pending = 0;
-        assert!(!set_pending(&mut shared, 65));
+        let selector = shared.vcpu(0).pending_selector();
+        shared.guest_write_vcpu(0, 0, selector, 0);
+        assert!(!set_pending(&shared, 65));
         assert!(is_pending(&shared, 65));
-        assert_eq!(shared.vcpu_info[0].evtchn_upcall_pending, 0);
+        assert_eq!(shared.vcpu(0).upcall_pending(), 0);
     }
 
     #[test]
     fn upcall_pending_is_not_raised_again_when_already_set() {
-        let mut shared = new_shared();
-        assert!(set_pending(&mut shared, 1));
+        let shared = new_shared();
+        assert!(set_pending(&shared, 1));
         // Another word: its selector bit is new, the upcall is not.
-        assert!(!set_pending(&mut shared, 200));
-        assert_eq!(shared.vcpu_info[0].evtchn_pending_sel, 1 | 1 << 3);
-        assert_eq!(shared.vcpu_info[0].evtchn_upcall_pending, 1);
+        assert!(!set_pending(&shared, 200));
+        assert_eq!(shared.vcpu(0).pending_selector(), 1 | 1 << 3);
+        assert_eq!(shared.vcpu(0).upcall_pending(), 1);
     }
 
     #[test]
     fn the_upcall_mask_holds_off_delivery_but_not_pending() {
-        let mut shared = new_shared();
-        shared.vcpu_info[0].evtchn_upcall_mask = 1;
-        assert!(set_pending(&mut shared, 2));
-        assert!(!events_need_delivery(&shared.vcpu_info[0]));
-        shared.vcpu_info[0].evtchn_upcall_mask = 0;
-        assert!(events_need_delivery(&shared.vcpu_info[0]));
+        let shared = new_shared();
+        shared.vcpu(0).set_upcall_mask(1);
+        assert!(set_pending(&shared, 2));
+        assert!(!events_need_delivery(shared.vcpu(0)));
+        shared.vcpu(0).set_upcall_mask(0);
+        assert!(events_need_delivery(shared.vcpu(0)));
     }
 
     #[test]
     fn clear_pending_and_ports_beyond_the_two_level_abi() {
-        let mut shared = new_shared();
-        set_pending(&mut shared, 4095);
+        let shared = new_shared();
+        set_pending(&shared, 4095);
         assert!(is_pending(&shared, 4095));
-        clear_pending(&mut shared, 4095);
+        clear_pending(&shared, 4095);
         assert!(!is_pending(&shared, 4095));
         // Selector bits are the guest's to clear.
-        assert_eq!(shared.vcpu_info[0].evtchn_pending_sel, 1 << 63);
-        let before = shared.clone();
-        assert!(!set_pending(&mut shared, 4096));
-        assert!(!unmask(&mut shared, 4096));
-        clear_pending(&mut shared, Port::MAX);
+        assert_eq!(shared.vcpu(0).pending_selector(), 1 << 63);
+        let before = shared.event_state();
+        assert!(!set_pending(&shared, 4096));
+        assert!(!unmask(&shared, 4096));
+        clear_pending(&shared, Port::MAX);
         assert!(!is_pending(&shared, 4096));
-        assert_eq!(shared, before);
+        assert_eq!(shared.event_state(), before);
     }
 }

@@ -4,7 +4,8 @@
 //! the hardware; whatever can be decided without touching hardware lives
 //! here as plain functions and state machines over plain data, so that it
 //! has unit tests: the command line, the log ring, the frame bitmap, the
-//! frame table with its page-type rules, and guest page-table walks.
+//! frame table with its page-type rules, guest page-table walks, and the
+//! shared info page's atomic accessors.
 //! (Reading PV kernel images and laying out new domains is shared with
 //! Dom0's domain builder, so it lives in `hypercall_abi`.)
 #![cfg_attr(not(test), no_std)]
@@ -16,4 +17,5 @@ pub mod frame_allocator;
 pub mod frame_table;
 pub mod log_ring;
 pub mod pagewalk;
+pub mod shared_page;
 pub mod timekeeping;

@@ -17,12 +17,13 @@
 use super::{Domain, DomainState, Vcpu};
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::boot::Module;
+use crate::mm::shared_page::SharedInfoFrame;
 use crate::mm::{self, frame_table, frames, m2p, paging, PAGE_SIZE};
 use alloc::{boxed::Box, vec::Vec};
 use hypercall_abi::layout::{SIF_INITDOMAIN, SIF_PRIVILEGED};
 use hypercall_abi::pv_image::PvImage;
 use hypercall_abi::pv_layout::{self, Layout, LayoutError};
-use hypercall_abi::{SharedInfo, StartInfo};
+use hypercall_abi::StartInfo;
 use xen_like::frame_table::Owner;
 
 /// Dom0's domain ID.
@@ -109,10 +110,9 @@ pub fn build(
     // likes, so it holds a general and a writable type reference for good
     // (frame-table invariant 6): the guest can never give it back nor make
     // it a page table.
-    let shared_info_mfn = frame_table::allocate_for(Owner::Domain(DOM0))
-        .ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
-    frame_table::with(|table, memory| table.hold_for_hypervisor(memory, shared_info_mfn, DOM0))
-        .map_err(|refusal| BuildError::Refused(refusal.reason))?;
+    let shared_info = SharedInfoFrame::allocate(DOM0)
+        .map_err(|_| BuildError::OutOfMemory { wanted: 1, free: 0 })?;
+    let shared_info_mfn = shared_info.mfn();
 
     let memory = GuestMemory {
         layout: &layout,
@@ -166,14 +166,7 @@ pub fn build(
     memory.write(layout.start_info, start_info_bytes);
 
     // Events stay masked until the guest unmasks them, as in Xen.
-    // SAFETY: the shared info frame was just allocated and zeroed, it is
-    // only ours, and SharedInfo fits in a page.
-    unsafe {
-        let shared = mm::physical_pointer::<SharedInfo>(shared_info_mfn * PAGE_SIZE);
-        (*shared).vcpu_info[0].evtchn_upcall_mask = 1;
-        crate::time::publish_wallclock(&mut *shared);
-        crate::time::publish_vcpu_time(&mut *shared);
-    }
+    crate::domain::initialise_shared_info(shared_info.page());
 
     build_page_tables(&layout, &p2m);
     // Validate the whole tree and make the L4 the root, as Xen's builder
@@ -211,7 +204,7 @@ pub fn build(
         timer_deadline: 0,
         frames: p2m,
         max_pages: nr_pages,
-        shared_info_mfn,
+        shared_info,
         vcpu: Vcpu::new(saved, true),
         kernel_root: root_mfn,
         user_root: None,

@@ -22,16 +22,18 @@ pub mod dom0_builder;
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::arch::x86_64::instructions::{rdtsc, FpuState};
 use crate::arch::x86_64::percpu::{this_cpu, NO_DOMAIN};
-use crate::mm::{frame_table, m2p, physical_pointer, tlb, PAGE_SIZE};
+use crate::mm::shared_page::SharedInfoFrame;
+use crate::mm::{frame_table, m2p, tlb};
 use alloc::{boxed::Box, collections::BTreeMap, vec::Vec};
 use core::sync::atomic::Ordering;
 use hypercall_abi::event_channel::VIRQ_DOM_EXC;
 use hypercall_abi::layout::DOMID_FIRST_RESERVED;
 use hypercall_abi::sched::ShutdownReason;
-use hypercall_abi::{SharedInfo, XenError};
+use hypercall_abi::XenError;
 use spin::Mutex;
 use xen_like::event_channel::PortTable;
 use xen_like::frame_table::{Flush, Owner};
+use xen_like::shared_page::SharedInfoPage;
 
 /// A domain's identifier (Dom0 is 0).
 pub type DomainId = u16;
@@ -126,10 +128,10 @@ pub struct Domain {
     pub frames: Vec<u64>,
     /// The most pages it may own.
     pub max_pages: u64,
-    /// The machine frame of its shared info page, which it owns but which
-    /// is not part of its memory (the hypervisor holds a general and a
-    /// writable type reference on it: frame-table invariant 6).
-    pub shared_info_mfn: u64,
+    /// Its shared info page, which it owns but which is not part of its
+    /// memory (the hypervisor holds a general and a writable type reference
+    /// on it: frame-table invariant 6).
+    pub shared_info: SharedInfoFrame,
     /// Its only vCPU (for now).
     pub vcpu: Vcpu,
     /// MFN of its kernel-mode page-table root (its L4), which holds a type
@@ -176,9 +178,9 @@ impl Domain {
             && !self.blocked
     }
 
-    /// Its shared info page, through the direct map.
-    pub fn shared_info(&self) -> *mut SharedInfo {
-        physical_pointer(self.shared_info_mfn * PAGE_SIZE)
+    /// Its shared info page (atomics; see `mm::shared_page`).
+    pub fn shared_info(&self) -> &SharedInfoPage {
+        self.shared_info.page()
     }
 }
 
@@ -257,7 +259,7 @@ pub fn set_current(id: Option<DomainId>) {
     cpu.current_domain
         .store(id.map_or(NO_DOMAIN, u32::from), Ordering::Relaxed);
     let vcpu_info = id
-        .and_then(|id| with(id, |domain| domain.shared_info() as u64))
+        .and_then(|id| with(id, |domain| domain.shared_info.vcpu0_address()))
         .unwrap_or(0);
     cpu.vcpu_info.store(vcpu_info, Ordering::Relaxed);
 }
@@ -271,21 +273,12 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
             .find(|id| !domains.contains_key(id))
             .ok_or(XenError::ENOSPC)?
     };
-    let shared_info_mfn = frame_table::allocate_for(Owner::Domain(id)).ok_or(XenError::ENOMEM)?;
     // The hypervisor writes this page whenever it likes: it holds a
     // general and a writable type reference for the domain's whole life
     // (frame-table invariant 6), so the guest can neither give it back nor
     // turn it into a page table.
-    if let Err(refusal) =
-        frame_table::with(|table, memory| table.hold_for_hypervisor(memory, shared_info_mfn, id))
-    {
-        log::error!(
-            "d{id}: cannot hold its new shared info page: {}",
-            refusal.reason
-        );
-        let _ = frame_table::release(shared_info_mfn, Owner::Domain(id));
-        return Err(XenError::ENOMEM);
-    }
+    let shared_info = SharedInfoFrame::allocate(id)?;
+    initialise_shared_info(shared_info.page());
     let domain = Box::new(Domain {
         id,
         privileged: false,
@@ -293,7 +286,7 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
         pause_count: 1,
         frames: Vec::new(),
         max_pages,
-        shared_info_mfn,
+        shared_info,
         vcpu: Vcpu::new(GuestFrame::new_guest(0, 0), false),
         kernel_root: 0,
         user_root: None,
@@ -304,18 +297,18 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
         polling: None,
         timer_deadline: 0,
     });
-    // SAFETY: the page was just allocated (zeroed) for this domain and is
-    // reached through the direct map. Events start masked, as in Xen.
-    unsafe {
-        let shared = &mut *domain.shared_info();
-        shared.vcpu_info[0].evtchn_upcall_mask = 1;
-        crate::time::publish_wallclock(shared);
-        crate::time::publish_vcpu_time(shared);
-    }
     insert(domain);
     crate::sched::add_domain(id);
     log::info!("created domain {id} (up to {} MiB)", max_pages >> 8);
     Ok(id)
+}
+
+/// A new domain's shared info page before it first runs: events masked, as
+/// in Xen, and the clocks published.
+pub fn initialise_shared_info(page: &SharedInfoPage) {
+    page.vcpu(0).set_upcall_mask(1);
+    crate::time::publish_wallclock(page);
+    crate::time::publish_vcpu_time(page);
 }
 
 /// Destroys domain `id` (never Dom0) and gives back its memory. Frames that
@@ -325,10 +318,11 @@ pub fn destroy(id: DomainId) -> Result<(), XenError> {
     if id == 0 {
         return Err(XenError::EINVAL);
     }
-    let mut domain = DOMAINS.lock().remove(&id).ok_or(XenError::ESRCH)?;
+    let mut domain = *DOMAINS.lock().remove(&id).ok_or(XenError::ESRCH)?;
     crate::sched::remove_domain(id);
     let remote_ends = crate::evtchn::close_all(&mut domain);
     crate::evtchn::release_remote_ends(id, &remote_ends);
+    let shared_info = domain.shared_info;
     // A stale translation must not outlive the frames it reaches (mm::tlb).
     tlb::flush_if_stale();
     let owner = Owner::Domain(id);
@@ -350,9 +344,9 @@ pub fn destroy(id: DomainId) -> Result<(), XenError> {
                 let _ = table.unpin(memory, mfn, id);
             }
         }
-        table.release_hypervisor_hold(memory, domain.shared_info_mfn);
+        let shared_info_mfn = shared_info.release_hold(table, memory);
         let mut leaked = 0u64;
-        for &mfn in domain.frames.iter().chain([domain.shared_info_mfn].iter()) {
+        for &mfn in domain.frames.iter().chain([shared_info_mfn].iter()) {
             match table.release(mfn, owner) {
                 Ok(()) => crate::mm::frames::free(mfn),
                 Err(_) => leaked += 1,

@@ -51,9 +51,7 @@ plain!(
 /// Marks `port` of `domain` pending; wakes the domain if an upcall became
 /// due (or if it was polling that port).
 pub fn notify(domain: &mut Domain, port: Port) {
-    // SAFETY: the domain's own shared info page, through the direct map.
-    let shared = unsafe { &mut *domain.shared_info() };
-    let due = rules::set_pending(shared, port);
+    let due = rules::set_pending(domain.shared_info(), port);
     let polled = domain
         .polling
         .as_ref()
@@ -78,9 +76,7 @@ pub fn send_virq(id: DomainId, virq: u32) {
 /// upcall is pending and events are unmasked.
 pub fn deliver_upcall(frame: &mut GuestFrame) {
     domain::with_current(|domain| {
-        // SAFETY: the domain's own shared info page, through the direct map.
-        let info = unsafe { &(*domain.shared_info()).vcpu_info[0] };
-        if info.evtchn_upcall_pending == 0 || info.evtchn_upcall_mask != 0 {
+        if !domain.shared_info().vcpu(0).events_need_delivery() {
             return;
         }
         let callback = domain.vcpu.callbacks.event;
@@ -205,7 +201,7 @@ pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
             domain::with(caller, |domain| {
                 domain.ports.status(request.port)?;
                 // SAFETY: the domain's own shared info page.
-                rules::unmask(unsafe { &mut *domain.shared_info() }, request.port);
+                rules::unmask(domain.shared_info(), request.port);
                 Ok::<(), XenError>(())
             })
             .ok_or(XenError::ESRCH)??;
@@ -231,7 +227,7 @@ pub fn close(caller: DomainId, port: Port) -> Result<(), XenError> {
     let closed = domain::with(caller, |domain| {
         let closed = domain.ports.close(port)?;
         // SAFETY: the domain's own shared info page.
-        rules::clear_pending(unsafe { &mut *domain.shared_info() }, port);
+        rules::clear_pending(domain.shared_info(), port);
         Ok::<_, XenError>(closed)
     })
     .ok_or(XenError::ESRCH)??;

@@ -24,10 +24,9 @@ pub fn sched_op(command: u64, argument: u64) -> Result<u64, XenError> {
             // As Xen: unmask events, and block unless an upcall is already
             // pending (then the exit path delivers it at once).
             domain::with_current(|domain| {
-                // SAFETY: the domain's own shared info page.
-                let info = unsafe { &mut (*domain.shared_info()).vcpu_info[0] };
-                info.evtchn_upcall_mask = 0;
-                if info.evtchn_upcall_pending == 0 {
+                let info = domain.shared_info().vcpu(0);
+                info.set_upcall_mask(0);
+                if info.upcall_pending() == 0 {
                     domain.blocked = true;
                     crate::sched::request_reschedule();
                 }
@@ -59,8 +58,7 @@ fn poll(argument: u64) -> Result<u64, XenError> {
         let _ = ports.push(port);
     }
     domain::with_current(|domain| {
-        // SAFETY: the domain's own shared info page.
-        let shared = unsafe { &*domain.shared_info() };
+        let shared = domain.shared_info();
         if ports
             .iter()
             .any(|&port| xen_like::event_channel::is_pending(shared, port))

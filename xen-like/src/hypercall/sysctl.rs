@@ -144,7 +144,7 @@ pub fn describe(domain: &Domain) -> DomainInfo {
         flags,
         tot_pages: domain.total_pages(),
         max_pages: domain.max_pages,
-        shared_info_frame: domain.shared_info_mfn,
+        shared_info_frame: domain.shared_info.mfn(),
         cpu_time: crate::time::cycles_to_ns(domain::cpu_cycles(domain)),
         nr_online_vcpus: 1,
         max_vcpu_id: 0,

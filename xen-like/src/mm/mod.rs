@@ -13,6 +13,7 @@ pub mod guest_access;
 pub mod heap;
 pub mod m2p;
 pub mod paging;
+pub mod shared_page;
 pub mod tlb;
 
 use xen_like::pagewalk::PhysicalMemory;

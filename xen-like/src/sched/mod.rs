@@ -104,15 +104,8 @@ pub fn on_exit(frame: &mut GuestFrame) {
     }
     // An event upcall due? Two bytes of the running vCPU's info tell,
     // without the domain lock (the rest only when one is due).
-    let info = cpu.vcpu_info.load(Ordering::Relaxed) as *const hypercall_abi::VcpuInfo;
-    if !info.is_null() {
-        // SAFETY: the address is the running domain's shared info page in the
-        // direct map (set_current), which lives as long as the domain.
-        let (pending, mask) =
-            unsafe { ((*info).evtchn_upcall_pending, (*info).evtchn_upcall_mask) };
-        if pending != 0 && mask == 0 {
-            crate::evtchn::deliver_upcall(frame);
-        }
+    if crate::mm::shared_page::running_vcpu_needs_upcall() {
+        crate::evtchn::deliver_upcall(frame);
     }
 }
 
@@ -189,8 +182,7 @@ fn switch_to(id: DomainId, frame: &mut GuestFrame) {
         // validation copied the hypervisor's slots into it.
         unsafe { instructions::write_cr3(domain.kernel_root * PAGE_SIZE) };
         tlb::root_loaded();
-        // SAFETY: the domain's own shared info page, through the direct map.
-        crate::time::publish_vcpu_time(unsafe { &mut *domain.shared_info() });
+        crate::time::publish_vcpu_time(domain.shared_info());
         deliver_shutdown_request(domain, frame);
     });
     domain::set_current(Some(id));
@@ -204,10 +196,9 @@ fn deliver_shutdown_request(domain: &mut Domain, frame: &mut GuestFrame) {
         return;
     };
     let handler = domain.vcpu.callbacks.nmi;
-    // SAFETY: the domain's own shared info page, through the direct map.
-    unsafe {
-        (*domain.shared_info()).arch.nmi_reason = SHUTDOWN_REQUEST_FLAG | u64::from(reason.raw())
-    };
+    domain
+        .shared_info()
+        .set_nmi_reason(SHUTDOWN_REQUEST_FLAG | u64::from(reason.raw()));
     if let Err(problem) = crate::traps::bounce::bounce_to(domain, frame, handler, None, true) {
         log::warn!(target: crate::console::GUEST, "d{}: cannot deliver the shutdown request: {problem}", domain.id);
     }

@@ -7,7 +7,7 @@
 
 use crate::arch::x86_64::{apic, instructions::rdtsc, pit, rtc};
 use core::sync::atomic::{AtomicU64, Ordering};
-use hypercall_abi::SharedInfo;
+use xen_like::shared_page::{SharedInfoPage, TimeReading};
 use xen_like::timekeeping;
 
 /// The tick rate.
@@ -75,32 +75,20 @@ pub fn system_time_ns() -> u64 {
 /// Publishes the current time in vCPU 0's `vcpu_time_info` of `shared`,
 /// with Xen's version protocol: odd while the fields change, so a guest
 /// that reads an odd or changed version reads again.
-pub fn publish_vcpu_time(shared: &mut SharedInfo) {
+pub fn publish_vcpu_time(shared: &SharedInfoPage) {
     let scale = SCALE.load(Ordering::Relaxed);
-    let time = &mut shared.vcpu_info[0].time;
-    let version = time.version.wrapping_add(1) | 1;
-    time.version = version;
-    core::sync::atomic::compiler_fence(Ordering::SeqCst);
     let now = rdtsc();
-    time.tsc_timestamp = now;
-    time.system_time = cycles_to_ns(now.saturating_sub(BOOT_TSC.load(Ordering::Relaxed)));
-    time.tsc_to_system_mul = scale as u32;
-    time.tsc_shift = (scale >> 56) as u8 as i8;
-    time.flags = hypercall_abi::layout::XEN_PVCLOCK_TSC_STABLE_BIT;
-    core::sync::atomic::compiler_fence(Ordering::SeqCst);
-    time.version = version.wrapping_add(1);
+    shared.vcpu(0).publish_time(&TimeReading {
+        tsc_timestamp: now,
+        system_time: cycles_to_ns(now.saturating_sub(BOOT_TSC.load(Ordering::Relaxed))),
+        tsc_to_system_mul: scale as u32,
+        tsc_shift: (scale >> 56) as u8 as i8,
+        flags: hypercall_abi::layout::XEN_PVCLOCK_TSC_STABLE_BIT,
+    });
 }
 
 /// Writes the wall clock of boot into `shared` (Xen's `wc_*` fields, with
 /// the same version protocol): time of day = wall clock + system time.
-pub fn publish_wallclock(shared: &mut SharedInfo) {
-    let seconds = BOOT_WALLCLOCK.load(Ordering::Relaxed);
-    let version = shared.wc_version.wrapping_add(1) | 1;
-    shared.wc_version = version;
-    core::sync::atomic::compiler_fence(Ordering::SeqCst);
-    shared.wc_sec = seconds as u32;
-    shared.wc_sec_hi = (seconds >> 32) as u32;
-    shared.wc_nsec = 0;
-    core::sync::atomic::compiler_fence(Ordering::SeqCst);
-    shared.wc_version = version.wrapping_add(1);
+pub fn publish_wallclock(shared: &SharedInfoPage) {
+    shared.publish_wallclock(BOOT_WALLCLOCK.load(Ordering::Relaxed), 0);
 }

@@ -71,8 +71,7 @@ pub fn bounce_exception(
         return Err(BounceError::NoHandler);
     }
     if vector == 14 {
-        // SAFETY: the domain's own shared info page, through the direct map.
-        unsafe { (*domain.shared_info()).vcpu_info[0].arch.cr2 = fault_address };
+        domain.shared_info().vcpu(0).set_cr2(fault_address);
     }
     let error_code = has_error_code(vector).then_some(frame.error_code);
     bounce_to(
@@ -97,10 +96,7 @@ pub fn bounce_to(
     if handler == 0 {
         return Err(BounceError::NoHandler);
     }
-    let shared = domain.shared_info();
-    // SAFETY: the shared info frame belongs to this domain for its whole
-    // life and is reached through the direct map; vcpu_info[0] is its vCPU.
-    let saved_mask = unsafe { (*shared).vcpu_info[0].evtchn_upcall_mask };
+    let saved_mask = domain.shared_info().vcpu(0).upcall_mask();
 
     // Guests run only in kernel mode so far, so the frame goes on the
     // current stack, below the red zone.
@@ -132,8 +128,7 @@ pub fn bounce_to(
     guest_access::copy_to_guest(stack, bytes).map_err(|_| BounceError::BadStack(stack))?;
 
     if mask_events {
-        // SAFETY: as above, the domain's own shared info page.
-        unsafe { (*shared).vcpu_info[0].evtchn_upcall_mask = 1 };
+        domain.shared_info().vcpu(0).set_upcall_mask(1);
     }
     frame.rip = handler;
     frame.rsp = stack;

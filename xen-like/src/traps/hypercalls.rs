@@ -143,11 +143,10 @@ pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static
     frame.rsp = context.rsp;
     frame.ss = u64::from(FLAT_RING3_SS64);
     // The saved IF says whether events were enabled in the interrupted code.
-    // SAFETY: the domain's own shared info page, through the direct map.
-    unsafe {
-        (*domain.shared_info()).vcpu_info[0].evtchn_upcall_mask =
-            u8::from(context.rflags & RFLAGS_IF == 0)
-    };
+    domain
+        .shared_info()
+        .vcpu(0)
+        .set_upcall_mask(u8::from(context.rflags & RFLAGS_IF == 0));
     Ok(context.rax)
 }
 
