@@ -17,7 +17,7 @@ use dom0::xl;
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
 use guest_kernel::abi::sched::ShutdownReason;
 use guest_kernel::abi::sysctl::{
-    Sysctl, DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_MASK, DOMINF_SHUTDOWN_SHIFT,
+    Sysctl, DOMINF_PAUSED, DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_MASK, DOMINF_SHUTDOWN_SHIFT,
 };
 use guest_kernel::console::ConsoleWriter;
 use guest_kernel::{println, time};
@@ -258,7 +258,16 @@ pub fn pause(target: &str, pause: bool) {
         return;
     };
     if id == 0 {
-        println!("xl {command}: Domain-0 cannot be paused: it runs this shell");
+        if pause {
+            println!("xl pause: Domain-0 cannot be paused: it runs this shell");
+        } else {
+            println!("xl unpause: Domain-0 is never paused: it runs this shell");
+        }
+        return;
+    }
+    let paused = is_paused(id);
+    if !pause && paused == Some(false) {
+        println!("xl unpause: domain {id} is not paused");
         return;
     }
     let operation = if pause {
@@ -266,9 +275,24 @@ pub fn pause(target: &str, pause: bool) {
     } else {
         DomctlOp::UnpauseDomain
     };
-    if let Err(error) = simple_domctl(operation, id) {
-        explain(&alloc::format!("xl {command}"), error);
+    match simple_domctl(operation, id) {
+        Ok(()) => {}
+        // EOVERFLOW: pauses nest, up to a limit, as in Xen.
+        Err(-75) => println!(
+            "xl pause: domain {id} is already paused 255 times, the most; 'xl unpause' it first"
+        ),
+        Err(-22) if !pause => println!(
+            "xl unpause: domain {id} cannot run yet: it has no initial context (it is still being built)"
+        ),
+        Err(error) => explain(&alloc::format!("xl {command}"), error),
     }
+}
+
+/// Whether domain `id` is paused by the toolstack, if it exists.
+fn is_paused(id: u16) -> Option<bool> {
+    let infos = domain_infos().ok()?;
+    let info = infos.iter().find(|info| info.domid == id)?;
+    Some(info.flags & DOMINF_PAUSED != 0)
 }
 
 /// `xl shutdown NAME|ID`: ask the guest to power off.
@@ -283,6 +307,9 @@ pub fn shutdown(target: &str) {
     let mut request = Domctl::new(DomctlOp::RequestShutdown, id);
     request.u.shutdown.reason = ShutdownReason::Poweroff.raw();
     match control::domctl(&mut request) {
+        Ok(()) if is_paused(id) == Some(true) => println!(
+            "Shutting down domain {id}: it is paused, so the request takes effect when it is unpaused"
+        ),
         Ok(()) => println!("Shutting down domain {id}"),
         Err(-95) => println!(
             "xl shutdown: domain {id} cannot be asked (it registered no callback for shutdown requests); use 'xl destroy'"
@@ -498,7 +525,7 @@ pub fn sched_credit(domain: Option<&str>, weight: Option<u32>, cap: Option<u32>)
 
 /// `xl vcpu-list`: each domain's (single) vCPU.
 pub fn vcpu_list() {
-    use guest_kernel::abi::sysctl::{DOMINF_BLOCKED, DOMINF_PAUSED, DOMINF_RUNNING};
+    use guest_kernel::abi::sysctl::{DOMINF_BLOCKED, DOMINF_RUNNING};
     let infos = match domain_infos() {
         Ok(infos) => infos,
         Err(error) => return explain("xl vcpu-list: reading the domain list", error),

@@ -131,6 +131,7 @@ extern "C" fn guest_start(start_info: *mut StartInfo) -> ! {
     crate::traps::install();
     crate::paging::init();
     map_shared_info();
+    crate::traps::register_shutdown_callback();
     crate::heap::init();
     crate::events::init();
     crate::console::init();

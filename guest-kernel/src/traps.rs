@@ -191,8 +191,14 @@ pub fn install() {
         crate::println!("guest kernel: set_trap_table failed ({result})");
         crate::shutdown(ShutdownReason::Crash);
     }
-    // The NMI callback: how the toolstack's shutdown requests arrive until
-    // event channels exist (see hypercall_abi::domctl).
+}
+
+/// Registers the NMI callback: how the toolstack's shutdown requests
+/// arrive until the config store exists (see `hypercall_abi::domctl`).
+/// Called once the shared info page is mapped, because the handler reads
+/// the request's reason there: a request kept for a guest that has not
+/// registered yet is delivered at once when it does.
+pub fn register_shutdown_callback() {
     let registration = hypercall_abi::callback::CallbackRegister::new(
         hypercall_abi::callback::CallbackType::Nmi,
         hypercall_abi::callback::CALLBACKF_MASK_EVENTS,

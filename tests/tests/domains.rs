@@ -260,3 +260,73 @@ fn console_input_reaches_the_guest() {
     machine.expect_prompt(COMMAND_TIMEOUT).unwrap();
     machine.poweroff();
 }
+
+/// A shutdown request reaches a guest that sleeps (blocked, waiting for an
+/// event) and one that has not run yet (created paused), and pauses nest
+/// as in Xen: as many unpauses as pauses, no unpause of a running domain.
+#[test]
+fn shutdown_reaches_sleeping_and_paused_guests_and_pauses_nest() {
+    let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
+    // A guest blocked in sched_op(block), waiting for console input.
+    machine.command("xl create /etc/xen/echo.cfg");
+    let blocked = Regex::new(r"(?m)^echo\s+1\s+8\s+1\s+-b----").unwrap();
+    let deadline = std::time::Instant::now() + GUEST_TIMEOUT;
+    while !blocked.is_match(&machine.command("xl list echo")) {
+        machine.ensure(
+            std::time::Instant::now() < deadline,
+            "echo blocks, waiting for input",
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let output = machine.command("xl shutdown echo");
+    machine.ensure(
+        output.contains("Shutting down domain 1"),
+        &format!("xl shutdown answers:\n{output}"),
+    );
+    await_log(&machine, "domain 'echo' (id 1) powered off: destroyed");
+
+    // Created paused: it has not run, so it has no callback yet; the
+    // request waits for it and takes effect at unpause.
+    machine.command("xl create -p /etc/xen/counter.cfg");
+    let output = machine.command("xl shutdown counter");
+    machine.ensure(
+        output.contains("it is paused, so the request takes effect when it is unpaused"),
+        &format!("xl shutdown of a paused guest says when it takes effect:\n{output}"),
+    );
+    let list = machine.command("xl list counter");
+    machine.ensure_match(
+        &list,
+        r"(?m)^counter\s+\d+\s+8\s+1\s+--p---",
+        "still there, paused",
+    );
+    machine.command("xl unpause counter");
+    await_log(&machine, "domain 'counter' (id 1) powered off: destroyed");
+
+    // Pauses nest; unpausing a running domain is refused with a sentence.
+    machine.command("xl create /etc/xen/counter.cfg");
+    machine.command("xl pause counter");
+    machine.command("xl pause counter");
+    machine.command("xl unpause counter");
+    let list = machine.command("xl list counter");
+    machine.ensure_match(
+        &list,
+        r"(?m)^counter\s+\d+\s+8\s+1\s+--p---",
+        "paused twice, unpaused once",
+    );
+    let output = machine.command("xl unpause counter");
+    machine.ensure(
+        output.trim().is_empty(),
+        &format!("the second unpause is silent:\n{output}"),
+    );
+    let output = machine.command("xl unpause counter");
+    machine.ensure(
+        output.contains("is not paused"),
+        &format!("unpause of a running domain:\n{output}"),
+    );
+    let output = machine.command("xl unpause 0");
+    machine.ensure(
+        output.contains("Domain-0 is never paused"),
+        &format!("unpause of Domain-0:\n{output}"),
+    );
+    machine.poweroff();
+}

@@ -6,7 +6,7 @@
 use super::{caller, require_privileged, sysctl};
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::console::GUEST;
-use crate::domain::{self, DomainState};
+use crate::domain::{self, Domain, DomainState};
 use crate::mm::{frame_table, guest_access, tlb};
 use hypercall_abi::domctl::{Domctl, DomctlOp, SCHEDULER_GET, SCHEDULER_PUT};
 use hypercall_abi::sched::ShutdownReason;
@@ -42,16 +42,28 @@ pub fn domctl(address: u64) -> Result<u64, XenError> {
                 return Err(XenError::EINVAL); // a domain cannot pause itself
             }
             domain::with(target, |domain| {
-                domain.pause_count = domain.pause_count.saturating_add(1)
+                // As Xen: pauses nest, up to a limit, so that a toolstack
+                // repeating the call cannot overflow the count.
+                if domain.pause_count >= MAX_PAUSE_NESTING {
+                    log::debug!(target: GUEST, "d{}: pause of d{target} refused: already paused {MAX_PAUSE_NESTING} times", caller());
+                    return Err(XenError::EOVERFLOW);
+                }
+                domain.pause_count += 1;
+                Ok(())
             })
-            .ok_or(XenError::ESRCH)?;
+            .ok_or(XenError::ESRCH)??;
         }
         DomctlOp::UnpauseDomain => {
             domain::with(target, |domain| {
                 if !domain.vcpu.initialised {
+                    log::debug!(target: GUEST, "d{}: unpause of d{target} refused: it has no context yet", caller());
                     return Err(XenError::EINVAL); // nothing to run yet
                 }
-                domain.pause_count = domain.pause_count.saturating_sub(1);
+                if domain.pause_count == 0 {
+                    log::debug!(target: GUEST, "d{}: unpause of d{target} refused: it is not paused", caller());
+                    return Err(XenError::EINVAL);
+                }
+                domain.pause_count -= 1;
                 Ok(())
             })
             .ok_or(XenError::ESRCH)??;
@@ -91,21 +103,42 @@ pub fn domctl(address: u64) -> Result<u64, XenError> {
         DomctlOp::RequestShutdown => {
             let reason = ShutdownReason::try_from(request.shutdown().reason)
                 .map_err(|_| XenError::EINVAL)?;
-            domain::with(target, |domain| {
-                if domain.state != DomainState::Running {
-                    return Err(XenError::EINVAL);
-                }
-                if domain.vcpu.callbacks.nmi == 0 {
-                    return Err(XenError::EOPNOTSUPP);
-                }
-                domain.pending_shutdown = Some(reason);
-                Ok(())
-            })
-            .ok_or(XenError::ESRCH)??;
+            domain::with(target, |domain| request_shutdown(domain, reason))
+                .ok_or(XenError::ESRCH)??;
         }
     }
     guest_access::write_to_guest(address, &request)?;
     Ok(0)
+}
+
+/// The most times a domain may be paused without being unpaused (Xen's
+/// limit on `controller_pause_count`).
+pub const MAX_PAUSE_NESTING: u32 = 255;
+
+/// Records a shutdown request for `domain`, to be delivered to its NMI
+/// callback the next time it runs with one registered (see
+/// `sched::deliver_shutdown_request`), and wakes it if it is blocked, so
+/// that a sleeping guest hears the request at once.
+///
+/// A guest that has not run yet (created paused, or not scheduled since its
+/// creation) has had no chance to register its callback: the request is
+/// kept for it. One that has run and registered none cannot be asked
+/// (`-EOPNOTSUPP`; the toolstack says to use `xl destroy`).
+fn request_shutdown(domain: &mut Domain, reason: ShutdownReason) -> Result<(), XenError> {
+    if domain.state != DomainState::Running {
+        return Err(XenError::EINVAL);
+    }
+    let has_run = domain.vcpu.cpu_cycles > 0;
+    if domain.vcpu.callbacks.nmi == 0 && has_run {
+        return Err(XenError::EOPNOTSUPP);
+    }
+    domain.pending_shutdown = Some(reason);
+    if domain.blocked {
+        domain.blocked = false;
+        domain.polling = None;
+    }
+    crate::sched::request_reschedule();
+    Ok(())
 }
 
 /// Validates the new domain's page tables (built by Dom0 as plain data)

@@ -150,6 +150,11 @@ fn schedule(frame: &mut GuestFrame) {
         Decision::Idle { .. } => None,
     };
     if next.is_some() && next == current {
+        // Staying on the same vCPU: a shutdown request may still be due
+        // (the guest just registered its callback).
+        if let Some(id) = current {
+            domain::with(id, |domain| deliver_shutdown_request(domain, frame));
+        }
         return;
     }
     if let Some(id) = current {
@@ -190,12 +195,16 @@ fn switch_to(id: DomainId, frame: &mut GuestFrame) {
 
 /// Hands a pending shutdown request to the guest's NMI callback (see
 /// `hypercall_abi::domctl`): the reason goes in `arch.nmi_reason`, and the
-/// guest resumes in its callback with a frame like an exception's.
+/// guest resumes in its callback with a frame like an exception's. A
+/// request stays pending until the guest has registered the callback.
 fn deliver_shutdown_request(domain: &mut Domain, frame: &mut GuestFrame) {
+    let handler = domain.vcpu.callbacks.nmi;
+    if handler == 0 {
+        return;
+    }
     let Some(reason) = domain.pending_shutdown.take() else {
         return;
     };
-    let handler = domain.vcpu.callbacks.nmi;
     domain
         .shared_info()
         .set_nmi_reason(SHUTDOWN_REQUEST_FLAG | u64::from(reason.raw()));

@@ -60,7 +60,13 @@ fn set_callback(domain: &mut Domain, kind: CallbackType, address: u64) -> Result
         CallbackType::Event => callbacks.event = address,
         CallbackType::Failsafe => callbacks.failsafe = address,
         CallbackType::Syscall => callbacks.syscall = address,
-        CallbackType::Nmi => callbacks.nmi = address,
+        CallbackType::Nmi => {
+            callbacks.nmi = address;
+            if address != 0 && domain.pending_shutdown.is_some() {
+                // A shutdown request was waiting for this callback.
+                crate::sched::request_reschedule();
+            }
+        }
         // 32-bit entry points do not exist for a 64-bit-only hypervisor.
         _ => return Err(XenError::EINVAL),
     }
