@@ -53,6 +53,8 @@ pub fn debug(command: Debug) {
         }
         Debug::CommandLine => println!("{}", start::command_line()),
         Debug::Cycles(count, file) => crate::toolstack::cycles(count, &file),
+        Debug::HoldFrame(domain) => crate::toolstack::hold_frame(&domain),
+        Debug::ReleaseFrame(id) => crate::toolstack::release_frame(id),
         Debug::Heap(mebibytes) => {
             let before = guest_kernel::heap::size();
             let bytes = (mebibytes << 20) as usize;

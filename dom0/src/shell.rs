@@ -87,6 +87,12 @@ pub enum Debug {
     /// Create (paused) and destroy the domain of FILE N times, and compare
     /// free memory before and after.
     Cycles(u64, heapless::String<100>),
+    /// Map a domain's shared info frame into Dom0 (a foreign mapping) and
+    /// keep it mapped, as a backend that forgot to unmap would: destroying
+    /// the domain then leaves a zombie.
+    HoldFrame(heapless::String<40>),
+    /// Remove the mapping `HoldFrame` made of domain ID's frame.
+    ReleaseFrame(u16),
 }
 
 /// Why a line is not a command.
@@ -131,6 +137,11 @@ Commands:
   debug cmdline        print Dom0's command line
   debug heap N         allocate N MiB (the heap grows through the page tables)
   debug cycles N FILE  create and destroy FILE's domain N times; check for leaks
+  debug hold-frame NAME|ID
+                       keep one of the domain's frames mapped in Dom0 (a
+                       destroy then leaves a zombie, 'd' in xl list)
+  debug release-frame ID
+                       unmap the frame hold-frame mapped (the zombie goes)
 ";
 
 const XL_USAGE: &str =
@@ -140,7 +151,7 @@ const XL_USAGE: &str =
                         | console NAME|ID";
 const DEBUG_USAGE: &str =
     "usage: debug pagefault | nohandler | privileged | breakpoint | hypercall N | cmdline | heap N \
-     | cycles N FILE";
+     | cycles N FILE | hold-frame NAME|ID | release-frame ID";
 
 /// Parses one line.
 pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
@@ -204,6 +215,15 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
                     parse_number(count).ok_or(ParseError::Usage(DEBUG_USAGE))?,
                     heapless::String::try_from(*file)
                         .map_err(|_| ParseError::Usage(DEBUG_USAGE))?,
+                ),
+                ["hold-frame", domain] => Debug::HoldFrame(
+                    heapless::String::try_from(*domain)
+                        .map_err(|_| ParseError::Usage(DEBUG_USAGE))?,
+                ),
+                ["release-frame", id] => Debug::ReleaseFrame(
+                    parse_number(id)
+                        .and_then(|id| u16::try_from(id).ok())
+                        .ok_or(ParseError::Usage(DEBUG_USAGE))?,
                 ),
                 ["heap", size] => {
                     Debug::Heap(parse_number(size).ok_or(ParseError::Usage(DEBUG_USAGE))?)
@@ -325,6 +345,18 @@ mod tests {
         assert_eq!(
             parse("debug hypercall 0x22"),
             Ok(Command::Debug(Debug::Hypercall(34)))
+        );
+        assert_eq!(
+            parse("debug hold-frame web"),
+            Ok(Command::Debug(Debug::HoldFrame("web".try_into().unwrap())))
+        );
+        assert_eq!(
+            parse("debug release-frame 1"),
+            Ok(Command::Debug(Debug::ReleaseFrame(1)))
+        );
+        assert_eq!(
+            parse("debug release-frame 70000"),
+            Err(ParseError::Usage(DEBUG_USAGE))
         );
         assert_eq!(parse("poweroff"), Ok(Command::Poweroff));
     }

@@ -4,6 +4,13 @@
 //!
 //! Xen keeps domain names in XenStore; until this project has its config
 //! store, Dom0 keeps them here, for the domains it created.
+//!
+//! A destroyed domain whose frames another domain still maps stays a
+//! *zombie* (dying, `d` in `xl list`) until they are released: its record
+//! here is kept for its name, marked dying, but the name is free at once
+//! (a new domain may be called the same; it gets another ID, since the
+//! hypervisor does not reuse a zombie's ID), and the record goes when the
+//! hypervisor says the zombie is gone.
 
 use crate::builder;
 use crate::consoles;
@@ -17,9 +24,11 @@ use dom0::xl;
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
 use guest_kernel::abi::sched::ShutdownReason;
 use guest_kernel::abi::sysctl::{
-    Sysctl, DOMINF_PAUSED, DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_MASK, DOMINF_SHUTDOWN_SHIFT,
+    DomainInfo, Sysctl, DOMINF_DYING, DOMINF_PAUSED, DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_MASK,
+    DOMINF_SHUTDOWN_SHIFT,
 };
 use guest_kernel::console::ConsoleWriter;
+use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER};
 use guest_kernel::{println, time};
 use spin::Mutex;
 
@@ -31,6 +40,9 @@ struct Record {
     text: String,
     /// Whether its shutdown was already acted upon (`preserve`).
     handled: bool,
+    /// Whether it was destroyed and is a zombie now: its name stays for
+    /// `xl list`, but names and commands no longer find it by name.
+    dying: bool,
 }
 
 static RECORDS: Mutex<Vec<Record>> = Mutex::new(Vec::new());
@@ -57,7 +69,7 @@ fn resolve(command: &str, wanted: &str) -> Result<u16, ()> {
     if let Some(record) = RECORDS
         .lock()
         .iter()
-        .find(|record| record.config.name == wanted)
+        .find(|record| record.config.name == wanted && !record.dying)
     {
         return Ok(record.id);
     }
@@ -162,7 +174,7 @@ fn prepare(
     if let Some(record) = RECORDS
         .lock()
         .iter()
-        .find(|record| record.config.name == config.name)
+        .find(|record| record.config.name == config.name && !record.dying)
     {
         println!(
             "xl create: a domain called '{}' already exists (id {}); give this one another name, e.g. name=other",
@@ -217,12 +229,7 @@ pub fn create(file: &str, paused: bool, attach: bool, overrides: &[&str]) {
                     println!("xl create: domain {id}'s console is not available: {why}");
                 }
             }
-            RECORDS.lock().push(Record {
-                id,
-                config,
-                text,
-                handled: false,
-            });
+            remember(id, config, text);
             if attach {
                 consoles::attach(id, crate::wait_for_activity);
             }
@@ -231,7 +238,58 @@ pub fn create(file: &str, paused: bool, attach: bool, overrides: &[&str]) {
     }
 }
 
-/// `xl destroy NAME|ID`.
+/// Records a domain just built. A record left with its ID (a zombie that
+/// went before `watch` noticed) is stale: the hypervisor gives out an ID
+/// only when no domain, dying or not, has it.
+fn remember(id: u16, config: DomainConfig, text: String) {
+    let mut records = RECORDS.lock();
+    records.retain(|record| record.id != id);
+    records.push(Record {
+        id,
+        config,
+        text,
+        handled: false,
+        dying: false,
+    });
+}
+
+/// Domain `id`'s description from the hypervisor, dying or not.
+fn domain_info(id: u16) -> Result<DomainInfo, i64> {
+    let mut request = Domctl::new(DomctlOp::GetDomainInfo, id);
+    control::domctl(&mut request)?;
+    Ok(request.info())
+}
+
+/// Destroys domain `id`; on success, says whether it is gone (`None`) or a
+/// zombie still holding `Some(frames)`, and updates its record to match.
+fn destroy_domain(id: u16) -> Result<Option<u64>, i64> {
+    simple_domctl(DomctlOp::DestroyDomain, id)?;
+    let held = domain_info(id)
+        .ok()
+        .filter(|info| info.flags & DOMINF_DYING != 0)
+        .map(|info| info.tot_pages);
+    let mut records = RECORDS.lock();
+    match held {
+        None => records.retain(|record| record.id != id),
+        Some(_) => records
+            .iter_mut()
+            .filter(|record| record.id == id)
+            .for_each(|record| record.dying = true),
+    }
+    Ok(held)
+}
+
+/// The sentence for a destroyed domain that is still dying.
+fn say_dying(command: &str, name: &str, id: u16, frames: u64) {
+    println!(
+        "{command}: domain {name} (id={id}) is dying: waiting for {frames} frame(s) ({} KiB) to be released; \
+         another domain still maps them. It stays in 'xl list' as 'd', and its ID is not reused until then",
+        frames * 4
+    );
+}
+
+/// `xl destroy NAME|ID`. Destroying a zombie again is allowed: it says how
+/// much it still waits for.
 pub fn destroy(target: &str) {
     let Ok(id) = resolve("destroy", target) else {
         return;
@@ -242,11 +300,9 @@ pub fn destroy(target: &str) {
     }
     let name = name_of(id);
     consoles::disconnect(id);
-    match simple_domctl(DomctlOp::DestroyDomain, id) {
-        Ok(()) => {
-            RECORDS.lock().retain(|record| record.id != id);
-            println!("Destroyed domain {name} (id={id})");
-        }
+    match destroy_domain(id) {
+        Ok(None) => println!("Destroyed domain {name} (id={id})"),
+        Ok(Some(frames)) => say_dying("xl destroy", &name, id, frames),
         Err(error) => explain("xl destroy", error),
     }
 }
@@ -328,10 +384,21 @@ pub fn watch() {
     }
     let Ok(infos) = domain_infos() else { return };
     let mut actions: Vec<(u16, u32)> = Vec::new();
-    RECORDS
+    RECORDS.lock().retain(|record| {
+        let exists = infos.iter().any(|info| info.domid == record.id);
+        if !exists && record.dying {
+            println!(
+                "[xl] domain '{}' (id {}) is gone: its last frames were released; ID {} is free",
+                record.config.name, record.id, record.id
+            );
+        }
+        exists
+    });
+    for record in RECORDS
         .lock()
-        .retain(|record| infos.iter().any(|info| info.domid == record.id));
-    for record in RECORDS.lock().iter_mut().filter(|record| !record.handled) {
+        .iter_mut()
+        .filter(|record| !record.handled && !record.dying)
+    {
         let Some(info) = infos.iter().find(|info| info.domid == record.id) else {
             continue;
         };
@@ -370,10 +437,11 @@ fn act_on_shutdown(id: u16, reason: u32) {
         }
         Action::Destroy | Action::Restart => {
             consoles::disconnect(id);
-            if let Err(error) = simple_domctl(DomctlOp::DestroyDomain, id) {
-                return explain("[xl] destroying a stopped domain", error);
+            match destroy_domain(id) {
+                Ok(None) => {}
+                Ok(Some(frames)) => say_dying("[xl]", name, id, frames),
+                Err(error) => return explain("[xl] destroying a stopped domain", error),
             }
-            RECORDS.lock().retain(|record| record.id != id);
             if action == Action::Destroy {
                 println!("[xl] domain '{name}' (id {id}) {what}: destroyed ({key} = \"destroy\")");
                 return;
@@ -388,12 +456,7 @@ fn act_on_shutdown(id: u16, reason: u32) {
                         let _ = consoles::connect(new_id, setup);
                     }
                     println!("[xl] domain '{name}' (id {id}) {what}: restarted as id {new_id} ({key} = \"restart\")");
-                    RECORDS.lock().push(Record {
-                        id: new_id,
-                        config,
-                        text,
-                        handled: false,
-                    });
+                    remember(new_id, config, text);
                 }
                 Err(error) => {
                     println!("[xl] domain '{name}' {what}; restarting it failed: {error}")
@@ -625,4 +688,71 @@ pub fn console(target: &str) {
         name_of(id)
     );
     consoles::attach(id, crate::wait_for_activity);
+}
+
+/// Where `debug hold-frame` maps a domain's frame: one page per domain ID.
+const HOLD_AREA: u64 = 0xffff_da00_0000_0000;
+
+/// `debug hold-frame NAME|ID`: maps the domain's shared info frame into
+/// Dom0, read-only, with a foreign mapping, and leaves it mapped, as a
+/// backend that forgot to unmap would. Destroying the domain then leaves a
+/// zombie until `debug release-frame`.
+pub fn hold_frame(target: &str) {
+    let Ok(id) = resolve("debug hold-frame", target) else {
+        return;
+    };
+    if id == 0 {
+        println!("debug hold-frame: Domain-0's frames are its own; name another domain");
+        return;
+    }
+    let frame = match domain_info(id) {
+        Ok(info) => info.shared_info_frame,
+        Err(error) => return explain("debug hold-frame: reading the domain's information", error),
+    };
+    let address = HOLD_AREA + u64::from(id) * PAGE_SIZE;
+    let mapped = paging::ensure_l1(address).and_then(|l1| {
+        paging::write_entries_foreign(
+            &[(
+                paging::l1_entry_address(l1, address),
+                (frame * PAGE_SIZE) | PRESENT | USER | NO_EXECUTE,
+            )],
+            id,
+        )
+    });
+    match mapped {
+        Ok(()) => println!(
+            "debug hold-frame: domain {id}'s frame {frame:#x} is mapped in Dom0 at {address:#x}; \
+             'debug release-frame {id}' unmaps it"
+        ),
+        Err(error) => {
+            println!("debug hold-frame: mapping domain {id}'s frame {frame:#x} failed: {error:?}")
+        }
+    }
+}
+
+/// `debug release-frame ID`: removes the mapping `hold-frame` made; if the
+/// domain was a zombie waiting for that frame, it goes.
+pub fn release_frame(id: u16) {
+    let address = HOLD_AREA + u64::from(id) * PAGE_SIZE;
+    let Some(l1) = paging::l1_table(address) else {
+        println!("debug release-frame: no frame of domain {id} is held");
+        return;
+    };
+    let entry = paging::l1_entry_address(l1, address);
+    if paging::read_entry(l1, (entry % PAGE_SIZE) / 8) & PRESENT == 0 {
+        println!("debug release-frame: no frame of domain {id} is held");
+        return;
+    }
+    if let Err(error) = paging::write_entries(&[(entry, 0)]) {
+        println!("debug release-frame: unmapping failed: {error:?}");
+        return;
+    }
+    match domain_info(id) {
+        Ok(info) if info.flags & DOMINF_DYING != 0 => println!(
+            "debug release-frame: unmapped; domain {id} is still dying, holding {} frame(s)",
+            info.tot_pages
+        ),
+        Ok(_) => println!("debug release-frame: unmapped; domain {id} is alive"),
+        Err(_) => println!("debug release-frame: unmapped; domain {id} is gone and its ID is free"),
+    }
 }

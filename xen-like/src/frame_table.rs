@@ -16,7 +16,9 @@
 //! The frame table answers with one [`FrameInfo`] per machine frame (MFN):
 //!
 //! * `owner`: free, the hypervisor's, or a domain's. Frames change owner
-//!   only through [`FrameTable::assign`] and [`FrameTable::release`].
+//!   only through [`FrameTable::assign`] and [`FrameTable::release`]. A
+//!   domain owner is a bare domain ID, which is only an identity while
+//!   that domain's record exists (see "Owners" below).
 //! * `page_type`: what the frame is being used as. A frame can be put to
 //!   one of several mutually exclusive uses: an L1, L2, L3 or L4 page table,
 //!   a page mapped writable somewhere, or a segment-descriptor page. It can
@@ -94,6 +96,24 @@
 //!    mapping (bounce frames on its stack, hypercall results) need no such
 //!    hold: the checked walk finds a writable L1 entry, which holds a
 //!    `Writable` reference at that moment.
+//!
+//! # Owners: an ID is valid only while its domain's record exists
+//!
+//! `Owner::Domain(7)` names "the domain whose ID is 7", and IDs are reused:
+//! once domain 7 is gone, the next domain created may be 7 again. A frame
+//! that still says `Domain(7)` would then belong to the new domain, which
+//! could map it and read what the old one left in it. Releasing a domain's
+//! frames cannot always happen at destruction: a frame that another domain
+//! still maps (a privileged domain's foreign mapping, a grant mapping)
+//! keeps its references, and [`FrameTable::release`] refuses it (`-EBUSY`,
+//! invariant 4). So the rule, kept by the hypervisor's domain table, is:
+//! **a frame is owned by domain N only while domain N's record exists.**
+//! A destroyed domain with frames still referenced stays a *zombie* (Xen's
+//! dying domain): its record, and with it its ID, lives until its last
+//! frame is released, after the last mapping of it is removed. No
+//! generation number is needed beside the ID as long as this holds: every
+//! path that makes a frame's owner `Domain(N)` (`assign`) starts from a
+//! live record N, and a record goes only when it owns no frame.
 //!
 //! # Validation
 //!
@@ -1133,15 +1153,42 @@ mod tests {
             .collect()
     }
 
+    /// The domains a test's frame table lives beside: the domain records
+    /// that exist (alive or dying), and those privileged to map other
+    /// domains' frames (foreign mappings, L1 entries only).
+    struct Domains<'a> {
+        records: &'a [DomainId],
+        privileged: &'a [DomainId],
+    }
+
+    /// Most tests: both domains exist, neither maps the other's frames.
+    const BOTH_DOMAINS: Domains = Domains {
+        records: &[DOM, OTHER],
+        privileged: &[],
+    };
+
+    /// The global invariants, with the usual domains ([`BOTH_DOMAINS`]).
+    fn check_invariants(table: &FrameTable, memory: &FakeMemory, bases: &[Mfn]) {
+        check_invariants_with(table, memory, bases, &BOTH_DOMAINS);
+    }
+
     /// The global invariants, checked against the actual table contents:
+    /// - a frame owned by a domain belongs to one whose record exists (an
+    ///   owner ID is valid only while its record does: "Owners");
     /// - no frame in use as a page table is mapped writable by a validated L1;
-    /// - every present entry of a validated table maps a frame of its owner,
-    ///   has the user bit, and its target has the type the entry needs;
+    /// - every present entry of a validated table maps a frame of its owner
+    ///   (or, at L1 in a privileged domain's table, a foreign frame), has
+    ///   the user bit, and its target has the type the entry needs;
     /// - L4 hypervisor slots hold the hypervisor's entries;
     /// - every ref and type count equals the references that exist: the
     ///   allocation, entries of validated tables, pins and `bases`;
     /// - a page table is validated exactly while its type count is > 0.
-    fn check_invariants(table: &FrameTable, memory: &FakeMemory, bases: &[Mfn]) {
+    fn check_invariants_with(
+        table: &FrameTable,
+        memory: &FakeMemory,
+        bases: &[Mfn],
+        domains: &Domains,
+    ) {
         let n = table.frame_count() as usize;
         let mut refs = vec![0u32; n];
         let mut types = vec![0u32; n];
@@ -1150,6 +1197,13 @@ mod tests {
             if frame.owner == Owner::Free {
                 assert_eq!(*frame, FrameInfo::FREE, "free frame {mfn} has state");
                 continue;
+            }
+            if let Owner::Domain(owner) = frame.owner {
+                assert!(
+                    domains.records.contains(&owner),
+                    "frame {mfn} is owned by domain {owner}, which has no record: \
+                     a new domain given ID {owner} would inherit it"
+                );
             }
             refs[mfn] += 1;
             if frame.hypervisor_writes {
@@ -1209,7 +1263,10 @@ mod tests {
                 );
                 let target = entry_target(entry);
                 let target_frame = table.info(target).expect("entry beyond memory");
-                assert_eq!(target_frame.owner, Owner::Domain(domain), "foreign mapping");
+                let foreign_allowed = level == 1 && domains.privileged.contains(&domain);
+                if !(foreign_allowed && matches!(target_frame.owner, Owner::Domain(_))) {
+                    assert_eq!(target_frame.owner, Owner::Domain(domain), "foreign mapping");
+                }
                 refs[target as usize] += 1;
                 if level == 1 && entry & PTE_WRITABLE != 0 {
                     // Invariant 2, stated directly.
@@ -2227,6 +2284,85 @@ mod tests {
             .update_entry_foreign(&mut memory, L1, 0, 0, DOM, OTHER, false)
             .unwrap();
         table.pin(&mut memory, FOREIGN, 1, OTHER).unwrap();
+        check_invariants(&table, &memory, &[]);
+    }
+
+    // --- Owners across destruction: zombies ------------------------------
+
+    /// DOM stands for Dom0 (privileged), OTHER for the domain it destroys,
+    /// FOREIGN for OTHER's frame that DOM maps writable at L1[0].
+    const DOM0_AND_OTHER: Domains = Domains {
+        records: &[DOM, OTHER],
+        privileged: &[DOM],
+    };
+
+    /// DOM has mapped OTHER's frame FOREIGN writable, and OTHER is being
+    /// destroyed: every frame of OTHER that can go has gone.
+    fn destroy_other_while_mapped(table: &mut FrameTable, memory: &mut FakeMemory) {
+        table.pin(memory, L1, 1, DOM).unwrap();
+        let _ = table
+            .update_entry_foreign(memory, L1, 0, pte(FOREIGN, P | W), DOM, OTHER, false)
+            .unwrap();
+        check_invariants_with(table, memory, &[], &DOM0_AND_OTHER);
+        assert_eq!(
+            error_of(table.release(FOREIGN, Owner::Domain(OTHER))),
+            XenError::EBUSY
+        );
+    }
+
+    #[test]
+    fn a_mapped_frame_of_a_destroyed_domain_keeps_its_owner_until_unmapped() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        destroy_other_while_mapped(&mut table, &mut memory);
+        // The frame still names OTHER: OTHER's record (a zombie) must stay,
+        // and it is consistent as long as it does.
+        assert_eq!(table.info(FOREIGN).unwrap().owner, Owner::Domain(OTHER));
+        check_invariants_with(&table, &memory, &[], &DOM0_AND_OTHER);
+        // The last mapping goes: now the frame can be released, and OTHER's
+        // record may go with it (no frame names OTHER any more).
+        let flush = table
+            .update_entry_foreign(&mut memory, L1, 0, 0, DOM, OTHER, false)
+            .unwrap();
+        assert_eq!(flush, Flush::Needed, "the caller must flush before freeing");
+        table.release(FOREIGN, Owner::Domain(OTHER)).unwrap();
+        let only_dom0 = Domains {
+            records: &[DOM],
+            privileged: &[DOM],
+        };
+        check_invariants_with(&table, &memory, &[], &only_dom0);
+        // A new domain given OTHER's ID gets nothing of the old one's.
+        assert!(!table.is_owned_by(FOREIGN, OTHER));
+    }
+
+    #[test]
+    #[should_panic(expected = "which has no record")]
+    fn checker_notices_a_frame_that_outlives_its_domains_record() {
+        // What the hypervisor did before zombies: the record went at
+        // destruction while FOREIGN, still mapped, kept OTHER as its owner,
+        // so the next domain with OTHER's ID inherited it.
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        destroy_other_while_mapped(&mut table, &mut memory);
+        let record_removed = Domains {
+            records: &[DOM],
+            privileged: &[DOM],
+        };
+        check_invariants_with(&table, &memory, &[], &record_removed);
+    }
+
+    #[test]
+    #[should_panic(expected = "foreign mapping")]
+    fn checker_allows_foreign_mappings_only_in_a_privileged_domains_l1() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        destroy_other_while_mapped(&mut table, &mut memory);
         check_invariants(&table, &memory, &[]);
     }
 

@@ -16,6 +16,33 @@
 //! all its frames back. In between it may shut down (it asked) or crash
 //! (the hypervisor stopped it); both leave it in the table, not running,
 //! until Dom0 destroys it.
+//!
+//! # Zombies: why an ID is not an identity
+//!
+//! Destroying a domain cannot always free all its memory at once: another
+//! domain may still map one of its frames (Dom0's builder or console
+//! backend with a foreign mapping, later a grant mapping). Such a frame
+//! keeps its owner in the frame table until the last mapping goes. The
+//! owner is recorded as a bare domain ID, so if the ID were handed to a new
+//! domain meanwhile, the new domain would inherit the old one's frame, and
+//! with it whatever the old domain left there. As in Xen, the destroyed
+//! domain therefore stays a *zombie* (a dying domain, `d` in `xl list`):
+//! it left the scheduler, its event channels are closed, its page tables
+//! torn down, the hypervisor's hold on its shared info page ended, and
+//! every frame nothing else references is freed; what is left of it is a
+//! [`Zombie`] record in the second half of the domain table, holding the
+//! frames still referenced and, with them, its ID. The rule that makes a
+//! bare ID safe in the frame table: **a frame owned by domain N exists only
+//! while a record of domain N, live or dying, does**, and an ID is given
+//! out again only when no record has it.
+//!
+//! A zombie is not a [`Domain`]: no lookup that could act on a domain
+//! ([`with`], [`for_each`], ...) can find it, so nothing can run it, send
+//! it an event, write its shared info page or give it memory. Only the
+//! toolstack's questions (`getdomaininfo`, `xl list`) and a repeated
+//! destroy see it. Its frames are released by [`release_dying_frames`],
+//! which the page-table hypercalls call once they may have dropped a
+//! mapping; when the last frame goes, the record goes and the ID is free.
 
 pub mod dom0_builder;
 
@@ -25,7 +52,7 @@ use crate::arch::x86_64::percpu::{this_cpu, NO_DOMAIN};
 use crate::mm::shared_page::SharedInfoFrame;
 use crate::mm::{frame_table, m2p, tlb};
 use alloc::{boxed::Box, collections::BTreeMap, vec::Vec};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU32, Ordering};
 use hypercall_abi::event_channel::VIRQ_DOM_EXC;
 use hypercall_abi::layout::DOMID_FIRST_RESERVED;
 use hypercall_abi::sched::ShutdownReason;
@@ -184,8 +211,35 @@ impl Domain {
     }
 }
 
-/// Every domain, by ID.
+/// Every live domain, by ID.
 static DOMAINS: Mutex<BTreeMap<DomainId, Box<Domain>>> = Mutex::new(BTreeMap::new());
+
+/// What is left of a destroyed domain while another domain still
+/// references some of its frames: a zombie (Xen's dying domain). Its
+/// record keeps its ID taken until it owns no frame.
+#[derive(Debug)]
+pub struct Zombie {
+    /// Its ID, not given to any other domain while this record exists.
+    pub id: DomainId,
+    /// Every frame it still owns (its shared info page included); empty
+    /// until destruction has torn the domain down.
+    pub frames: Vec<u64>,
+    /// Whether destruction has finished tearing it down (until then its
+    /// frames are not listed yet, and it must not be taken for gone).
+    pub torn_down: bool,
+    /// What it was allowed to own, for `getdomaininfo`.
+    pub max_pages: u64,
+    /// The CPU time it used, for `xl list`.
+    pub cpu_cycles: u64,
+}
+
+/// The dying half of the domain table, by ID. Lock order: `DOMAINS`
+/// first, when both are needed.
+static ZOMBIES: Mutex<BTreeMap<DomainId, Zombie>> = Mutex::new(BTreeMap::new());
+
+/// How many zombies exist: lets [`release_dying_frames`] return at once in
+/// the common case, on the page-table hypercalls' fast path.
+static ZOMBIE_COUNT: AtomicU32 = AtomicU32::new(0);
 
 /// Adds a newly built domain.
 pub fn insert(domain: Box<Domain>) {
@@ -267,10 +321,13 @@ pub fn set_current(id: Option<DomainId>) {
 /// Creates an empty, paused domain that may own up to `max_pages` pages,
 /// with a shared info page; returns its ID.
 pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
+    // The lowest ID no record has, live or dying: a zombie keeps its ID
+    // taken, so frames it still owns can never pass to the new domain.
     let id = {
         let domains = DOMAINS.lock();
+        let zombies = ZOMBIES.lock();
         (1..DOMID_FIRST_RESERVED)
-            .find(|id| !domains.contains_key(id))
+            .find(|id| !domains.contains_key(id) && !zombies.contains_key(id))
             .ok_or(XenError::ENOSPC)?
     };
     // The hypervisor writes this page whenever it likes: it holds a
@@ -312,21 +369,76 @@ pub fn initialise_shared_info(page: &SharedInfoPage) {
 }
 
 /// Destroys domain `id` (never Dom0) and gives back its memory. Frames that
-/// something else still references (a foreign mapping that was not undone)
-/// cannot be freed; they are counted and reported.
+/// another domain still references (a foreign mapping that was not undone)
+/// cannot be freed yet: the domain then stays a zombie until they are (see
+/// the module comment). Destroying a zombie again is not an error: it looks
+/// once more for frames that can go.
 pub fn destroy(id: DomainId) -> Result<(), XenError> {
     if id == 0 {
         return Err(XenError::EINVAL);
     }
-    let mut domain = *DOMAINS.lock().remove(&id).ok_or(XenError::ESRCH)?;
+    // From this moment no lookup finds the domain, and its zombie record
+    // keeps its ID taken until its last frame is released.
+    let domain = {
+        let mut domains = DOMAINS.lock();
+        let mut zombies = ZOMBIES.lock();
+        match domains.remove(&id) {
+            Some(domain) => {
+                zombies.insert(
+                    id,
+                    Zombie {
+                        id,
+                        frames: Vec::new(),
+                        torn_down: false,
+                        max_pages: domain.max_pages,
+                        cpu_cycles: cpu_cycles(&domain),
+                    },
+                );
+                ZOMBIE_COUNT.fetch_add(1, Ordering::Relaxed);
+                Some(domain)
+            }
+            None if zombies.contains_key(&id) => None,
+            None => return Err(XenError::ESRCH),
+        }
+    };
+    let first_time = domain.is_some();
+    if let Some(domain) = domain {
+        let frames = tear_down(*domain);
+        if let Some(zombie) = ZOMBIES.lock().get_mut(&id) {
+            zombie.frames = frames;
+            zombie.torn_down = true;
+        }
+    }
+    let owned = with_zombie(id, |zombie| zombie.frames.len() as u64).unwrap_or(0);
+    for gone in release_frames_of_zombies() {
+        if gone == id && first_time {
+            log::info!("domain {id} destroyed; {} KiB freed", owned * 4);
+        } else {
+            log_zombie_gone(gone);
+        }
+    }
+    if let Some(held) = with_zombie(id, |zombie| zombie.frames.len()) {
+        log::warn!(
+            "domain {id} is dying: {held} of its frames are still referenced by another domain \
+             (a mapping not undone); it keeps its ID until they are released"
+        );
+    }
+    Ok(())
+}
+
+/// What destruction takes from a domain at once: its place in the
+/// scheduler, its event channels, its page tables, the hypervisor's hold on
+/// its shared info page, its M2P entries. Returns every frame it still
+/// owns, for [`release_dying_frames`].
+fn tear_down(mut domain: Domain) -> Vec<u64> {
+    let id = domain.id;
     crate::sched::remove_domain(id);
     let remote_ends = crate::evtchn::close_all(&mut domain);
     crate::evtchn::release_remote_ends(id, &remote_ends);
     let shared_info = domain.shared_info;
     // A stale translation must not outlive the frames it reaches (mm::tlb).
     tlb::flush_if_stale();
-    let owner = Owner::Domain(id);
-    let leaked = frame_table::with(|table, memory| {
+    let shared_info_mfn = frame_table::with(|table, memory| {
         // Drop the base pointers and every pin: page tables then lose their
         // type counts, and devalidation drops the references they held.
         for root in [
@@ -344,30 +456,88 @@ pub fn destroy(id: DomainId) -> Result<(), XenError> {
                 let _ = table.unpin(memory, mfn, id);
             }
         }
-        let shared_info_mfn = shared_info.release_hold(table, memory);
-        let mut leaked = 0u64;
-        for &mfn in domain.frames.iter().chain([shared_info_mfn].iter()) {
-            match table.release(mfn, owner) {
-                Ok(()) => crate::mm::frames::free(mfn),
-                Err(_) => leaked += 1,
-            }
-        }
-        leaked
+        shared_info.release_hold(table, memory)
     });
     for &mfn in &domain.frames {
         m2p::set(mfn, m2p::INVALID_ENTRY);
     }
-    if leaked > 0 {
-        log::warn!(
-            "domain {id} destroyed; {leaked} of its frames are still referenced and were not freed"
-        );
-    } else {
-        log::info!(
-            "domain {id} destroyed; {} MiB freed",
-            (domain.frames.len() + 1) >> 8
-        );
+    let mut frames = domain.frames;
+    frames.push(shared_info_mfn);
+    frames
+}
+
+/// Looks at zombie `id`, if there is one: for the toolstack's questions.
+pub fn with_zombie<R>(id: DomainId, action: impl FnOnce(&Zombie) -> R) -> Option<R> {
+    ZOMBIES.lock().get(&id).map(action)
+}
+
+/// Looks at every zombie, in ID order.
+pub fn for_each_zombie(mut action: impl FnMut(&Zombie)) {
+    for zombie in ZOMBIES.lock().values() {
+        action(zombie);
     }
-    Ok(())
+}
+
+/// Frees every frame of a zombie that nothing references any more, and
+/// removes each zombie left with no frame (its ID is free from then on).
+/// Called wherever a reference to another domain's frame may have gone:
+/// after the page-table hypercalls (and on every destroy). Costs one
+/// atomic load while there is no zombie.
+pub fn release_dying_frames() {
+    for id in release_frames_of_zombies() {
+        log_zombie_gone(id);
+    }
+}
+
+fn log_zombie_gone(id: DomainId) {
+    log::info!("domain {id} (dying) is gone: its last frames were released and ID {id} is free");
+}
+
+/// The work of [`release_dying_frames`]; returns the zombies that went.
+/// Dom0 hears of each through `VIRQ_DOM_EXC`, as in Xen.
+fn release_frames_of_zombies() -> Vec<DomainId> {
+    if ZOMBIE_COUNT.load(Ordering::Relaxed) == 0 {
+        return Vec::new();
+    }
+    // The mapping just removed may live on in the TLB: no frame may be
+    // freed while a stale translation still reaches it (mm::tlb).
+    tlb::flush_if_stale();
+    let mut gone: Vec<DomainId> = Vec::new();
+    {
+        let mut zombies = ZOMBIES.lock();
+        for zombie in zombies.values_mut().filter(|zombie| zombie.torn_down) {
+            let id = zombie.id;
+            let owner = Owner::Domain(id);
+            frame_table::with(|table, _| {
+                zombie.frames.retain(|&mfn| match table.release(mfn, owner) {
+                    Ok(()) => {
+                        crate::mm::frames::free(mfn);
+                        false
+                    }
+                    // Still mapped or referenced: the zombie keeps it.
+                    Err(refusal) if refusal.error == XenError::EBUSY => true,
+                    Err(refusal) => {
+                        log::error!(
+                            "dying domain {id}: frame {mfn:#x} cannot be released ({}): a hypervisor bug; forgetting it",
+                            refusal.reason
+                        );
+                        false
+                    }
+                })
+            });
+            if zombie.frames.is_empty() {
+                gone.push(id);
+            }
+        }
+        for id in &gone {
+            zombies.remove(id);
+        }
+    }
+    for _ in &gone {
+        ZOMBIE_COUNT.fetch_sub(1, Ordering::Relaxed);
+        crate::evtchn::send_virq(0, VIRQ_DOM_EXC);
+    }
+    gone
 }
 
 /// The current domain did something fatal: mark it crashed and say why.

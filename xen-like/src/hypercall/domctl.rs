@@ -69,8 +69,10 @@ pub fn domctl(address: u64) -> Result<u64, XenError> {
             .ok_or(XenError::ESRCH)??;
         }
         DomctlOp::GetDomainInfo => {
-            request.u.info =
-                domain::with(target, |domain| sysctl::describe(domain)).ok_or(XenError::ESRCH)?;
+            // Zombies too: the toolstack asks how much they still hold.
+            request.u.info = domain::with(target, |domain| sysctl::describe(domain))
+                .or_else(|| domain::with_zombie(target, sysctl::describe_zombie))
+                .ok_or(XenError::ESRCH)?;
         }
         DomctlOp::MaxMem => {
             let pages = request.max_mem().max_memkb / 4;

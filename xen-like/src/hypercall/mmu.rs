@@ -81,6 +81,8 @@ pub fn mmu_update(requests: u64, count: u64, done_out: u64, foreign: u64) -> Res
         // Xen's `done` is an unsigned int: write exactly 4 bytes.
         guest_access::write_to_guest(done_out, &(done as u32))?;
     }
+    // The batch may have removed the last mapping of a dying domain's frame.
+    domain::release_dying_frames();
     result
 }
 
@@ -155,6 +157,9 @@ pub fn mmuext_op(
         // Xen's `done` is an unsigned int: write exactly 4 bytes.
         guest_access::write_to_guest(done_out, &(done as u32))?;
     }
+    // An unpin or a new base may have devalidated a table that mapped a
+    // dying domain's frame.
+    domain::release_dying_frames();
     result
 }
 
@@ -287,6 +292,8 @@ pub fn update_va_mapping(address: u64, value: u64, flags: u64) -> Result<u64, Xe
         // The same L1 entry may be reachable through other addresses (an L1
         // linked from two L2 entries): their translations may be stale too.
         tlb::note_stale();
+        // It may have been the last mapping of a dying domain's frame.
+        domain::release_dying_frames();
     }
     Ok(0)
 }

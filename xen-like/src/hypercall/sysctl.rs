@@ -7,14 +7,15 @@
 use super::require_privileged;
 use crate::arch::x86_64::{cpu, percpu::this_cpu};
 use crate::console;
-use crate::domain::{self, Domain, DomainState};
+use crate::domain::{self, Domain, DomainState, Zombie};
 use crate::mm::{frames, guest_access};
+use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use hypercall_abi::layout::DOMID_FIRST_RESERVED;
 use hypercall_abi::sched::ShutdownReason;
 use hypercall_abi::sysctl::{
-    DomainInfo, Sysctl, SysctlOp, DOMINF_BLOCKED, DOMINF_PAUSED, DOMINF_PRIVILEGED, DOMINF_RUNNING,
-    DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_SHIFT,
+    DomainInfo, Sysctl, SysctlOp, DOMINF_BLOCKED, DOMINF_DYING, DOMINF_PAUSED, DOMINF_PRIVILEGED,
+    DOMINF_RUNNING, DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_SHIFT,
 };
 use hypercall_abi::XenError;
 
@@ -36,6 +37,7 @@ pub fn sysctl(address: u64) -> Result<u64, XenError> {
             info.max_domains = u32::from(DOMID_FIRST_RESERVED);
             let mut count = 0;
             domain::for_each(|_| count += 1);
+            domain::for_each_zombie(|_| count += 1);
             info.nr_domains = count;
         }
         SysctlOp::Getdomaininfolist => domain_info_list(&mut request)?,
@@ -93,27 +95,45 @@ fn read_console(request: &mut Sysctl) -> Result<(), XenError> {
     Ok(())
 }
 
-/// Describes the domains from `first_domain` on.
+/// Describes the domains from `first_domain` on, in ID order, live and
+/// dying (zombies, see `domain`) alike.
 fn domain_info_list(request: &mut Sysctl) -> Result<(), XenError> {
     let payload = request.getdomaininfolist_payload_mut();
-    let mut written = 0u32;
-    let mut failure = None;
+    let first = payload.first_domain;
+    let mut infos: Vec<DomainInfo> = Vec::new();
     domain::for_each(|domain| {
-        if domain.id < payload.first_domain || written >= payload.max_domains || failure.is_some() {
-            return;
-        }
-        let info = describe(domain);
-        let slot = payload.buffer + u64::from(written) * core::mem::size_of::<DomainInfo>() as u64;
-        match guest_access::write_to_guest(slot, &info) {
-            Ok(()) => written += 1,
-            Err(error) => failure = Some(error),
+        if domain.id >= first {
+            infos.push(describe(domain));
         }
     });
-    if let Some(error) = failure {
-        return Err(error);
+    domain::for_each_zombie(|zombie| {
+        if zombie.id >= first {
+            infos.push(describe_zombie(zombie));
+        }
+    });
+    infos.sort_unstable_by_key(|info| info.domid);
+    infos.truncate(payload.max_domains as usize);
+    for (index, info) in infos.iter().enumerate() {
+        let slot = payload.buffer + (index * core::mem::size_of::<DomainInfo>()) as u64;
+        guest_access::write_to_guest(slot, info)?;
     }
-    payload.num_domains = written;
+    payload.num_domains = infos.len() as u32;
     Ok(())
+}
+
+/// A zombie's record for `xl list`: dying (`d`), with the frames it still
+/// holds as its pages.
+pub fn describe_zombie(zombie: &Zombie) -> DomainInfo {
+    DomainInfo {
+        domid: zombie.id,
+        flags: DOMINF_DYING,
+        tot_pages: zombie.frames.len() as u64,
+        max_pages: zombie.max_pages,
+        cpu_time: crate::time::cycles_to_ns(zombie.cpu_cycles),
+        nr_online_vcpus: 1,
+        max_vcpu_id: 0,
+        ..DomainInfo::default()
+    }
 }
 
 /// A domain's record for `xl list` (Xen's `xen_domctl_getdomaininfo`).
