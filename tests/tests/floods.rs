@@ -16,7 +16,7 @@ const FLOOD_TIMEOUT: Duration = Duration::from_secs(60);
 const FLOOD_MESSAGES: u64 = 10 * (10_000 + 10_000) + 1;
 
 /// The most lines the rate limit lets through: a burst of 20, then one a
-/// second for as long as the flood lasts.
+/// second for as long as the guest lived (rounded up).
 fn most_printed(flood: Duration) -> u64 {
     20 + flood.as_secs() + 1
 }
@@ -43,6 +43,8 @@ fn suppressed(text: &str, id: &str) -> u64 {
 #[test]
 fn a_flooding_guest_is_rate_limited_and_the_boot_log_survives() {
     let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
+    // The guest's bucket refills only while it exists: from here on.
+    let flood_start = Instant::now();
     let output = machine.command("xl create /etc/xen/flood.cfg");
     let id = machine.ensure_match(
         &output,
@@ -52,7 +54,6 @@ fn a_flooding_guest_is_rate_limited_and_the_boot_log_survives() {
     .clone();
 
     // Dom0's prompt answers while the guest floods.
-    let flood_start = Instant::now();
     let started = Instant::now();
     let list = machine.command("xl list");
     let took = started.elapsed();
@@ -114,4 +115,20 @@ fn a_flooding_guest_is_rate_limited_and_the_boot_log_survives() {
         &format!("`xl dmesg` shows {ring_warnings} of the warnings and the suppressed count"),
     );
     machine.poweroff();
+}
+
+/// Dom0-only `domctl` refuses a maximum memory of zero or beyond the
+/// machine (`createdomain` accepted 2^56 MiB and 0 MiB), naming the value.
+#[test]
+fn domctl_refuses_nonsense_memory_limits() {
+    let machine = Machine::run_test_guest("domctl-limits");
+    let log = machine.log();
+    machine.ensure(
+        log.contains("domctl createdomain with a maximum of 18446744073709551615 pages"),
+        "the log line names the refused value",
+    );
+    machine.ensure(
+        log.contains("domctl createdomain with a maximum of 0 pages"),
+        "the log line names the refused zero",
+    );
 }
