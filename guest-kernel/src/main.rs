@@ -19,12 +19,16 @@
 //! - `pong peer=D` and `ping peer=D port=P rounds=N`: two guests bounce an
 //!   event back and forth over an interdomain event channel (pong offers
 //!   the port, ping connects to it) and ping reports the round-trip time;
+//! - `flood`: floods the hypervisor's log with refused hypercalls and
+//!   `console_io` lines, to check the rate limits (`flood.rs`);
 //! - `first-line` and `spin`: for `bench` (time to the first line; a guest
 //!   that runs without doing anything).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
+
+mod flood;
 
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
 use guest_kernel::abi::hypercall::Hypercall;
@@ -52,6 +56,7 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
         }
         "counter" => counter(),
         "crash" => crash(),
+        "flood" => flood::flood(line),
         "probe" => probe(),
         "first-line" => {
             // For the benchmark: Dom0 put the TSC at `xl create` time on our

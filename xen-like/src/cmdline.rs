@@ -39,6 +39,43 @@ impl LogLevel {
     }
 }
 
+/// Xen's two thresholds for one kind of message, written
+/// `LEVEL[/RATE_LIMITED_LEVEL]` (`loglvl=`, `guest_loglvl=`): messages at
+/// `always` or more severe are always printed; those below it down to
+/// `rate_limited` are printed within the domain's rate limit
+/// (`xen_like::rate_limit`); the rest are dropped. One level alone sets
+/// both, as in Xen, so `guest_loglvl=all` turns guests' rate limits off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogLevels {
+    /// Printed whatever the rate.
+    pub always: LogLevel,
+    /// Printed within the rate limit (never less than `always`).
+    pub rate_limited: LogLevel,
+}
+
+impl LogLevels {
+    /// Both thresholds at `level`: no rate limiting.
+    pub const fn at(level: LogLevel) -> Self {
+        Self {
+            always: level,
+            rate_limited: level,
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let (always, rate_limited) = match text.split_once('/') {
+            Some((always, limited)) => (LogLevel::parse(always)?, LogLevel::parse(limited)?),
+            None => (LogLevel::parse(text)?, LogLevel::parse(text)?),
+        };
+        // Xen raises the second threshold to the first: what is always
+        // printed is printed under a rate limit too.
+        Some(Self {
+            always,
+            rate_limited: rate_limited.max(always),
+        })
+    }
+}
+
 /// A command-line option that was not understood, and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Problem<'a> {
@@ -57,10 +94,11 @@ pub const MAX_PROBLEMS: usize = 16;
 pub struct CommandLine<'a> {
     /// `dom0_mem=SIZE`: Dom0's memory in bytes (`None`: the built-in default).
     pub dom0_mem: Option<u64>,
-    /// `loglvl=LEVEL`: the hypervisor's own messages.
-    pub loglvl: LogLevel,
-    /// `guest_loglvl=LEVEL`: messages caused by guests.
-    pub guest_loglvl: LogLevel,
+    /// `loglvl=LEVEL[/LEVEL]`: the hypervisor's own messages. They are
+    /// never rate-limited: everything up to `rate_limited` is printed.
+    pub loglvl: LogLevels,
+    /// `guest_loglvl=LEVEL[/LEVEL]`: messages caused by guests.
+    pub guest_loglvl: LogLevels,
     /// `console=com1`: serial output on (the only console today).
     pub serial_console: bool,
     /// `sched=NAME`: the scheduler (only `credit` exists).
@@ -77,8 +115,14 @@ impl Default for CommandLine<'_> {
     fn default() -> Self {
         Self {
             dom0_mem: None,
-            loglvl: LogLevel::Info,
-            guest_loglvl: LogLevel::Info,
+            loglvl: LogLevels::at(LogLevel::Info),
+            // Xen's release default is `none/warning`: nothing a guest
+            // causes is printed without a rate limit. We print up to info
+            // (a domain's shutdown, once in its life) under the limit.
+            guest_loglvl: LogLevels {
+                always: LogLevel::None,
+                rate_limited: LogLevel::Info,
+            },
             serial_console: true,
             sched: "credit",
             maxcpus: None,
@@ -145,12 +189,10 @@ fn apply<'a>(
             line.dom0_mem = Some(bytes);
         }
         "loglvl" | "guest_loglvl" => {
-            // Xen writes `loglvl=LEVEL[/RATE_LIMITED_LEVEL]`; we have no rate
-            // limiting, so the part after '/' is accepted and not used.
             let value = need(value)?;
-            let level = value.split('/').next().unwrap_or(value);
-            let level = LogLevel::parse(level)
-                .ok_or("is not one of none, error, warning, info, debug, all")?;
+            let level = LogLevels::parse(value).ok_or(
+                "is not LEVEL or LEVEL/LEVEL with levels none, error, warning, info, debug, all",
+            )?;
             if name == "loglvl" {
                 line.loglvl = level;
             } else {
@@ -197,15 +239,24 @@ mod tests {
     fn empty_line_gives_defaults() {
         let line = parse("");
         assert_eq!(line, CommandLine::default());
-        assert_eq!(line.loglvl, LogLevel::Info);
+        assert_eq!(line.loglvl, LogLevels::at(LogLevel::Info));
+        assert_eq!(line.guest_loglvl.always, LogLevel::None);
+        assert_eq!(line.guest_loglvl.rate_limited, LogLevel::Info);
     }
 
     #[test]
     fn xen_options_are_understood() {
         let line = parse("dom0_mem=128M loglvl=all guest_loglvl=debug/warning console=com1 sched=credit maxcpus=2");
         assert_eq!(line.dom0_mem, Some(128 << 20));
-        assert_eq!(line.loglvl, LogLevel::All);
-        assert_eq!(line.guest_loglvl, LogLevel::Debug);
+        assert_eq!(line.loglvl, LogLevels::at(LogLevel::All));
+        assert_eq!(
+            line.guest_loglvl,
+            LogLevels {
+                always: LogLevel::Debug,
+                rate_limited: LogLevel::Debug
+            },
+            "the rate-limited level is raised to the first"
+        );
         assert!(line.serial_console);
         assert_eq!(line.maxcpus, Some(2));
         assert!(line.problems.is_empty());
@@ -225,7 +276,7 @@ mod tests {
     #[test]
     fn unknown_options_are_reported_not_ignored() {
         let line = parse("frobnicate=yes loglvl=debug quiet");
-        assert_eq!(line.loglvl, LogLevel::Debug);
+        assert_eq!(line.loglvl, LogLevels::at(LogLevel::Debug));
         let options: std::vec::Vec<_> = line.problems.iter().map(|p| p.option).collect();
         assert_eq!(options, ["frobnicate=yes", "quiet"]);
         assert_eq!(line.problems[0].reason, "is not a known option");
@@ -246,7 +297,11 @@ mod tests {
             ("dom0_mem", "needs a value (name=value)"),
             (
                 "loglvl=loud",
-                "is not one of none, error, warning, info, debug, all",
+                "is not LEVEL or LEVEL/LEVEL with levels none, error, warning, info, debug, all",
+            ),
+            (
+                "guest_loglvl=error/",
+                "is not LEVEL or LEVEL/LEVEL with levels none, error, warning, info, debug, all",
             ),
             ("console=vga", "vga is not supported: use console=com1"),
             (
@@ -266,7 +321,25 @@ mod tests {
             assert_eq!(line.problems[0].reason, reason, "{option}");
         }
         // A bad value leaves the default in place.
-        assert_eq!(parse("loglvl=loud").loglvl, LogLevel::Info);
+        assert_eq!(parse("loglvl=loud").loglvl, LogLevels::at(LogLevel::Info));
+    }
+
+    #[test]
+    fn two_levels_say_what_is_always_printed_and_what_is_rate_limited() {
+        let line = parse("guest_loglvl=error/debug loglvl=warning/all");
+        assert_eq!(
+            line.guest_loglvl,
+            LogLevels {
+                always: LogLevel::Error,
+                rate_limited: LogLevel::Debug
+            }
+        );
+        assert_eq!(line.loglvl.always, LogLevel::Warning);
+        assert_eq!(line.loglvl.rate_limited, LogLevel::All);
+        assert_eq!(
+            parse("guest_loglvl=all").guest_loglvl,
+            LogLevels::at(LogLevel::All)
+        );
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! the hardware; whatever can be decided without touching hardware lives
 //! here as plain functions and state machines over plain data, so that it
 //! has unit tests: the command line, the log ring, the frame bitmap, the
-//! frame table with its page-type rules, guest page-table walks, and the
-//! shared info page's atomic accessors.
+//! frame table with its page-type rules, guest page-table walks, the
+//! shared info page's atomic accessors, the rate limits on what guests make
+//! the hypervisor print, and the sanity check on a domain's maximum memory.
 //! (Reading PV kernel images and laying out new domains is shared with
 //! Dom0's domain builder, so it lives in `hypercall_abi`.)
 #![cfg_attr(not(test), no_std)]
@@ -16,6 +17,8 @@ pub mod event_channel;
 pub mod frame_allocator;
 pub mod frame_table;
 pub mod log_ring;
+pub mod max_memory;
 pub mod pagewalk;
+pub mod rate_limit;
 pub mod shared_page;
 pub mod timekeeping;

@@ -5,6 +5,23 @@
 //! never wraps in practice (a `u64` of bytes), so a reader can say "give me
 //! what came after byte N" and learn whether it missed anything because the
 //! ring overwrote it.
+//!
+//! **The hypervisor's own lines come first.** Lines a guest caused (its
+//! warnings, pushed with [`LogRing::push_guest`]) may fill at most a quarter
+//! of the ring; a guest line that would take more is left out of the ring
+//! (it still goes to the serial line, within the guest's rate limit). So
+//! however many lines guests cause, three quarters of the ring hold the
+//! hypervisor's own: guests can push its boot lines and errors out of
+//! `xl dmesg` by at most a quarter of the ring, and only the hypervisor's
+//! own newer lines push them out further. Why a share and not two rings:
+//! the readers' byte counters stay one simple sequence, and the share
+//! frees itself as the guest lines age out of the ring.
+
+use heapless::Deque;
+
+/// How many guest lines the ring tracks at once (beyond that, guest lines
+/// are left out as if the share were used up).
+pub const MAX_GUEST_LINES: usize = 512;
 
 /// A ring of `N` bytes.
 #[derive(Debug)]
@@ -14,6 +31,11 @@ pub struct LogRing<const N: usize> {
     written: u64,
     /// The counter at the last `clear_before`: older bytes are gone.
     cleared_at: u64,
+    /// Guest lines that may still be in the ring, oldest first: the counter
+    /// of each one's first byte and its length.
+    guest_lines: Deque<(u64, u64), MAX_GUEST_LINES>,
+    /// The total length of `guest_lines`.
+    guest_bytes: u64,
 }
 
 /// What one read returned.
@@ -35,8 +57,13 @@ impl<const N: usize> LogRing<N> {
             bytes: [0; N],
             written: 0,
             cleared_at: 0,
+            guest_lines: Deque::new(),
+            guest_bytes: 0,
         }
     }
+
+    /// The most bytes guest lines may hold in the ring.
+    pub const GUEST_SHARE: u64 = N as u64 / 4;
 
     /// Appends bytes, overwriting the oldest ones when full.
     pub fn push(&mut self, data: &[u8]) {
@@ -44,6 +71,29 @@ impl<const N: usize> LogRing<N> {
             self.bytes[(self.written % N as u64) as usize] = byte;
             self.written += 1;
         }
+    }
+
+    /// Appends a line a guest caused, if the guests' share of the ring has
+    /// room for it. Returns whether it was kept.
+    pub fn push_guest(&mut self, line: &[u8]) -> bool {
+        let length = line.len() as u64;
+        // Lines that this one would push out of the ring no longer count.
+        let first_kept = (self.written + length).saturating_sub(N as u64);
+        while let Some(&(start, old_length)) = self.guest_lines.front() {
+            if start + old_length > first_kept {
+                break;
+            }
+            self.guest_lines.pop_front();
+            self.guest_bytes -= old_length;
+        }
+        if self.guest_bytes + length > Self::GUEST_SHARE || self.guest_lines.is_full() {
+            return false;
+        }
+        // Cannot fail: fullness was checked just above.
+        let _ = self.guest_lines.push_back((self.written, length));
+        self.guest_bytes += length;
+        self.push(line);
+        true
     }
 
     /// Forgets the bytes before counter `end`: what a reader has seen,
@@ -177,6 +227,66 @@ mod tests {
         // And the oldest byte never moves backwards.
         ring.clear_before(0);
         assert_eq!(ring.oldest(), 8);
+    }
+
+    /// Fills a 1 KiB ring with boot lines, then floods it with guest lines.
+    fn flooded() -> LogRing<1024> {
+        let mut ring = LogRing::<1024>::new();
+        for line in 0..10 {
+            ring.push(format!("(XEN) boot line {line}\n").as_bytes());
+        }
+        for call in 0..10_000 {
+            ring.push_guest(format!("(XEN) d1: unimplemented hypercall {call}\n").as_bytes());
+        }
+        ring
+    }
+
+    fn text<const N: usize>(ring: &LogRing<N>) -> String {
+        let mut out = vec![0u8; N];
+        let read = ring.read(ring.oldest(), &mut out);
+        String::from_utf8(out[..read.copied].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn guest_lines_cannot_push_the_boot_lines_out() {
+        let ring = flooded();
+        let text = text(&ring);
+        assert!(text.starts_with("(XEN) boot line 0\n"), "{text}");
+        assert!(text.contains("(XEN) boot line 9\n"), "{text}");
+        let guest_bytes: usize = text
+            .lines()
+            .filter(|line| line.contains("d1:"))
+            .map(|line| line.len() + 1)
+            .sum();
+        assert!(
+            guest_bytes as u64 <= LogRing::<1024>::GUEST_SHARE,
+            "{guest_bytes}"
+        );
+        assert!(guest_bytes > 0, "guest lines are kept within their share");
+    }
+
+    #[test]
+    fn the_share_frees_as_guest_lines_age_out() {
+        let mut ring = flooded();
+        assert!(
+            !ring.push_guest(b"(XEN) d1: refused\n"),
+            "the share is full"
+        );
+        // The hypervisor's own lines push the old guest lines out ...
+        for line in 0..100 {
+            ring.push(format!("(XEN) hypervisor line {line}\n").as_bytes());
+        }
+        // ... and then guest lines are kept again.
+        assert!(ring.push_guest(b"(XEN) d1: later\n"));
+        assert!(text(&ring).ends_with("(XEN) d1: later\n"));
+    }
+
+    #[test]
+    fn a_guest_line_larger_than_the_share_is_never_kept() {
+        let mut ring = LogRing::<64>::new();
+        assert!(!ring.push_guest(&[b'x'; 17]));
+        assert!(ring.push_guest(&[b'x'; 16]));
+        assert_eq!(ring.end(), 16);
     }
 
     #[test]

@@ -5,16 +5,54 @@
 //! prefix) on COM1 and into the log ring. Messages about what a guest did
 //! use the log target [`GUEST`], so that `guest_loglvl=` filters them apart
 //! from the hypervisor's own (`loglvl=`), as in Xen.
+//!
+//! Whatever an unprivileged guest can make the hypervisor print, it prints
+//! within the domain's rate limit (`xen_like::rate_limit`): the warnings
+//! about its own calls go through [`guest_log!`], its `console_io` output
+//! through [`write_guest_output`]. A direct `log::...!(target: GUEST, ..)`
+//! is for what happens a bounded number of times in a domain's life (its
+//! crash, its shutdown). In the log ring, guest lines may take at most a
+//! quarter (`LogRing::push_guest`), so they cannot push the hypervisor's
+//! own lines out of `xl dmesg`.
 
+use crate::domain::Domain;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use spin::Mutex;
 use uart_16550::SerialPort;
-use xen_like::cmdline::LogLevel;
+use xen_like::cmdline::{LogLevel, LogLevels};
 use xen_like::log_ring::{LogRing, Read};
+use xen_like::rate_limit::{Piece, RateLimit, Verdict};
 
 /// Log target for messages caused by guests (`log::warn!(target: GUEST, ..)`).
 pub const GUEST: &str = "guest";
+
+/// Logs a message about what domain `$domain` (a `&mut Domain`) did, at
+/// `log::Level::$level`, within the domain's rate limit unless it is
+/// privileged: `guest_log!(domain, Warn, "unknown memory_op {command}")`
+/// prints `(XEN) d3: unknown memory_op 99`.
+macro_rules! guest_log {
+    ($domain:expr, $level:ident, $($message:tt)+) => {
+        $crate::console::guest_message($domain, log::Level::$level, format_args!($($message)+))
+    };
+}
+pub(crate) use guest_log;
+
+/// [`guest_log!`] about the domain running on this CPU (the caller of the
+/// hypercall being handled). It takes the domain table's lock, so it must
+/// not be used inside `domain::with`: there, use `guest_log!` with the
+/// domain in hand.
+macro_rules! caller_log {
+    ($level:ident, $($message:tt)+) => {
+        $crate::domain::with_current(|domain| {
+            $crate::console::guest_message(domain, log::Level::$level, format_args!($($message)+))
+        })
+    };
+}
+pub(crate) use caller_log;
+
+/// The longest line the logger prints; longer ones are cut, marked `[...]`.
+const MAX_LINE: usize = 512;
 
 /// Size of the log ring.
 pub const LOG_RING_SIZE: usize = 64 * 1024;
@@ -24,8 +62,13 @@ const COM1: u16 = 0x3f8;
 /// The serial port; `None` until `init`, or when `console=none`.
 static SERIAL: Mutex<Option<SerialPort>> = Mutex::new(None);
 static RING: Mutex<LogRing<LOG_RING_SIZE>> = Mutex::new(LogRing::new());
+/// The hypervisor's own messages up to this level are printed (never
+/// rate-limited).
 static HYPERVISOR_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
-static GUEST_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
+/// Guest-caused messages up to this level are printed whatever the rate.
+static GUEST_ALWAYS: AtomicU8 = AtomicU8::new(LogLevel::None as u8);
+/// Guest-caused messages up to this level are printed within the rate limit.
+static GUEST_LIMITED: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
 static SERIAL_WANTED: AtomicBool = AtomicBool::new(true);
 
 struct Logger;
@@ -62,9 +105,12 @@ fn set_baud_115200() {
 }
 
 /// Applies `loglvl=`, `guest_loglvl=` and `console=` from the command line.
-pub fn configure(hypervisor: LogLevel, guest: LogLevel, serial: bool) {
-    HYPERVISOR_LEVEL.store(hypervisor as u8, Ordering::Relaxed);
-    GUEST_LEVEL.store(guest as u8, Ordering::Relaxed);
+/// The hypervisor's own lines are not rate-limited: `loglvl=A/B` prints
+/// them up to `B`.
+pub fn configure(hypervisor: LogLevels, guest: LogLevels, serial: bool) {
+    HYPERVISOR_LEVEL.store(hypervisor.rate_limited as u8, Ordering::Relaxed);
+    GUEST_ALWAYS.store(guest.always as u8, Ordering::Relaxed);
+    GUEST_LIMITED.store(guest.rate_limited as u8, Ordering::Relaxed);
     SERIAL_WANTED.store(serial, Ordering::Relaxed);
 }
 
@@ -82,7 +128,7 @@ fn level_allows(threshold: u8, level: log::Level) -> bool {
 impl log::Log for Logger {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
         let threshold = if metadata.target() == GUEST {
-            &GUEST_LEVEL
+            &GUEST_LIMITED
         } else {
             &HYPERVISOR_LEVEL
         };
@@ -93,24 +139,122 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
+        // The whole line first: the ring decides about a guest line by its
+        // length.
+        let mut line = LineBuffer::default();
+        let _ = writeln!(line, "(XEN) {}", record.args());
+        let line = line.finish();
         let mut serial = SERIAL.lock();
+        if SERIAL_WANTED.load(Ordering::Relaxed) {
+            if let Some(serial) = serial.as_mut() {
+                send(serial, line);
+            }
+        }
         let mut ring = RING.lock();
-        let mut sink = Sink {
-            serial: if SERIAL_WANTED.load(Ordering::Relaxed) {
-                serial.as_mut()
-            } else {
-                None
-            },
-            ring: Some(&mut ring),
-        };
-        let _ = writeln!(sink, "(XEN) {}", record.args());
+        if record.target() == GUEST {
+            // Left out when the guests' share of the ring is used up.
+            ring.push_guest(line);
+        } else {
+            ring.push(line);
+        }
     }
 
     fn flush(&self) {}
 }
 
+/// One log line being formatted; what does not fit in [`MAX_LINE`] is cut.
+struct LineBuffer {
+    bytes: [u8; MAX_LINE],
+    length: usize,
+    cut: bool,
+}
+
+impl Default for LineBuffer {
+    fn default() -> Self {
+        Self {
+            bytes: [0; MAX_LINE],
+            length: 0,
+            cut: false,
+        }
+    }
+}
+
+impl Write for LineBuffer {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let room = MAX_LINE - self.length;
+        let taken = text.len().min(room);
+        self.bytes[self.length..self.length + taken].copy_from_slice(&text.as_bytes()[..taken]);
+        self.length += taken;
+        self.cut |= taken < text.len();
+        Ok(())
+    }
+}
+
+impl LineBuffer {
+    /// The line, ending in a newline even when it was cut.
+    fn finish(&mut self) -> &[u8] {
+        if self.cut {
+            const MARK: &[u8] = b" [...]\n";
+            let start = MAX_LINE - MARK.len();
+            self.bytes[start..].copy_from_slice(MARK);
+            self.length = MAX_LINE;
+        }
+        &self.bytes[..self.length]
+    }
+}
+
+/// Sends bytes to the serial line, with `\r\n` for each `\n`.
+fn send(serial: &mut SerialPort, bytes: &[u8]) {
+    for &byte in bytes {
+        if byte == b'\n' {
+            serial.send_raw(b'\r');
+        }
+        serial.send_raw(byte);
+    }
+}
+
+/// Logs a message about what `domain` did (see [`guest_log!`]): Dom0's
+/// always (it is trusted, as is its console); an unprivileged domain's
+/// always if `level` is within the first `guest_loglvl=` threshold,
+/// within its rate limit if within the second, otherwise not at all. When
+/// a message gets through after others were dropped, a line says how many.
+pub fn guest_message(domain: &mut Domain, level: log::Level, message: fmt::Arguments) {
+    if !level_allows(GUEST_LIMITED.load(Ordering::Relaxed), level) {
+        return; // filtered out: it costs no budget
+    }
+    let id = domain.id;
+    if !domain.privileged && !level_allows(GUEST_ALWAYS.load(Ordering::Relaxed), level) {
+        match domain
+            .output
+            .check(RateLimit::GUEST, crate::time::system_time_ns())
+        {
+            Verdict::Print { suppressed_before } if suppressed_before > 0 => {
+                report_suppressed(id, suppressed_before)
+            }
+            Verdict::Print { .. } => {}
+            Verdict::Suppress => return,
+        }
+    }
+    log::log!(target: GUEST, level, "d{id}: {message}");
+}
+
+/// The line that says how many of a domain's messages were dropped.
+fn report_suppressed(id: u16, count: u64) {
+    log::warn!(target: GUEST, "d{id}: {count} messages suppressed");
+}
+
+/// The last word about a domain that is being destroyed: how many of its
+/// messages were dropped since the last one printed (once in its life, so
+/// not rate-limited).
+pub fn last_word(domain: &mut Domain) {
+    let count = domain.output.take_suppressed();
+    if count > 0 {
+        report_suppressed(domain.id, count);
+    }
+}
+
 /// Writes to the serial line and/or the ring, turning `\n` into `\r\n` on
-/// the wire.
+/// the wire (for the fatal path, which cannot format a line first).
 struct Sink<'a> {
     serial: Option<&'a mut SerialPort>,
     ring: Option<&'a mut LogRing<LOG_RING_SIZE>>,
@@ -119,12 +263,7 @@ struct Sink<'a> {
 impl Write for Sink<'_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         if let Some(serial) = self.serial.as_deref_mut() {
-            for byte in text.bytes() {
-                if byte == b'\n' {
-                    serial.send_raw(b'\r');
-                }
-                serial.send_raw(byte);
-            }
+            send(serial, text.as_bytes());
         }
         if let Some(ring) = self.ring.as_deref_mut() {
             ring.push(text.as_bytes());
@@ -134,30 +273,60 @@ impl Write for Sink<'_> {
 }
 
 /// Writes a guest's console output (the `console_io` hypercall) to the
-/// serial line. Dom0's goes out byte for byte (it owns the console); other
-/// domains' lines are prefixed with `(dN) `, as Xen prints them, so they
-/// can be told apart. `at_line_start` carries the line state between calls.
-pub fn write_guest_output(domain: u16, bytes: &[u8], at_line_start: &mut bool) {
+/// serial line (not to the log ring: `xl dmesg` shows the hypervisor's
+/// lines). Privileged domains' output goes out byte for byte (Dom0 owns the
+/// console). An unprivileged domain's goes out line by line within its rate
+/// limit (shared with its warnings), each line prefixed with `(dN) ` as Xen
+/// prints them; its console output counts as `info` for `guest_loglvl=`.
+pub fn write_guest_output(domain: &mut Domain, bytes: &[u8]) {
     if !SERIAL_WANTED.load(Ordering::Relaxed) {
         return;
     }
-    let mut serial = SERIAL.lock();
-    let Some(serial) = serial.as_mut() else {
+    let id = domain.id;
+    if domain.privileged {
+        if let Some(serial) = SERIAL.lock().as_mut() {
+            send_raw(serial, bytes);
+        }
         return;
+    }
+    if !level_allows(GUEST_LIMITED.load(Ordering::Relaxed), log::Level::Info) {
+        return;
+    }
+    // With `guest_loglvl=info` or more as the first threshold, no limit.
+    let limit = if level_allows(GUEST_ALWAYS.load(Ordering::Relaxed), log::Level::Info) {
+        RateLimit::UNLIMITED
+    } else {
+        RateLimit::GUEST
     };
-    for &byte in bytes {
-        if domain != 0 && *at_line_start && byte != b'\r' {
-            let mut prefix = heapless::String::<16>::new();
-            let _ = write!(prefix, "(d{domain}) ");
-            for &prefix_byte in prefix.as_bytes() {
-                serial.send_raw(prefix_byte);
+    let now = crate::time::system_time_ns();
+    domain
+        .output
+        .filter(limit, now, bytes, |piece| match piece {
+            Piece::Suppressed(count) => report_suppressed(id, count),
+            Piece::LineStart => {
+                let mut prefix = heapless::String::<16>::new();
+                let _ = write!(prefix, "(d{id}) ");
+                if let Some(serial) = SERIAL.lock().as_mut() {
+                    send_raw(serial, prefix.as_bytes());
+                }
             }
-            *at_line_start = false;
-        }
+            Piece::Bytes(bytes) => {
+                if let Some(serial) = SERIAL.lock().as_mut() {
+                    send_raw(serial, bytes);
+                }
+            }
+            Piece::CutLine => {
+                if let Some(serial) = SERIAL.lock().as_mut() {
+                    send_raw(serial, b"\r\n");
+                }
+            }
+        });
+}
+
+/// Sends bytes to the serial line as they are (a guest's own line ends).
+fn send_raw(serial: &mut SerialPort, bytes: &[u8]) {
+    for &byte in bytes {
         serial.send_raw(byte);
-        if byte == b'\n' {
-            *at_line_start = true;
-        }
     }
 }
 

@@ -25,6 +25,7 @@ use hypercall_abi::pv_image::PvImage;
 use hypercall_abi::pv_layout::{self, Layout, LayoutError};
 use hypercall_abi::StartInfo;
 use xen_like::frame_table::Owner;
+use xen_like::rate_limit::{GuestOutput, RateLimit};
 
 /// Dom0's domain ID.
 const DOM0: u16 = 0;
@@ -197,7 +198,7 @@ pub fn build(
         state: DomainState::Running,
         pause_count: 0,
         pending_shutdown: None,
-        console_at_line_start: true,
+        output: GuestOutput::new(RateLimit::GUEST),
         ports: xen_like::event_channel::PortTable::new(),
         blocked: false,
         polling: None,

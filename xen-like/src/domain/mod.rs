@@ -60,6 +60,7 @@ use hypercall_abi::XenError;
 use spin::Mutex;
 use xen_like::event_channel::PortTable;
 use xen_like::frame_table::{Flush, Owner};
+use xen_like::rate_limit::{GuestOutput, RateLimit};
 use xen_like::shared_page::SharedInfoPage;
 
 /// A domain's identifier (Dom0 is 0).
@@ -169,8 +170,9 @@ pub struct Domain {
     pub user_root: Option<u64>,
     /// A shutdown Dom0 asked for, not yet delivered.
     pub pending_shutdown: Option<ShutdownReason>,
-    /// Whether its next console byte starts a line (for the `(dN)` prefix).
-    pub console_at_line_start: bool,
+    /// What it may make the hypervisor print (its `console_io` lines and
+    /// the warnings about its calls), within its rate limit.
+    pub output: GuestOutput,
     /// Its event-channel ports.
     pub ports: PortTable,
     /// Whether its vCPU is blocked waiting for an event (`sched_op block`).
@@ -348,7 +350,7 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
         kernel_root: 0,
         user_root: None,
         pending_shutdown: None,
-        console_at_line_start: true,
+        output: GuestOutput::new(RateLimit::GUEST),
         ports: PortTable::new(),
         blocked: false,
         polling: None,
@@ -432,6 +434,7 @@ pub fn destroy(id: DomainId) -> Result<(), XenError> {
 /// owns, for [`release_dying_frames`].
 fn tear_down(mut domain: Domain) -> Vec<u64> {
     let id = domain.id;
+    crate::console::last_word(&mut domain);
     crate::sched::remove_domain(id);
     let remote_ends = crate::evtchn::close_all(&mut domain);
     crate::evtchn::release_remote_ends(id, &remote_ends);

@@ -15,7 +15,7 @@
 //!   masked, exactly like an exception without an error code.
 
 use crate::arch::x86_64::frame::GuestFrame;
-use crate::console::GUEST;
+use crate::console::{caller_log, guest_log};
 use crate::domain::{self, Domain, DomainId};
 use crate::mm::guest_access;
 use crate::traps::bounce;
@@ -84,7 +84,7 @@ pub fn deliver_upcall(frame: &mut GuestFrame) {
             return; // no callback: events stay pending until it polls them
         }
         if let Err(problem) = bounce::bounce_to(domain, frame, callback, None, true) {
-            log::warn!(target: GUEST, "d{}: cannot deliver an event upcall: {problem}", domain.id);
+            guest_log!(domain, Warn, "cannot deliver an event upcall: {problem}");
         }
     });
 }
@@ -103,7 +103,7 @@ fn resolve(caller: DomainId, named: u16) -> Result<DomainId, XenError> {
 pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
     let caller = crate::hypercall::caller();
     let Some(operation) = EventChannelOp::from_register(command) else {
-        log::warn!(target: GUEST, "d{caller}: unknown event_channel_op {command}: -ENOSYS");
+        caller_log!(Warn, "unknown event_channel_op {command}: -ENOSYS");
         return Err(XenError::ENOSYS);
     };
     match operation {
@@ -214,7 +214,11 @@ pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
             .ok_or(XenError::ESRCH)??;
         }
         other => {
-            log::warn!(target: GUEST, "d{caller}: event_channel_op {} is not implemented: -ENOSYS", other.name());
+            caller_log!(
+                Warn,
+                "event_channel_op {} is not implemented: -ENOSYS",
+                other.name()
+            );
             return Err(XenError::ENOSYS);
         }
     }

@@ -2,7 +2,7 @@
 //! Dom0's shell until split consoles exist.
 
 use super::require_privileged;
-use crate::console;
+use crate::console::{self, caller_log};
 use crate::domain;
 use crate::mm::guest_access;
 use hypercall_abi::console::ConsoleIoOp;
@@ -16,7 +16,7 @@ const MAX_WRITE: u64 = 64 * 1024;
 /// `console_io(cmd, count, buffer)`.
 pub fn console_io(command: u64, count: u64, buffer: u64) -> Result<u64, XenError> {
     let Some(operation) = ConsoleIoOp::from_register(command) else {
-        log::warn!(target: crate::console::GUEST, "d{}: unknown console_io command {command}: -ENOSYS", super::caller());
+        caller_log!(Warn, "unknown console_io command {command}: -ENOSYS");
         return Err(XenError::ENOSYS);
     };
     match operation {
@@ -25,17 +25,17 @@ pub fn console_io(command: u64, count: u64, buffer: u64) -> Result<u64, XenError
                 return Err(XenError::E2BIG);
             }
             let id = super::caller();
-            let mut at_line_start =
-                domain::with(id, |domain| domain.console_at_line_start).unwrap_or(true);
             let mut bytes = [0u8; CHUNK];
             let mut done = 0;
             while done < count {
                 let length = (count - done).min(CHUNK as u64) as usize;
                 guest_access::copy_from_guest(buffer + done, &mut bytes[..length])?;
-                console::write_guest_output(id, &bytes[..length], &mut at_line_start);
+                // Within the domain's rate limit (see `console`).
+                domain::with(id, |domain| {
+                    console::write_guest_output(domain, &bytes[..length])
+                });
                 done += length as u64;
             }
-            domain::with(id, |domain| domain.console_at_line_start = at_line_start);
             Ok(0)
         }
         ConsoleIoOp::Read => {

@@ -5,30 +5,47 @@
 
 use super::{caller, require_privileged, sysctl};
 use crate::arch::x86_64::frame::GuestFrame;
-use crate::console::GUEST;
+use crate::console::{caller_log, GUEST};
 use crate::domain::{self, Domain, DomainState};
-use crate::mm::{frame_table, guest_access, tlb};
+use crate::mm::{frame_table, frames, guest_access, tlb};
 use hypercall_abi::domctl::{Domctl, DomctlOp, SCHEDULER_GET, SCHEDULER_PUT};
 use hypercall_abi::sched::ShutdownReason;
 use hypercall_abi::XenError;
 use xen_like::credit::Params;
+use xen_like::max_memory;
 use xen_like::pagewalk::is_canonical;
 
 // SAFETY: a repr(C) struct of integers (its union members are all
 // integer structs).
 unsafe impl guest_access::Plain for Domctl {}
 
+/// Refuses a maximum memory of zero or beyond the machine's (see
+/// `xen_like::max_memory`), naming the value in the log.
+fn check_max_pages(operation: &str, pages: u64) -> Result<(), XenError> {
+    max_memory::check_max_pages(pages, frames::total_count()).map_err(|refusal| {
+        log::warn!(
+            target: crate::console::GUEST,
+            "d{}: domctl {operation} with a maximum of {pages} pages ({} MiB) refused: {}",
+            caller(),
+            pages >> 8,
+            refusal.reason()
+        );
+        XenError::EINVAL
+    })
+}
+
 /// `domctl(op)`: read the request, perform it, write the answer back.
 pub fn domctl(address: u64) -> Result<u64, XenError> {
     require_privileged()?;
     let mut request: Domctl = guest_access::read_from_guest(address)?;
     let operation = request.validate().inspect_err(|error| {
-        log::warn!(target: GUEST, "d{}: domctl {} refused: {}", caller(), request.cmd, error.name());
+        caller_log!(Warn, "domctl {} refused: {}", request.cmd, error.name());
     })?;
     let target = request.domain;
     match operation {
         DomctlOp::CreateDomain => {
             let max_pages = request.create().max_pages;
+            check_max_pages("createdomain", max_pages)?;
             request.domain = domain::create(max_pages)?;
         }
         DomctlOp::DestroyDomain => {
@@ -76,6 +93,7 @@ pub fn domctl(address: u64) -> Result<u64, XenError> {
         }
         DomctlOp::MaxMem => {
             let pages = request.max_mem().max_memkb / 4;
+            check_max_pages("max_mem", pages)?;
             domain::with(target, |domain| domain.max_pages = pages).ok_or(XenError::ESRCH)?;
         }
         DomctlOp::SetVcpuContext => set_vcpu_context(&request)?,
@@ -94,7 +112,11 @@ pub fn domctl(address: u64) -> Result<u64, XenError> {
                         cap: payload.cap,
                     };
                     crate::sched::set_params(target, params).map_err(|error| {
-                        log::debug!(target: GUEST, "d{}: scheduler parameters for d{target} refused: {}", caller(), error.description());
+                        caller_log!(
+                            Debug,
+                            "scheduler parameters for d{target} refused: {}",
+                            error.description()
+                        );
                         error.errno()
                     })?;
                 }
@@ -169,7 +191,9 @@ fn set_vcpu_context(request: &Domctl) -> Result<(), XenError> {
             Ok(())
         })
         .map_err(|refusal| {
-            log::warn!(target: GUEST, "d{}: domain {target}'s initial page tables refused: {}", caller(), refusal.reason);
+            // Inside `domain::with`, so not `caller_log!`; the caller is
+            // privileged (never rate-limited) anyway.
+            log::warn!(target: crate::console::GUEST, "d{}: domain {target}'s initial page tables refused: {}", caller(), refusal.reason);
             refusal.error
         })?;
         domain.kernel_root = root;

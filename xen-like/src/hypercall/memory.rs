@@ -4,7 +4,7 @@
 //! (GMFN = MFN): the guest keeps its own P2M.
 
 use super::caller;
-use crate::console::GUEST;
+use crate::console::{caller_log, guest_log};
 use crate::domain::{self, Domain};
 use crate::mm::{frame_table, guest_access, m2p, PAGE_SIZE};
 use hypercall_abi::layout::{DOMID_SELF, MACH2PHYS_VIRT_START};
@@ -40,7 +40,7 @@ fn target_domain(domid: u16) -> Result<u16, XenError> {
 /// `memory_op(cmd, arg)`.
 pub fn memory_op(command: u64, argument: u64) -> Result<u64, XenError> {
     let Some(operation) = MemoryOp::from_register(command & MEMOP_CMD_MASK) else {
-        log::warn!(target: GUEST, "d{}: unknown memory_op {command}: -ENOSYS", caller());
+        caller_log!(Warn, "unknown memory_op {command}: -ENOSYS");
         return Err(XenError::ENOSYS);
     };
     match operation {
@@ -92,7 +92,11 @@ pub fn memory_op(command: u64, argument: u64) -> Result<u64, XenError> {
                 .ok_or(XenError::ESRCH)?
         }
         other => {
-            log::warn!(target: GUEST, "d{}: memory_op {} is not implemented: -ENOSYS", caller(), other.name());
+            caller_log!(
+                Warn,
+                "memory_op {} is not implemented: -ENOSYS",
+                other.name()
+            );
             Err(XenError::ENOSYS)
         }
     }
@@ -104,7 +108,11 @@ fn reservation(argument: u64) -> Result<(u16, MemoryReservation), XenError> {
     if request.extent_order != 0 {
         // Extents of more than one page need contiguous machine memory,
         // which the allocator does not offer to guests yet.
-        log::debug!(target: GUEST, "d{}: memory_op extent order {} is not supported", caller(), request.extent_order);
+        caller_log!(
+            Debug,
+            "memory_op extent order {} is not supported",
+            request.extent_order
+        );
         return Err(XenError::EINVAL);
     }
     Ok((target, request))
@@ -119,11 +127,20 @@ fn decrease(domain: &mut Domain, request: &MemoryReservation) -> Result<u64, Xen
     for index in 0..request.nr_extents {
         let mfn: u64 = guest_access::read_from_guest(request.extent_start + index * 8)?;
         let Some(position) = domain.frames.iter().position(|&owned| owned == mfn) else {
-            log::debug!(target: GUEST, "d{}: decrease_reservation of frame {mfn:#x}, not part of its memory", domain.id);
+            guest_log!(
+                domain,
+                Debug,
+                "decrease_reservation of frame {mfn:#x}, not part of its memory"
+            );
             return Ok(index);
         };
         if let Err(refusal) = frame_table::release(mfn, Owner::Domain(domain.id)) {
-            log::debug!(target: GUEST, "d{}: decrease_reservation of frame {mfn:#x} refused: {}", domain.id, refusal.reason);
+            guest_log!(
+                domain,
+                Debug,
+                "decrease_reservation of frame {mfn:#x} refused: {}",
+                refusal.reason
+            );
             return Ok(index);
         }
         domain.frames.swap_remove(position);

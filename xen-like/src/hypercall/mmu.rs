@@ -10,7 +10,7 @@
 
 use super::caller;
 use crate::arch::x86_64::instructions;
-use crate::console::GUEST;
+use crate::console::{caller_log, guest_log};
 use crate::domain::{self, Domain};
 use crate::mm::{frame_table, guest_access, m2p, physical_pointer, tlb, PAGE_SIZE};
 use hypercall_abi::layout::{DOMID_SELF, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
@@ -30,9 +30,16 @@ unsafe impl guest_access::Plain for MmuextOp {}
 /// (Xen preempts long batches with continuations; we bound them instead.)
 pub const MAX_BATCH: u64 = 4096;
 
-/// Logs why the frame table refused a request and returns its error.
+/// Logs why the frame table refused the caller's request and returns its
+/// error (not inside `domain::with`: see [`refused_to`]).
 fn refused(what: &str, refusal: Refusal) -> XenError {
-    log::debug!(target: GUEST, "d{}: {what} refused: {}", caller(), refusal.reason);
+    caller_log!(Debug, "{what} refused: {}", refusal.reason);
+    refusal.error
+}
+
+/// [`refused`], with the calling domain in hand.
+fn refused_to(domain: &mut Domain, what: &str, refusal: Refusal) -> XenError {
+    guest_log!(domain, Debug, "{what} refused: {}", refusal.reason);
     refusal.error
 }
 
@@ -46,7 +53,10 @@ fn page_owner(foreign: u64) -> Result<u16, XenError> {
     }
     let foreign = u16::try_from(foreign).map_err(|_| XenError::ESRCH)?;
     super::require_privileged().inspect_err(|_| {
-        log::debug!(target: GUEST, "d{me}: page-table update for domain {foreign} refused: not privileged");
+        caller_log!(
+            Debug,
+            "page-table update for domain {foreign} refused: not privileged"
+        );
     })?;
     domain::with(foreign, |_| foreign).ok_or(XenError::ESRCH)
 }
@@ -113,7 +123,7 @@ fn apply_update(request: &MmuUpdate, id: u16, owner: u16) -> Result<Flush, XenEr
         MmuUpdateKind::MachphysUpdate => {
             let mfn = address / PAGE_SIZE;
             if !frame_table::with(|frames, _| frames.is_owned_by(mfn, owner)) {
-                log::debug!(target: GUEST, "d{id}: M2P update of frame {mfn:#x}, not owned by d{owner}");
+                caller_log!(Debug, "M2P update of frame {mfn:#x}, not owned by d{owner}");
                 return Err(XenError::EPERM);
             }
             m2p::set(mfn, request.val);
@@ -166,7 +176,12 @@ pub fn mmuext_op(
 fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), XenError> {
     let id = domain.id;
     let Some(command) = operation.command() else {
-        log::warn!(target: GUEST, "d{id}: unknown mmuext_op command {}: -ENOSYS", operation.cmd);
+        guest_log!(
+            domain,
+            Warn,
+            "unknown mmuext_op command {}: -ENOSYS",
+            operation.cmd
+        );
         return Err(XenError::ENOSYS);
     };
     let mfn = operation.arg1;
@@ -182,12 +197,12 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
     }
     if let Some(level) = pin_level {
         return frame_table::with(|frames, memory| frames.pin(memory, mfn, level, id))
-            .map_err(|refusal| refused(command.name(), refusal));
+            .map_err(|refusal| refused_to(domain, command.name(), refusal));
     }
     match command {
         MmuextCmd::UnpinTable => {
             let flush = frame_table::with(|frames, memory| frames.unpin(memory, mfn, id))
-                .map_err(|refusal| refused(command.name(), refusal))?;
+                .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
             if flush == Flush::Needed {
                 tlb::note_stale();
             }
@@ -195,7 +210,7 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
         MmuextCmd::NewBaseptr => {
             let old = domain.kernel_root;
             frame_table::with(|frames, memory| frames.switch_base(memory, mfn, Some(old), id))
-                .map_err(|refusal| refused(command.name(), refusal))?;
+                .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
             domain.kernel_root = mfn;
             // The guest is in kernel mode (it made a hypercall): load the new
             // root now. Writing CR3 also flushes the TLB.
@@ -221,7 +236,7 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
                 domain.user_root = None;
             } else {
                 frame_table::with(|frames, memory| frames.switch_base(memory, mfn, old, id))
-                    .map_err(|refusal| refused(command.name(), refusal))?;
+                    .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
                 domain.user_root = Some(mfn);
             }
         }
@@ -229,7 +244,8 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
             // Zero one of the domain's frames without the guest mapping it
             // (handy for a frame about to become a page table). The frame
             // must be one that could be mapped writable: not a page table.
-            frame_table::clear_page(mfn, id).map_err(|refusal| refused(command.name(), refusal))?;
+            frame_table::clear_page(mfn, id)
+                .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
         }
         MmuextCmd::TlbFlushLocal | MmuextCmd::TlbFlushAll | MmuextCmd::TlbFlushMulti => {
             tlb::flush_all()
@@ -241,7 +257,12 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
             instructions::invlpg(operation.arg1);
         }
         other => {
-            log::warn!(target: GUEST, "d{id}: mmuext_op {} is not implemented: -ENOSYS", other.name());
+            guest_log!(
+                domain,
+                Warn,
+                "mmuext_op {} is not implemented: -ENOSYS",
+                other.name()
+            );
             return Err(XenError::ENOSYS);
         }
     }

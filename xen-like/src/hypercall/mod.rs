@@ -18,7 +18,7 @@ mod sysctl;
 mod version;
 
 use crate::arch::x86_64::frame::{GuestFrame, ENTRY_SYSCALL};
-use crate::console::GUEST;
+use crate::console::caller_log;
 use crate::domain::{self, Domain};
 use crate::traps::hypercalls as trap_calls;
 use hypercall_abi::error::result_to_raw;
@@ -123,7 +123,7 @@ pub(crate) fn caller() -> u16 {
 }
 
 fn unimplemented(name: &str, number: u64) -> Result<u64, XenError> {
-    log::warn!(target: GUEST, "d{}: unimplemented hypercall {name} ({number}): -ENOSYS", caller());
+    caller_log!(Warn, "unimplemented hypercall {name} ({number}): -ENOSYS");
     Err(XenError::ENOSYS)
 }
 

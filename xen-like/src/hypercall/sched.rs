@@ -1,6 +1,7 @@
 //! `sched_op`: yield, block (until an event), poll (ports, with a
 //! timeout), and shut down.
 
+use crate::console::caller_log;
 use crate::domain;
 use crate::mm::guest_access;
 use hypercall_abi::sched::SchedPoll;
@@ -36,7 +37,10 @@ pub fn sched_op(command: u64, argument: u64) -> Result<u64, XenError> {
         Some(SchedOp::Poll) => poll(argument),
         other => {
             let name = other.map_or("unknown", |op| op.name());
-            log::warn!(target: crate::console::GUEST, "d{}: sched_op {name} ({command}) is not implemented: -ENOSYS", super::caller());
+            caller_log!(
+                Warn,
+                "sched_op {name} ({command}) is not implemented: -ENOSYS"
+            );
             Err(XenError::ENOSYS)
         }
     }

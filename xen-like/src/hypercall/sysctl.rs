@@ -6,7 +6,7 @@
 
 use super::require_privileged;
 use crate::arch::x86_64::{cpu, percpu::this_cpu};
-use crate::console;
+use crate::console::{self, caller_log};
 use crate::domain::{self, Domain, DomainState, Zombie};
 use crate::mm::{frames, guest_access};
 use alloc::vec::Vec;
@@ -24,7 +24,7 @@ pub fn sysctl(address: u64) -> Result<u64, XenError> {
     require_privileged()?;
     let mut request: Sysctl = guest_access::read_from_guest(address)?;
     let operation = request.validate().inspect_err(|error| {
-        log::warn!(target: crate::console::GUEST, "d{}: sysctl {} refused: {}", super::caller(), request.cmd, error.name());
+        caller_log!(Warn, "sysctl {} refused: {}", request.cmd, error.name());
     })?;
     match operation {
         SysctlOp::Readconsole => read_console(&mut request)?,

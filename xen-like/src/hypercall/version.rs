@@ -4,6 +4,7 @@
 //! this hypervisor follows (guests look at it to decide what they may use);
 //! the extra version string says what is really running.
 
+use crate::console::caller_log;
 use crate::mm::guest_access;
 use hypercall_abi::layout::HYPERVISOR_VIRT_START;
 use hypercall_abi::version::{
@@ -32,7 +33,7 @@ fn copy_text(address: u64, text: &str, length: usize) -> Result<u64, XenError> {
 /// `xen_version(cmd, arg)`.
 pub fn xen_version(command: u64, argument: u64) -> Result<u64, XenError> {
     let Some(operation) = XenVersionOp::from_register(command) else {
-        log::warn!(target: crate::console::GUEST, "d{}: unknown xen_version command {command}: -ENOSYS", super::caller());
+        caller_log!(Warn, "unknown xen_version command {command}: -ENOSYS");
         return Err(XenError::ENOSYS);
     };
     match operation {
@@ -63,7 +64,11 @@ pub fn xen_version(command: u64, argument: u64) -> Result<u64, XenError> {
         }
         XenVersionOp::Pagesize => Ok(4096),
         other => {
-            log::warn!(target: crate::console::GUEST, "d{}: xen_version {} is not implemented: -ENOSYS", super::caller(), other.name());
+            caller_log!(
+                Warn,
+                "xen_version {} is not implemented: -ENOSYS",
+                other.name()
+            );
             Err(XenError::ENOSYS)
         }
     }

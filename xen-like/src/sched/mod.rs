@@ -209,7 +209,11 @@ fn deliver_shutdown_request(domain: &mut Domain, frame: &mut GuestFrame) {
         .shared_info()
         .set_nmi_reason(SHUTDOWN_REQUEST_FLAG | u64::from(reason.raw()));
     if let Err(problem) = crate::traps::bounce::bounce_to(domain, frame, handler, None, true) {
-        log::warn!(target: crate::console::GUEST, "d{}: cannot deliver the shutdown request: {problem}", domain.id);
+        crate::console::guest_log!(
+            domain,
+            Warn,
+            "cannot deliver the shutdown request: {problem}"
+        );
     }
 }
 

@@ -76,7 +76,11 @@ fn set_callback(domain: &mut Domain, kind: CallbackType, address: u64) -> Result
 /// `callback_op(cmd, arg)`: register or unregister one callback.
 pub fn callback_op(domain: &mut Domain, command: u64, argument: u64) -> Result<u64, XenError> {
     let Ok(operation) = CallbackOp::try_from(command as u32) else {
-        log::warn!(target: crate::console::GUEST, "d{}: unknown callback_op command {command}: -ENOSYS", domain.id);
+        crate::console::guest_log!(
+            domain,
+            Warn,
+            "unknown callback_op command {command}: -ENOSYS"
+        );
         return Err(XenError::ENOSYS);
     };
     match operation {
