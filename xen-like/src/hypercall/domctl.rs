@@ -21,7 +21,9 @@ unsafe impl guest_access::Plain for Domctl {}
 /// `domctl(op)`: read the request, perform it, write the answer back.
 pub fn domctl(address: u64) -> Result<u64, XenError> {
     require_privileged()?;
-    let mut request: Domctl = guest_access::read_from_guest(address)?;
+    // Read writable: a domain created for a request whose answer cannot
+    // be written back would be a domain nobody knows about.
+    let mut request: Domctl = guest_access::read_for_update(address)?;
     let operation = request.validate().inspect_err(|error| {
         log::warn!(target: GUEST, "d{}: domctl {} refused: {}", caller(), request.cmd, error.name());
     })?;
