@@ -20,11 +20,15 @@
 //!   event back and forth over an interdomain event channel (pong offers
 //!   the port, ping connects to it) and ping reports the round-trip time;
 //! - `first-line` and `spin`: for `bench` (time to the first line; a guest
-//!   that runs without doing anything).
+//!   that runs without doing anything);
+//! - `attack-KIND`: hands the hypervisor a crafted frame or entry point and
+//!   must be crashed by it (the kinds are listed in `attacks.rs`).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
+
+mod attacks;
 
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
 use guest_kernel::abi::hypercall::Hypercall;
@@ -86,6 +90,7 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
             // how many guests fit).
             wrappers::sched_yield();
         },
+        attack if attack.starts_with("attack-") => attacks::run(&attack["attack-".len()..]),
         other => {
             println!(
                 "unknown workload '{other}' (see guest-kernel/src/main.rs for the list): stopping"

@@ -511,6 +511,28 @@ fn traps_and_callbacks() {
         ),
         EINVAL,
     );
+    // As Xen, a canonical stack in the hypervisor's range is accepted: it
+    // is used only on a switch from guest user mode, and a bounce there
+    // writes through the same checked access as everything here. A
+    // breakpoint in kernel mode still goes on the current stack.
+    expect_result(
+        "stack_switch into the hypervisor's range (accepted, as in Xen)",
+        call2(
+            Hypercall::StackSwitch,
+            u64::from(FLAT_RING3_SS64),
+            DIRECT_MAP,
+        ),
+        0,
+    );
+    // SAFETY: int3 is bounced to this kernel's breakpoint handler, which
+    // reports it and continues; if the bounce used the stack above, the
+    // guest would crash here and give no verdict.
+    unsafe { core::arch::asm!("int3") };
+    check(
+        "a breakpoint after it is delivered on the current stack",
+        true,
+        format_args!("still running"),
+    );
 }
 
 fn xen_version() {
