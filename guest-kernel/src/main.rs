@@ -22,12 +22,15 @@
 //! - `flood`: floods the hypervisor's log with refused hypercalls and
 //!   `console_io` lines, to check the rate limits (`flood.rs`);
 //! - `first-line` and `spin`: for `bench` (time to the first line; a guest
-//!   that runs without doing anything).
+//!   that runs without doing anything);
+//! - `attack-KIND`: hands the hypervisor a crafted frame or entry point and
+//!   must be crashed by it (the kinds are listed in `attacks.rs`).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+mod attacks;
 mod flood;
 
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
@@ -91,6 +94,7 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
             // how many guests fit).
             wrappers::sched_yield();
         },
+        attack if attack.starts_with("attack-") => attacks::run(&attack["attack-".len()..]),
         other => {
             println!(
                 "unknown workload '{other}' (see guest-kernel/src/main.rs for the list): stopping"

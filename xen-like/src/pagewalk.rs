@@ -21,6 +21,8 @@
 //! the access is a write. A large page (PS bit) at L3 or L2 ends the walk
 //! early.
 
+use hypercall_abi::layout::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
+
 /// Reads machine memory by physical address (the hypervisor's direct map,
 /// or a fake memory in tests).
 pub trait PhysicalMemory {
@@ -72,6 +74,77 @@ pub enum WalkError {
 pub fn is_canonical(address: u64) -> bool {
     let top = address >> 47;
     top == 0 || top == 0x1_ffff
+}
+
+/// Why a guest buffer was refused before any page of it was walked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeError {
+    /// Some byte of it is not canonical (bits 63..48 do not copy bit 47),
+    /// or it runs from the low half of the address space into the high.
+    NonCanonical,
+    /// Some byte of it is in the hypervisor's reserved range.
+    Hypervisor,
+    /// Its end is beyond 2^64: it wraps around to address 0.
+    Wraps,
+}
+
+impl core::fmt::Display for RangeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::NonCanonical => "not canonical",
+            Self::Hypervisor => "in the hypervisor's reserved range",
+            Self::Wraps => "wraps around the end of the address space",
+        })
+    }
+}
+
+/// The two parts of an address space a guest owns (Xen's `__addr_ok`):
+///
+/// ```text
+///   0x0000_0000_0000_0000 ..= 0x0000_7fff_ffff_ffff   low half: guest
+///   0x0000_8000_0000_0000 ..= 0xffff_7fff_ffff_ffff   non-canonical hole
+///   0xffff_8000_0000_0000 ..= 0xffff_87ff_ffff_ffff   hypervisor (PML4 256-271)
+///   0xffff_8800_0000_0000 ..= 0xffff_ffff_ffff_ffff   high half: guest
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GuestPart {
+    Low,
+    High,
+}
+
+fn guest_part(address: u64) -> Result<GuestPart, RangeError> {
+    if !is_canonical(address) {
+        Err(RangeError::NonCanonical)
+    } else if address < HYPERVISOR_VIRT_START {
+        Ok(GuestPart::Low)
+    } else if address < HYPERVISOR_VIRT_END {
+        Err(RangeError::Hypervisor)
+    } else {
+        Ok(GuestPart::High)
+    }
+}
+
+/// Whether the guest may name `[address, address + length)` as a buffer
+/// for a hypercall: every byte canonical, none in the hypervisor's
+/// reserved range, no wrap past 2^64. A zero-length buffer is judged by
+/// its address alone, as Xen's `guest_handle_okay` judges it.
+///
+/// The whole reserved range is refused, even the read-only M2P window a
+/// guest may read with its own loads: the hypervisor never reads or writes
+/// its own memory on a guest's behalf. This check comes before the page
+/// walk, which then refuses what is unmapped, read-only for a write, or
+/// supervisor-only.
+pub fn check_guest_range(address: u64, length: u64) -> Result<(), RangeError> {
+    let last = address
+        .checked_add(length.saturating_sub(1))
+        .ok_or(RangeError::Wraps)?;
+    let first_part = guest_part(address)?;
+    let last_part = guest_part(last)?;
+    // Low to high passes the non-canonical hole and the hypervisor.
+    if first_part != last_part {
+        return Err(RangeError::NonCanonical);
+    }
+    Ok(())
 }
 
 /// Translates guest-virtual `address` to a physical address through the
@@ -196,6 +269,70 @@ mod tests {
         assert!(is_canonical(0xffff_8000_0000_0000));
         assert!(is_canonical(0x0000_7fff_ffff_ffff));
         assert!(!is_canonical(0x1234_0000_0000_0000));
+    }
+
+    #[test]
+    fn guest_ranges_in_either_half_are_accepted() {
+        assert_eq!(check_guest_range(0, 0), Ok(()));
+        assert_eq!(check_guest_range(0x1000, 4096), Ok(()));
+        assert_eq!(check_guest_range(0x7fff_ffff_f000, 0x1000), Ok(()));
+        assert_eq!(check_guest_range(HYPERVISOR_VIRT_END, 8), Ok(()));
+        assert_eq!(check_guest_range(0xffff_ffff_ffff_fff8, 8), Ok(()));
+        assert_eq!(check_guest_range(u64::MAX, 1), Ok(()));
+    }
+
+    #[test]
+    fn every_byte_of_the_hypervisor_range_is_refused() {
+        for address in [
+            HYPERVISOR_VIRT_START, // the read-only M2P window
+            0xffff_82d0_4000_0000, // the hypervisor image
+            0xffff_8300_0000_0000, // the direct map
+            HYPERVISOR_VIRT_END - 1,
+        ] {
+            assert_eq!(check_guest_range(address, 1), Err(RangeError::Hypervisor));
+            assert_eq!(check_guest_range(address, 0), Err(RangeError::Hypervisor));
+        }
+        // Ending in it from above is impossible; from just below the end of
+        // the range into the guest's high half is caught by its first byte.
+        assert_eq!(
+            check_guest_range(HYPERVISOR_VIRT_END - 8, 16),
+            Err(RangeError::Hypervisor)
+        );
+    }
+
+    #[test]
+    fn non_canonical_and_hole_crossing_ranges_are_refused() {
+        assert_eq!(
+            check_guest_range(0x0000_8000_0000_0000, 8),
+            Err(RangeError::NonCanonical)
+        );
+        assert_eq!(
+            check_guest_range(0x8000_0000_0000_0000, 0),
+            Err(RangeError::NonCanonical)
+        );
+        // Starts in the low half, ends past it.
+        assert_eq!(
+            check_guest_range(0x7fff_ffff_fff8, 16),
+            Err(RangeError::NonCanonical)
+        );
+        // Low half to high half: all of the hole and the hypervisor between.
+        assert_eq!(
+            check_guest_range(0x1000, 0xffff_9000_0000_0000),
+            Err(RangeError::NonCanonical)
+        );
+    }
+
+    #[test]
+    fn ranges_that_wrap_are_refused() {
+        assert_eq!(
+            check_guest_range(0xffff_ffff_ffff_fff8, 16),
+            Err(RangeError::Wraps)
+        );
+        assert_eq!(check_guest_range(2, u64::MAX), Err(RangeError::Wraps));
+        assert_eq!(
+            check_guest_range(0, u64::MAX),
+            Err(RangeError::NonCanonical)
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //!   masked, exactly like an exception without an error code.
 
 use crate::arch::x86_64::frame::GuestFrame;
-use crate::console::{caller_log, guest_log};
+use crate::console::caller_log;
 use crate::domain::{self, Domain, DomainId};
 use crate::mm::guest_access;
 use crate::traps::bounce;
@@ -75,18 +75,26 @@ pub fn send_virq(id: DomainId, virq: u32) {
 /// On the way back to the running guest: enter its event callback if an
 /// upcall is pending and events are unmasked.
 pub fn deliver_upcall(frame: &mut GuestFrame) {
-    domain::with_current(|domain| {
+    let failure = domain::with_current(|domain| {
         if !domain.shared_info().vcpu(0).events_need_delivery() {
-            return;
+            return None;
         }
         let callback = domain.vcpu.callbacks.event;
         if callback == 0 {
-            return; // no callback: events stay pending until it polls them
+            return None; // no callback: events stay pending until it polls them
         }
-        if let Err(problem) = bounce::bounce_to(domain, frame, callback, None, true) {
-            guest_log!(domain, Warn, "cannot deliver an event upcall: {problem}");
-        }
+        bounce::bounce_to(domain, frame, callback, None, true).err()
     });
+    // As Xen's failed bounce: the guest cannot take its events, crash it
+    // (outside the domain lock, which crashing takes).
+    if let Some(Some(problem)) = failure {
+        let mut reason = heapless::String::<160>::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut reason,
+            format_args!("cannot deliver an event upcall: {problem}"),
+        );
+        domain::crash_current(&reason);
+    }
 }
 
 /// The domain a request names: the caller (`DOMID_SELF` or its own ID),
@@ -108,7 +116,7 @@ pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
     };
     match operation {
         EventChannelOp::AllocUnbound => {
-            let mut request: EvtchnAllocUnbound = guest_access::read_from_guest(argument)?;
+            let mut request: EvtchnAllocUnbound = guest_access::read_for_update(argument)?;
             let owner = resolve(caller, request.dom)?;
             let remote = if request.remote_dom == DOMID_SELF {
                 caller
@@ -120,7 +128,7 @@ pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
             guest_access::write_to_guest(argument, &request)?;
         }
         EventChannelOp::BindInterdomain => {
-            let mut request: EvtchnBindInterdomain = guest_access::read_from_guest(argument)?;
+            let mut request: EvtchnBindInterdomain = guest_access::read_for_update(argument)?;
             let remote = if request.remote_dom == DOMID_SELF {
                 caller
             } else {
@@ -149,7 +157,7 @@ pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
             guest_access::write_to_guest(argument, &request)?;
         }
         EventChannelOp::BindVirq => {
-            let mut request: EvtchnBindVirq = guest_access::read_from_guest(argument)?;
+            let mut request: EvtchnBindVirq = guest_access::read_for_update(argument)?;
             request.port = domain::with(caller, |domain| {
                 domain.ports.bind_virq(request.virq, request.vcpu)
             })
@@ -157,7 +165,7 @@ pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
             guest_access::write_to_guest(argument, &request)?;
         }
         EventChannelOp::BindIpi => {
-            let mut request: EvtchnBindIpi = guest_access::read_from_guest(argument)?;
+            let mut request: EvtchnBindIpi = guest_access::read_for_update(argument)?;
             request.port = domain::with(caller, |domain| domain.ports.bind_ipi(request.vcpu))
                 .ok_or(XenError::ESRCH)??;
             guest_access::write_to_guest(argument, &request)?;
@@ -171,7 +179,7 @@ pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
             send(caller, request.port)?;
         }
         EventChannelOp::Status => {
-            let mut request: EvtchnStatus = guest_access::read_from_guest(argument)?;
+            let mut request: EvtchnStatus = guest_access::read_for_update(argument)?;
             let owner = resolve(caller, request.dom)?;
             let channel = domain::with(owner, |domain| domain.ports.status(request.port))
                 .ok_or(XenError::ESRCH)??;

@@ -21,6 +21,7 @@ pub fn console_io(command: u64, count: u64, buffer: u64) -> Result<u64, XenError
     };
     match operation {
         ConsoleIoOp::Write => {
+            guest_access::check_range(buffer, count)?;
             if count > MAX_WRITE {
                 return Err(XenError::E2BIG);
             }
@@ -41,8 +42,12 @@ pub fn console_io(command: u64, count: u64, buffer: u64) -> Result<u64, XenError
         ConsoleIoOp::Read => {
             // The physical console's input belongs to the control domain.
             require_privileged()?;
+            guest_access::check_range(buffer, count)?;
             let mut bytes = [0u8; CHUNK];
             let wanted = (count as usize).min(CHUNK);
+            // Input taken from the ring is gone: make sure it can be
+            // delivered before taking it.
+            guest_access::check_writable(buffer, wanted)?;
             let got = console::read_input(&mut bytes[..wanted]);
             guest_access::copy_to_guest(buffer, &bytes[..got])?;
             Ok(got as u64)

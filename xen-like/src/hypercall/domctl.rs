@@ -37,7 +37,9 @@ fn check_max_pages(operation: &str, pages: u64) -> Result<(), XenError> {
 /// `domctl(op)`: read the request, perform it, write the answer back.
 pub fn domctl(address: u64) -> Result<u64, XenError> {
     require_privileged()?;
-    let mut request: Domctl = guest_access::read_from_guest(address)?;
+    // Read writable: a domain created for a request whose answer cannot
+    // be written back would be a domain nobody knows about.
+    let mut request: Domctl = guest_access::read_for_update(address)?;
     let operation = request.validate().inspect_err(|error| {
         caller_log!(Warn, "domctl {} refused: {}", request.cmd, error.name());
     })?;

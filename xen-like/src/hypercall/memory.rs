@@ -46,7 +46,7 @@ pub fn memory_op(command: u64, argument: u64) -> Result<u64, XenError> {
     match operation {
         MemoryOp::MemoryMap => {
             // The guest's pseudo-physical memory is one RAM range.
-            let mut map: MemoryMap = guest_access::read_from_guest(argument)?;
+            let mut map: MemoryMap = guest_access::read_for_update(argument)?;
             if map.nr_entries < 1 {
                 return Err(XenError::EINVAL);
             }
@@ -124,6 +124,7 @@ fn decrease(domain: &mut Domain, request: &MemoryReservation) -> Result<u64, Xen
     // A frame given back must not stay reachable through a stale
     // translation (see mm::tlb).
     crate::mm::tlb::flush_if_stale();
+    guest_access::check_array(request.extent_start, request.nr_extents, 8)?;
     for index in 0..request.nr_extents {
         let mfn: u64 = guest_access::read_from_guest(request.extent_start + index * 8)?;
         let Some(position) = domain.frames.iter().position(|&owned| owned == mfn) else {
@@ -157,16 +158,32 @@ fn increase(
     request: &MemoryReservation,
     populate: bool,
 ) -> Result<u64, XenError> {
+    // A null list is allowed where nothing is read from it: the guest does
+    // not want to learn the new frames.
+    if populate || request.extent_start != 0 {
+        guest_access::check_array(request.extent_start, request.nr_extents, 8)?;
+    }
     for index in 0..request.nr_extents {
+        let slot = request.extent_start + index * 8;
+        // The slot is read (populate) and written (the new MFN): check it
+        // before taking a frame, so that no frame is taken for an answer
+        // that cannot be delivered.
+        let checked = if populate {
+            guest_access::read_for_update(slot)
+        } else if request.extent_start != 0 {
+            guest_access::check_writable(slot, 8).map(|()| m2p::INVALID_ENTRY)
+        } else {
+            Ok(m2p::INVALID_ENTRY)
+        };
+        // As Xen: a fault after some extents reports how many were done.
+        let pfn: u64 = match checked {
+            Ok(pfn) => pfn,
+            Err(error) if index == 0 => return Err(error),
+            Err(_) => return Ok(index),
+        };
         if domain.total_pages() >= domain.max_pages {
             return Ok(index);
         }
-        let slot = request.extent_start + index * 8;
-        let pfn: u64 = if populate {
-            guest_access::read_from_guest(slot)?
-        } else {
-            m2p::INVALID_ENTRY
-        };
         let Some(mfn) = frame_table::allocate_for(Owner::Domain(domain.id)) else {
             return Ok(index);
         };

@@ -61,6 +61,20 @@ fn page_owner(foreign: u64) -> Result<u16, XenError> {
     domain::with(foreign, |_| foreign).ok_or(XenError::ESRCH)
 }
 
+/// Checks a batch's guest pointers before any request in it is applied:
+/// the array of `count` requests of `size` bytes, and the `done` word if
+/// the guest asked for it. An address the guest may never name (the
+/// hypervisor's range, non-canonical, wrapping) fails the whole call with
+/// `-EFAULT` and nothing applied; an unmapped or read-only `done` page is
+/// found only when `done` is written at the end, as in Xen.
+fn check_batch(array: u64, count: u64, size: u64, done_out: u64) -> Result<(), XenError> {
+    guest_access::check_array(array, count, size)?;
+    if done_out != 0 {
+        guest_access::check_range(done_out, 4)?;
+    }
+    Ok(())
+}
+
 /// `mmu_update(requests, count, done, foreign_domain)`: apply a batch of
 /// page-table writes (`MMU_NORMAL_PT_UPDATE`, `MMU_PT_UPDATE_PRESERVE_AD`)
 /// and M2P updates (`MMU_MACHPHYS_UPDATE`), in order. The first failure
@@ -68,6 +82,7 @@ fn page_owner(foreign: u64) -> Result<u16, XenError> {
 /// many succeeded.
 pub fn mmu_update(requests: u64, count: u64, done_out: u64, foreign: u64) -> Result<u64, XenError> {
     let owner = page_owner(foreign)?;
+    check_batch(requests, count, 16, done_out)?;
     if count > MAX_BATCH {
         return Err(XenError::EINVAL);
     }
@@ -145,6 +160,7 @@ pub fn mmuext_op(
         // Pinning another domain's tables is done by setvcpucontext.
         return Err(XenError::EPERM);
     }
+    check_batch(operations, count, 24, done_out)?;
     if count > MAX_BATCH {
         return Err(XenError::EINVAL);
     }

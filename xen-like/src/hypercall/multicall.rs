@@ -30,6 +30,7 @@ const CHUNK: usize = 16;
 
 /// `multicall(entries, count)`.
 pub fn multicall(entries: u64, count: u64) -> Result<u64, XenError> {
+    guest_access::check_array(entries, count, ENTRY_SIZE)?;
     if count > MAX_ENTRIES {
         return Err(XenError::EINVAL);
     }
@@ -46,7 +47,9 @@ pub fn multicall(entries: u64, count: u64) -> Result<u64, XenError> {
                 length * ENTRY_SIZE as usize,
             )
         };
-        guest_access::copy_from_guest(address, bytes)?;
+        // The results are written back into these entries: a read-only
+        // array fails here, before any of its calls has run.
+        guest_access::copy_from_guest_for_update(address, bytes)?;
         for (offset, entry) in chunk[..length].iter().enumerate() {
             let call = Hypercall::from_register(entry.op);
             let result = match call {

@@ -56,6 +56,7 @@ fn poll(argument: u64) -> Result<u64, XenError> {
     if request.nr_ports > 16 {
         return Err(XenError::EINVAL);
     }
+    guest_access::check_array(request.ports, u64::from(request.nr_ports), 4)?;
     let mut ports: heapless::Vec<u32, 16> = heapless::Vec::new();
     for index in 0..u64::from(request.nr_ports) {
         let port: u32 = guest_access::read_from_guest(request.ports + index * 4)?;

@@ -22,7 +22,7 @@ use hypercall_abi::XenError;
 /// `sysctl(op)`: read the request, perform it, write the answer back.
 pub fn sysctl(address: u64) -> Result<u64, XenError> {
     require_privileged()?;
-    let mut request: Sysctl = guest_access::read_from_guest(address)?;
+    let mut request: Sysctl = guest_access::read_for_update(address)?;
     let operation = request.validate().inspect_err(|error| {
         caller_log!(Warn, "sysctl {} refused: {}", request.cmd, error.name());
     })?;
@@ -61,6 +61,7 @@ pub fn sysctl(address: u64) -> Result<u64, XenError> {
 /// Copies the log ring to the caller's buffer.
 fn read_console(request: &mut Sysctl) -> Result<(), XenError> {
     let payload = request.readconsole_payload_mut();
+    guest_access::check_range(payload.buffer, u64::from(payload.count))?;
     // The index is the low 32 bits of the ring's byte counter.
     let end = console::read_log(u64::MAX, &mut []).next;
     let mut from = if payload.incremental != 0 {

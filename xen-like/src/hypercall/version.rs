@@ -51,7 +51,7 @@ pub fn xen_version(command: u64, argument: u64) -> Result<u64, XenError> {
         XenVersionOp::GetFeatures => {
             // No optional PV features are offered yet: every submap is 0.
             let mut request = [0u8; 8];
-            guest_access::copy_from_guest(argument, &mut request)?;
+            guest_access::copy_from_guest_for_update(argument, &mut request)?;
             let reply = XenFeatureInfo {
                 submap_idx: u32::from_le_bytes([request[0], request[1], request[2], request[3]]),
                 submap: 0,

@@ -106,6 +106,10 @@ pub fn on_exit(frame: &mut GuestFrame) {
     // without the domain lock (the rest only when one is due).
     if crate::mm::shared_page::running_vcpu_needs_upcall() {
         crate::evtchn::deliver_upcall(frame);
+        // A guest that cannot take its upcall was crashed: leave it now.
+        if cpu.reschedule.swap(false, Ordering::Relaxed) {
+            schedule(frame);
+        }
     }
 }
 

@@ -33,6 +33,7 @@ use crate::mm::guest_access;
 use core::fmt;
 use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
 use hypercall_abi::x86::has_error_code;
+use xen_like::pagewalk::check_guest_range;
 
 const RED_ZONE: u64 = 128;
 /// RFLAGS bits cleared on entry to a handler: TF, NT, RF, VM (as hardware does).
@@ -43,8 +44,11 @@ const RFLAGS_CLEARED_ON_ENTRY: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17
 pub enum BounceError {
     /// The trap table has no handler for the vector.
     NoHandler,
-    /// The frame could not be written: the stack is not mapped writable.
+    /// The frame could not be written: the stack is not mapped writable,
+    /// or is not the guest's to name (the hypervisor's range).
     BadStack(u64),
+    /// The handler is in the hypervisor's range or not canonical.
+    BadHandler(u64),
 }
 
 impl fmt::Display for BounceError {
@@ -54,6 +58,10 @@ impl fmt::Display for BounceError {
             Self::BadStack(address) => write!(
                 f,
                 "cannot write the exception frame to the guest stack at {address:#x}"
+            ),
+            Self::BadHandler(address) => write!(
+                f,
+                "the handler {address:#x} is not a guest address (hypervisor range or non-canonical)"
             ),
         }
     }
@@ -95,6 +103,11 @@ pub fn bounce_to(
 ) -> Result<(), BounceError> {
     if handler == 0 {
         return Err(BounceError::NoHandler);
+    }
+    // Registration refuses non-canonical handlers but, as in Xen, accepts
+    // the hypervisor's range; never enter it, even in ring 3.
+    if check_guest_range(handler, 1).is_err() {
+        return Err(BounceError::BadHandler(handler));
     }
     let saved_mask = domain.shared_info().vcpu(0).upcall_mask();
 

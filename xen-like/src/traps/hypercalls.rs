@@ -121,13 +121,27 @@ pub fn set_callbacks(
 /// `iret_context` (rax, r11, rcx, flags, rip, cs, rflags, rsp, ss) at the
 /// guest's stack pointer; load it into the frame. Returns the restored rax.
 ///
-/// Only 64-bit flat selectors are accepted, and RFLAGS is sanitised, so the
-/// `iretq` that follows can never fault in the hypervisor.
+/// What a crafted frame gets (the guest cannot return to ring 0, nor make
+/// the hypervisor's own `iretq`/`sysretq` fault):
+/// - a frame the guest cannot read (unmapped, or in the hypervisor's
+///   range), a non-canonical RIP or RSP (which `iretq` or `sysretq` would
+///   fault on, CVE-2012-0217's class), or selectors other than the flat
+///   64-bit ones (a ring-0 or kernel data selector, a null or garbage SS):
+///   an un-returnable frame, and the domain is crashed with the reason;
+/// - the RPL of CS and SS (ring 0, 1 or 2 in a bounce frame means guest
+///   kernel mode) is forced to 3, and RFLAGS is sanitised as Xen does:
+///   IOPL, NT, RF, VM, VIF and VIP cleared, IF set.
+///
+/// A RIP in the hypervisor's range is canonical and returnable: the guest
+/// then takes a page fault at it in ring 3, its own business.
 pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static str> {
     let context: IretContext = guest_access::read_from_guest(frame.rsp)
         .map_err(|_| "iret frame is not readable on the guest stack")?;
     if !is_canonical(context.rip) {
         return Err("iret to a non-canonical address");
+    }
+    if !is_canonical(context.rsp) {
+        return Err("iret with a non-canonical stack pointer");
     }
     // Only the low 16 bits of the CS and SS slots are selectors: bounce
     // frames keep the saved event mask in bits 32..39 of the CS slot.
