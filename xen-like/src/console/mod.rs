@@ -6,11 +6,12 @@
 //! use the log target [`GUEST`], so that `guest_loglvl=` filters them apart
 //! from the hypervisor's own (`loglvl=`), as in Xen.
 
+use crate::arch::x86_64::ordered_lock::OrderedMutex;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use spin::Mutex;
 use uart_16550::SerialPort;
 use xen_like::cmdline::LogLevel;
+use xen_like::lock_order::LockLevel;
 use xen_like::log_ring::{LogRing, Read};
 
 /// Log target for messages caused by guests (`log::warn!(target: GUEST, ..)`).
@@ -22,8 +23,9 @@ pub const LOG_RING_SIZE: usize = 64 * 1024;
 const COM1: u16 = 0x3f8;
 
 /// The serial port; `None` until `init`, or when `console=none`.
-static SERIAL: Mutex<Option<SerialPort>> = Mutex::new(None);
-static RING: Mutex<LogRing<LOG_RING_SIZE>> = Mutex::new(LogRing::new());
+static SERIAL: OrderedMutex<Option<SerialPort>> = OrderedMutex::new(LockLevel::Serial, None);
+static RING: OrderedMutex<LogRing<LOG_RING_SIZE>> =
+    OrderedMutex::new(LockLevel::LogRing, LogRing::new());
 static HYPERVISOR_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
 static GUEST_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
 static SERIAL_WANTED: AtomicBool = AtomicBool::new(true);
@@ -224,8 +226,9 @@ pub fn fatal_writer() -> impl Write {
                 // SAFETY: as above.
                 unsafe { RING.force_unlock() };
             }
-            let mut serial = SERIAL.lock();
-            let mut ring = RING.lock();
+            // Unchecked: a lock-order panic may come from under any lock.
+            let mut serial = SERIAL.lock_on_fatal_path();
+            let mut ring = RING.lock_on_fatal_path();
             let mut sink = Sink {
                 serial: serial.as_mut(),
                 ring: Some(&mut ring),

@@ -20,16 +20,17 @@
 use crate::arch::x86_64::entry;
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::arch::x86_64::instructions::{self, rdtsc};
+use crate::arch::x86_64::ordered_lock::OrderedMutex;
 use crate::arch::x86_64::percpu::this_cpu;
 use crate::domain::{self, Domain, DomainId};
 use crate::mm::{paging, tlb, PAGE_SIZE};
 use core::sync::atomic::Ordering;
 use hypercall_abi::domctl::SHUTDOWN_REQUEST_FLAG;
-use spin::Mutex;
 use xen_like::credit::{Credit, CreditError, Decision, Params};
+use xen_like::lock_order::LockLevel;
 
 /// The credit scheduler's state for this (the only) CPU.
-static CREDIT: Mutex<Option<Credit>> = Mutex::new(None);
+static CREDIT: OrderedMutex<Option<Credit>> = OrderedMutex::new(LockLevel::Scheduler, None);
 
 /// Sets the scheduler up once the TSC's rate is known: 30 ms accounting
 /// periods, 10 ms slices (Xen's credit scheduler's defaults).
