@@ -385,7 +385,12 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
         timer_deadline: 0,
     });
     insert(domain);
-    crate::sched::add_domain(id);
+    if let Err(error) = crate::sched::add_domain(id) {
+        // A domain the scheduler cannot take would exist but never run.
+        log::warn!("cannot create domain {id}: {}", error.description());
+        let _ = destroy(id);
+        return Err(error.errno());
+    }
     log::info!("created domain {id} (up to {} MiB)", max_pages >> 8);
     Ok(id)
 }

@@ -44,9 +44,10 @@ fn with_credit<R>(action: impl FnOnce(&mut Credit) -> R) -> R {
     action(CREDIT.lock().as_mut().expect("sched::init runs at boot"))
 }
 
-/// A new domain takes part with the default weight and no cap.
-pub fn add_domain(id: DomainId) {
-    let _ = with_credit(|credit| credit.add(u32::from(id), Params::DEFAULT));
+/// A new domain takes part with the default weight and no cap. Refused
+/// when this CPU's scheduler is full: the domain would never run.
+pub fn add_domain(id: DomainId) -> Result<(), CreditError> {
+    with_credit(|credit| credit.add(u32::from(id), Params::DEFAULT))
 }
 
 /// A destroyed domain leaves.
