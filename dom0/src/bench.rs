@@ -3,6 +3,12 @@
 //! the median and the minimum are printed as `bench: NAME median=.. min=..
 //! iterations=..` lines, with `native=ROW` naming the ring-0 operation an
 //! operation replaces, for the ratio column.
+//!
+//! Every timed operation reports whether it succeeded, and one failure, in
+//! the warm-up or in the timed loop, withdraws the number: a hypercall that
+//! fails measures its error path, not the operation, and a number that
+//! looks fine would hide that. Such a benchmark prints
+//! `bench: NAME failed: ERROR; no number is reported for it` instead.
 
 use crate::control::{explain, sysctl};
 use alloc::vec::Vec;
@@ -14,28 +20,64 @@ use guest_kernel::{paging, println, time};
 /// Iterations per benchmark.
 const BENCH_ITERATIONS: usize = 20_000;
 
-/// Times `operation` once per iteration; returns (median, minimum) cycles.
-fn measure(mut operation: impl FnMut()) -> (u64, u64) {
+/// Times `operation` once per iteration; returns (median, minimum) cycles,
+/// or `None` once it failed, after saying so. The result is looked at
+/// after the second TSC read, so checking it costs the timing nothing.
+fn measure<E: core::fmt::Debug>(
+    name: &str,
+    mut operation: impl FnMut() -> Result<(), E>,
+) -> Option<(u64, u64)> {
     let mut samples = alloc::vec![0u64; BENCH_ITERATIONS];
     for _ in 0..100 {
-        operation(); // warm up
+        // Warm up, and learn early if the operation fails at all.
+        if let Err(error) = operation() {
+            return failed(name, error);
+        }
     }
     for sample in samples.iter_mut() {
         let start = time::rdtsc();
-        operation();
+        let outcome = operation();
         *sample = time::rdtsc() - start;
+        if let Err(error) = outcome {
+            return failed(name, error);
+        }
     }
     samples.sort_unstable();
-    (samples[samples.len() / 2], samples[0])
+    Some((samples[samples.len() / 2], samples[0]))
 }
 
-fn report(name: &str, (median, minimum): (u64, u64), extra: &str) {
-    println!("bench: {name} median={median} min={minimum} iterations={BENCH_ITERATIONS}{extra}");
+/// Says that benchmark `name` failed, and why; returns no timing.
+fn failed(name: &str, error: impl core::fmt::Debug) -> Option<(u64, u64)> {
+    println!("bench: {name} failed: {error:?}; no number is reported for it");
+    None
+}
+
+/// Prints a result line, if the benchmark has a number (a failure was
+/// reported where it happened).
+fn report(name: &str, timing: Option<(u64, u64)>, extra: &str) {
+    if let Some((median, minimum)) = timing {
+        println!(
+            "bench: {name} median={median} min={minimum} iterations={BENCH_ITERATIONS}{extra}"
+        );
+    }
 }
 
 /// Reports a per-item cost derived from a batch's timing.
-fn report_per(name: &str, (median, minimum): (u64, u64), items: u64, extra: &str) {
-    report(name, (median / items, minimum / items), extra);
+fn report_per(name: &str, timing: Option<(u64, u64)>, items: u64, extra: &str) {
+    report(
+        name,
+        timing.map(|(median, minimum)| (median / items, minimum / items)),
+        extra,
+    );
+}
+
+/// A raw hypercall result as a `Result`: 0 is success, anything else (a
+/// negated errno) the error.
+fn succeeded(result: i64) -> Result<(), i64> {
+    match result {
+        0 => Ok(()),
+        error => Err(error),
+    }
 }
 
 pub fn bench() {
@@ -43,10 +85,12 @@ pub fn bench() {
     if let Err(error) = sysctl(&mut Sysctl::bench_syscall_floor(true)) {
         return explain("bench: switching to the empty syscall handler", error);
     }
-    let floor = measure(|| {
+    let floor = measure("syscall_floor", || {
         // SAFETY: in floor mode every syscall except sysctl returns at once
         // without touching anything; rax 0 is not sysctl.
         unsafe { wrappers::hypercall0_raw(0) };
+        // The empty handler returns no result: there is nothing to check.
+        Ok::<(), ()>(())
     });
     if let Err(error) = sysctl(&mut Sysctl::bench_syscall_floor(false)) {
         return explain("bench: switching back to the real syscall handler", error);
@@ -54,8 +98,12 @@ pub fn bench() {
     report("syscall_floor", floor, "");
     report(
         "null_hypercall",
-        measure(|| {
-            wrappers::xen_version_number();
+        measure("null_hypercall", || {
+            // xen_version(XENVER_version) returns the version, never below 0.
+            match wrappers::xen_version_number() {
+                error if error < 0 => Err(error),
+                _ => Ok(()),
+            }
         }),
         "",
     );
@@ -63,10 +111,18 @@ pub fn bench() {
         op: Hypercall::XenVersion as u64,
         ..MulticallEntry::default()
     }; 32];
-    let batch = measure(|| {
+    let batch = measure("multicall_32_null", || {
         // SAFETY: 32 xen_version entries that take no pointers.
-        unsafe { wrappers::hypercall2(Hypercall::Multicall, calls.as_mut_ptr() as u64, 32) };
+        succeeded(unsafe {
+            wrappers::hypercall2(Hypercall::Multicall, calls.as_mut_ptr() as u64, 32)
+        })
     });
+    // Each entry's own result: a version, not an error (checked once, after
+    // the last call, outside the timing).
+    let batch = match calls.iter().find(|call| (call.result as i64) < 0) {
+        Some(call) => failed("multicall_32_null", call.result as i64),
+        None => batch,
+    };
     report("multicall_32_null", batch, "");
     report_per("multicall_per_entry", batch, 32, "");
     if let Err(error) = bench_paging() {
@@ -86,8 +142,8 @@ fn bench_paging() -> Result<(), paging::PagingError> {
     let native = *native.bench_native_payload();
     let pte_native = (native.pte_write_cycles, native.pte_write_min);
     let cr3_native = (native.cr3_write_cycles, native.cr3_write_min);
-    report("native_pte_write_invlpg", pte_native, "");
-    report("native_cr3_write", cr3_native, "");
+    report("native_pte_write_invlpg", Some(pte_native), "");
+    report("native_cr3_write", Some(cr3_native), "");
 
     // 64 pages to remap back and forth; their L1 takes the batches.
     paging::map_fresh_pages(BENCH_AREA, 64)?;
@@ -99,28 +155,28 @@ fn bench_paging() -> Result<(), paging::PagingError> {
     let mut turn = 0usize;
     report(
         "update_va_mapping",
-        measure(|| {
+        measure("update_va_mapping", || {
             turn += 1;
-            let _ = paging::set_pte(BENCH_AREA, frames[turn & 1] | flags);
+            paging::set_pte(BENCH_AREA, frames[turn & 1] | flags)
         }),
         " native=native_pte_write_invlpg",
     );
     let entry = |page: usize| l1 * paging::PAGE_SIZE + page as u64 * 8;
     report(
         "mmu_update_1",
-        measure(|| {
+        measure("mmu_update_1", || {
             turn += 1;
-            let _ = paging::write_entries(&[(entry(0), frames[turn & 1] | flags)]);
+            paging::write_entries(&[(entry(0), frames[turn & 1] | flags)])
         }),
         " native=native_pte_write_invlpg",
     );
     let mut batch = [(0u64, 0u64); 64];
-    let timing = measure(|| {
+    let timing = measure("mmu_update_64", || {
         turn += 1;
         for (page, request) in batch.iter_mut().enumerate() {
             *request = (entry(page), frames[(page + turn) % 64] | flags);
         }
-        let _ = paging::write_entries(&batch);
+        paging::write_entries(&batch)
     });
     report("mmu_update_64", timing, "");
     report_per(
@@ -134,17 +190,19 @@ fn bench_paging() -> Result<(), paging::PagingError> {
     let table = paging::pfn_to_mfn(paging::allocate_frame()?);
     paging::clear_frame(table)?;
     let mut unpin_samples = Vec::with_capacity(BENCH_ITERATIONS);
-    let pin = measure(|| {
-        let _ = paging::pin(table, 1);
+    let pin = measure("pin_l1", || {
+        paging::pin(table, 1)?;
         let start = time::rdtsc();
-        let _ = paging::unpin(table);
+        let unpinned = paging::unpin(table);
         unpin_samples.push(time::rdtsc() - start);
+        unpinned
     });
     report("pin_l1", pin, "");
     unpin_samples.sort_unstable();
+    // A failed pin or unpin has already been reported, and withdraws both.
     report(
         "unpin_l1",
-        (unpin_samples[unpin_samples.len() / 2], unpin_samples[0]),
+        pin.map(|_| (unpin_samples[unpin_samples.len() / 2], unpin_samples[0])),
         "",
     );
 
@@ -164,9 +222,9 @@ fn bench_paging() -> Result<(), paging::PagingError> {
     let roots = [copy, root];
     report(
         "new_baseptr",
-        measure(|| {
+        measure("new_baseptr", || {
             turn += 1;
-            let _ = paging::switch_root(roots[turn & 1]);
+            paging::switch_root(roots[turn & 1])
         }),
         " native=native_cr3_write",
     );
@@ -229,8 +287,14 @@ fn bench_domains() {
         let Ok(id) = build(&config, kernel, true, false).map(|built| built.id) else {
             break;
         };
-        let _ = simple_domctl(DomctlOp::DestroyDomain, id);
+        let destroyed = simple_domctl(DomctlOp::DestroyDomain, id);
         samples.push(time::rdtsc() - begin);
+        if let Err(error) = destroyed {
+            // A destroy that fails is quick and leaves the domain behind.
+            let _ = failed("create_destroy_8mib", error);
+            samples.clear();
+            break;
+        }
     }
     let total = time::rdtsc() - start;
     if !samples.is_empty() {
@@ -251,9 +315,7 @@ fn bench_domains() {
     // here is two switches (there and back) and two hypercalls.
     if let Some(config) = small_guest("switch", "workload=spin") {
         if let Ok(id) = build(&config, kernel, false, false).map(|built| built.id) {
-            let timing = measure(|| {
-                wrappers::sched_yield();
-            });
+            let timing = measure("domain_switch", || succeeded(wrappers::sched_yield()));
             report_per("domain_switch", timing, 2, "");
             let _ = simple_domctl(DomctlOp::DestroyDomain, id);
         }
@@ -341,26 +403,32 @@ fn bench_events() {
     mask();
     report(
         "evtchn_send_masked",
-        measure(|| {
-            let _ = events::send(connected);
-        }),
+        measure("evtchn_send_masked", || events::send(connected)),
         "",
     );
     // Unmask with the hypercall, as a guest must: the event left pending
     // by the masked sends is delivered now, and later sends upcall again.
-    let _ = events::unmask(listening);
+    let unmasked = events::unmask(listening);
     let _ = events::take(listening);
     let before = events::upcalls();
-    report(
-        "evtchn_send_upcall_iret",
-        measure(|| {
-            let _ = events::send(connected);
+    let timing = match unmasked {
+        Ok(()) => measure("evtchn_send_upcall_iret", || {
+            let sent = events::send(connected);
+            // Whether the event is still pending depends on whether the
+            // upcall took it first: either is right.
             let _ = events::take(listening);
+            sent
         }),
-        "",
-    );
+        Err(error) => failed("evtchn_send_upcall_iret", error),
+    };
     let upcalls = events::upcalls() - before;
     println!("bench: ({upcalls} upcalls were delivered during evtchn_send_upcall_iret)");
+    // Without upcalls the loop timed masked sends, not what its name says.
+    let timing = match timing {
+        Some(_) if upcalls == 0 => failed("evtchn_send_upcall_iret", "no upcall was delivered"),
+        timing => timing,
+    };
+    report("evtchn_send_upcall_iret", timing, "");
     let _ = events::close(connected);
     let _ = events::close(listening);
 
@@ -371,8 +439,12 @@ fn bench_events() {
     if guest_kernel::traps::try_write(read_only, 0).is_err() {
         report(
             "exception_bounce_iret",
-            measure(|| {
-                let _ = guest_kernel::traps::try_write(read_only, 0);
+            measure("exception_bounce_iret", || {
+                // Success here is the fault: the write must be bounced.
+                match guest_kernel::traps::try_write(read_only, 0) {
+                    Err(_fault) => Ok(()),
+                    Ok(()) => Err("the write to a read-only page did not fault"),
+                }
             }),
             "",
         );

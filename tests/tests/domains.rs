@@ -330,3 +330,10 @@ fn shutdown_reaches_sleeping_and_paused_guests_and_pauses_nest() {
     );
     machine.poweroff();
 }
+
+#[test]
+fn domain_creation_beyond_the_scheduler_limit_is_refused() {
+    // The guest creates empty domains until createdomain fails: -ENOSPC at
+    // the scheduler's 64 vCPUs, twice over, with every domain destroyed.
+    Machine::run_test_guest("domain-limits");
+}

@@ -1073,6 +1073,10 @@ mod tests {
 
     use super::*;
 
+    /// Long random sequences of operations, with [`check_invariants`] after
+    /// every step (in `frame_table/tests/random_sequences.rs`).
+    mod random_sequences;
+
     /// Page-table memory as a map from (table, index) to entry; absent
     /// entries read as 0.
     #[derive(Default)]

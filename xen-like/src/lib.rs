@@ -16,6 +16,7 @@ pub mod credit;
 pub mod event_channel;
 pub mod frame_allocator;
 pub mod frame_table;
+pub mod lock_order;
 pub mod log_ring;
 pub mod max_memory;
 pub mod pagewalk;

@@ -149,7 +149,10 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
     // On the heap, not on this stack: enter_guest writes the stack top.
     let first_frame = alloc::boxed::Box::new(dom0.vcpu.saved);
     domain::insert(dom0);
-    sched::add_domain(0);
+    if let Err(error) = sched::add_domain(0) {
+        // The scheduler is empty at boot: this is a hypervisor bug.
+        panic!("Dom0 cannot be scheduled: {}", error.description());
+    }
     domain::set_current(Some(0));
     log::info!("starting Dom0; {} MiB free", mm::frames::free_count() >> 8);
     // SAFETY: Dom0's page tables map the hypervisor's slots like the idle

@@ -15,12 +15,13 @@
 //! quarter (`LogRing::push_guest`), so they cannot push the hypervisor's
 //! own lines out of `xl dmesg`.
 
+use crate::arch::x86_64::ordered_lock::OrderedMutex;
 use crate::domain::Domain;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use spin::Mutex;
 use uart_16550::SerialPort;
 use xen_like::cmdline::{LogLevel, LogLevels};
+use xen_like::lock_order::LockLevel;
 use xen_like::log_ring::{LogRing, Read};
 use xen_like::rate_limit::{Piece, RateLimit, Verdict};
 
@@ -60,8 +61,9 @@ pub const LOG_RING_SIZE: usize = 64 * 1024;
 const COM1: u16 = 0x3f8;
 
 /// The serial port; `None` until `init`, or when `console=none`.
-static SERIAL: Mutex<Option<SerialPort>> = Mutex::new(None);
-static RING: Mutex<LogRing<LOG_RING_SIZE>> = Mutex::new(LogRing::new());
+static SERIAL: OrderedMutex<Option<SerialPort>> = OrderedMutex::new(LockLevel::Serial, None);
+static RING: OrderedMutex<LogRing<LOG_RING_SIZE>> =
+    OrderedMutex::new(LockLevel::LogRing, LogRing::new());
 /// The hypervisor's own messages up to this level are printed (never
 /// rate-limited).
 static HYPERVISOR_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
@@ -393,8 +395,9 @@ pub fn fatal_writer() -> impl Write {
                 // SAFETY: as above.
                 unsafe { RING.force_unlock() };
             }
-            let mut serial = SERIAL.lock();
-            let mut ring = RING.lock();
+            // Unchecked: a lock-order panic may come from under any lock.
+            let mut serial = SERIAL.lock_on_fatal_path();
+            let mut ring = RING.lock_on_fatal_path();
             let mut sink = Sink {
                 serial: serial.as_mut(),
                 ring: Some(&mut ring),

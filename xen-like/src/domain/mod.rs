@@ -43,11 +43,39 @@
 //! destroy see it. Its frames are released by [`release_dying_frames`],
 //! which the page-table hypercalls call once they may have dropped a
 //! mapping; when the last frame goes, the record goes and the ID is free.
+//!
+//! # The lock order
+//!
+//! The hypervisor's global locks are taken from the outside in, never the
+//! other way (the rule and its tests: `xen_like::lock_order`):
+//!
+//! 1. `sched::CREDIT`: the scheduler's decision looks at every domain
+//!    (`DOMAINS`) while it holds its accounting.
+//! 2. `domain::DOMAINS` (below): a hypercall holds its domain while it
+//!    changes the frame table (`setvcpucontext` pins the new tables,
+//!    `memory_op` takes and gives back frames).
+//! 3. `domain::ZOMBIES` (below): `xl list` and destruction look at both
+//!    halves of the domain table, live first; a zombie's frames go back to
+//!    the frame table while the zombie is held.
+//! 4. `mm::frame_table::TABLE`: destroying a domain gives its frames to
+//!    the allocator while the table is held.
+//! 5. `mm::frames::FRAMES`: only logs under it.
+//! 6. `console::SERIAL`, then 7. `console::RING`: a log line may be written
+//!    under any lock above.
+//!
+//! The heap's lock is a leaf below all of them (the allocator calls
+//! nothing). So code holding `DOMAINS` may log, allocate, and change the
+//! frame table, but must not ask the scheduler anything (`sched::params`,
+//! `sched::add_domain`) or take `DOMAINS` again (`domain::with` inside a
+//! `domain::with` closure): take what is needed, drop the lock, then call.
+//! Every one of these locks is an `OrderedMutex`: in the builds the tests
+//! run, breaking the order panics with both lock names instead of hanging.
 
 pub mod dom0_builder;
 
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::arch::x86_64::instructions::{rdtsc, FpuState};
+use crate::arch::x86_64::ordered_lock::OrderedMutex;
 use crate::arch::x86_64::percpu::{this_cpu, NO_DOMAIN};
 use crate::mm::shared_page::SharedInfoFrame;
 use crate::mm::{frame_table, m2p, tlb};
@@ -57,9 +85,9 @@ use hypercall_abi::event_channel::VIRQ_DOM_EXC;
 use hypercall_abi::layout::DOMID_FIRST_RESERVED;
 use hypercall_abi::sched::ShutdownReason;
 use hypercall_abi::XenError;
-use spin::Mutex;
 use xen_like::event_channel::PortTable;
 use xen_like::frame_table::{Flush, Owner};
+use xen_like::lock_order::LockLevel;
 use xen_like::rate_limit::{GuestOutput, RateLimit};
 use xen_like::shared_page::SharedInfoPage;
 
@@ -214,7 +242,8 @@ impl Domain {
 }
 
 /// Every live domain, by ID.
-static DOMAINS: Mutex<BTreeMap<DomainId, Box<Domain>>> = Mutex::new(BTreeMap::new());
+static DOMAINS: OrderedMutex<BTreeMap<DomainId, Box<Domain>>> =
+    OrderedMutex::new(LockLevel::Domains, BTreeMap::new());
 
 /// What is left of a destroyed domain while another domain still
 /// references some of its frames: a zombie (Xen's dying domain). Its
@@ -237,7 +266,8 @@ pub struct Zombie {
 
 /// The dying half of the domain table, by ID. Lock order: `DOMAINS`
 /// first, when both are needed.
-static ZOMBIES: Mutex<BTreeMap<DomainId, Zombie>> = Mutex::new(BTreeMap::new());
+static ZOMBIES: OrderedMutex<BTreeMap<DomainId, Zombie>> =
+    OrderedMutex::new(LockLevel::Zombies, BTreeMap::new());
 
 /// How many zombies exist: lets [`release_dying_frames`] return at once in
 /// the common case, on the page-table hypercalls' fast path.
@@ -357,7 +387,12 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
         timer_deadline: 0,
     });
     insert(domain);
-    crate::sched::add_domain(id);
+    if let Err(error) = crate::sched::add_domain(id) {
+        // A domain the scheduler cannot take would exist but never run.
+        log::warn!("cannot create domain {id}: {}", error.description());
+        let _ = destroy(id);
+        return Err(error.errno());
+    }
     log::info!("created domain {id} (up to {} MiB)", max_pages >> 8);
     Ok(id)
 }

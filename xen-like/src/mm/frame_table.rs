@@ -4,10 +4,11 @@
 //! with page tables read and written through the direct map.
 
 use super::{frames, physical_pointer, PAGE_SIZE};
-use spin::Mutex;
+use crate::arch::x86_64::ordered_lock::OrderedMutex;
 use xen_like::frame_table::{
     DomainId, FrameInfo, FrameTable, Mfn, Owner, PageType, Refusal, TableMemory,
 };
+use xen_like::lock_order::LockLevel;
 
 /// Page-table contents through the direct map.
 pub struct DirectMapTables;
@@ -31,7 +32,8 @@ impl TableMemory for DirectMapTables {
     }
 }
 
-static TABLE: Mutex<Option<FrameTable<'static>>> = Mutex::new(None);
+static TABLE: OrderedMutex<Option<FrameTable<'static>>> =
+    OrderedMutex::new(LockLevel::FrameTable, None);
 
 /// Takes memory for one `FrameInfo` per machine frame and records the
 /// frames the hypervisor already uses (those not free in the allocator).

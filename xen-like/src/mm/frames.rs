@@ -2,12 +2,14 @@
 //! [`FrameBitmap`](xen_like::frame_allocator::FrameBitmap) over the memory map.
 
 use super::{physical_pointer, zero_frame, PAGE_SIZE};
+use crate::arch::x86_64::ordered_lock::OrderedMutex;
 use crate::boot::BootInfo;
 use core::sync::atomic::{AtomicU64, Ordering};
-use spin::Mutex;
 use xen_like::frame_allocator::{find_free_range, FrameBitmap};
+use xen_like::lock_order::LockLevel;
 
-static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
+static FRAMES: OrderedMutex<Option<FrameBitmap<'static>>> =
+    OrderedMutex::new(LockLevel::FrameAllocator, None);
 /// Frames of usable RAM the machine has (for `xl info`'s total_memory).
 static TOTAL_FRAMES: AtomicU64 = AtomicU64::new(0);
 

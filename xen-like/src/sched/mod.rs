@@ -20,16 +20,17 @@
 use crate::arch::x86_64::entry;
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::arch::x86_64::instructions::{self, rdtsc};
+use crate::arch::x86_64::ordered_lock::OrderedMutex;
 use crate::arch::x86_64::percpu::this_cpu;
 use crate::domain::{self, Domain, DomainId};
 use crate::mm::{paging, tlb, PAGE_SIZE};
 use core::sync::atomic::Ordering;
 use hypercall_abi::domctl::SHUTDOWN_REQUEST_FLAG;
-use spin::Mutex;
 use xen_like::credit::{Credit, CreditError, Decision, Params};
+use xen_like::lock_order::LockLevel;
 
 /// The credit scheduler's state for this (the only) CPU.
-static CREDIT: Mutex<Option<Credit>> = Mutex::new(None);
+static CREDIT: OrderedMutex<Option<Credit>> = OrderedMutex::new(LockLevel::Scheduler, None);
 
 /// Sets the scheduler up once the TSC's rate is known: 30 ms accounting
 /// periods, 10 ms slices (Xen's credit scheduler's defaults).
@@ -43,9 +44,10 @@ fn with_credit<R>(action: impl FnOnce(&mut Credit) -> R) -> R {
     action(CREDIT.lock().as_mut().expect("sched::init runs at boot"))
 }
 
-/// A new domain takes part with the default weight and no cap.
-pub fn add_domain(id: DomainId) {
-    let _ = with_credit(|credit| credit.add(u32::from(id), Params::DEFAULT));
+/// A new domain takes part with the default weight and no cap. Refused
+/// when this CPU's scheduler is full: the domain would never run.
+pub fn add_domain(id: DomainId) -> Result<(), CreditError> {
+    with_credit(|credit| credit.add(u32::from(id), Params::DEFAULT))
 }
 
 /// A destroyed domain leaves.

@@ -44,6 +44,9 @@ pub struct PerCpu {
     /// info is at the start), so that the exit path can check for a due
     /// upcall without taking the domain lock; 0 when idle.
     pub vcpu_info: AtomicU64,
+    /// The lock levels this CPU holds, one bit each, in builds that check
+    /// the lock order (see `ordered_lock`).
+    pub locks_held: AtomicU32,
 }
 
 /// Offset of `stack_top`, used by the entry code.
@@ -67,6 +70,7 @@ impl PerCpu {
             tlb_stale: AtomicBool::new(false),
             reschedule: AtomicBool::new(false),
             vcpu_info: AtomicU64::new(0),
+            locks_held: AtomicU32::new(0),
         }
     }
 
@@ -82,6 +86,10 @@ impl PerCpu {
 /// The boot CPU's block (further CPUs will get theirs from the heap).
 static BOOT_CPU: PerCpu = PerCpu::new();
 
+/// Whether GS points at a per-CPU block yet (set once by the boot CPU; a
+/// CPU started later sets its GS base before it takes any lock).
+static GS_READY: AtomicBool = AtomicBool::new(false);
+
 /// Points GS at the boot CPU's block and records its stack.
 pub fn init_boot_cpu(stack_top: u64) {
     let block = &BOOT_CPU;
@@ -91,6 +99,13 @@ pub fn init_boot_cpu(stack_top: u64) {
     super::instructions::write_gs_base(address);
     // The guest's GS base, swapped in on the way to the guest, starts at 0.
     super::instructions::write_kernel_gs_base(0);
+    GS_READY.store(true, Ordering::Release);
+}
+
+/// This CPU's block, or `None` this early in boot, before GS points at
+/// one (the lock-order check runs from the first console lock on).
+pub fn this_cpu_if_ready() -> Option<&'static PerCpu> {
+    GS_READY.load(Ordering::Acquire).then(this_cpu)
 }
 
 /// This CPU's block.
