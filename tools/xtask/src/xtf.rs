@@ -245,9 +245,7 @@ pub fn markdown_table(outcomes: &[Outcome]) -> String {
         let last = if outcome.verdict == Verdict::Success {
             String::new()
         } else {
-            outcome
-                .tail
-                .last()
+            reason_line(&outcome.tail)
                 .map(|line| format!("`{}`", line.replace('|', "\\|").replace('`', "'")))
                 .unwrap_or_default()
         };
@@ -262,6 +260,19 @@ pub fn markdown_table(outcomes: &[Outcome]) -> String {
     text.push_str(&summary(outcomes));
     text.push('\n');
     text
+}
+
+/// The line of a log tail that says best why a test did not succeed: the
+/// last that reports a crash or one of XTF's failure lines, else the last.
+pub fn reason_line(tail: &[String]) -> Option<&String> {
+    tail.iter()
+        .rev()
+        .find(|line| {
+            ["crashed", "Test result", "Error", "Failure", "FAIL"]
+                .iter()
+                .any(|word| line.contains(word))
+        })
+        .or(tail.last())
 }
 
 /// `N tests: 3 SUCCESS, 1 SKIP, ...` (verdicts that occurred, in order of severity).
@@ -500,7 +511,10 @@ mod tests {
                 name: "test-pv64-xsa-7".to_string(),
                 verdict: Verdict::Crash,
                 seconds: 1.0,
-                tail: vec!["(XEN) Domain 0 crashed: a | b".to_string()],
+                tail: vec![
+                    "(XEN) Domain 0 crashed: a | b".to_string(),
+                    "(XEN) Dom0 has stopped".to_string(),
+                ],
             },
         ];
         let text = text_table(&outcomes);
