@@ -6,7 +6,7 @@
 //! has unit tests: the command line, the log ring, the frame bitmap, the
 //! frame table with its page-type rules, guest page-table walks, the
 //! shared info page's atomic accessors, the rate limits on what guests make
-//! the hypervisor print, and the sanity check on a domain's maximum memory.
+//! the hypervisor print, vCPU runstate accounting, and the sanity check on a domain's maximum memory.
 //! (Reading PV kernel images and laying out new domains is shared with
 //! Dom0's domain builder, so it lives in `hypercall_abi`.)
 #![cfg_attr(not(test), no_std)]
@@ -21,5 +21,6 @@ pub mod log_ring;
 pub mod max_memory;
 pub mod pagewalk;
 pub mod rate_limit;
+pub mod runstate;
 pub mod shared_page;
 pub mod timekeeping;

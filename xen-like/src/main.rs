@@ -62,6 +62,7 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
         .split_once(' ')
         .map_or("", |(_, rest)| rest);
     let line = cmdline::parse(options);
+    hypercall::set_command_line(options);
     console::configure(line.loglvl, line.guest_loglvl, line.serial_console);
     log::info!("booted by {}, command line: \"{options}\"", boot.protocol);
     for problem in &line.problems {

@@ -41,6 +41,13 @@ pub fn expect_result(name: &str, result: i64, expected: i64) {
 
 /// Prints the verdict and powers the domain off.
 pub fn finish() -> ! {
+    report();
+    guest_kernel::shutdown(hypercall_abi::sched::ShutdownReason::Poweroff)
+}
+
+/// Prints the verdict (`Test result: ...`), for a guest that ends itself
+/// some other way than [`finish`].
+pub fn report() {
     let failures = FAILURES.load(Ordering::Relaxed);
     let checks = CHECKS.load(Ordering::Relaxed);
     if failures == 0 {
@@ -50,5 +57,4 @@ pub fn finish() -> ! {
         guest_kernel::println!("{failures} of {checks} checks failed");
         guest_kernel::println!("Test result: FAILURE");
     }
-    guest_kernel::shutdown(hypercall_abi::sched::ShutdownReason::Poweroff)
 }

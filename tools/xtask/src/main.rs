@@ -11,6 +11,7 @@ mod iso;
 mod qemu;
 mod test;
 mod tools;
+mod xtf;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,14 @@ enum Task {
     Bench,
     /// Build, then boot the direct path stopped at the first instruction, waiting for gdb.
     Gdb,
+    /// Boot every Xen Test Framework pv64 test found under DIR as the initial domain and print
+    /// a table of verdicts (XTF is built outside this repository: see README).
+    Xtf {
+        /// A built XTF tree (`make` in a clone of https://github.com/andyhhp/xtf).
+        directory: PathBuf,
+        /// Run only the tests whose names contain this text.
+        filter: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,6 +99,7 @@ fn main() -> ExitCode {
         },
         Task::Bench => bench::bench(),
         Task::Gdb => qemu::gdb(),
+        Task::Xtf { directory, filter } => xtf::xtf(&directory, filter.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -203,6 +203,7 @@ pub fn build(
         blocked: false,
         polling: None,
         timer_deadline: 0,
+        vm_assist: 0,
         frames: p2m,
         max_pages: nr_pages,
         shared_info,

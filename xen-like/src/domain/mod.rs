@@ -89,6 +89,7 @@ use xen_like::event_channel::PortTable;
 use xen_like::frame_table::{Flush, Owner};
 use xen_like::lock_order::LockLevel;
 use xen_like::rate_limit::{GuestOutput, RateLimit};
+use xen_like::runstate::Runstate;
 use xen_like::shared_page::SharedInfoPage;
 
 /// A domain's identifier (Dom0 is 0).
@@ -125,6 +126,12 @@ pub struct Callbacks {
     pub syscall: u64,
     /// NMI handler (also how shutdown requests arrive, see `domctl`).
     pub nmi: u64,
+    /// Entry for `syscall` from 32-bit guest user code (recorded as Xen
+    /// records it for a 64-bit guest; used once compatibility-mode user
+    /// code can run).
+    pub syscall32: u64,
+    /// Entry for `sysenter` from guest user code (recorded, as above).
+    pub sysenter: u64,
 }
 
 /// A virtual CPU.
@@ -149,6 +156,14 @@ pub struct Vcpu {
     pub callbacks: Callbacks,
     /// TSC cycles this vCPU has spent on a CPU, not counting the current run.
     pub cpu_cycles: u64,
+    /// Where its time went, by Xen's runstates (kept by the scheduler).
+    pub runstate: Runstate,
+    /// Guest-virtual address of the `vcpu_runstate_info` the guest asked
+    /// the hypervisor to refresh (`VCPUOP_register_runstate_memory_area`),
+    /// 0 for none. Written only through a checked walk of the guest's page
+    /// tables at the moment of each write, as Xen's `copy_to_guest` does, so
+    /// the hypervisor holds no frame for it (frame-table invariant 6).
+    pub runstate_area: u64,
 }
 
 impl Vcpu {
@@ -165,6 +180,8 @@ impl Vcpu {
             kernel_sp: 0,
             callbacks: Callbacks::default(),
             cpu_cycles: 0,
+            runstate: Runstate::new(crate::time::system_time_ns()),
+            runstate_area: 0,
         }
     }
 }
@@ -209,6 +226,8 @@ pub struct Domain {
     pub polling: Option<Poll>,
     /// System time (ns) at which its one-shot timer fires; 0 = not armed.
     pub timer_deadline: u64,
+    /// The `vm_assist` types it enabled, one bit each (`VMASST_TYPE_*`).
+    pub vm_assist: u64,
 }
 
 /// A `sched_op poll` in progress: wake when one of `ports` is pending or at
@@ -385,6 +404,7 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
         blocked: false,
         polling: None,
         timer_deadline: 0,
+        vm_assist: 0,
     });
     insert(domain);
     if let Err(error) = crate::sched::add_domain(id) {

@@ -17,12 +17,12 @@
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::console::caller_log;
 use crate::domain::{self, Domain, DomainId};
-use crate::mm::guest_access;
+use crate::mm::{guest_access, PAGE_SIZE};
 use crate::traps::bounce;
 use hypercall_abi::event_channel::{
     EventChannelOp, EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindIpi, EvtchnBindVcpu,
-    EvtchnBindVirq, EvtchnClose, EvtchnSend, EvtchnStatus, EvtchnStatusDetail, EvtchnStatusKind,
-    EvtchnUnmask,
+    EvtchnBindVirq, EvtchnClose, EvtchnInitControl, EvtchnSend, EvtchnStatus, EvtchnStatusDetail,
+    EvtchnStatusKind, EvtchnUnmask,
 };
 use hypercall_abi::layout::DOMID_SELF;
 use hypercall_abi::XenError;
@@ -45,7 +45,8 @@ plain!(
     EvtchnSend,
     EvtchnStatus,
     EvtchnBindVcpu,
-    EvtchnUnmask
+    EvtchnUnmask,
+    EvtchnInitControl
 );
 
 /// Marks `port` of `domain` pending; wakes the domain if an upcall became
@@ -221,6 +222,7 @@ pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
             })
             .ok_or(XenError::ESRCH)??;
         }
+        EventChannelOp::InitControl => return init_control(caller, argument),
         other => {
             caller_log!(
                 Warn,
@@ -231,6 +233,52 @@ pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
         }
     }
     Ok(0)
+}
+
+/// Size of the FIFO ABI's control block (`evtchn_fifo_control_block`:
+/// `ready`, a reserved word, and 16 queue heads).
+const FIFO_CONTROL_BLOCK_SIZE: u32 = 8 + 16 * 4;
+
+/// `EVTCHNOP_init_control`: the switch to the FIFO ABI. Only the 2-level
+/// ABI is offered, but the request is checked first, in Xen's order, so
+/// that a malformed one gets Xen's answer (XSA-188: a bad frame must be
+/// refused, not used): a control block that is misaligned or runs off its
+/// page is `-EINVAL`, a vCPU the domain does not have `-ENOENT`, a frame
+/// that is not the caller's memory `-EINVAL`. A well-formed request is
+/// then `-ENOSYS`, and the guest stays on the 2-level ABI (Linux falls
+/// back to it when this call fails).
+fn init_control(caller: DomainId, argument: u64) -> Result<u64, XenError> {
+    let request: EvtchnInitControl = guest_access::read_for_update(argument)?;
+    if !request.offset.is_multiple_of(8)
+        || request.offset > PAGE_SIZE as u32 - FIFO_CONTROL_BLOCK_SIZE
+    {
+        caller_log!(Debug, "EVTCHNOP_init_control: control block offset {:#x} is misaligned or runs off the page: -EINVAL", request.offset);
+        return Err(XenError::EINVAL);
+    }
+    if request.vcpu != 0 {
+        caller_log!(
+            Debug,
+            "EVTCHNOP_init_control: no vCPU {}: -ENOENT",
+            request.vcpu
+        );
+        return Err(XenError::ENOENT);
+    }
+    // A PV guest names machine frames.
+    let owned =
+        crate::mm::frame_table::with(|table, _| table.is_owned_by(request.control_gfn, caller));
+    if !owned {
+        caller_log!(
+            Debug,
+            "EVTCHNOP_init_control: frame {:#x} is not the caller's memory: -EINVAL",
+            request.control_gfn
+        );
+        return Err(XenError::EINVAL);
+    }
+    caller_log!(
+        Debug,
+        "EVTCHNOP_init_control: the FIFO ABI is not offered; the 2-level ABI stays: -ENOSYS"
+    );
+    Err(XenError::ENOSYS)
 }
 
 /// `EVTCHNOP_close` of `caller`'s `port`: frees it; the other end of an

@@ -15,7 +15,10 @@ mod mmu;
 mod multicall;
 mod sched;
 mod sysctl;
+mod vcpu;
 mod version;
+
+pub use version::set_command_line;
 
 use crate::arch::x86_64::frame::{GuestFrame, ENTRY_SYSCALL};
 use crate::console::caller_log;
@@ -84,6 +87,8 @@ fn dispatch(call: Option<Hypercall>, number: u64, arguments: &[u64; 5]) -> Resul
         Some(Hypercall::MemoryOp) => memory::memory_op(a0, a1),
         Some(Hypercall::Domctl) => domctl::domctl(a0),
         Some(Hypercall::EventChannelOp) => crate::evtchn::event_channel_op(a0, a1),
+        Some(Hypercall::VcpuOp) => vcpu::vcpu_op(a0, a1, a2),
+        Some(Hypercall::VmAssist) => on_current(|domain| vcpu::vm_assist(domain, a0, a1)),
         Some(Hypercall::SetTimerOp) => on_current(|domain| {
             // Absolute system time in ns; 0 cancels. A deadline in the past
             // fires at the next tick.

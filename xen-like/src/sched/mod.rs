@@ -23,11 +23,14 @@ use crate::arch::x86_64::instructions::{self, rdtsc};
 use crate::arch::x86_64::ordered_lock::OrderedMutex;
 use crate::arch::x86_64::percpu::this_cpu;
 use crate::domain::{self, Domain, DomainId};
-use crate::mm::{paging, tlb, PAGE_SIZE};
+use crate::mm::{guest_access, paging, tlb, PAGE_SIZE};
 use core::sync::atomic::Ordering;
 use hypercall_abi::domctl::SHUTDOWN_REQUEST_FLAG;
+use hypercall_abi::mmu::VMASST_TYPE_RUNSTATE_UPDATE_FLAG;
+use hypercall_abi::vcpu::XEN_RUNSTATE_UPDATE;
 use xen_like::credit::{Credit, CreditError, Decision, Params};
 use xen_like::lock_order::LockLevel;
+use xen_like::runstate::Runstate;
 
 /// The credit scheduler's state for this (the only) CPU.
 static CREDIT: OrderedMutex<Option<Credit>> = OrderedMutex::new(LockLevel::Scheduler, None);
@@ -87,7 +90,47 @@ fn decide() -> Decision {
         domain::with(id, |domain| domain.vcpu.cpu_cycles += ran);
     }
     domain::for_each(|domain| credit.set_runnable(u32::from(domain.id), domain.runnable()));
-    credit.pick(now)
+    let decision = credit.pick(now);
+    let chosen = match decision {
+        Decision::Run { vcpu, .. } => Some(vcpu as DomainId),
+        Decision::Idle { .. } => None,
+    };
+    update_runstates(chosen);
+    decision
+}
+
+/// Tells every vCPU's runstate record which state it is in from now on:
+/// `chosen` runs, the others wait, block or are offline. Every change of
+/// state asks for a decision, so this is where the changes are seen.
+fn update_runstates(chosen: Option<DomainId>) {
+    let now = crate::time::system_time_ns();
+    domain::for_each_mut(|domain| {
+        let state =
+            Runstate::classify(Some(domain.id) == chosen, domain.runnable(), domain.blocked);
+        domain.vcpu.runstate.enter(state, now);
+    });
+}
+
+/// Refreshes the runstate area the guest registered, if any, while its
+/// page tables are loaded: through a checked walk of them at this moment,
+/// as Xen's `copy_to_guest` at a context switch (a page that is no longer
+/// mapped writable is simply not written). With `VMASST_TYPE_runstate_update_flag`
+/// the guest sees `XEN_RUNSTATE_UPDATE` in `state_entry_time` while the
+/// record changes.
+pub fn write_runstate_area(domain: &Domain) {
+    let area = domain.vcpu.runstate_area;
+    if area == 0 {
+        return;
+    }
+    let mut info = domain.vcpu.runstate.snapshot(crate::time::system_time_ns());
+    let flagged = domain.vm_assist & (1 << VMASST_TYPE_RUNSTATE_UPDATE_FLAG) != 0;
+    let entry_time = info.state_entry_time;
+    if flagged {
+        info.state_entry_time = entry_time | XEN_RUNSTATE_UPDATE;
+    }
+    if guest_access::write_to_guest(area, &info).is_ok() && flagged {
+        let _ = guest_access::write_to_guest(area + 8, &entry_time);
+    }
 }
 
 /// Asks for a scheduling decision on this CPU before it returns to a guest.
@@ -194,6 +237,7 @@ fn switch_to(id: DomainId, frame: &mut GuestFrame) {
         unsafe { instructions::write_cr3(domain.kernel_root * PAGE_SIZE) };
         tlb::root_loaded();
         crate::time::publish_vcpu_time(domain.shared_info());
+        write_runstate_area(domain);
         deliver_shutdown_request(domain, frame);
     });
     domain::set_current(Some(id));

@@ -67,8 +67,11 @@ fn set_callback(domain: &mut Domain, kind: CallbackType, address: u64) -> Result
                 crate::sched::request_reschedule();
             }
         }
-        // 32-bit entry points do not exist for a 64-bit-only hypervisor.
-        _ => return Err(XenError::EINVAL),
+        // Xen records these for a 64-bit guest too (its 32-bit user code).
+        CallbackType::Syscall32 => callbacks.syscall32 = address,
+        CallbackType::Sysenter => callbacks.sysenter = address,
+        // The old sysenter number belongs to 32-bit hypervisors.
+        CallbackType::SysenterDeprecated => return Err(XenError::EINVAL),
     }
     Ok(())
 }

@@ -1,0 +1,488 @@
+//! vcpu-interface: the small vCPU-interface calls a PV kernel makes at boot
+//! (issue 11), checked against Xen's answers and attacked where they make
+//! the hypervisor write guest memory. Booted as the initial domain by the
+//! `vcpu_interface` scenario, as XTF boots its tests.
+//!
+//! Covered: `callback_op` for the 32-bit `syscall` and `sysenter` entries,
+//! `xen_version` sub-ops (compile_info without stack bytes after the text,
+//! commandline, build_id, guest_handle, pagesize), `EVTCHNOP_init_control`'s
+//! argument checks (XSA-188), `SCHEDOP_poll` with a timeout already past,
+//! `vm_assist`, and `vcpu_op` (is_up, initialise, up, timers, runstate,
+//! register_vcpu_info, and at the very end `down`, which powers the domain
+//! off as Xen does for the last vCPU). The runstate area is aimed at the
+//! guest's own L4, mapped read-only: the hypervisor must never write it.
+#![no_std]
+#![no_main]
+
+use guest_kernel::abi::callback::{CallbackRegister, CallbackType};
+use guest_kernel::abi::event_channel::{EventChannelOp, EvtchnInitControl};
+use guest_kernel::abi::hypercall::Hypercall;
+use guest_kernel::abi::mmu::{
+    VMASST_CMD_ENABLE, VMASST_TYPE_4GB_SEGMENTS, VMASST_TYPE_RUNSTATE_UPDATE_FLAG,
+    VMASST_TYPE_WRITABLE_PAGETABLES,
+};
+use guest_kernel::abi::sched::{SchedOp, SchedPoll};
+use guest_kernel::abi::vcpu::{
+    VcpuOp, VcpuRunstateInfo, VcpuSetSingleshotTimer, RUNSTATE_RUNNING, VCPU_SSHOTTMR_FUTURE,
+    XEN_RUNSTATE_UPDATE,
+};
+use guest_kernel::abi::version::{XenVersionOp, XEN_COMMANDLINE_LEN};
+use guest_kernel::abi::{wrappers, StartInfo};
+use guest_kernel::{println, time};
+use test_guests::{check, expect_result, report};
+
+const ENOENT: i64 = -2;
+const EFAULT: i64 = -14;
+const EEXIST: i64 = -17;
+const EINVAL: i64 = -22;
+const ENOSYS: i64 = -38;
+const ENODATA: i64 = -61;
+const ETIME: i64 = -62;
+
+/// An address in the hypervisor's reserved range.
+const HYPERVISOR_ADDRESS: u64 = 0xffff_8300_0000_0000;
+
+fn vcpu_op(operation: VcpuOp, vcpu: u64, argument: u64) -> i64 {
+    // SAFETY: every argument passed below is null or points at a live
+    // local of the right size (or is an address the call must refuse).
+    unsafe {
+        wrappers::hypercall3(
+            Hypercall::VcpuOp,
+            u64::from(operation.raw()),
+            vcpu,
+            argument,
+        )
+    }
+}
+
+fn xen_version(operation: XenVersionOp, argument: u64) -> i64 {
+    // SAFETY: the argument is null or a local buffer of the size the
+    // sub-op writes.
+    unsafe { wrappers::hypercall2(Hypercall::XenVersion, u64::from(operation.raw()), argument) }
+}
+
+fn vm_assist(command: u64, kind: u64) -> i64 {
+    // SAFETY: no memory is passed.
+    unsafe { wrappers::hypercall2(Hypercall::VmAssist, command, kind) }
+}
+
+fn register_callback(kind: CallbackType) -> i64 {
+    let registration = CallbackRegister {
+        callback_type: kind.raw(),
+        flags: 0,
+        pad: 0,
+        address: guest_main as *const () as u64,
+    };
+    // SAFETY: the registration lives for the call; the entry is never used
+    // (this guest runs no 32-bit user code).
+    unsafe { wrappers::callback_register(&registration) }
+}
+
+fn init_control(gfn: u64, offset: u32, vcpu: u32) -> i64 {
+    let mut request = EvtchnInitControl {
+        control_gfn: gfn,
+        offset,
+        vcpu,
+        ..EvtchnInitControl::default()
+    };
+    // SAFETY: the request lives for the call.
+    unsafe {
+        wrappers::event_channel_op(
+            EventChannelOp::InitControl,
+            &mut request as *mut EvtchnInitControl as *mut u8,
+        )
+    }
+}
+
+/// Whether a text field is NUL-terminated and all zero after the NUL (no
+/// hypervisor stack follows the text: XSA-122).
+fn clean_text(field: &[u8]) -> bool {
+    match field.iter().position(|&byte| byte == 0) {
+        Some(end) => field[end..].iter().all(|&byte| byte == 0),
+        None => false,
+    }
+}
+
+fn check_callbacks() {
+    expect_result(
+        "callback_op registers the 32-bit syscall entry",
+        register_callback(CallbackType::Syscall32),
+        0,
+    );
+    expect_result(
+        "callback_op registers the sysenter entry",
+        register_callback(CallbackType::Sysenter),
+        0,
+    );
+    expect_result(
+        "callback_op refuses the 32-bit hypervisor's old sysenter number",
+        register_callback(CallbackType::SysenterDeprecated),
+        EINVAL,
+    );
+}
+
+fn check_xen_version() {
+    let mut compile = [0xaau8; 144];
+    expect_result(
+        "XENVER_compile_info",
+        xen_version(XenVersionOp::CompileInfo, compile.as_mut_ptr() as u64),
+        0,
+    );
+    let fields = [
+        &compile[..64],
+        &compile[64..80],
+        &compile[80..112],
+        &compile[112..],
+    ];
+    check(
+        "XENVER_compile_info fields end in NULs, nothing after them",
+        fields.iter().all(|field| clean_text(field)) && compile.starts_with(b"rustc"),
+        format_args!("compiler field starts {:?}", &compile[..8]),
+    );
+    let mut line = [0xaau8; XEN_COMMANDLINE_LEN];
+    expect_result(
+        "XENVER_commandline for the privileged initial domain",
+        xen_version(XenVersionOp::Commandline, line.as_mut_ptr() as u64),
+        0,
+    );
+    check(
+        "XENVER_commandline holds the hypervisor's options",
+        clean_text(&line) && line.starts_with(b"loglvl=all"),
+        format_args!("starts {:?}", core::str::from_utf8(&line[..10]).ok()),
+    );
+    expect_result(
+        "XENVER_commandline into the hypervisor's range",
+        xen_version(XenVersionOp::Commandline, HYPERVISOR_ADDRESS),
+        EFAULT,
+    );
+    let mut build_id = [0u32; 17];
+    expect_result(
+        "XENVER_build_id with a zero-sized buffer",
+        xen_version(XenVersionOp::BuildId, build_id.as_mut_ptr() as u64),
+        EINVAL,
+    );
+    build_id[0] = 64;
+    expect_result(
+        "XENVER_build_id of a build without one",
+        xen_version(XenVersionOp::BuildId, build_id.as_mut_ptr() as u64),
+        ENODATA,
+    );
+    let mut handle = [0xaau8; 16];
+    expect_result(
+        "XENVER_guest_handle",
+        xen_version(XenVersionOp::GuestHandle, handle.as_mut_ptr() as u64),
+        0,
+    );
+    check(
+        "XENVER_guest_handle is the all-zero handle",
+        handle == [0; 16],
+        format_args!("{handle:?}"),
+    );
+    expect_result(
+        "XENVER_pagesize",
+        xen_version(XenVersionOp::Pagesize, 0),
+        4096,
+    );
+}
+
+fn check_init_control(start_info: &StartInfo) {
+    expect_result(
+        "EVTCHNOP_init_control with a bad frame (XSA-188)",
+        init_control(u64::MAX - 1, 0, 0),
+        EINVAL,
+    );
+    // SAFETY: the domain builder maps the P2M list at mfn_list; entry 0 is
+    // the MFN of the guest's first page.
+    let own_frame = unsafe { *(start_info.mfn_list as *const u64) };
+    expect_result(
+        "EVTCHNOP_init_control with a misaligned control block",
+        init_control(own_frame, 4, 0),
+        EINVAL,
+    );
+    expect_result(
+        "EVTCHNOP_init_control with a control block off the page",
+        init_control(own_frame, 4096 - 64, 0),
+        EINVAL,
+    );
+    expect_result(
+        "EVTCHNOP_init_control for a vCPU the domain does not have",
+        init_control(own_frame, 0, 1),
+        ENOENT,
+    );
+    expect_result(
+        "EVTCHNOP_init_control well formed: FIFO not offered",
+        init_control(own_frame, 0, 0),
+        ENOSYS,
+    );
+}
+
+fn check_poll() {
+    let port: u32 = 5;
+    let request = SchedPoll {
+        ports: &port as *const u32 as u64,
+        nr_ports: 1,
+        pad: 0,
+        timeout: 1,
+    };
+    let polls = 100;
+    let start = time::system_time_ns();
+    let mut worst = 0;
+    for _ in 0..polls {
+        // SAFETY: the request and its port live for the call.
+        let result = unsafe {
+            wrappers::hypercall2(
+                Hypercall::SchedOp,
+                u64::from(SchedOp::Poll.raw()),
+                &request as *const SchedPoll as u64,
+            )
+        };
+        if result != 0 {
+            worst = result;
+        }
+    }
+    let elapsed = time::system_time_ns() - start;
+    expect_result("SCHEDOP_poll with a past timeout", worst, 0);
+    // Waiting for the 10 ms tick would take a second; at once, well under.
+    check(
+        "SCHEDOP_poll with a past timeout returns at once",
+        elapsed < 200_000_000,
+        format_args!("{polls} polls took {} ms", elapsed / 1_000_000),
+    );
+}
+
+fn check_vm_assist() {
+    expect_result(
+        "vm_assist enables the runstate update flag",
+        vm_assist(VMASST_CMD_ENABLE, VMASST_TYPE_RUNSTATE_UPDATE_FLAG),
+        0,
+    );
+    expect_result(
+        "vm_assist enables 4 GB segments (inert for 64-bit code)",
+        vm_assist(VMASST_CMD_ENABLE, VMASST_TYPE_4GB_SEGMENTS),
+        0,
+    );
+    expect_result(
+        "vm_assist refuses writable page tables (no emulation of the writes)",
+        vm_assist(VMASST_CMD_ENABLE, VMASST_TYPE_WRITABLE_PAGETABLES),
+        EINVAL,
+    );
+    expect_result(
+        "vm_assist refuses a type Xen does not have",
+        vm_assist(VMASST_CMD_ENABLE, 6),
+        EINVAL,
+    );
+    expect_result(
+        "vm_assist refuses a type beyond 63",
+        vm_assist(VMASST_CMD_ENABLE, 64),
+        EINVAL,
+    );
+    expect_result(
+        "vm_assist with an unknown command",
+        vm_assist(7, VMASST_TYPE_4GB_SEGMENTS),
+        ENOSYS,
+    );
+}
+
+fn check_vcpu_op(start_info: &StartInfo) {
+    expect_result("VCPUOP_is_up on vCPU 0", vcpu_op(VcpuOp::IsUp, 0, 0), 1);
+    expect_result(
+        "VCPUOP_is_up on vCPU 1 (one vCPU until SMP)",
+        vcpu_op(VcpuOp::IsUp, 1, 0),
+        ENOENT,
+    );
+    expect_result("VCPUOP_up on vCPU 1", vcpu_op(VcpuOp::Up, 1, 0), ENOENT);
+    expect_result(
+        "VCPUOP_initialise on vCPU 0, already initialised",
+        vcpu_op(VcpuOp::Initialise, 0, 0),
+        EEXIST,
+    );
+    expect_result(
+        "VCPUOP_up on vCPU 0, already up",
+        vcpu_op(VcpuOp::Up, 0, 0),
+        0,
+    );
+    expect_result(
+        "VCPUOP_stop_periodic_timer",
+        vcpu_op(VcpuOp::StopPeriodicTimer, 0, 0),
+        0,
+    );
+    expect_result(
+        "VCPUOP_register_vcpu_info is not offered",
+        vcpu_op(VcpuOp::RegisterVcpuInfo, 0, 0),
+        ENOSYS,
+    );
+
+    // The single-shot timer.
+    let past = VcpuSetSingleshotTimer {
+        timeout_abs_ns: 1,
+        flags: VCPU_SSHOTTMR_FUTURE,
+        pad: 0,
+    };
+    expect_result(
+        "VCPUOP_set_singleshot_timer in the past with VCPU_SSHOTTMR_future",
+        vcpu_op(
+            VcpuOp::SetSingleshotTimer,
+            0,
+            &past as *const VcpuSetSingleshotTimer as u64,
+        ),
+        ETIME,
+    );
+    let start = time::system_time_ns();
+    let deadline = start + 3_000_000;
+    let soon = VcpuSetSingleshotTimer {
+        timeout_abs_ns: deadline,
+        flags: VCPU_SSHOTTMR_FUTURE,
+        pad: 0,
+    };
+    let armed = vcpu_op(
+        VcpuOp::SetSingleshotTimer,
+        0,
+        &soon as *const VcpuSetSingleshotTimer as u64,
+    );
+    expect_result("VCPUOP_set_singleshot_timer 3 ms ahead", armed, 0);
+    if armed == 0 {
+        // Blocks until the timer fires (it would never wake otherwise).
+        guest_kernel::events::wait_until(|| time::system_time_ns() >= deadline);
+    }
+    expect_result(
+        "VCPUOP_stop_singleshot_timer",
+        vcpu_op(VcpuOp::StopSingleshotTimer, 0, 0),
+        0,
+    );
+
+    // Runstate.
+    let mut info = VcpuRunstateInfo {
+        state: -1,
+        ..VcpuRunstateInfo::default()
+    };
+    expect_result(
+        "VCPUOP_get_runstate_info",
+        vcpu_op(
+            VcpuOp::GetRunstateInfo,
+            0,
+            &mut info as *mut VcpuRunstateInfo as u64,
+        ),
+        0,
+    );
+    let now = time::system_time_ns();
+    check(
+        "the runstate says running, and its times add up",
+        info.state == RUNSTATE_RUNNING
+            && info.state_entry_time <= now
+            && info.time[0] > 0
+            && info.time[2] > 0
+            && info.time.iter().sum::<u64>() <= now,
+        format_args!(
+            "state {} entered {} times {:?} now {now}",
+            info.state, info.state_entry_time, info.time
+        ),
+    );
+    expect_result(
+        "VCPUOP_get_runstate_info into the hypervisor's range",
+        vcpu_op(VcpuOp::GetRunstateInfo, 0, HYPERVISOR_ADDRESS),
+        EFAULT,
+    );
+    let hostile_area = HYPERVISOR_ADDRESS;
+    expect_result(
+        "VCPUOP_register_runstate_memory_area in the hypervisor's range",
+        vcpu_op(
+            VcpuOp::RegisterRunstateMemoryArea,
+            0,
+            &hostile_area as *const u64 as u64,
+        ),
+        EFAULT,
+    );
+
+    static mut AREA: VcpuRunstateInfo = VcpuRunstateInfo {
+        state: -1,
+        pad: 0,
+        state_entry_time: 0,
+        time: [0; 4],
+    };
+    let area_address = &raw mut AREA as u64;
+    expect_result(
+        "VCPUOP_register_runstate_memory_area",
+        vcpu_op(
+            VcpuOp::RegisterRunstateMemoryArea,
+            0,
+            &area_address as *const u64 as u64,
+        ),
+        0,
+    );
+    // SAFETY: the hypervisor writes the area only inside hypercalls and at
+    // switches to this vCPU, never while this code reads it.
+    let filled = unsafe { core::ptr::read_volatile(&raw const AREA) };
+    check(
+        "the runstate area is filled at registration",
+        filled.state == RUNSTATE_RUNNING && filled.state_entry_time & XEN_RUNSTATE_UPDATE == 0,
+        format_args!(
+            "state {} entered {:#x}",
+            filled.state, filled.state_entry_time
+        ),
+    );
+    let blocked_before = filled.time[2];
+    time::sleep(2_000_000);
+    // SAFETY: as above.
+    let refreshed = unsafe { core::ptr::read_volatile(&raw const AREA) };
+    check(
+        "the runstate area is refreshed when the vCPU is switched back in",
+        refreshed.state == RUNSTATE_RUNNING && refreshed.time[2] > blocked_before,
+        format_args!(
+            "blocked {} ns, then {} ns",
+            blocked_before, refreshed.time[2]
+        ),
+    );
+
+    // Attack: the area on the guest's own L4, which it maps read-only. The
+    // hypervisor may accept the address (Xen does) but must never write it.
+    let table = start_info.pt_base as *const u64;
+    // SAFETY: the domain builder maps the bootstrap page tables, read-only,
+    // at pt_base.
+    let before: [u64; 6] = unsafe { core::ptr::read_volatile(table as *const [u64; 6]) };
+    let table_address = start_info.pt_base;
+    expect_result(
+        "VCPUOP_register_runstate_memory_area on the guest's own L4",
+        vcpu_op(
+            VcpuOp::RegisterRunstateMemoryArea,
+            0,
+            &table_address as *const u64 as u64,
+        ),
+        0,
+    );
+    time::sleep(2_000_000);
+    // SAFETY: as above.
+    let after: [u64; 6] = unsafe { core::ptr::read_volatile(table as *const [u64; 6]) };
+    check(
+        "the hypervisor never writes a runstate area into a page table",
+        before == after,
+        format_args!("L4 entries 0..6 before {before:x?}, after {after:x?}"),
+    );
+    let none = 0u64;
+    expect_result(
+        "VCPUOP_register_runstate_memory_area with 0 unregisters",
+        vcpu_op(
+            VcpuOp::RegisterRunstateMemoryArea,
+            0,
+            &none as *const u64 as u64,
+        ),
+        0,
+    );
+}
+
+#[no_mangle]
+fn guest_main(start_info: &'static StartInfo) -> ! {
+    println!("vcpu-interface: the small vCPU-interface calls");
+    check_callbacks();
+    check_xen_version();
+    check_init_control(start_info);
+    check_poll();
+    check_vm_assist();
+    check_vcpu_op(start_info);
+    // The verdict first: `down` of the last vCPU powers the domain off.
+    report();
+    vcpu_op(VcpuOp::Down, 0, 0);
+    println!("FAIL: VCPUOP_down of the last vCPU returned instead of powering off");
+    loop {
+        core::hint::spin_loop();
+    }
+}

@@ -1,0 +1,168 @@
+//! `vcpu_op` and `vm_assist`: what a PV kernel asks of its vCPUs at boot.
+//!
+//! Every domain has one vCPU (vCPU 0) until SMP arrives, so `vcpu_op` on
+//! any other vCPU is `-ENOENT`, Xen's answer for a vCPU the domain does not
+//! have. For vCPU 0 the answers are Xen's for an initialised vCPU that is
+//! up: `initialise` is `-EEXIST` (the domain builder set its context),
+//! `up` succeeds with nothing to do, `is_up` is 1, and `down` of the last
+//! vCPU that is up powers the domain off, as Xen does.
+//!
+//! Timers: the single-shot timer is the one `set_timer_op` arms (Xen's
+//! `singleshot_timer` serves both). No periodic timer is ever started for
+//! a vCPU here, so `stop_periodic_timer` has nothing to stop and succeeds;
+//! `set_periodic_timer` is not offered (`-ENOSYS`).
+//!
+//! Runstate: `get_runstate_info` copies the scheduler's record out;
+//! `register_runstate_memory_area` names a guest address the hypervisor
+//! refreshes at each switch to the vCPU (`sched::write_runstate_area`),
+//! through a checked walk at the moment of the write. `register_vcpu_info`
+//! would make the hypervisor write a frame of the guest's choosing from
+//! then on, which needs a hold on that frame (frame-table invariant 6) and
+//! moving the exit path's upcall check; it is not offered yet (`-ENOSYS`),
+//! and a guest keeps its `vcpu_info` in the shared info page, as Linux
+//! does when the call fails.
+
+use super::on_current;
+use crate::console::{caller_log, guest_log};
+use crate::domain::{self, Domain};
+use crate::mm::guest_access;
+use hypercall_abi::mmu::{
+    VMASST_CMD_DISABLE, VMASST_CMD_ENABLE, VMASST_TYPE_4GB_SEGMENTS,
+    VMASST_TYPE_4GB_SEGMENTS_NOTIFY, VMASST_TYPE_ARCHITECTURAL_IOPL, VMASST_TYPE_M2P_STRICT,
+    VMASST_TYPE_PAE_EXTENDED_CR3, VMASST_TYPE_RUNSTATE_UPDATE_FLAG,
+    VMASST_TYPE_WRITABLE_PAGETABLES,
+};
+use hypercall_abi::sched::ShutdownReason;
+use hypercall_abi::vcpu::{VcpuOp, VcpuRunstateInfo, VcpuSetSingleshotTimer, VCPU_SSHOTTMR_FUTURE};
+use hypercall_abi::XenError;
+
+// SAFETY: repr(C) structs of integers from the ABI.
+unsafe impl guest_access::Plain for VcpuRunstateInfo {}
+// SAFETY: as above.
+unsafe impl guest_access::Plain for VcpuSetSingleshotTimer {}
+
+/// `vcpu_op(cmd, vcpuid, arg)`.
+pub fn vcpu_op(command: u64, vcpu: u64, argument: u64) -> Result<u64, XenError> {
+    let Some(operation) = VcpuOp::from_register(command) else {
+        caller_log!(Warn, "unknown vcpu_op {command}: -ENOSYS");
+        return Err(XenError::ENOSYS);
+    };
+    if vcpu != 0 {
+        caller_log!(
+            Debug,
+            "{} on vCPU {vcpu}: a domain has only vCPU 0 until SMP: -ENOENT",
+            operation.name()
+        );
+        return Err(XenError::ENOENT);
+    }
+    match operation {
+        VcpuOp::Initialise => {
+            caller_log!(
+                Debug,
+                "VCPUOP_initialise on vCPU 0, which the domain builder initialised: -EEXIST"
+            );
+            Err(XenError::EEXIST)
+        }
+        // vCPU 0 is initialised and up: nothing to wake.
+        VcpuOp::Up => Ok(0),
+        VcpuOp::Down => {
+            // The last vCPU going down: Xen powers the domain off.
+            domain::shutdown_current(ShutdownReason::Poweroff);
+            Ok(0)
+        }
+        VcpuOp::IsUp => Ok(1),
+        VcpuOp::GetRunstateInfo => {
+            let now = crate::time::system_time_ns();
+            let info = domain::with_current(|domain| domain.vcpu.runstate.snapshot(now))
+                .ok_or(XenError::ESRCH)?;
+            guest_access::write_to_guest(argument, &info)?;
+            Ok(0)
+        }
+        VcpuOp::RegisterRunstateMemoryArea => {
+            // struct vcpu_register_runstate_memory_area: one guest address.
+            let area: u64 = guest_access::read_from_guest(argument)?;
+            if area != 0 {
+                guest_access::check_range(area, core::mem::size_of::<VcpuRunstateInfo>() as u64)?;
+            }
+            on_current(|domain| {
+                domain.vcpu.runstate_area = area;
+                // As Xen, the area is filled at once; a page the guest has
+                // not mapped writable is left alone, and the call succeeds.
+                crate::sched::write_runstate_area(domain);
+                Ok(0)
+            })
+        }
+        VcpuOp::SetSingleshotTimer => {
+            let request: VcpuSetSingleshotTimer = guest_access::read_from_guest(argument)?;
+            let now = crate::time::system_time_ns();
+            if request.flags & VCPU_SSHOTTMR_FUTURE != 0 && request.timeout_abs_ns < now {
+                return Err(XenError::ETIME);
+            }
+            on_current(|domain| {
+                // 0 means "not armed" here; a deadline of 0 is long past.
+                domain.timer_deadline = request.timeout_abs_ns.max(1);
+                Ok(0)
+            })
+        }
+        VcpuOp::StopSingleshotTimer => on_current(|domain| {
+            domain.timer_deadline = 0;
+            Ok(0)
+        }),
+        // No periodic timer runs for any vCPU here: nothing to stop.
+        VcpuOp::StopPeriodicTimer => Ok(0),
+        VcpuOp::RegisterVcpuInfo => {
+            caller_log!(
+                Warn,
+                "VCPUOP_register_vcpu_info is not offered yet (the hypervisor would have to \
+                 hold the chosen frame): -ENOSYS; vcpu_info stays in the shared info page"
+            );
+            Err(XenError::ENOSYS)
+        }
+        other => {
+            caller_log!(Warn, "vcpu_op {} is not implemented: -ENOSYS", other.name());
+            Err(XenError::ENOSYS)
+        }
+    }
+}
+
+/// Whether a `vm_assist` type may be turned on by a 64-bit PV guest here.
+/// Xen 4.17 offers a 64-bit PV guest seven; of those, this hypervisor
+/// accepts the ones it honours: the three that only change 32-bit code
+/// (4 GB segments, its notification, PAE extended CR3: nothing to do for a
+/// 64-bit guest, in Xen too) and the runstate update flag. The other three
+/// would be promises it cannot keep yet, so they are refused with a reason.
+fn vm_assist_refusal(kind: u64) -> Option<&'static str> {
+    match kind {
+        VMASST_TYPE_4GB_SEGMENTS
+        | VMASST_TYPE_4GB_SEGMENTS_NOTIFY
+        | VMASST_TYPE_PAE_EXTENDED_CR3
+        | VMASST_TYPE_RUNSTATE_UPDATE_FLAG => None,
+        VMASST_TYPE_WRITABLE_PAGETABLES => {
+            Some("writable page tables need page-table writes emulated, which is not offered yet")
+        }
+        VMASST_TYPE_ARCHITECTURAL_IOPL => {
+            Some("architectural IOPL needs the I/O-privilege emulation, which is not offered yet")
+        }
+        VMASST_TYPE_M2P_STRICT => {
+            Some("a strict M2P needs separate guest user page tables, which are not offered yet")
+        }
+        _ => Some("Xen offers no such assist to a 64-bit PV guest"),
+    }
+}
+
+/// `vm_assist(cmd, type)`.
+pub fn vm_assist(domain: &mut Domain, command: u64, kind: u64) -> Result<u64, XenError> {
+    if let Some(reason) = vm_assist_refusal(kind) {
+        guest_log!(domain, Debug, "vm_assist type {kind}: {reason}: -EINVAL");
+        return Err(XenError::EINVAL);
+    }
+    match command {
+        VMASST_CMD_ENABLE => domain.vm_assist |= 1 << kind,
+        VMASST_CMD_DISABLE => domain.vm_assist &= !(1 << kind),
+        _ => {
+            guest_log!(domain, Debug, "vm_assist command {command}: -ENOSYS");
+            return Err(XenError::ENOSYS);
+        }
+    }
+    Ok(0)
+}
