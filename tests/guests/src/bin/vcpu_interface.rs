@@ -421,9 +421,17 @@ fn check_vcpu_op(start_info: &StartInfo) {
         ),
     );
     let blocked_before = filled.time[2];
-    time::sleep(2_000_000);
-    // SAFETY: as above.
-    let refreshed = unsafe { core::ptr::read_volatile(&raw const AREA) };
+    // A sleep blocks unless its deadline passed before the block (a slow,
+    // loaded host): try a few times, longer each time.
+    let mut refreshed = filled;
+    for attempt in 1..=4u64 {
+        time::sleep(attempt * 20_000_000);
+        // SAFETY: as above.
+        refreshed = unsafe { core::ptr::read_volatile(&raw const AREA) };
+        if refreshed.time[2] > blocked_before {
+            break;
+        }
+    }
     check(
         "the runstate area is refreshed when the vCPU is switched back in",
         refreshed.state == RUNSTATE_RUNNING && refreshed.time[2] > blocked_before,
