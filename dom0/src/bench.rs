@@ -347,6 +347,19 @@ fn bench_domains() {
         }
     }
 
+    // Guest user mode: a guest's user program times `syscall` into its
+    // kernel and back (the guest prints its own
+    // `bench: user_syscall_round_trip` line).
+    if let Some(config) = small_guest("user", "workload=user rounds=20000") {
+        if let Ok(id) = build(&config, kernel, false, false).map(|built| built.id) {
+            let deadline = time::rdtsc() + 60_000_000_000;
+            while !stopped(id) && time::rdtsc() < deadline {
+                wrappers::sched_yield();
+            }
+            let _ = simple_domctl(DomctlOp::DestroyDomain, id);
+        }
+    }
+
     let mut running = Vec::new();
     let mut first = 0;
     let mut last = 0;

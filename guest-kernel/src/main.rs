@@ -23,6 +23,10 @@
 //!   `console_io` lines, to check the rate limits (`flood.rs`);
 //! - `first-line` and `spin`: for `bench` (time to the first line; a guest
 //!   that runs without doing anything);
+//! - `user`: runs tiny programs in guest user mode that make system calls
+//!   into this kernel, and checks what user mode may not do;
+//!   `user-noncanonical-iret` enters user mode at a non-canonical address
+//!   and must be crashed (`user.rs`);
 //! - `attack-KIND`: hands the hypervisor a crafted frame or entry point and
 //!   must be crashed by it (the kinds are listed in `attacks.rs`).
 #![no_std]
@@ -32,6 +36,7 @@ extern crate alloc;
 
 mod attacks;
 mod flood;
+mod user;
 
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
 use guest_kernel::abi::hypercall::Hypercall;
@@ -94,6 +99,7 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
             // how many guests fit).
             wrappers::sched_yield();
         },
+        user if user == "user" || user.starts_with("user-") => user::run(user, line),
         attack if attack.starts_with("attack-") => attacks::run(&attack["attack-".len()..]),
         other => {
             println!(

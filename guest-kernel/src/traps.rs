@@ -231,6 +231,17 @@ pub struct Fault {
 
 static LAST_PROBE_FAULT: spin::Mutex<Option<Fault>> = spin::Mutex::new(None);
 
+/// What handles exceptions taken in guest user mode, if this kernel runs
+/// user programs (see `set_user_mode_handler`).
+static USER_MODE_HANDLER: spin::Mutex<Option<fn(&mut TrapFrame)>> = spin::Mutex::new(None);
+
+/// Sends every exception taken in guest user mode (the frame's CS has RPL
+/// 3) to `handler` instead of treating it as a kernel bug: a kernel that
+/// runs user programs decides what a program's fault means.
+pub fn set_user_mode_handler(handler: fn(&mut TrapFrame)) {
+    *USER_MODE_HANDLER.lock() = Some(handler);
+}
+
 /// Stores `value` at `address`, catching a fault instead of crashing: for
 /// tests that check a mapping is read-only or absent.
 #[cfg(not(test))]
@@ -266,6 +277,15 @@ extern "C" fn guest_trap(frame: &mut TrapFrame) {
     if frame.vector == UPCALL {
         crate::events::handle_upcall();
         return;
+    }
+    // The hypervisor shows guest-kernel mode as RPL 0 in the frame's CS,
+    // guest-user mode as RPL 3.
+    if frame.cs & 3 == 3 && vector != VECTOR_NMI {
+        let handler = *USER_MODE_HANDLER.lock();
+        if let Some(handler) = handler {
+            handler(frame);
+            return;
+        }
     }
     // Only a fault of the probe's own store is the probe's: an event or a
     // shutdown request may arrive while the guest stands at that address.

@@ -5,8 +5,9 @@
 //! here as plain functions and state machines over plain data, so that it
 //! has unit tests: the command line, the log ring, the frame bitmap, the
 //! frame table with its page-type rules, guest page-table walks, the
-//! shared info page's atomic accessors, the rate limits on what guests make
-//! the hypervisor print, vCPU runstate accounting, and the sanity check on a domain's maximum memory.
+//! shared info page's atomic accessors, the DPL rules for a guest's
+//! `int $n`, the rate limits on what guests make the hypervisor print, vCPU
+//! runstate accounting, and the sanity check on a domain's maximum memory.
 //! (Reading PV kernel images and laying out new domains is shared with
 //! Dom0's domain builder, so it lives in `hypercall_abi`.)
 #![cfg_attr(not(test), no_std)]
@@ -23,4 +24,5 @@ pub mod pagewalk;
 pub mod rate_limit;
 pub mod runstate;
 pub mod shared_page;
+pub mod software_interrupts;
 pub mod timekeeping;

@@ -113,6 +113,10 @@ pub struct TrapHandler {
     pub address: u64,
     /// Whether entering the handler masks event delivery.
     pub mask_events: bool,
+    /// The least privileged ring whose `int $vector` may reach the
+    /// handler (the entry's DPL): 3 lets guest user mode call it, 1 or 2
+    /// only the guest kernel, 0 nobody (see `traps::software_interrupt`).
+    pub privilege: u8,
 }
 
 /// Addresses registered with `callback_op` / `set_callbacks`.
@@ -124,6 +128,10 @@ pub struct Callbacks {
     pub failsafe: u64,
     /// Entry for `syscall` from guest user mode.
     pub syscall: u64,
+    /// Whether entering the syscall callback masks events (it was
+    /// registered with `CALLBACKF_mask_events`: Xen's
+    /// `VGCF_syscall_disables_events`).
+    pub syscall_masks_events: bool,
     /// NMI handler (also how shutdown requests arrive, see `domctl`).
     pub nmi: u64,
     /// Entry for `syscall` from 32-bit guest user code (recorded as Xen
@@ -142,8 +150,22 @@ pub struct Vcpu {
     pub fpu: FpuState,
     /// Its FS base while it is not running.
     pub fs_base: u64,
-    /// Its GS base while it is not running.
+    /// Its GS base while it is not running: the base of the mode it is
+    /// in (the kernel's in guest-kernel mode, the user's in guest-user mode).
     pub gs_base: u64,
+    /// The GS base of the *other* mode: the user's while in guest-kernel
+    /// mode, the kernel's while in guest-user mode. On hardware that is the
+    /// CPU's shadow GS base, which `swapgs` exchanges; Xen's PV kernels get
+    /// the same effect from the hypervisor, which swaps the two on every
+    /// kernel↔user switch (`traps::guest_mode`). This hypervisor needs the
+    /// shadow register for its own `swapgs`, so the value lives here.
+    pub shadow_gs_base: u64,
+    /// Whether the vCPU is in guest-kernel mode (Xen's `TF_kernel_mode`)
+    /// rather than guest-user mode. Both run in ring 3; the mode decides
+    /// which page-table root is loaded (`kernel_root` or `user_root`), what
+    /// a `syscall` means (a hypercall, or a system call for the guest
+    /// kernel), and where an exception's frame goes.
+    pub kernel_mode: bool,
     /// Whether its initial context was set (it may run).
     pub initialised: bool,
     /// The virtual IDT.
@@ -174,6 +196,8 @@ impl Vcpu {
             fpu: FpuState::initial(),
             fs_base: 0,
             gs_base: 0,
+            shadow_gs_base: 0,
+            kernel_mode: true,
             initialised,
             trap_table: [TrapHandler::default(); 256],
             kernel_ss: 0,
@@ -363,10 +387,15 @@ pub fn set_current(id: Option<DomainId>) {
     cpu.running_since.store(rdtsc(), Ordering::Relaxed);
     cpu.current_domain
         .store(id.map_or(NO_DOMAIN, u32::from), Ordering::Relaxed);
-    let vcpu_info = id
-        .and_then(|id| with(id, |domain| domain.shared_info.vcpu0_address()))
-        .unwrap_or(0);
+    let (vcpu_info, user_mode) = id
+        .and_then(|id| {
+            with(id, |domain| {
+                (domain.shared_info.vcpu0_address(), !domain.vcpu.kernel_mode)
+            })
+        })
+        .unwrap_or((0, false));
     cpu.vcpu_info.store(vcpu_info, Ordering::Relaxed);
+    cpu.guest_user_mode.store(user_mode, Ordering::Relaxed);
 }
 
 /// Creates an empty, paused domain that may own up to `max_pages` pages,

@@ -30,10 +30,21 @@ use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
 use hypercall_abi::XenError;
 use xen_like::pagewalk::is_canonical;
 
-/// Called by `syscall_entry` for every hypercall. Returns 1 when the exit
-/// may use `sysretq` (see `may_sysret`), 0 for `iretq`.
+/// Called by `syscall_entry` for every `syscall`: a hypercall from
+/// guest-kernel mode, a system call (bounced to the guest kernel) from
+/// guest-user mode. Returns 1 when the exit may use `sysretq` (see
+/// `may_sysret`), 0 for `iretq`.
 #[no_mangle]
 extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
+    if crate::arch::x86_64::percpu::this_cpu()
+        .guest_user_mode
+        .load(core::sync::atomic::Ordering::Relaxed)
+    {
+        // A user program's system call: the guest kernel's business.
+        crate::traps::user_syscall(frame);
+        crate::sched::on_exit(frame);
+        return may_sysret(frame);
+    }
     let number = frame.rax;
     let arguments = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
     let call = Hypercall::from_register(number);
@@ -78,6 +89,9 @@ fn dispatch(call: Option<Hypercall>, number: u64, arguments: &[u64; 5]) -> Resul
         }
         Some(Hypercall::SetCallbacks) => {
             on_current(|domain| trap_calls::set_callbacks(domain, a0, a1, a2))
+        }
+        Some(Hypercall::SetSegmentBase) => {
+            on_current(|domain| trap_calls::set_segment_base(domain, a0, a1))
         }
         Some(Hypercall::CallbackOp) => on_current(|domain| trap_calls::callback_op(domain, a0, a1)),
         Some(Hypercall::Sysctl) => sysctl::sysctl(a0),

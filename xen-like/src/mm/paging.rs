@@ -133,3 +133,25 @@ pub fn hypervisor_pte(address: u64) -> Option<*mut u64> {
     // SAFETY: as above; the pointer stays valid for the hypervisor's life.
     Some(unsafe { &mut (*self::table(table))[index] as *mut u64 })
 }
+
+/// Loads the page-table root that domain's vCPU runs on in its current
+/// mode: the kernel's L4 (`NEW_BASEPTR`) in guest-kernel mode, the user's
+/// (`NEW_USER_BASEPTR`) in guest-user mode. Writing CR3 flushes the TLB.
+///
+/// The one place a guest root reaches CR3 (besides `NEW_BASEPTR` loading
+/// the root it just validated), so that the mode and the loaded root
+/// cannot disagree. A vCPU in user mode always has a user root: `iret`
+/// refuses to enter user mode without one, and the root cannot be changed
+/// from user mode (only the guest kernel makes hypercalls).
+pub fn load_guest_root(domain: &crate::domain::Domain) {
+    let root = match (domain.vcpu.kernel_mode, domain.user_root) {
+        (false, Some(user_root)) => user_root,
+        _ => domain.kernel_root,
+    };
+    // SAFETY: both roots hold a type reference as validated L4s of this
+    // domain for as long as they are its roots (`switch_base`), and
+    // validation copied the hypervisor's slots into them, so the
+    // hypervisor stays mapped exactly as before.
+    unsafe { instructions::write_cr3(root * PAGE_SIZE) };
+    super::tlb::root_loaded();
+}

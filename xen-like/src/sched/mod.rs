@@ -15,7 +15,7 @@
 //! hypervisor stack: they are copied into the old vCPU, and the next vCPU's
 //! are copied in their place, so the exit path resumes the next guest.
 //! With them go the x87/SSE state, the FS and GS bases, and the page-table
-//! root (CR3).
+//! root (CR3) of the mode the vCPU is in (guest kernel or guest user).
 
 use crate::arch::x86_64::entry;
 use crate::arch::x86_64::frame::GuestFrame;
@@ -23,7 +23,7 @@ use crate::arch::x86_64::instructions::{self, rdtsc};
 use crate::arch::x86_64::ordered_lock::OrderedMutex;
 use crate::arch::x86_64::percpu::this_cpu;
 use crate::domain::{self, Domain, DomainId};
-use crate::mm::{guest_access, paging, tlb, PAGE_SIZE};
+use crate::mm::{guest_access, paging, tlb};
 use core::sync::atomic::Ordering;
 use hypercall_abi::domctl::SHUTDOWN_REQUEST_FLAG;
 use hypercall_abi::mmu::VMASST_TYPE_RUNSTATE_UPDATE_FLAG;
@@ -232,10 +232,9 @@ fn switch_to(id: DomainId, frame: &mut GuestFrame) {
         instructions::fxrstor(&vcpu.fpu);
         instructions::write_fs_base(vcpu.fs_base);
         instructions::write_kernel_gs_base(vcpu.gs_base);
-        // SAFETY: the root was validated as an L4 of this domain, and
-        // validation copied the hypervisor's slots into it.
-        unsafe { instructions::write_cr3(domain.kernel_root * PAGE_SIZE) };
-        tlb::root_loaded();
+        // The root of the mode it was in: the user's, if it was
+        // descheduled while running a user program.
+        paging::load_guest_root(domain);
         crate::time::publish_vcpu_time(domain.shared_info());
         write_runstate_area(domain);
         deliver_shutdown_request(domain, frame);

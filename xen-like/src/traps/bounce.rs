@@ -19,13 +19,21 @@
 //! ```
 //!
 //! RCX and R11 sit on top, as in Xen, because a hypervisor that returns to
-//! the handler with `sysretq` destroys them (ours leaves a trap through
-//! `iretq`, but the ABI is Xen's); the handler pops them first and then sees
-//! a frame like the processor's. It returns with the `iret`
-//! hypercall. When the guest was already in kernel mode the frame goes
-//! below its stack pointer, skipping the 128-byte red zone that code built
-//! with one may be using; the stack is 16-byte aligned as the processor
-//! would align it.
+//! the handler with `sysretq` destroys them (ours does after a `syscall`
+//! bounce); the handler pops them first and then sees a frame like the
+//! processor's. It returns with the `iret` hypercall.
+//!
+//! Where the frame goes depends on the mode the guest was in (see
+//! `guest_mode`):
+//! - **guest-kernel mode**: below its stack pointer, skipping the 128-byte
+//!   red zone that code built with one may be using; CS is shown with RPL 0
+//!   ("you interrupted the kernel"), as Xen shows it;
+//! - **guest-user mode**: the vCPU first switches to guest-kernel mode (the
+//!   kernel's root and GS base), and the frame goes at the top of the
+//!   kernel stack the guest named with `stack_switch` (no red zone: nothing
+//!   of the kernel's lives there); CS keeps RPL 3.
+//!
+//! Either way the stack is 16-byte aligned as the processor would align it.
 
 use crate::arch::x86_64::frame::{GuestFrame, RFLAGS_IF};
 use crate::domain::Domain;
@@ -36,8 +44,9 @@ use hypercall_abi::x86::has_error_code;
 use xen_like::pagewalk::check_guest_range;
 
 const RED_ZONE: u64 = 128;
-/// RFLAGS bits cleared on entry to a handler: TF, NT, RF, VM (as hardware does).
-const RFLAGS_CLEARED_ON_ENTRY: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17);
+/// RFLAGS bits cleared on entry to a handler: TF, NT, RF, VM (as hardware
+/// does), and AC (as Xen does: no alignment checks in the guest kernel).
+const RFLAGS_CLEARED_ON_ENTRY: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 18);
 
 /// Why an exception could not be delivered (the guest then crashes).
 #[derive(Clone, Copy, Debug)]
@@ -111,9 +120,15 @@ pub fn bounce_to(
     }
     let saved_mask = domain.shared_info().vcpu(0).upcall_mask();
 
-    // Guests run only in kernel mode so far, so the frame goes on the
-    // current stack, below the red zone.
-    let interrupted_cs = (frame.cs & !3) | (u64::from(saved_mask) << 32);
+    let (stack_top, shown_cs) = if domain.vcpu.kernel_mode {
+        (frame.rsp.wrapping_sub(RED_ZONE), frame.cs & !3)
+    } else {
+        // From here on the kernel's root is loaded: the frame is written
+        // through the kernel's page tables, which map its stack.
+        super::guest_mode::toggle_guest_mode(domain);
+        (domain.vcpu.kernel_sp, frame.cs)
+    };
+    let interrupted_cs = (shown_cs & 0xffff) | (u64::from(saved_mask) << 32);
     let interrupted_rflags =
         (frame.rflags & !RFLAGS_IF) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
     let mut words = [0u64; 8];
@@ -132,7 +147,7 @@ pub fn bounce_to(
     push_low(interrupted_rflags);
     push_low(frame.rsp);
     push_low(frame.ss);
-    let stack = (frame.rsp.wrapping_sub(RED_ZONE) & !15).wrapping_sub(count as u64 * 8);
+    let stack = (stack_top & !15).wrapping_sub(count as u64 * 8);
     let bytes: &[u8] = {
         // SAFETY: `words` is an array of integers; viewing its first `count`
         // words as bytes is sound.

@@ -1,14 +1,20 @@
 //! The hypercalls with which a guest describes its exception handling:
 //! `set_trap_table`, `stack_switch`, `set_callbacks`, `callback_op`, and
-//! `iret`, with which its handlers return.
+//! `iret`, with which its handlers return (and with which the guest kernel
+//! enters user mode), and `set_segment_base`.
 
 use crate::arch::x86_64::frame::{
     GuestFrame, ENTRY_FULL_RESTORE, ENTRY_SYSCALL, RFLAGS_GUEST_MASK, RFLAGS_IF,
 };
+use crate::arch::x86_64::instructions;
 use crate::domain::{self, Domain, TrapHandler};
 use crate::mm::guest_access;
+use crate::traps::guest_mode;
 use hypercall_abi::callback::{CallbackOp, CallbackRegister, CallbackType, CALLBACKF_MASK_EVENTS};
-use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64, VGCF_IN_SYSCALL};
+use hypercall_abi::layout::{
+    FLAT_RING3_CS64, FLAT_RING3_SS64, SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER,
+    SEGBASE_GS_USER_SEL, VGCF_IN_SYSCALL,
+};
 use hypercall_abi::{IretContext, TrapInfo, XenError};
 use xen_like::pagewalk::is_canonical;
 
@@ -35,6 +41,7 @@ pub fn set_trap_table(domain: &mut Domain, table: u64) -> Result<u64, XenError> 
         domain.vcpu.trap_table[usize::from(entry.vector)] = TrapHandler {
             address: entry.address,
             mask_events: entry.masks_events(),
+            privilege: entry.privilege_level(),
         };
     }
     Err(XenError::EINVAL) // no terminating entry within 256
@@ -95,6 +102,10 @@ pub fn callback_op(domain: &mut Domain, command: u64, argument: u64) -> Result<u
                 return Err(XenError::EINVAL);
             }
             set_callback(domain, kind, request.address)?;
+            if kind == CallbackType::Syscall {
+                domain.vcpu.callbacks.syscall_masks_events =
+                    request.flags & CALLBACKF_MASK_EVENTS != 0;
+            }
         }
         CallbackOp::Unregister => {
             // The argument is a struct callback_unregister { u16 type; u16 _unused; }.
@@ -117,12 +128,27 @@ pub fn set_callbacks(
     set_callback(domain, CallbackType::Event, event)?;
     set_callback(domain, CallbackType::Failsafe, failsafe)?;
     set_callback(domain, CallbackType::Syscall, syscall)?;
+    // This older interface has no flags: the syscall callback runs with
+    // events as they were (as in Xen).
+    domain.vcpu.callbacks.syscall_masks_events = false;
     Ok(0)
 }
 
 /// `iret`: return from a handler. The hypercall page's stub left an
 /// `iret_context` (rax, r11, rcx, flags, rip, cs, rflags, rsp, ss) at the
 /// guest's stack pointer; load it into the frame. Returns the restored rax.
+///
+/// A CS with RPL 3 returns to guest *user* mode (Xen's `do_iret`): the
+/// vCPU switches to its user root and GS base (`guest_mode`), which needs
+/// a user root (`MMUEXT_NEW_USER_BASEPTR`): a guest kernel that has none
+/// is crashed, as Xen crashes it. Any other RPL stays in guest-kernel
+/// mode. Only the guest kernel can make this hypercall: a user program's
+/// `syscall` never reaches the hypervisor.
+///
+/// With `VGCF_in_syscall` in `flags` the return is sysret-style (the
+/// guest's own `sysretq`, in effect): only rax, rip, rflags and rsp are
+/// restored, and rcx and r11 are clobbered by the `sysretq` the
+/// hypervisor then leaves through.
 ///
 /// What a crafted frame gets (the guest cannot return to ring 0, nor make
 /// the hypervisor's own `iretq`/`sysretq` fault):
@@ -152,10 +178,11 @@ pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static
     if cs | 3 != u64::from(FLAT_RING3_CS64) || ss | 3 != u64::from(FLAT_RING3_SS64) {
         return Err("iret to segments other than the flat 64-bit ones");
     }
-    if cs & 3 == 3 {
-        // Returning to guest *user* mode needs a user page table, which
-        // arrives with validated paging; until then it is a guest error.
-        return Err("iret to user mode, which this guest has not set up");
+    if cs & 3 == 3 && domain.vcpu.kernel_mode {
+        if domain.user_root.is_none() {
+            return Err("iret to user mode with no user page table (MMUEXT_NEW_USER_BASEPTR)");
+        }
+        guest_mode::toggle_guest_mode(domain);
     }
     if context.flags & VGCF_IN_SYSCALL == 0 {
         frame.rcx = context.rcx;
@@ -175,6 +202,36 @@ pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static
         .vcpu(0)
         .set_upcall_mask(u8::from(context.rflags & RFLAGS_IF == 0));
     Ok(context.rax)
+}
+
+/// `set_segment_base(which, base)`: the FS base, or one of the two GS
+/// bases (the user's, `SEGBASE_GS_USER`, and the kernel's,
+/// `SEGBASE_GS_KERNEL`). Only the guest kernel calls it, so the kernel's
+/// GS base is the active one and the user's is the shadow that the next
+/// switch to user mode brings in (`guest_mode`). A non-canonical base is
+/// `-EINVAL` (loading it would fault in the hypervisor).
+/// `SEGBASE_GS_USER_SEL` (load a user GS *selector*) is not implemented:
+/// this hypervisor has no guest descriptor tables yet, so the only
+/// selectors a guest could name are the flat ones it can load itself.
+pub fn set_segment_base(domain: &mut Domain, which: u64, base: u64) -> Result<u64, XenError> {
+    if !is_canonical(base) {
+        return Err(XenError::EINVAL);
+    }
+    match which {
+        SEGBASE_FS => instructions::write_fs_base(base),
+        SEGBASE_GS_USER => domain.vcpu.shadow_gs_base = base,
+        SEGBASE_GS_KERNEL => instructions::write_kernel_gs_base(base),
+        SEGBASE_GS_USER_SEL => {
+            crate::console::guest_log!(
+                domain,
+                Warn,
+                "set_segment_base SEGBASE_GS_USER_SEL is not implemented (no guest descriptor tables): -ENOSYS"
+            );
+            return Err(XenError::ENOSYS);
+        }
+        _ => return Err(XenError::EINVAL),
+    }
+    Ok(0)
 }
 
 /// Crashes the current domain after a failed `iret`.

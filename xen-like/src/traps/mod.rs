@@ -8,7 +8,9 @@
 //! stops.
 
 pub mod bounce;
+pub mod guest_mode;
 pub mod hypercalls;
+pub mod software_interrupt;
 
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::arch::x86_64::instructions::{rdtsc, read_cr2};
@@ -20,6 +22,7 @@ use hypercall_abi::x86::EXCEPTION_NAMES;
 
 const VECTOR_NMI: u8 = 2;
 const VECTOR_DOUBLE_FAULT: u8 = 8;
+const VECTOR_GENERAL_PROTECTION: u8 = 13;
 const VECTOR_PAGE_FAULT: u8 = 14;
 const VECTOR_MACHINE_CHECK: u8 = 18;
 
@@ -65,6 +68,14 @@ fn guest_exception(frame: &mut GuestFrame) {
         0
     };
     let outcome = domain::with_current(|domain| {
+        if vector == VECTOR_GENERAL_PROTECTION {
+            // It may be an `int $n` the trap table's DPL lets through.
+            if let software_interrupt::Outcome::Delivered(result) =
+                software_interrupt::handle(domain, frame)
+            {
+                return result;
+            }
+        }
         bounce::bounce_exception(domain, frame, vector, fault_address)
     });
     if let Some(Err(problem)) = outcome {
@@ -81,6 +92,21 @@ fn guest_exception(frame: &mut GuestFrame) {
             let _ = write!(reason, ", address {fault_address:#x}");
         }
         let _ = write!(reason, ": {problem}");
+        domain::crash_current(&reason);
+    }
+}
+
+/// A `syscall` from guest user mode (see `guest_mode::user_syscall`):
+/// bounced to the guest kernel, which is crashed if it cannot take it.
+pub fn user_syscall(frame: &mut GuestFrame) {
+    let outcome = domain::with_current(|domain| guest_mode::user_syscall(domain, frame));
+    if let Some(Err(problem)) = outcome {
+        let mut reason = heapless::String::<192>::new();
+        let _ = write!(
+            reason,
+            "cannot deliver a system call from user mode (rip {:#x}): {problem}",
+            frame.rip
+        );
         domain::crash_current(&reason);
     }
 }

@@ -47,6 +47,12 @@ pub struct PerCpu {
     /// The lock levels this CPU holds, one bit each, in builds that check
     /// the lock order (see `ordered_lock`).
     pub locks_held: AtomicU32,
+    /// Whether the running vCPU is in guest-user mode: the `syscall` entry
+    /// tests it to tell a guest kernel's hypercall from a user program's
+    /// system call (Xen's `TF_kernel_mode` test in `lstar_enter`) without
+    /// taking the domain lock. A mirror of `Vcpu::kernel_mode`, kept by
+    /// `domain::set_current` and `traps::guest_mode::toggle_guest_mode`.
+    pub guest_user_mode: AtomicBool,
 }
 
 /// Offset of `stack_top`, used by the entry code.
@@ -71,6 +77,7 @@ impl PerCpu {
             reschedule: AtomicBool::new(false),
             vcpu_info: AtomicU64::new(0),
             locks_held: AtomicU32::new(0),
+            guest_user_mode: AtomicBool::new(false),
         }
     }
 
