@@ -12,7 +12,9 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod cmdline;
+pub mod cpuid_policy;
 pub mod credit;
+pub mod debug_registers;
 pub mod event_channel;
 pub mod frame_allocator;
 pub mod frame_table;
@@ -24,3 +26,4 @@ pub mod rate_limit;
 pub mod runstate;
 pub mod shared_page;
 pub mod timekeeping;
+pub mod x86_decode;
