@@ -46,18 +46,20 @@ pub const DR7_ENABLE_MASK: u64 = 0xff;
 /// DR7's R/W value meaning "I/O breakpoint".
 const DR7_IO: u64 = 0b10;
 
-/// A vCPU's debug registers as the guest set them.
+/// A vCPU's debug registers as the guest set them. The fields are
+/// private so that every value went through [`DebugRegisters::set`]: the
+/// hypervisor loads them into the processor on that guarantee.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DebugRegisters {
     /// DR0..DR3: breakpoint addresses.
-    pub address: [u64; 4],
+    address: [u64; 4],
     /// DR6: status.
-    pub status: u64,
+    status: u64,
     /// DR7: control, as loaded into the hardware (no I/O breakpoints).
-    pub control: u64,
+    control: u64,
     /// The enable bits of I/O breakpoints, which are kept here instead of
     /// in the hardware's DR7 (Xen's `dr7_emul`).
-    pub io_enables: u64,
+    io_enables: u64,
 }
 
 impl Default for DebugRegisters {
@@ -76,6 +78,27 @@ impl DebugRegisters {
     /// must be loaded when the vCPU runs.
     pub fn active(&self) -> bool {
         self.control & DR7_ENABLE_MASK != 0
+    }
+
+    /// DR0..DR3, as loaded into the processor.
+    pub fn addresses(&self) -> [u64; 4] {
+        self.address
+    }
+
+    /// DR6, as loaded into the processor.
+    pub fn status(&self) -> u64 {
+        self.status
+    }
+
+    /// DR7 without the I/O breakpoints, as loaded into the processor.
+    pub fn control(&self) -> u64 {
+        self.control
+    }
+
+    /// Adds the status bits of a `#DB` the processor reported (its DR6) to
+    /// the guest's DR6.
+    pub fn record_status(&mut self, hardware_status: u64) {
+        self.status |= hardware_status & 0xffff_ffff & !DR6_ALWAYS_ONE & !DR6_ALWAYS_ZERO;
     }
 
     /// Sets debug register `register` to `value` under the rules above.
@@ -188,6 +211,13 @@ mod tests {
         registers.set(7, 0xd801, false).unwrap(); // bits 11, 12, 14, 15 and L0
         assert_eq!(registers.get(7, false), Ok(0x401));
         assert!(registers.active());
+    }
+
+    #[test]
+    fn a_debug_exception_adds_its_status() {
+        let mut registers = DebugRegisters::default();
+        registers.record_status(DR6_ALWAYS_ONE | DR6_SINGLE_STEP | 1 | (1 << 40));
+        assert_eq!(registers.status(), DR6_ALWAYS_ONE | DR6_SINGLE_STEP | 1);
     }
 
     #[test]
