@@ -107,6 +107,7 @@ pub fn bench() {
         }),
         "",
     );
+    bench_emulation();
     let mut calls = [MulticallEntry {
         op: Hypercall::XenVersion as u64,
         ..MulticallEntry::default()
@@ -131,6 +132,59 @@ pub fn bench() {
     bench_events();
     bench_domains();
     println!("bench: done");
+}
+
+/// Trap and emulate, beside the null hypercall of the same run: Xen's
+/// forced-emulation CPUID (`ud2; .ascii "xen"; cpuid`, a #UD the hypervisor
+/// decodes and answers from the PV CPUID policy) and an emulated
+/// `mov %cr3, %rax` (a #GP). Each is a full exception entry, fetch of the
+/// instruction through the guest's page tables, decode, and exit.
+fn bench_emulation() {
+    report(
+        "forced_emulation_cpuid",
+        measure("forced_emulation_cpuid", || {
+            let (maximum, signature): (u32, u32);
+            // SAFETY: the hypervisor emulates the sequence and advances RIP
+            // past it; cpuid writes eax..edx, declared as outputs (rbx is
+            // saved by hand, as LLVM reserves it).
+            unsafe {
+                core::arch::asm!(
+                    "xchg {scratch:r}, rbx",
+                    "ud2",
+                    ".ascii \"xen\"",
+                    "cpuid",
+                    "xchg {scratch:r}, rbx",
+                    scratch = inout(reg) 0u64 => _,
+                    inout("eax") 0x4000_0000u32 => maximum,
+                    inout("ecx") 0u32 => _,
+                    out("edx") signature,
+                )
+            };
+            // Leaf 0x40000000: the last hypervisor leaf, and "XenVMMXenVMM"
+            // ending in EDX with "nVMM".
+            match (maximum, signature) {
+                (0x4000_0002, 0x4d4d_566e) => Ok(()),
+                other => Err(other),
+            }
+        }),
+        "",
+    );
+    report(
+        "emulated_mov_from_cr3",
+        measure("emulated_mov_from_cr3", || {
+            let root: u64;
+            // SAFETY: the hypervisor emulates the read (the #GP it raises in
+            // ring 3) and puts the base pointer in the register.
+            unsafe { core::arch::asm!("mov {}, cr3", out(reg) root, options(nostack)) };
+            // The machine address of Dom0's L4: page-aligned, never 0.
+            if root != 0 && root.is_multiple_of(4096) {
+                Ok(())
+            } else {
+                Err(root)
+            }
+        }),
+        "",
+    );
 }
 
 /// Where the paging benchmarks map their pages.

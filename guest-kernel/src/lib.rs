@@ -13,6 +13,8 @@
 //!   with the `iret` hypercall;
 //! - [`paging`]: the guest's page tables, changed only through the
 //!   validated page-table hypercalls;
+//! - [`privileged`]: privileged and sensitive instructions run from ring 3,
+//!   with the fault caught when the hypervisor reflects one;
 //! - [`heap`]: a heap for `alloc` that grows by mapping fresh frames.
 //!
 //! A binary built on it provides `guest_main(&'static StartInfo) -> !`.
@@ -25,6 +27,8 @@ pub mod console;
 pub mod events;
 pub mod heap;
 pub mod paging;
+#[cfg(not(test))]
+pub mod privileged;
 pub mod start;
 pub mod time;
 pub mod traps;

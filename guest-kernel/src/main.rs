@@ -11,6 +11,8 @@
 //! - `probe`: tries the control domain's hypercalls, which an unprivileged
 //!   guest must be refused (`-EPERM`), reports, keeps running briefly, and
 //!   powers off;
+//! - `sensitive`: runs x86's sensitive instructions in ring 3 and prints
+//!   which trapped and what each saw (`sensitive.rs`);
 //! - `clock`: prints the time of day (Unix seconds) about every second;
 //! - `sleeper`: sleeps (blocked) and wakes once a second, doing nothing;
 //! - `burn`: CPU-bound and silent (for weights and caps);
@@ -36,6 +38,7 @@ extern crate alloc;
 
 mod attacks;
 mod flood;
+mod sensitive;
 mod user;
 
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
@@ -66,6 +69,7 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
         "crash" => crash(),
         "flood" => flood::flood(line),
         "probe" => probe(),
+        "sensitive" => sensitive::sensitive(),
         "first-line" => {
             // For the benchmark: Dom0 put the TSC at `xl create` time on our
             // command line; the difference is create-to-first-line.

@@ -13,7 +13,9 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod cmdline;
+pub mod cpuid_policy;
 pub mod credit;
+pub mod debug_registers;
 pub mod event_channel;
 pub mod frame_allocator;
 pub mod frame_table;
@@ -26,3 +28,4 @@ pub mod runstate;
 pub mod shared_page;
 pub mod software_interrupts;
 pub mod timekeeping;
+pub mod x86_decode;

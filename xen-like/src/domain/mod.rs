@@ -85,6 +85,7 @@ use hypercall_abi::event_channel::VIRQ_DOM_EXC;
 use hypercall_abi::layout::DOMID_FIRST_RESERVED;
 use hypercall_abi::sched::ShutdownReason;
 use hypercall_abi::XenError;
+use xen_like::debug_registers::DebugRegisters;
 use xen_like::event_channel::PortTable;
 use xen_like::frame_table::{Flush, Owner};
 use xen_like::lock_order::LockLevel;
@@ -186,6 +187,14 @@ pub struct Vcpu {
     /// tables at the moment of each write, as Xen's `copy_to_guest` does, so
     /// the hypervisor holds no frame for it (frame-table invariant 6).
     pub runstate_area: u64,
+    /// Its debug registers (`set_debugreg`, an emulated `mov %drN`),
+    /// loaded into the hardware while it runs when a breakpoint is on.
+    pub debug: DebugRegisters,
+    /// The CR4 bits the guest controls itself (only DE here; see
+    /// `traps::emulate`).
+    pub guest_cr4: u64,
+    /// Its user-mode GS base, as `MSR_SHADOW_GS_BASE` reads and writes it.
+    pub gs_base_user: u64,
 }
 
 impl Vcpu {
@@ -206,6 +215,9 @@ impl Vcpu {
             cpu_cycles: 0,
             runstate: Runstate::new(crate::time::system_time_ns()),
             runstate_area: 0,
+            debug: DebugRegisters::default(),
+            guest_cr4: 0,
+            gs_base_user: 0,
         }
     }
 }

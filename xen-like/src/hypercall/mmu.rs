@@ -223,19 +223,7 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
                 tlb::note_stale();
             }
         }
-        MmuextCmd::NewBaseptr => {
-            let old = domain.kernel_root;
-            frame_table::with(|frames, memory| frames.switch_base(memory, mfn, Some(old), id))
-                .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
-            domain.kernel_root = mfn;
-            // The guest is in kernel mode (it made a hypercall): load the new
-            // root now. Writing CR3 also flushes the TLB.
-            // SAFETY: the frame table validated `mfn` as an L4 of this
-            // domain, and validation copied the hypervisor's slots into it,
-            // so the hypervisor stays mapped.
-            unsafe { instructions::write_cr3(mfn * PAGE_SIZE) };
-            tlb::root_loaded();
-        }
+        MmuextCmd::NewBaseptr => new_baseptr(domain, mfn)?,
         MmuextCmd::NewUserBaseptr => {
             let old = domain.user_root;
             if mfn == 0 {
@@ -282,6 +270,25 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
             return Err(XenError::ENOSYS);
         }
     }
+    Ok(())
+}
+
+/// `MMUEXT_NEW_BASEPTR`, also reached by an emulated `mov %reg, %cr3`:
+/// makes the L4 `mfn` the domain's kernel page-table root, after the frame
+/// table validated it as one of the domain's L4s, and loads it.
+pub(crate) fn new_baseptr(domain: &mut Domain, mfn: u64) -> Result<(), XenError> {
+    let old = domain.kernel_root;
+    frame_table::with(|frames, memory| frames.switch_base(memory, mfn, Some(old), domain.id))
+        .map_err(|refusal| refused_to(domain, MmuextCmd::NewBaseptr.name(), refusal))?;
+    domain.kernel_root = mfn;
+    // The guest is in kernel mode (it made a hypercall, or executed the
+    // instruction being emulated): load the new root now. Writing CR3 also
+    // flushes the TLB.
+    // SAFETY: the frame table validated `mfn` as an L4 of this domain, and
+    // validation copied the hypervisor's slots into it, so the hypervisor
+    // stays mapped.
+    unsafe { instructions::write_cr3(mfn * PAGE_SIZE) };
+    tlb::root_loaded();
     Ok(())
 }
 

@@ -11,7 +11,7 @@
 mod console_io;
 mod domctl;
 mod memory;
-mod mmu;
+pub(crate) mod mmu;
 mod multicall;
 mod sched;
 mod sysctl;
@@ -94,6 +94,12 @@ fn dispatch(call: Option<Hypercall>, number: u64, arguments: &[u64; 5]) -> Resul
             on_current(|domain| trap_calls::set_segment_base(domain, a0, a1))
         }
         Some(Hypercall::CallbackOp) => on_current(|domain| trap_calls::callback_op(domain, a0, a1)),
+        Some(Hypercall::SetDebugreg) => {
+            on_current(|domain| crate::traps::debug::set_debugreg(domain, a0, a1))
+        }
+        Some(Hypercall::GetDebugreg) => {
+            on_current(|domain| crate::traps::debug::get_debugreg(domain, a0))
+        }
         Some(Hypercall::Sysctl) => sysctl::sysctl(a0),
         Some(Hypercall::MmuUpdate) => mmu::mmu_update(a0, a1, a2, a3),
         Some(Hypercall::MmuextOp) => mmu::mmuext_op(a0, a1, a2, a3),

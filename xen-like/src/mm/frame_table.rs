@@ -107,6 +107,26 @@ pub fn clear_page(mfn: Mfn, domain: DomainId) -> Result<(), Refusal> {
     })
 }
 
+/// Writes the hypercall page into `domain`'s frame `mfn`, for a guest
+/// that asked for it through MSR 0x40000000 (the frame is named in the
+/// MSR value, as CPUID leaf 0x40000002 advertises). The frame must be one
+/// the domain could map writable; the `Writable` type is held while the
+/// stubs are written, exactly as for [`clear_page`].
+pub fn fill_hypercall_page(mfn: Mfn, domain: DomainId) -> Result<(), Refusal> {
+    with(|table, memory| {
+        table.get_page_type(memory, mfn, PageType::Writable, domain)?;
+        // SAFETY: `mfn` is RAM (the frame table covers only RAM frames and
+        // the type check found it), owned by `domain`, and typed Writable:
+        // the stubs only change data the domain may write itself, and the
+        // page is 4096 bytes, the size of the array viewed.
+        let page = unsafe { &mut *physical_pointer::<[u8; 4096]>(mfn * PAGE_SIZE) };
+        hypercall_abi::hypercall_page::fill(page);
+        // A `Writable` type has no contents to devalidate: no flush.
+        let _no_flush = table.put_page_type(memory, mfn);
+        Ok(())
+    })
+}
+
 /// `owner` gives `mfn` back; the frame returns to the allocator.
 pub fn release(mfn: Mfn, owner: Owner) -> Result<(), Refusal> {
     with(|table, _| table.release(mfn, owner))?;

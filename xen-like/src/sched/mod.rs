@@ -222,6 +222,7 @@ fn save(domain: &mut Domain, frame: &GuestFrame) {
     instructions::fxsave(&mut vcpu.fpu);
     vcpu.fs_base = instructions::read_fs_base();
     vcpu.gs_base = instructions::read_kernel_gs_base();
+    crate::traps::debug::unload(vcpu);
 }
 
 /// Loads domain `id`'s vCPU into `frame` and the CPU.
@@ -232,6 +233,7 @@ fn switch_to(id: DomainId, frame: &mut GuestFrame) {
         instructions::fxrstor(&vcpu.fpu);
         instructions::write_fs_base(vcpu.fs_base);
         instructions::write_kernel_gs_base(vcpu.gs_base);
+        crate::traps::debug::load(vcpu);
         // The root of the mode it was in: the user's, if it was
         // descheduled while running a user program.
         paging::load_guest_root(domain);

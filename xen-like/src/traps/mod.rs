@@ -8,6 +8,8 @@
 //! stops.
 
 pub mod bounce;
+pub mod debug;
+pub mod emulate;
 pub mod guest_mode;
 pub mod hypercalls;
 pub mod software_interrupt;
@@ -61,12 +63,32 @@ fn timer_tick(frame: &GuestFrame) {
 /// A guest raised an exception: bounce it to the guest's handler, or crash
 /// the guest when it cannot take it.
 fn guest_exception(frame: &mut GuestFrame) {
-    let vector = frame.vector as u8;
-    let fault_address = if vector == VECTOR_PAGE_FAULT {
+    let hardware_vector = frame.vector as u8;
+    let mut vector = hardware_vector;
+    let mut fault_address = if vector == VECTOR_PAGE_FAULT {
         read_cr2()
     } else {
         0
     };
+    // A privileged instruction (#GP with error code 0) or Xen's forced-
+    // emulation prefix (#UD) may be emulated instead (see emulate.rs).
+    if vector == emulate::VECTOR_INVALID_OPCODE
+        || (vector == emulate::VECTOR_GENERAL_PROTECTION && frame.error_code == 0)
+    {
+        match emulate::handle(frame) {
+            emulate::Outcome::Emulated => return,
+            emulate::Outcome::Raise(exception) => {
+                vector = exception.vector;
+                frame.vector = u64::from(vector);
+                frame.error_code = exception.error_code;
+                fault_address = exception.address;
+            }
+            emulate::Outcome::Reflect => {}
+        }
+    }
+    if hardware_vector == emulate::VECTOR_DEBUG {
+        domain::with_current(|domain| debug::record_debug_status(&mut domain.vcpu));
+    }
     let outcome = domain::with_current(|domain| {
         if vector == VECTOR_GENERAL_PROTECTION {
             // It may be an `int $n` the trap table's DPL lets through.

@@ -1,6 +1,7 @@
 //! Thin wrappers around single privileged instructions and MSRs.
 
 use core::arch::asm;
+use xen_like::debug_registers::{DebugRegisters, DR6_ALWAYS_ONE, DR7_ALWAYS_ONE};
 
 /// IA32_EFER.
 pub const MSR_EFER: u32 = 0xC000_0080;
@@ -217,4 +218,80 @@ pub fn wait_for_interrupt() {
     // covers the hlt. The handler runs on this stack and returns here; `cli`
     // restores the hypervisor's interrupts-off state.
     unsafe { asm!("sti", "hlt", "cli", options(nostack)) };
+}
+
+/// The CPUID leaf `leaf`, sub-leaf `subleaf`: (eax, ebx, ecx, edx).
+pub fn cpuid_count(leaf: u32, subleaf: u32) -> (u32, u32, u32, u32) {
+    let result = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    (result.eax, result.ebx, result.ecx, result.edx)
+}
+
+/// Reads CR0.
+pub fn read_cr0() -> u64 {
+    let value: u64;
+    // SAFETY: reading CR0 has no side effect.
+    unsafe { asm!("mov {}, cr0", out(reg) value, options(nostack, nomem, preserves_flags)) };
+    value
+}
+
+/// Reads CR4.
+pub fn read_cr4() -> u64 {
+    let value: u64;
+    // SAFETY: reading CR4 has no side effect.
+    unsafe { asm!("mov {}, cr4", out(reg) value, options(nostack, nomem, preserves_flags)) };
+    value
+}
+
+/// IA32_TSC_AUX, which `rdtscp` returns in ecx.
+pub const MSR_TSC_AUX: u32 = 0xC000_0103;
+
+/// Whether the CPU has `rdtscp` (CPUID 0x80000001 EDX bit 27).
+pub fn has_rdtscp() -> bool {
+    let (max_extended, _, _, _) = cpuid(0x8000_0000);
+    max_extended >= 0x8000_0001 && cpuid(0x8000_0001).3 & (1 << 27) != 0
+}
+
+/// Loads a vCPU's debug registers into the processor.
+pub fn load_debug_registers(registers: &DebugRegisters) {
+    let [dr0, dr1, dr2, dr3] = registers.addresses();
+    // SAFETY: every value went through `DebugRegisters::set` (its fields
+    // are private): DR0..DR3 are guest addresses, outside the hypervisor's
+    // range, so no breakpoint can fire on the hypervisor's own code or
+    // data; DR6 and DR7 have their reserved bits at their fixed values and
+    // DR7.GD clear, so later accesses to the registers do not fault.
+    unsafe {
+        asm!(
+            "mov dr0, {0}",
+            "mov dr1, {1}",
+            "mov dr2, {2}",
+            "mov dr3, {3}",
+            "mov dr6, {4}",
+            "mov dr7, {5}",
+            in(reg) dr0, in(reg) dr1, in(reg) dr2, in(reg) dr3,
+            in(reg) registers.status(), in(reg) registers.control(),
+            options(nostack, nomem, preserves_flags),
+        )
+    };
+}
+
+/// Turns every hardware breakpoint off (DR7 at its reset value).
+pub fn disable_breakpoints() {
+    // SAFETY: DR7 with no breakpoint enabled and its reserved bits at
+    // their fixed values stops all breakpoints and nothing else.
+    unsafe {
+        asm!("mov dr7, {}", in(reg) DR7_ALWAYS_ONE, options(nostack, nomem, preserves_flags))
+    };
+}
+
+/// Reads DR6 after a `#DB` and puts it back to its reset value (its status
+/// bits are sticky: the processor never clears them itself).
+pub fn take_debug_status() -> u64 {
+    let status: u64;
+    // SAFETY: reading DR6 has no side effect; writing its reset value
+    // (reserved bits at their fixed values) only clears the status bits.
+    unsafe {
+        asm!("mov {}, dr6", out(reg) status, options(nostack, nomem, preserves_flags));
+        asm!("mov dr6, {}", in(reg) DR6_ALWAYS_ONE, options(nostack, nomem, preserves_flags));
+    }
+    status
 }

@@ -1,0 +1,84 @@
+//! A guest's debug registers on the hardware: the `set_debugreg` and
+//! `get_debugreg` hypercalls, loading them while the vCPU runs, and the
+//! status a `#DB` leaves in DR6.
+//!
+//! The rules for what a guest may put in them (no breakpoint on the
+//! hypervisor's addresses, no general detect, reserved bits fixed) are
+//! `xen_like::debug_registers`; this file only moves the checked values
+//! between the vCPU and the processor. The hardware registers are loaded
+//! only while a breakpoint is enabled (DR7 has an enable bit set), as in
+//! Xen, so a vCPU that never debugs costs nothing on a context switch.
+
+use crate::arch::x86_64::instructions::{
+    disable_breakpoints, load_debug_registers, take_debug_status,
+};
+use crate::domain::{Domain, Vcpu};
+use hypercall_abi::XenError;
+
+/// CR4.DE: debugging extensions (DR4/DR5 undefined, I/O breakpoints).
+pub const CR4_DE: u64 = 1 << 3;
+
+/// Whether the guest turned on CR4.DE in its view of CR4.
+pub fn debugging_extensions(vcpu: &Vcpu) -> bool {
+    vcpu.guest_cr4 & CR4_DE != 0
+}
+
+/// Loads `vcpu`'s debug registers into the processor if it has a
+/// breakpoint on (called when it is about to run).
+pub fn load(vcpu: &Vcpu) {
+    if vcpu.debug.active() {
+        load_debug_registers(&vcpu.debug);
+    }
+}
+
+/// Takes `vcpu`'s breakpoints off the processor (called when it stops
+/// running), so that the next vCPU does not inherit them.
+pub fn unload(vcpu: &Vcpu) {
+    if vcpu.debug.active() {
+        disable_breakpoints();
+    }
+}
+
+/// Sets debug register `register` of the running vCPU to `value` and, as
+/// it is running, the processor's too. Used by the hypercall and by the
+/// emulated `mov %reg, %drN`.
+pub fn set(vcpu: &mut Vcpu, register: u64, value: u64) -> Result<(), XenError> {
+    let was_active = vcpu.debug.active();
+    let extensions = debugging_extensions(vcpu);
+    vcpu.debug.set(register, value, extensions)?;
+    if vcpu.debug.active() {
+        load_debug_registers(&vcpu.debug);
+    } else if was_active {
+        disable_breakpoints();
+    }
+    Ok(())
+}
+
+/// Reads debug register `register` of `vcpu` (`-ENODEV` if there is none).
+pub fn get(vcpu: &Vcpu, register: u64) -> Result<u64, XenError> {
+    vcpu.debug.get(register, debugging_extensions(vcpu))
+}
+
+/// `set_debugreg(register, value)`.
+pub fn set_debugreg(domain: &mut Domain, register: u64, value: u64) -> Result<u64, XenError> {
+    set(&mut domain.vcpu, register, value).inspect_err(|error| {
+        crate::console::guest_log!(
+            domain,
+            Debug,
+            "set_debugreg {register} = {value:#x} refused: -{}",
+            error.name()
+        );
+    })?;
+    Ok(0)
+}
+
+/// `get_debugreg(register)`: the value, or `-ENODEV`.
+pub fn get_debugreg(domain: &mut Domain, register: u64) -> Result<u64, XenError> {
+    get(&domain.vcpu, register)
+}
+
+/// A `#DB` arrived from the running guest: record what the processor put
+/// in DR6 in the guest's DR6 (which it reads with `get_debugreg`).
+pub fn record_debug_status(vcpu: &mut Vcpu) {
+    vcpu.debug.record_status(take_debug_status());
+}
