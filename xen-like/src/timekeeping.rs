@@ -58,6 +58,44 @@ pub fn unix_seconds(year: u32, month: u32, day: u32, hour: u32, minute: u32, sec
         as u64
 }
 
+/// When the one-shot timer must next interrupt, as a TSC value: the
+/// earliest of the scheduler's deadline (the end of the chosen vCPU's run,
+/// or when a parked vCPU's allowance refills), the earliest guest timer
+/// (`set_timer_op`, a single-shot `vcpu_op` timer, a `poll` timeout, as TSC
+/// values), and `now + housekeeping`, the longest the hypervisor goes
+/// without looking at its timers and the serial line. Never before `now`:
+/// a deadline already past fires at once.
+pub fn next_timer_deadline(
+    now: u64,
+    scheduler: Option<u64>,
+    guest_timers: Option<u64>,
+    housekeeping: u64,
+) -> u64 {
+    [scheduler, guest_timers]
+        .into_iter()
+        .flatten()
+        .fold(now.saturating_add(housekeeping), u64::min)
+        .max(now)
+}
+
+/// The local APIC timer's initial count for a one-shot `cycles` TSC cycles
+/// long, the timer counting at `apic_hz` and the TSC at `tsc_hz`: at least
+/// 1 (0 would stop the timer), at most what the 32-bit register holds.
+/// Rounded up, so the interrupt never comes before the deadline (the
+/// handler would find nothing due and ask again).
+pub fn apic_count_for(cycles: u64, tsc_hz: u64, apic_hz: u64) -> u32 {
+    let count = (u128::from(cycles) * u128::from(apic_hz)).div_ceil(u128::from(tsc_hz.max(1)));
+    count.clamp(1, u128::from(u32::MAX)) as u32
+}
+
+/// The TSC value at system time `ns` (nanoseconds since boot), given the
+/// TSC at system time 0 and the TSC's rate; rounded up, so that at that
+/// TSC value the system time has reached `ns`.
+pub fn tsc_at(ns: u64, boot_tsc: u64, tsc_hz: u64) -> u64 {
+    let cycles = (u128::from(ns) * u128::from(tsc_hz)).div_ceil(1_000_000_000);
+    boot_tsc.saturating_add(u64::try_from(cycles).unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +128,41 @@ mod tests {
         assert_eq!(unix_seconds(2000, 3, 1, 0, 0, 0), 951_868_800);
         assert_eq!(unix_seconds(2026, 11, 22, 6, 4, 2), 1_795_327_442);
         assert_eq!(unix_seconds(2024, 2, 29, 12, 0, 0), 1_709_208_000);
+    }
+
+    #[test]
+    fn the_timer_fires_at_the_earliest_deadline_and_never_before_now() {
+        let tick = 10_000;
+        assert_eq!(next_timer_deadline(1000, None, None, tick), 11_000);
+        assert_eq!(next_timer_deadline(1000, Some(5000), None, tick), 5000);
+        assert_eq!(
+            next_timer_deadline(1000, Some(5000), Some(3000), tick),
+            3000
+        );
+        assert_eq!(
+            next_timer_deadline(1000, Some(50_000), Some(30_000), tick),
+            11_000
+        );
+        // A deadline already past fires at once.
+        assert_eq!(next_timer_deadline(1000, None, Some(10), tick), 1000);
+        assert_eq!(
+            next_timer_deadline(u64::MAX - 5, None, None, tick),
+            u64::MAX
+        );
+    }
+
+    #[test]
+    fn apic_counts_scale_and_stay_in_the_register() {
+        // A 2.6 GHz TSC and an APIC timer at 62.5 MHz (1 GHz / 16).
+        assert_eq!(apic_count_for(2_600_000, 2_600_000_000, 62_500_000), 62_500);
+        assert_eq!(apic_count_for(0, 2_600_000_000, 62_500_000), 1);
+        assert_eq!(apic_count_for(u64::MAX, 1, 62_500_000), u32::MAX);
+    }
+
+    #[test]
+    fn system_time_converts_to_the_tsc() {
+        assert_eq!(tsc_at(1_000_000_000, 500, 2_000_000_000), 2_000_000_500);
+        assert_eq!(tsc_at(0, 500, 2_000_000_000), 500);
+        assert_eq!(tsc_at(u64::MAX, u64::MAX - 1, 2_000_000_000), u64::MAX);
     }
 }

@@ -111,8 +111,11 @@ fn dispatch(call: Option<Hypercall>, number: u64, arguments: &[u64; 5]) -> Resul
         Some(Hypercall::VmAssist) => on_current(|domain| vcpu::vm_assist(domain, a0, a1)),
         Some(Hypercall::SetTimerOp) => on_current(|domain| {
             // Absolute system time in ns; 0 cancels. A deadline in the past
-            // fires at the next tick.
+            // fires at once (the timer interrupts as soon as it is armed).
             domain.timer_deadline = a0;
+            if a0 != 0 {
+                crate::time::arm_timer_no_later_than(crate::time::tsc_at_system_time(a0));
+            }
             Ok(0)
         }),
         Some(other) => unimplemented(other.name(), number),

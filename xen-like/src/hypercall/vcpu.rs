@@ -101,6 +101,9 @@ pub fn vcpu_op(command: u64, vcpu: u64, argument: u64) -> Result<u64, XenError> 
             on_current(|domain| {
                 // 0 means "not armed" here; a deadline of 0 is long past.
                 domain.timer_deadline = request.timeout_abs_ns.max(1);
+                crate::time::arm_timer_no_later_than(crate::time::tsc_at_system_time(
+                    domain.timer_deadline,
+                ));
                 Ok(0)
             })
         }

@@ -89,8 +89,31 @@ fn decide() -> Decision {
         credit.charge(u32::from(id), ran, now);
         domain::with(id, |domain| domain.vcpu.cpu_cycles += ran);
     }
-    domain::for_each(|domain| credit.set_runnable(u32::from(domain.id), domain.runnable()));
+    let mut earliest_guest_timer: Option<u64> = None;
+    domain::for_each(|domain| {
+        credit.set_runnable(u32::from(domain.id), domain.runnable());
+        let poll_deadline = domain.polling.as_ref().map_or(0, |poll| poll.deadline);
+        for deadline in [domain.timer_deadline, poll_deadline] {
+            if deadline != 0 {
+                earliest_guest_timer =
+                    Some(earliest_guest_timer.map_or(deadline, |earliest| earliest.min(deadline)));
+            }
+        }
+    });
     let decision = credit.pick(now);
+    // The timer interrupts at the next deadline that matters: the end of
+    // this run as the scheduler sized it (slice, credit, cap, boost), a
+    // capped vCPU's refill, a guest timer, or the housekeeping tick.
+    let scheduler_deadline = match decision {
+        Decision::Run { cycles, .. } => Some(now.saturating_add(cycles)),
+        Decision::Idle { until } => until,
+    };
+    crate::time::arm_timer_at(xen_like::timekeeping::next_timer_deadline(
+        now,
+        scheduler_deadline,
+        earliest_guest_timer.map(crate::time::tsc_at_system_time),
+        crate::time::housekeeping_cycles(),
+    ));
     let chosen = match decision {
         Decision::Run { vcpu, .. } => Some(vcpu as DomainId),
         Decision::Idle { .. } => None,

@@ -3,7 +3,10 @@
 //! The TSC counts at a constant rate on every CPU this hypervisor targets
 //! (and under QEMU at the host's rate). Its frequency is measured against
 //! the PIT, whose rate is fixed by the PC's design; the local APIC timer is
-//! calibrated in the same window and then drives a periodic tick.
+//! calibrated in the same window. It then runs one-shot, armed for the
+//! hypervisor's next deadline: the end of a vCPU's run as the scheduler
+//! chose it, a guest's timer or poll timeout, or at the latest one
+//! housekeeping tick (10 ms) later ([`arm_timer_at`]).
 
 use crate::arch::x86_64::{apic, instructions::rdtsc, pit, rtc};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +24,10 @@ static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 static BOOT_WALLCLOCK: AtomicU64 = AtomicU64::new(0);
 /// The guests' scale: tsc_to_system_mul and, in the top byte, tsc_shift.
 static SCALE: AtomicU64 = AtomicU64::new(0);
+/// The local APIC timer's counts per second (after its divide-by-16).
+static APIC_HZ: AtomicU64 = AtomicU64::new(0);
+/// The TSC value the timer is armed for (`u64::MAX`: not armed).
+static ARMED_AT: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// Measures the TSC and APIC timer and starts the periodic tick.
 pub fn init() {
@@ -47,7 +54,8 @@ pub fn init() {
     );
     let apic_ticks = u64::from(counts[0].wrapping_sub(counts[1]));
     let per_tick = apic_ticks * 1000 / CALIBRATION_MS / TICKS_PER_SECOND;
-    apic::start_periodic(per_tick.clamp(1, u64::from(u32::MAX)) as u32);
+    APIC_HZ.store((per_tick * TICKS_PER_SECOND).max(1), Ordering::Relaxed);
+    arm_timer_at(rdtsc() + housekeeping_cycles());
     log::info!(
         "TSC runs at {}.{:03} MHz; APIC timer {} counts per {} ms tick",
         tsc_hz / 1_000_000,
@@ -55,6 +63,37 @@ pub fn init() {
         per_tick,
         1000 / TICKS_PER_SECOND
     );
+}
+
+/// The longest the hypervisor goes without a timer interrupt: one tick.
+pub fn housekeeping_cycles() -> u64 {
+    tsc_hz() / TICKS_PER_SECOND
+}
+
+/// Arms the one-shot timer to interrupt at TSC value `deadline` (at once if
+/// it has passed), replacing whatever it was armed for.
+pub fn arm_timer_at(deadline: u64) {
+    let now = rdtsc();
+    let count = timekeeping::apic_count_for(
+        deadline.saturating_sub(now),
+        tsc_hz(),
+        APIC_HZ.load(Ordering::Relaxed),
+    );
+    ARMED_AT.store(deadline, Ordering::Relaxed);
+    apic::start_one_shot(count);
+}
+
+/// Arms the timer for `deadline` only if that is earlier than what it is
+/// armed for (a guest just set a timer while running).
+pub fn arm_timer_no_later_than(deadline: u64) {
+    if deadline < ARMED_AT.load(Ordering::Relaxed) {
+        arm_timer_at(deadline);
+    }
+}
+
+/// The TSC value at system time `ns`.
+pub fn tsc_at_system_time(ns: u64) -> u64 {
+    timekeeping::tsc_at(ns, BOOT_TSC.load(Ordering::Relaxed), tsc_hz())
 }
 
 /// TSC cycles per second.

@@ -52,9 +52,14 @@ extern "C" fn handle_trap(frame: &mut GuestFrame) {
 fn timer_tick(frame: &GuestFrame) {
     this_cpu().ticks.fetch_add(1, Ordering::Relaxed);
     apic::end_of_interrupt();
+    // A one-shot timer fires once: arm the housekeeping tick at once, so
+    // that the CPU is never without a timer; the next decision may arm an
+    // earlier deadline.
+    crate::time::arm_timer_at(rdtsc() + crate::time::housekeeping_cycles());
     crate::sched::tick();
-    // A guest's time slice is one tick. (A tick in the idle loop, from ring
-    // 0, just wakes the CPU up to look for work.)
+    // The timer fires at a deadline: a run ends, a guest timer expires.
+    // Decide again. (In the idle loop, from ring 0, it just wakes the CPU
+    // up to look for work.)
     if frame.came_from_guest() {
         crate::sched::request_reschedule();
     }

@@ -2,7 +2,8 @@
 //!
 //! Reached through its memory-mapped registers at the physical address in
 //! `IA32_APIC_BASE` (normally 0xfee00000), which the direct map covers. The
-//! timer runs in periodic mode and drives the hypervisor's tick.
+//! timer runs in one-shot mode, programmed for the hypervisor's next
+//! deadline (see `time::arm_timer_at`).
 
 use super::instructions::{read_msr, write_msr};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -62,11 +63,12 @@ pub fn current_count() -> u32 {
     read(REGISTER_TIMER_CURRENT)
 }
 
-/// Runs the timer periodically, `ticks` (divided by 16) per period.
-pub fn start_periodic(ticks: u32) {
+/// Interrupts once, after `count` timer counts (the bus clock divided by
+/// 16); a new call restarts the countdown.
+pub fn start_one_shot(count: u32) {
     write(REGISTER_TIMER_DIVIDE, 0b0011);
-    write(REGISTER_LVT_TIMER, u32::from(TIMER_VECTOR) | (1 << 17));
-    write(REGISTER_TIMER_INITIAL, ticks.max(1));
+    write(REGISTER_LVT_TIMER, u32::from(TIMER_VECTOR)); // one-shot, unmasked
+    write(REGISTER_TIMER_INITIAL, count.max(1));
 }
 
 /// Signals the end of an interrupt to the APIC.
