@@ -131,6 +131,20 @@
 //! entries are dropped too (devalidation), and the next user validates it
 //! afresh, because the guest may have rewritten it while it was plain memory.
 //!
+//! # Segment-descriptor pages
+//!
+//! A frame of a guest's GDT takes the `SegmentDescriptor` type. Taking it
+//! validates the frame like a table: each of its 512 descriptors must pass
+//! Xen's `check_descriptor` ([`crate::descriptor`]: no call gate into a
+//! segment of the hypervisor's, no TSS, LDT, interrupt or trap gate; DPLs
+//! below 3 raised to 3), and the fix-ups are written back only when all
+//! pass ([`validate_descriptor_page`]). Descriptors name no frames, so the
+//! type holds no references and devalidation has nothing to drop. Since a
+//! frame has one type at a time, invariant 2 covers descriptor pages as it
+//! covers page tables: never writable while in use, and a frame mapped
+//! writable (or held by the hypervisor, invariant 6) cannot become one.
+//! [`FrameTable::update_descriptor`] is the only way to change one in use.
+//!
 //! # A refused update, worked through
 //!
 //! Domain 1 has pinned frame 0x42 as an L1 table, and frame 0x40 is the L1
