@@ -20,6 +20,7 @@
 //! reported and execution continues; every other exception is reported and
 //! the domain crashes, as a kernel bug should.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(not(test))]
 use hypercall_abi::layout::TrapInfo;
 use hypercall_abi::sched::ShutdownReason;
@@ -59,6 +60,20 @@ pub struct TrapFrame {
 const HANDLED: [u8; 16] = [0, 1, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20];
 const VECTOR_BREAKPOINT: u8 = 3;
 const VECTOR_NMI: u8 = 2;
+/// Device not available (#NM): an FPU or SSE instruction while CR0.TS is
+/// set (`fpu_taskswitch`).
+const VECTOR_DEVICE_NOT_AVAILABLE: u8 = 7;
+
+/// A handler for #NM, as a `fn()` address, or 0: a kernel that switches
+/// FPU state lazily installs one; without it #NM is a crash like any fault.
+static DEVICE_NOT_AVAILABLE_HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs `handler` for #NM (the hypervisor cleared CR0.TS before
+/// bouncing it; when `handler` returns, the faulting instruction runs again).
+pub fn set_device_not_available_handler(handler: fn()) {
+    DEVICE_NOT_AVAILABLE_HANDLER.store(handler as usize, Ordering::Relaxed);
+}
+
 /// The `vector` the event-upcall stub pushes (beyond the 256 real ones).
 const UPCALL: u64 = 256;
 
@@ -314,6 +329,16 @@ extern "C" fn guest_trap(frame: &mut TrapFrame) {
             crate::shutdown(reason);
         }
         return;
+    }
+    if vector == VECTOR_DEVICE_NOT_AVAILABLE {
+        let handler = DEVICE_NOT_AVAILABLE_HANDLER.load(Ordering::Relaxed);
+        if handler != 0 {
+            // SAFETY: only `set_device_not_available_handler` stores here,
+            // and it stores a `fn()`.
+            let handler: fn() = unsafe { core::mem::transmute::<usize, fn()>(handler) };
+            handler();
+            return;
+        }
     }
     if vector == VECTOR_BREAKPOINT {
         crate::println!("breakpoint at rip {:#x}: continuing", frame.rip);

@@ -131,6 +131,20 @@
 //! entries are dropped too (devalidation), and the next user validates it
 //! afresh, because the guest may have rewritten it while it was plain memory.
 //!
+//! # Segment-descriptor pages
+//!
+//! A frame of a guest's GDT takes the `SegmentDescriptor` type. Taking it
+//! validates the frame like a table: each of its 512 descriptors must pass
+//! Xen's `check_descriptor` ([`crate::descriptor`]: no call gate into a
+//! segment of the hypervisor's, no TSS, LDT, interrupt or trap gate; DPLs
+//! below 3 raised to 3), and the fix-ups are written back only when all
+//! pass ([`validate_descriptor_page`]). Descriptors name no frames, so the
+//! type holds no references and devalidation has nothing to drop. Since a
+//! frame has one type at a time, invariant 2 covers descriptor pages as it
+//! covers page tables: never writable while in use, and a frame mapped
+//! writable (or held by the hypervisor, invariant 6) cannot become one.
+//! [`FrameTable::update_descriptor`] is the only way to change one in use.
+//!
 //! # A refused update, worked through
 //!
 //! Domain 1 has pinned frame 0x42 as an L1 table, and frame 0x40 is the L1
@@ -157,6 +171,7 @@
 
 use hypercall_abi::XenError;
 
+use crate::descriptor::{check_descriptor, BadDescriptor, DESCRIPTORS_PER_PAGE};
 use crate::pagewalk::{
     PTE_ADDRESS_MASK, PTE_NO_EXECUTE, PTE_PAGE_SIZE, PTE_PRESENT, PTE_USER, PTE_WRITABLE,
 };
@@ -493,6 +508,27 @@ fn flush_after_replacing(old: u64, new: u64) -> Flush {
     }
 }
 
+/// Validation of a segment-descriptor page (Xen's `validate_segdesc_page`):
+/// every one of its 512 descriptors must pass [`check_descriptor`]. Only
+/// when all do are the fix-ups (DPLs raised to 3, call gates made DPL 0)
+/// written back, so a refused page is left as the guest wrote it.
+/// Descriptors name no frames, so no references are taken.
+pub fn validate_descriptor_page(memory: &mut impl TableMemory, mfn: Mfn) -> Result<(), Refusal> {
+    for index in 0..DESCRIPTORS_PER_PAGE {
+        check_descriptor(memory.read_entry(mfn, index))
+            .map_err(|BadDescriptor(reason)| refuse(XenError::EINVAL, reason))?;
+    }
+    for index in 0..DESCRIPTORS_PER_PAGE {
+        let descriptor = memory.read_entry(mfn, index);
+        if let Ok(stored) = check_descriptor(descriptor) {
+            if stored != descriptor {
+                memory.write_entry(mfn, index, stored);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The frame table over all of machine memory, and the rules that change it.
 #[derive(Debug)]
 pub struct FrameTable<'a> {
@@ -643,23 +679,11 @@ impl<'a> FrameTable<'a> {
         page_type: PageType,
         domain: DomainId,
     ) -> Result<(), Refusal> {
-        match page_type {
-            PageType::None => {
-                return Err(refuse(
-                    XenError::EINVAL,
-                    "type None cannot be taken: it is the absence of a type",
-                ))
-            }
-            PageType::SegmentDescriptor => {
-                // Honest refusal until descriptor checking (Xen's
-                // `check_descriptor`) is written: a GDT/LDT frame accepted
-                // unchecked could hold a call gate into ring 0.
-                return Err(refuse(
-                    XenError::ENOSYS,
-                    "segment-descriptor pages are not supported yet",
-                ));
-            }
-            _ => {}
+        if page_type == PageType::None {
+            return Err(refuse(
+                XenError::EINVAL,
+                "type None cannot be taken: it is the absence of a type",
+            ));
         }
         let frame = self.owned_frame_mut(mfn, domain, "frame is not owned by the domain")?;
         let before = *frame;
@@ -689,12 +713,18 @@ impl<'a> FrameTable<'a> {
         frame.page_type = page_type;
         frame.type_count = 1;
         frame.validated = false;
-        let Some(level) = page_type.table_level() else {
-            // `Writable`: there is nothing in the frame to check.
-            frame.validated = true;
-            return Ok(());
+        let validation = match page_type.table_level() {
+            Some(level) => self.validate_table(memory, mfn, level, domain),
+            None if page_type == PageType::SegmentDescriptor => {
+                validate_descriptor_page(memory, mfn)
+            }
+            None => {
+                // `Writable`: there is nothing in the frame to check.
+                frame.validated = true;
+                return Ok(());
+            }
         };
-        match self.validate_table(memory, mfn, level, domain) {
+        match validation {
             Ok(()) => {
                 if let Some(frame) = self.frame_mut(mfn) {
                     frame.validated = true;
@@ -731,6 +761,13 @@ impl<'a> FrameTable<'a> {
         };
         frame.type_count = remaining;
         if frame.type_count > 0 {
+            return Flush::None;
+        }
+        if frame.page_type == PageType::SegmentDescriptor {
+            // Descriptors hold no references: nothing to drop, but the
+            // guest may rewrite the frame from now on, so the next use
+            // checks it afresh.
+            frame.validated = false;
             return Flush::None;
         }
         let Some(level) = frame.page_type.table_level() else {
@@ -934,6 +971,54 @@ impl<'a> FrameTable<'a> {
         memory.write_entry(table, index, stored);
         let cascade = self.put_entry_references(memory, level, old);
         Ok(flush_after_replacing(old, stored).combine(cascade))
+    }
+
+    /// `update_descriptor`: writes `descriptor` into slot `index` (0..512)
+    /// of `domain`'s frame `mfn`, as Xen's `do_update_descriptor`. The
+    /// descriptor must pass [`check_descriptor`] whatever the frame is used
+    /// for (`-EINVAL`); a frame in use as a descriptor page keeps its type
+    /// for the write, any other must be able to take the `Writable` type
+    /// for a moment, so that a page table can never be written this way
+    /// (`-EINVAL`, invariant 2). Returns the descriptor as stored, with its
+    /// fix-ups, and whether the frame is a descriptor page in use (whose
+    /// live copy the caller then updates).
+    pub fn update_descriptor(
+        &mut self,
+        memory: &mut impl TableMemory,
+        mfn: Mfn,
+        index: usize,
+        descriptor: u64,
+        domain: DomainId,
+    ) -> Result<(u64, bool), Refusal> {
+        if index >= DESCRIPTORS_PER_PAGE {
+            return Err(refuse(
+                XenError::EINVAL,
+                "descriptor index beyond the 512 descriptors of a page",
+            ));
+        }
+        let stored = check_descriptor(descriptor)
+            .map_err(|BadDescriptor(reason)| refuse(XenError::EINVAL, reason))?;
+        let frame = *self.owned_frame_mut(
+            mfn,
+            domain,
+            "updates a descriptor in a frame the domain does not own",
+        )?;
+        let in_use = frame.page_type == PageType::SegmentDescriptor && frame.type_count > 0;
+        let page_type = if in_use {
+            PageType::SegmentDescriptor
+        } else {
+            PageType::Writable
+        };
+        self.get_page(mfn, domain)?;
+        if let Err(refusal) = self.get_page_type(memory, mfn, page_type, domain) {
+            self.put_page(mfn);
+            return Err(refusal);
+        }
+        memory.write_entry(mfn, index, stored);
+        // Neither type has references to drop: no flush.
+        let _no_flush = self.put_page_type(memory, mfn);
+        self.put_page(mfn);
+        Ok((stored, in_use))
     }
 
     /// `MMUEXT_PIN_Lx_TABLE`: keeps `mfn` validated as a table of `level`
@@ -1193,6 +1278,33 @@ mod tests {
         bases: &[Mfn],
         domains: &Domains,
     ) {
+        check_all_invariants(table, memory, bases, &[], domains);
+    }
+
+    /// [`check_invariants_with`], where `descriptor_pages` lists the
+    /// general and segment-descriptor type references held (a pair per
+    /// installed GDT frame, as a vCPU's GDT holds them): each such frame has every
+    /// descriptor in the form [`check_descriptor`] stores.
+    fn check_all_invariants(
+        table: &FrameTable,
+        memory: &FakeMemory,
+        bases: &[Mfn],
+        descriptor_pages: &[Mfn],
+        domains: &Domains,
+    ) {
+        for &page in descriptor_pages {
+            let frame = table.info(page).unwrap();
+            assert_eq!(frame.page_type, PageType::SegmentDescriptor);
+            assert!(frame.validated, "descriptor page {page} not validated");
+            for index in 0..DESCRIPTORS_PER_PAGE {
+                let descriptor = memory.read_entry(page, index);
+                assert_eq!(
+                    check_descriptor(descriptor),
+                    Ok(descriptor),
+                    "descriptor {page}[{index}] is not checked"
+                );
+            }
+        }
         let n = table.frame_count() as usize;
         let mut refs = vec![0u32; n];
         let mut types = vec![0u32; n];
@@ -1239,6 +1351,10 @@ mod tests {
             assert_eq!(table.info(base).unwrap().page_type, PageType::L4);
             refs[base as usize] += 1;
             types[base as usize] += 1;
+        }
+        for &page in descriptor_pages {
+            refs[page as usize] += 1;
+            types[page as usize] += 1;
         }
         for mfn in 0..n {
             let frame = *table.info(mfn as Mfn).unwrap();
@@ -1346,7 +1462,7 @@ mod tests {
     }
 
     #[test]
-    fn type_none_and_segment_descriptor_cannot_be_taken() {
+    fn type_none_cannot_be_taken() {
         let mut frames = frames();
         let mut memory = FakeMemory::default();
         let mut table = FrameTable::new(&mut frames, hypervisor_slots());
@@ -1355,9 +1471,192 @@ mod tests {
             error_of(table.get_page_type(&mut memory, DATA, PageType::None, DOM)),
             XenError::EINVAL
         );
+        check_invariants(&table, &memory, &[]);
+    }
+
+    // --- Segment-descriptor pages ------------------------------------------
+
+    /// A flat data segment of DPL 3, DPL 0 code, and a call gate to the
+    /// hypervisor's code selector 0xe008.
+    const DATA_DPL3: u64 = 0x00cf_f200_0000_ffff;
+    const CODE_DPL0: u64 = 0x00af_9a00_0000_ffff;
+    const GATE_TO_RING_0: u64 = 0x0000_ec00_e008_1000;
+    const TSS_32: u64 = 0x0000_e900_0000_0067;
+
+    /// What `set_gdt` takes on each frame: a general and a type reference.
+    fn install_gdt_frame(
+        table: &mut FrameTable,
+        memory: &mut FakeMemory,
+        mfn: Mfn,
+    ) -> Result<(), Refusal> {
+        table.get_page(mfn, DOM)?;
+        table
+            .get_page_type(memory, mfn, PageType::SegmentDescriptor, DOM)
+            .inspect_err(|_| table.put_page(mfn))
+    }
+
+    /// What tearing the GDT down gives back.
+    fn remove_gdt_frame(table: &mut FrameTable, memory: &mut FakeMemory, mfn: Mfn) {
+        assert_eq!(table.put_page_type(memory, mfn), Flush::None);
+        table.put_page(mfn);
+    }
+
+    #[test]
+    fn descriptor_page_validates_and_fixes_up_dpl() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        memory.write_entry(DATA, 1, DATA_DPL3);
+        memory.write_entry(DATA, 2, CODE_DPL0);
+        install_gdt_frame(&mut table, &mut memory, DATA).unwrap();
+        assert_eq!(memory.read_entry(DATA, 1), DATA_DPL3);
+        assert_eq!(memory.read_entry(DATA, 2), CODE_DPL0 | (3 << 45));
+        check_all_invariants(&table, &memory, &[], &[DATA], &BOTH_DOMAINS);
+        // A second user of the same GDT frame shares the type.
+        install_gdt_frame(&mut table, &mut memory, DATA).unwrap();
+        check_all_invariants(&table, &memory, &[], &[DATA, DATA], &BOTH_DOMAINS);
+        remove_gdt_frame(&mut table, &mut memory, DATA);
+        remove_gdt_frame(&mut table, &mut memory, DATA);
+        assert!(!table.info(DATA).unwrap().validated);
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn descriptor_page_with_a_bad_descriptor_is_refused_and_left_alone() {
+        for bad in [GATE_TO_RING_0, TSS_32] {
+            let mut frames = frames();
+            let mut memory = FakeMemory::default();
+            let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+            assign_all(&mut table);
+            memory.write_entry(DATA, 0, CODE_DPL0);
+            memory.write_entry(DATA, 511, bad);
+            assert_eq!(
+                error_of(install_gdt_frame(&mut table, &mut memory, DATA)),
+                XenError::EINVAL
+            );
+            // Unchanged: not even the fix-up of entry 0 was written.
+            assert_eq!(memory.read_entry(DATA, 0), CODE_DPL0);
+            assert_eq!(table.info(DATA).unwrap().type_count, 0);
+            check_invariants(&table, &memory, &[]);
+        }
+    }
+
+    #[test]
+    fn descriptor_page_and_writable_mapping_exclude_each_other() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        // Mapped writable: it cannot become a descriptor page.
+        let _ = table
+            .update_entry(&mut memory, L1, 0, pte(DATA, P | W), DOM, false)
+            .unwrap();
         assert_eq!(
             error_of(table.get_page_type(&mut memory, DATA, PageType::SegmentDescriptor, DOM)),
-            XenError::ENOSYS
+            XenError::EINVAL
+        );
+        // A descriptor page cannot be mapped writable, only read-only.
+        install_gdt_frame(&mut table, &mut memory, DATA2).unwrap();
+        assert_eq!(
+            error_of(table.update_entry(&mut memory, L1, 1, pte(DATA2, P | W), DOM, false)),
+            XenError::EINVAL
+        );
+        let _ = table
+            .update_entry(&mut memory, L1, 1, pte(DATA2, P), DOM, false)
+            .unwrap();
+        // Nor can it become a page table, nor be released while in use.
+        assert_eq!(
+            error_of(table.pin(&mut memory, DATA2, 1, DOM)),
+            XenError::EINVAL
+        );
+        assert_eq!(
+            error_of(table.release(DATA2, Owner::Domain(DOM))),
+            XenError::EBUSY
+        );
+        check_all_invariants(&table, &memory, &[], &[DATA2], &BOTH_DOMAINS);
+    }
+
+    #[test]
+    fn descriptor_page_of_another_domain_is_refused() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        for mfn in [FOREIGN, XEN_FRAME, 1000] {
+            assert_eq!(
+                error_of(table.get_page_type(&mut memory, mfn, PageType::SegmentDescriptor, DOM)),
+                XenError::EPERM
+            );
+        }
+        check_invariants(&table, &memory, &[]);
+    }
+
+    #[test]
+    fn update_descriptor_checks_the_descriptor_and_the_frame() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        pin_empty_l1s(&mut table, &mut memory);
+        // A plain frame takes a checked descriptor (with its fix-up).
+        assert_eq!(
+            table.update_descriptor(&mut memory, DATA, 3, CODE_DPL0, DOM),
+            Ok((CODE_DPL0 | (3 << 45), false))
+        );
+        assert_eq!(memory.read_entry(DATA, 3), CODE_DPL0 | (3 << 45));
+        // A bad descriptor is refused wherever it goes.
+        for bad in [GATE_TO_RING_0, TSS_32] {
+            assert_eq!(
+                error_of(table.update_descriptor(&mut memory, DATA, 4, bad, DOM)),
+                XenError::EINVAL
+            );
+        }
+        assert_eq!(memory.read_entry(DATA, 4), 0);
+        // A page table is never written this way.
+        assert_eq!(
+            error_of(table.update_descriptor(&mut memory, L1, 5, DATA_DPL3, DOM)),
+            XenError::EINVAL
+        );
+        assert_eq!(memory.read_entry(L1, 5), 0);
+        // Nor another domain's frame, nor one beyond memory, nor slot 512.
+        assert_eq!(
+            error_of(table.update_descriptor(&mut memory, FOREIGN, 0, DATA_DPL3, DOM)),
+            XenError::EPERM
+        );
+        assert_eq!(
+            error_of(table.update_descriptor(&mut memory, 1000, 0, DATA_DPL3, DOM)),
+            XenError::EPERM
+        );
+        assert_eq!(
+            error_of(table.update_descriptor(&mut memory, DATA, 512, DATA_DPL3, DOM)),
+            XenError::EINVAL
+        );
+        // A descriptor page in use is updated in place, keeping its type.
+        install_gdt_frame(&mut table, &mut memory, DATA).unwrap();
+        assert_eq!(
+            table.update_descriptor(&mut memory, DATA, 6, DATA_DPL3, DOM),
+            Ok((DATA_DPL3, true))
+        );
+        assert_eq!(table.info(DATA).unwrap().type_count, 1);
+        assert_eq!(
+            error_of(table.update_descriptor(&mut memory, DATA, 7, GATE_TO_RING_0, DOM)),
+            XenError::EINVAL
+        );
+        check_all_invariants(&table, &memory, &[], &[DATA], &BOTH_DOMAINS);
+    }
+
+    #[test]
+    fn hypervisor_held_frame_cannot_become_a_descriptor_page() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        table.hold_for_hypervisor(&mut memory, DATA, DOM).unwrap();
+        assert_eq!(
+            error_of(table.get_page_type(&mut memory, DATA, PageType::SegmentDescriptor, DOM)),
+            XenError::EINVAL
         );
         check_invariants(&table, &memory, &[]);
     }

@@ -16,6 +16,7 @@ pub mod cmdline;
 pub mod cpuid_policy;
 pub mod credit;
 pub mod debug_registers;
+pub mod descriptor;
 pub mod event_channel;
 pub mod frame_allocator;
 pub mod frame_table;

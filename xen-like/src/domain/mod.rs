@@ -167,6 +167,11 @@ pub struct Vcpu {
     /// a `syscall` means (a hypercall, or a system call for the guest
     /// kernel), and where an exception's frame goes.
     pub kernel_mode: bool,
+    /// Its virtual CR0.TS (`fpu_taskswitch`): while set, its next FPU or
+    /// SSE instruction raises #NM in the guest (see `traps::fpu`).
+    pub fpu_ts: bool,
+    /// Its GDT, if it set one (`set_gdt`; see `mm::descriptor_tables`).
+    pub gdt: Option<crate::mm::descriptor_tables::GuestGdt>,
     /// Whether its initial context was set (it may run).
     pub initialised: bool,
     /// The virtual IDT.
@@ -193,8 +198,6 @@ pub struct Vcpu {
     /// The CR4 bits the guest controls itself (only DE here; see
     /// `traps::emulate`).
     pub guest_cr4: u64,
-    /// Its user-mode GS base, as `MSR_SHADOW_GS_BASE` reads and writes it.
-    pub gs_base_user: u64,
 }
 
 impl Vcpu {
@@ -207,6 +210,8 @@ impl Vcpu {
             gs_base: 0,
             shadow_gs_base: 0,
             kernel_mode: true,
+            fpu_ts: false,
+            gdt: None,
             initialised,
             trap_table: [TrapHandler::default(); 256],
             kernel_ss: 0,
@@ -217,7 +222,6 @@ impl Vcpu {
             runstate_area: 0,
             debug: DebugRegisters::default(),
             guest_cr4: 0,
-            gs_base_user: 0,
         }
     }
 }
@@ -555,6 +559,7 @@ fn tear_down(mut domain: Domain) -> Vec<u64> {
                 let _ = table.unpin(memory, mfn, id);
             }
         }
+        crate::mm::descriptor_tables::release(table, memory, &mut domain.vcpu);
         shared_info.release_hold(table, memory)
     });
     for &mfn in &domain.frames {

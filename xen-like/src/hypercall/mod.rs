@@ -23,6 +23,7 @@ pub use version::set_command_line;
 use crate::arch::x86_64::frame::{GuestFrame, ENTRY_SYSCALL};
 use crate::console::caller_log;
 use crate::domain::{self, Domain};
+use crate::mm::descriptor_tables;
 use crate::traps::hypercalls as trap_calls;
 use hypercall_abi::error::result_to_raw;
 use hypercall_abi::hypercall::Hypercall;
@@ -109,6 +110,13 @@ fn dispatch(call: Option<Hypercall>, number: u64, arguments: &[u64; 5]) -> Resul
         Some(Hypercall::EventChannelOp) => crate::evtchn::event_channel_op(a0, a1),
         Some(Hypercall::VcpuOp) => vcpu::vcpu_op(a0, a1, a2),
         Some(Hypercall::VmAssist) => on_current(|domain| vcpu::vm_assist(domain, a0, a1)),
+        Some(Hypercall::SetGdt) => on_current(|domain| descriptor_tables::set_gdt(domain, a0, a1)),
+        Some(Hypercall::UpdateDescriptor) => {
+            on_current(|domain| descriptor_tables::update_descriptor(domain, a0, a1))
+        }
+        Some(Hypercall::FpuTaskswitch) => {
+            on_current(|domain| crate::traps::fpu::fpu_taskswitch(domain, a0))
+        }
         Some(Hypercall::SetTimerOp) => on_current(|domain| {
             // Absolute system time in ns; 0 cancels. A deadline in the past
             // fires at once (the timer interrupts as soon as it is armed).

@@ -7,6 +7,7 @@
 //! reach it: its page-table entries lack the user bit, and guests run in
 //! ring 3.
 
+pub mod descriptor_tables;
 pub mod frame_table;
 pub mod frames;
 pub mod guest_access;

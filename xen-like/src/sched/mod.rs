@@ -14,8 +14,9 @@
 //! the running guest's registers are in the `GuestFrame` at the top of the
 //! hypervisor stack: they are copied into the old vCPU, and the next vCPU's
 //! are copied in their place, so the exit path resumes the next guest.
-//! With them go the x87/SSE state, the FS and GS bases, and the page-table
-//! root (CR3) of the mode the vCPU is in (guest kernel or guest user).
+//! With them go the x87/SSE state, the FS and GS bases, the page-table
+//! root (CR3) of the mode the vCPU is in (guest kernel or guest user), the
+//! GDT (`mm::descriptor_tables`) and the virtual CR0.TS (`traps::fpu`).
 
 use crate::arch::x86_64::entry;
 use crate::arch::x86_64::frame::GuestFrame;
@@ -260,6 +261,8 @@ fn switch_to(id: DomainId, frame: &mut GuestFrame) {
         // The root of the mode it was in: the user's, if it was
         // descheduled while running a user program.
         paging::load_guest_root(domain);
+        crate::mm::descriptor_tables::load(vcpu);
+        crate::traps::fpu::switch_to(domain);
         crate::time::publish_vcpu_time(domain.shared_info());
         write_runstate_area(domain);
         deliver_shutdown_request(domain, frame);
@@ -295,6 +298,8 @@ fn deliver_shutdown_request(domain: &mut Domain, frame: &mut GuestFrame) {
 /// enter it. Runs on the idle page table, so no domain's tables are in use.
 fn idle() -> ! {
     domain::set_current(None);
+    crate::mm::descriptor_tables::load_idle();
+    crate::traps::fpu::switch_to_idle();
     // SAFETY: the idle table maps the hypervisor exactly as every guest's does.
     unsafe { instructions::write_cr3(paging::idle_root()) };
     tlb::root_loaded();

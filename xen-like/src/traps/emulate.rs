@@ -407,11 +407,11 @@ fn execute(
     Ok(())
 }
 
-/// CR0 as the guest sees it: the real value with the guest's TS. This
-/// hypervisor switches FPU state eagerly and does not yet offer
-/// `fpu_taskswitch`, so the guest's TS is always clear.
-fn read_cr0_view(_domain: &Domain) -> u64 {
-    read_cr0() & !CR0_TS
+/// CR0 as the guest sees it: the real value with the guest's virtual TS
+/// (`fpu_taskswitch`; see `traps::fpu`).
+fn read_cr0_view(domain: &Domain) -> u64 {
+    let ts = if domain.vcpu.fpu_ts { CR0_TS } else { 0 };
+    (read_cr0() & !CR0_TS) | ts
 }
 
 /// CR4 as the guest sees it (Xen's `pv_make_cr4` view).
@@ -443,15 +443,11 @@ fn write_control_register(domain: &mut Domain, control: u8, value: u64) -> Resul
                 );
                 return Err(Outcome::Reflect);
             }
+            // Only TS may change: `fpu_taskswitch(1)` or `(0)` (`clts`).
             if value & CR0_TS != 0 {
-                // Setting TS is `fpu_taskswitch(1)`, whose lazy #NM needs the
-                // entry path to handle CR0.TS; not offered yet.
-                guest_log!(
-                    domain,
-                    Warn,
-                    "setting CR0.TS (fpu_taskswitch) is not supported: #GP"
-                );
-                return Err(Outcome::Reflect);
+                super::fpu::set_ts_for_guest(domain);
+            } else {
+                super::fpu::clear_ts_for_guest(domain);
             }
             Ok(())
         }
@@ -480,7 +476,7 @@ fn read_msr_allowed(domain: &Domain, msr: u32) -> Option<u64> {
         // While the hypervisor runs the guest's GS base waits in the
         // processor's shadow register, for `swapgs` on the way out.
         MSR_GS_BASE => Some(read_kernel_gs_base()),
-        MSR_KERNEL_GS_BASE => Some(domain.vcpu.gs_base_user),
+        MSR_KERNEL_GS_BASE => Some(domain.vcpu.shadow_gs_base),
         MSR_TSC => Some(rdtsc()),
         MSR_EFER => Some(read_msr(MSR_EFER)),
         // Xen's hypervisor MSR reads as zero.
@@ -507,7 +503,7 @@ fn write_msr_allowed(domain: &mut Domain, msr: u32, value: u64) -> Result<(), Ou
             Ok(())
         }
         MSR_KERNEL_GS_BASE => {
-            domain.vcpu.gs_base_user = value;
+            domain.vcpu.shadow_gs_base = value;
             Ok(())
         }
         HYPERCALL_PAGE_MSR => {

@@ -210,9 +210,8 @@ pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static
 /// GS base is the active one and the user's is the shadow that the next
 /// switch to user mode brings in (`guest_mode`). A non-canonical base is
 /// `-EINVAL` (loading it would fault in the hypervisor).
-/// `SEGBASE_GS_USER_SEL` (load a user GS *selector*) is not implemented:
-/// this hypervisor has no guest descriptor tables yet, so the only
-/// selectors a guest could name are the flat ones it can load itself.
+/// `SEGBASE_GS_USER_SEL` loads a user GS *selector* from the vCPU's GDT
+/// (`mm::descriptor_tables::load_user_gs_selector`).
 pub fn set_segment_base(domain: &mut Domain, which: u64, base: u64) -> Result<u64, XenError> {
     if !is_canonical(base) {
         return Err(XenError::EINVAL);
@@ -222,12 +221,7 @@ pub fn set_segment_base(domain: &mut Domain, which: u64, base: u64) -> Result<u6
         SEGBASE_GS_USER => domain.vcpu.shadow_gs_base = base,
         SEGBASE_GS_KERNEL => instructions::write_kernel_gs_base(base),
         SEGBASE_GS_USER_SEL => {
-            crate::console::guest_log!(
-                domain,
-                Warn,
-                "set_segment_base SEGBASE_GS_USER_SEL is not implemented (no guest descriptor tables): -ENOSYS"
-            );
-            return Err(XenError::ENOSYS);
+            crate::mm::descriptor_tables::load_user_gs_selector(domain, base as u16)
         }
         _ => return Err(XenError::EINVAL),
     }

@@ -10,6 +10,7 @@
 pub mod bounce;
 pub mod debug;
 pub mod emulate;
+pub mod fpu;
 pub mod guest_mode;
 pub mod hypercalls;
 pub mod software_interrupt;
@@ -102,6 +103,9 @@ fn guest_exception(frame: &mut GuestFrame) {
             {
                 return result;
             }
+        }
+        if vector == fpu::VECTOR_DEVICE_NOT_AVAILABLE {
+            return fpu::device_not_available(domain, frame);
         }
         bounce::bounce_exception(domain, frame, vector, fault_address)
     });

@@ -33,7 +33,12 @@ pub const HYPERVISOR_DS: u16 = 0xe010;
 const SYSRET_BASE: u16 = 0xe023;
 /// The TSS selector.
 const TSS_SELECTOR: u16 = 0xe040;
-const GDT_ENTRIES: usize = (TSS_SELECTOR as usize >> 3) + 2;
+/// Entries of a GDT: the guest's part (below 0xe000) and the hypervisor's
+/// up to the TSS. Every GDT loaded, the hypervisor's own and each vCPU's
+/// copy of its guest's (see `mm::descriptor_tables`), has exactly this many.
+pub const GDT_ENTRIES: usize = (TSS_SELECTOR as usize >> 3) + 2;
+/// The first entry the hypervisor keeps for itself (selector 0xe000).
+pub const FIRST_RESERVED_GDT_ENTRY: usize = 0xe000 >> 3;
 
 /// Vectors of the exceptions that get their own stacks (IST), because they
 /// can arrive when the current stack cannot be trusted.
@@ -223,6 +228,47 @@ unsafe fn load_tables() {
     }
     // GS is not reloaded: loading a selector into GS would clear the GS
     // base that points at the per-CPU block.
+}
+
+/// The hypervisor's own GDT entries (selectors 0xe000 and up), which every
+/// vCPU's GDT copy carries at the same place: the CPU reads 0xe008 on every
+/// interrupt, and the guest's flat selectors on every return to it.
+pub fn reserved_gdt_entries() -> [u64; GDT_ENTRIES - FIRST_RESERVED_GDT_ENTRY] {
+    let gdt = addr_of_mut!(GDT);
+    // SAFETY: the GDT is written only at boot (`init_boot_cpu`); afterwards
+    // it is only read (the CPU sets the TSS busy bit, which we copy too).
+    let entries = unsafe { &(*gdt).0 };
+    core::array::from_fn(|index| entries[FIRST_RESERVED_GDT_ENTRY + index])
+}
+
+/// Entry `index` of the hypervisor's own GDT (zero beyond its end).
+pub fn hypervisor_gdt_entry(index: usize) -> u64 {
+    let gdt = addr_of_mut!(GDT);
+    // SAFETY: as in `reserved_gdt_entries`.
+    unsafe { (*gdt).0.get(index).copied().unwrap_or(0) }
+}
+
+/// Makes the hypervisor's own GDT the live one (a vCPU without a GDT of its
+/// own, or none running).
+pub fn load_hypervisor_gdt() {
+    // SAFETY: the static GDT is filled at boot and lives for ever.
+    unsafe { load_gdt(addr_of_mut!(GDT) as *const u64) }
+}
+
+/// Makes `table` the live GDT (a vCPU's copy of its guest's GDT).
+///
+/// # Safety
+/// `table` must point at [`GDT_ENTRIES`] descriptors whose reserved part
+/// is [`reserved_gdt_entries`] and whose guest part passed
+/// `check_descriptor`, and must stay allocated until another GDT is loaded.
+pub unsafe fn load_gdt(table: *const u64) {
+    let pointer = DescriptorPointer {
+        limit: (GDT_ENTRIES * 8 - 1) as u16,
+        base: table as u64,
+    };
+    // SAFETY: the caller vouches for the table. The loaded segment registers
+    // keep their cached descriptors; the TSS stays loaded.
+    unsafe { core::arch::asm!("lgdt [{}]", in(reg) &pointer, options(nostack, preserves_flags)) };
 }
 
 fn init_syscall() {

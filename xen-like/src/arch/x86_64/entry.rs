@@ -17,6 +17,12 @@
 //! - `enter_guest`: the first entry into a guest jumps to the common exit
 //!   with a frame the builder prepared.
 //!
+//! CR0.TS (the lazy-FPU flag a guest sets with `fpu_taskswitch`) is set
+//! only while a guest that asked for it runs: the exit paths set it after
+//! the last SSE instruction (`RESTORE_ALL`), and every entry clears it
+//! before the first (`SAVE_ALL`), so the hypervisor's Rust code, which uses
+//! SSE, never runs with it set. See `traps::fpu`.
+//!
 //! Interrupts stay disabled for the whole time the hypervisor runs
 //! (`SFMASK` clears IF on `syscall`; every IDT gate is an interrupt gate),
 //! except inside the idle loop's `sti; hlt`. So no interrupt ever lands in
@@ -26,7 +32,7 @@
 //! [`GuestFrame`]: super::frame::GuestFrame
 
 use super::frame::{GuestFrame, GUEST_FRAME_SIZE};
-use super::percpu::{PERCPU_GUEST_RSP, PERCPU_STACK_TOP};
+use super::percpu::{PERCPU_GUEST_RSP, PERCPU_GUEST_TS, PERCPU_STACK_TOP};
 use hypercall_abi::hypercall::Hypercall;
 use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
 
@@ -72,7 +78,12 @@ core::arch::global_asm!(
     "    push %rcx",
     "    push $0",
     "    push $0x100", // ENTRY_SYSCALL
-    "    SAVE_ALL",
+    // The guest ran with CR0.TS set (fpu_taskswitch): clear it before
+    // SAVE_ALL's first SSE instruction (see traps::fpu).
+    "    cmpb $0, %gs:{guest_ts}",
+    "    je 3f",
+    "    clts",
+    "3:  SAVE_ALL",
     "    mov %rsp, %rdi",
     "    call handle_syscall",
     "    test %eax, %eax",
@@ -80,7 +91,14 @@ core::arch::global_asm!(
     // Fast path: the handler checked that RIP is canonical and RFLAGS
     // sane, and that the guest does not need rcx/r11 back.
     "    RESTORE_ALL",
-    "    mov 16(%rsp), %rcx", // rip
+    // The guest's virtual CR0.TS is set: set the real one now that no SSE
+    // instruction remains before the guest (rcx is sysretq's anyway).
+    "    cmpb $0, %gs:{guest_ts}",
+    "    je 4f",
+    "    mov %cr0, %rcx",
+    "    or $8, %rcx",
+    "    mov %rcx, %cr0",
+    "4:  mov 16(%rsp), %rcx", // rip
     "    mov 32(%rsp), %r11", // rflags
     "    mov 40(%rsp), %rsp", // the guest's stack
     "    swapgs",
@@ -116,8 +134,16 @@ core::arch::global_asm!(
     "interrupt_common:",
     "    cld",
     "    testb $3, 24(%rsp)", // CS of the interrupted code
-    "    jz 1f",
+    "    jz 5f",
     "    swapgs",
+    "    cmpb $0, %gs:{guest_ts}",
+    "    je 1f",
+    "    clts",
+    "    jmp 1f",
+    // From ring 0 CR0.TS is clear, except in the few instructions of the
+    // exit path after it was set for the guest (a fault of iretq itself, an
+    // NMI): clear it, so that SAVE_ALL and the handler can use SSE.
+    "5:  clts",
     "1:  SAVE_ALL",
     "    mov %rsp, %rdi",
     "    call handle_trap",
@@ -127,7 +153,14 @@ core::arch::global_asm!(
     "    add $16, %rsp", // vector and error code
     "    testb $3, 8(%rsp)",
     "    jz 2f",
-    "    swapgs",
+    "    cmpb $0, %gs:{guest_ts}",
+    "    je 6f",
+    "    push %rax",
+    "    mov %cr0, %rax",
+    "    or $8, %rax",
+    "    mov %rax, %cr0",
+    "    pop %rax",
+    "6:  swapgs",
     "2:  iretq",
     ".popsection",
     ".pushsection .rodata.hypervisor_mxcsr, \"a\"",
@@ -136,6 +169,7 @@ core::arch::global_asm!(
     ".popsection",
     guest_rsp = const PERCPU_GUEST_RSP,
     stack_top = const PERCPU_STACK_TOP,
+    guest_ts = const PERCPU_GUEST_TS,
     ss = const FLAT_RING3_SS64 as u64,
     cs = const FLAT_RING3_CS64 as u64,
     sysctl = const Hypercall::Sysctl as u64,

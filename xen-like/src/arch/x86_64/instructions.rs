@@ -295,3 +295,30 @@ pub fn take_debug_status() -> u64 {
     }
     status
 }
+
+/// Loads `selector` into GS for the guest (`SEGBASE_GS_USER_SEL`) and puts
+/// the hypervisor's per-CPU GS base back at once: in 64-bit mode loading GS
+/// also loads the descriptor's base into the GS base, where the hypervisor
+/// keeps its per-CPU pointer. Nothing between the two instructions reads GS.
+///
+/// # Safety
+/// Interrupts must be off, and `selector` must be null or name, in the
+/// loaded GDT, a descriptor that ring 0 can load with it without a fault
+/// (present, data or readable code, DPL 3 with an RPL-3 selector): a fault
+/// here would be the hypervisor's, with a guest's GS base loaded.
+pub unsafe fn load_gs_selector_keeping_base(selector: u16) {
+    let base = read_msr(MSR_GS_BASE);
+    // SAFETY: the caller vouches for the selector; the wrmsr restores the
+    // per-CPU base before any code that uses GS runs.
+    unsafe {
+        asm!(
+            "mov gs, {selector:x}",
+            "wrmsr",
+            selector = in(reg) selector,
+            in("ecx") MSR_GS_BASE,
+            in("eax") base as u32,
+            in("edx") (base >> 32) as u32,
+            options(nostack, preserves_flags),
+        );
+    }
+}

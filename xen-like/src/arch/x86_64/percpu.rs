@@ -53,6 +53,11 @@ pub struct PerCpu {
     /// taking the domain lock. A mirror of `Vcpu::kernel_mode`, kept by
     /// `domain::set_current` and `traps::guest_mode::toggle_guest_mode`.
     pub guest_user_mode: AtomicBool,
+    /// Whether the running vCPU's virtual CR0.TS is set (`fpu_taskswitch`):
+    /// the exit path then sets the real CR0.TS just before it leaves for
+    /// the guest, and the entry path clears it before any SSE instruction
+    /// runs (see `traps::fpu`).
+    pub guest_ts: AtomicBool,
 }
 
 /// Offset of `stack_top`, used by the entry code.
@@ -61,6 +66,8 @@ pub const PERCPU_STACK_TOP: usize = 8;
 pub const PERCPU_GUEST_RSP: usize = 16;
 const _: () = assert!(core::mem::offset_of!(PerCpu, stack_top) == PERCPU_STACK_TOP);
 const _: () = assert!(core::mem::offset_of!(PerCpu, guest_rsp) == PERCPU_GUEST_RSP);
+/// Offset of `guest_ts` (one byte), used by the entry and exit code.
+pub const PERCPU_GUEST_TS: usize = core::mem::offset_of!(PerCpu, guest_ts);
 
 impl PerCpu {
     const fn new() -> Self {
@@ -78,6 +85,7 @@ impl PerCpu {
             vcpu_info: AtomicU64::new(0),
             locks_held: AtomicU32::new(0),
             guest_user_mode: AtomicBool::new(false),
+            guest_ts: AtomicBool::new(false),
         }
     }
 
