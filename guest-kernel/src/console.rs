@@ -160,6 +160,31 @@ fn write_bytes(bytes: &[u8]) {
     let _ = crate::events::send(port);
 }
 
+/// Waits (up to `timeout_ns` of system time) until the backend has taken
+/// everything written to the ring: a guest about to power off calls this
+/// so that its last lines are not lost with it.
+pub fn drain(timeout_ns: u64) {
+    let ring = RING.load(Ordering::Acquire);
+    if ring.is_null() {
+        return;
+    }
+    let deadline = crate::time::system_time_ns() + timeout_ns;
+    loop {
+        // SAFETY: as in write_bytes.
+        let (producer, consumer) = unsafe {
+            (
+                core::ptr::addr_of!((*ring).out_prod).read_volatile(),
+                core::ptr::addr_of!((*ring).out_cons).read_volatile(),
+            )
+        };
+        if producer == consumer || crate::time::system_time_ns() >= deadline {
+            return;
+        }
+        let _ = crate::events::send(PORT.load(Ordering::Relaxed));
+        crate::time::sleep(1_000_000);
+    }
+}
+
 /// Reads what the backend put in the input ring (typed at `xl console`).
 pub fn read_input(out: &mut [u8]) -> usize {
     let ring = RING.load(Ordering::Acquire);

@@ -30,7 +30,12 @@
 //!   `user-noncanonical-iret` enters user mode at a non-canonical address
 //!   and must be crashed (`user.rs`);
 //! - `attack-KIND`: hands the hypervisor a crafted frame or entry point and
-//!   must be crashed by it (the kinds are listed in `attacks.rs`).
+//!   must be crashed by it (the kinds are listed in `attacks.rs`);
+//! - `fuzz seed=N count=M`: makes M random hypercalls, tries to make the
+//!   hypervisor fall over, reports and powers off (see `fuzz.rs`).
+//!
+//! Words are separated by spaces or commas (an `xl create` override cannot
+//! hold spaces: `cmdline=workload=fuzz,seed=7`).
 #![no_std]
 #![no_main]
 
@@ -38,6 +43,7 @@ extern crate alloc;
 
 mod attacks;
 mod flood;
+mod fuzz;
 mod sensitive;
 mod user;
 
@@ -54,7 +60,7 @@ use guest_kernel::{events, paging, println, start, time, traps, StartInfo};
 fn guest_main(start_info: &'static StartInfo) -> ! {
     let line = start::command_line();
     let workload = line
-        .split_ascii_whitespace()
+        .split(|c: char| c.is_ascii_whitespace() || c == ',')
         .find_map(|word| word.strip_prefix("workload="))
         .unwrap_or("hello");
     match workload {
@@ -70,6 +76,7 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
         "flood" => flood::flood(line),
         "probe" => probe(),
         "sensitive" => sensitive::sensitive(),
+        "fuzz" => fuzz::run(line),
         "first-line" => {
             // For the benchmark: Dom0 put the TSC at `xl create` time on our
             // command line; the difference is create-to-first-line.

@@ -78,6 +78,34 @@ pub unsafe fn hypercall0_raw(nr: u64) -> i64 {
     result
 }
 
+/// Makes hypercall number `nr`, which need not be one this crate knows,
+/// with five arguments (`rdi`, `rsi`, `rdx`, `r10`, `r8`): for the fuzzer,
+/// which draws numbers and arguments at random.
+///
+/// # Safety
+///
+/// As for [`hypercall1`]: the caller must be ready for whatever the call
+/// does with its arguments.
+#[inline]
+pub unsafe fn hypercall5_raw(nr: u64, arguments: [u64; 5]) -> i64 {
+    let result: i64;
+    // SAFETY: as in hypercall5.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") nr => result,
+            inlateout("rdi") arguments[0] => _,
+            inlateout("rsi") arguments[1] => _,
+            inlateout("rdx") arguments[2] => _,
+            inlateout("r10") arguments[3] => _,
+            inlateout("r8") arguments[4] => _,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    result
+}
+
 /// Makes hypercall `nr` with one argument (in `rdi`) and returns `rax`.
 ///
 /// # Safety

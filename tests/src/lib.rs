@@ -23,6 +23,7 @@
 //! and say to run `cargo xtask test`.
 
 pub mod bench;
+pub mod fuzz;
 
 use std::ffi::OsString;
 use std::fmt;

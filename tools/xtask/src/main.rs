@@ -1,4 +1,5 @@
-//! `cargo xtask`: the one command for every job on the host (build, run, test, bench, iso, gdb).
+//! `cargo xtask`: the one command for every job on the host (build, run, test, bench, fuzz, xtf,
+//! iso, gdb).
 //!
 //! The kernels are `no_std` binaries for the host target built with bare-metal code-generation
 //! flags (see `build.rs` here and `shared/TOOLCHAIN.md`); everything else in the workspace is a
@@ -7,6 +8,7 @@
 
 mod bench;
 mod build;
+mod fuzz;
 mod iso;
 mod qemu;
 mod test;
@@ -68,6 +70,27 @@ enum Task {
         /// Run only the tests whose names contain this text.
         filter: Option<String>,
     },
+    /// Boot, run the hypercall fuzzer under Dom0 beside a counter guest, and report calls,
+    /// calls/s, hypervisor faults, crashed guests, the counter and free memory.
+    Fuzz {
+        /// Calls in total (split over guests of at most 250,000 calls each).
+        #[arg(long, default_value_t = 20_000)]
+        calls: u64,
+        /// The first seed; further guests take the seeds after it.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Seeds to split the calls over, such as 1,2,3 (instead of --seed).
+        #[arg(long, value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// Percentage of calls to hypercall numbers the hypervisor does not implement
+        /// (the guest's default is 10).
+        #[arg(long)]
+        unimplemented_percent: Option<u64>,
+        /// Print every call from this index on, decoded, before it is made (to find the call
+        /// that broke something).
+        #[arg(long)]
+        trace_from: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -100,6 +123,19 @@ fn main() -> ExitCode {
         Task::Bench => bench::bench(),
         Task::Gdb => qemu::gdb(),
         Task::Xtf { directory, filter } => xtf::xtf(&directory, filter.as_deref()),
+        Task::Fuzz {
+            calls,
+            seed,
+            seeds,
+            unimplemented_percent,
+            trace_from,
+        } => fuzz::fuzz(&fuzz::Options {
+            calls,
+            seed,
+            seeds,
+            unimplemented_percent,
+            trace_from,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
