@@ -113,10 +113,14 @@ const IMPLEMENTED: [(Hypercall, u64); 17] = [
     (Hypercall::Domctl, 2),
 ];
 
-/// Not-yet-implemented hypercalls whose random arguments could end the
-/// guest once they are implemented: sched_op_compat (its shutdown),
-/// event_channel_op_compat (its reset), vcpu_op (VCPUOP_down), nmi_op.
-const UNSAFE_WHEN_IMPLEMENTED: [u64; 4] = [6, 16, 24, 28];
+/// Hypercalls outside the weighted list whose random arguments could end
+/// the guest by its own doing (they are implemented, or will be):
+/// fpu_taskswitch (TS set: the guest kernel's next SSE use is a `#NM` it
+/// has no handler for), sched_op_compat (its shutdown), set_debugreg
+/// (breakpoints on its own code, and no `#DB` handler), event_channel_op_compat
+/// (its reset), vcpu_op (`VCPUOP_down`), set_segment_base (a random GS
+/// base under the guest kernel's feet), nmi_op.
+const UNSAFE_WHEN_IMPLEMENTED: [u64; 7] = [5, 6, 8, 16, 24, 25, 28];
 
 core::arch::global_asm!(
     ".pushsection .text.fuzz_iret, \"ax\"",
