@@ -37,7 +37,9 @@
 //!   never unpinned (a pinned L1 cannot be revalidated as an L2 that would
 //!   link real tables).
 //! - **Nothing ends it.** `SCHEDOP_shutdown` carries only invalid reasons,
-//!   a block always has its timer armed, a poll always has a near timeout,
+//!   a block always has its timer armed and `VIRQ_TIMER` bound (so a timer
+//!   that fires just before the block still ends it), a poll always has a
+//!   near timeout,
 //!   `iret` gets a well-formed frame that lands back here; structures whose
 //!   misreading could end it (shutdown, poll, port close, batches) are
 //!   either written fresh or at addresses that cannot be read; batch counts
@@ -55,6 +57,7 @@
 
 use alloc::vec::Vec;
 use core::fmt::Write;
+use guest_kernel::abi::event_channel::VIRQ_TIMER;
 use guest_kernel::abi::hypercall::Hypercall;
 use guest_kernel::abi::layout::{DOMID_SELF, HYPERVISOR_VIRT_START, MACH2PHYS_VIRT_START};
 use guest_kernel::abi::sched::ShutdownReason;
@@ -559,6 +562,14 @@ impl Fuzzer {
         let mut pool_set = Vec::with_capacity(pool.capacity());
         pool_set.extend_from_slice(&pool);
         pool_set.sort_unstable();
+        // VIRQ_TIMER bound (and so protected below): a block's timer that
+        // fires before the block starts leaves an event pending, which ends
+        // the block at once. Without it the timer would fire unheard and
+        // the block would last forever (as in Xen: legitimate, and a hang
+        // of the fuzzer's own making).
+        if let Err(error) = events::bind_virq(VIRQ_TIMER) {
+            println!("fuzz: cannot bind VIRQ_TIMER ({error}); a block may outlive its timer");
+        }
         let mut protected_ports = Vec::new();
         for port in 1..64u32 {
             let mut status = [0u32; 6];
@@ -1388,8 +1399,10 @@ impl Fuzzer {
                 call
             }
             // Shutdown: only reasons it must refuse, or nothing to read.
+            // Inside a multicall only the latter: a later entry may place
+            // its own buffer over the reason (0 is a poweroff).
             2 => {
-                let argument = if self.random.chance(70) {
+                let argument = if depth == 0 && self.random.chance(70) {
                     let argument = self.place(8);
                     let reason = match self.random.below(3) {
                         0 => FIRST_INVALID_SHUTDOWN_REASON + self.random.below(10),
@@ -1407,8 +1420,11 @@ impl Fuzzer {
                     "shutdown (invalid)",
                 )
             }
-            // Poll: always with a deadline close ahead, or nothing to read.
-            3 => {
+            // Poll: always with a deadline close ahead, or nothing to read;
+            // never inside a multicall, where a later entry may place its
+            // own buffer over the request and leave a poll of no port with
+            // no timeout, which sleeps until the domain is destroyed.
+            3 if depth == 0 => {
                 let argument = if self.random.chance(70) {
                     let argument = self.place(24);
                     let nr_ports = self.random.pick(&[0, 1, 2, 16, 17, 1000]);
@@ -1430,7 +1446,7 @@ impl Fuzzer {
                 };
                 Call::new(Hypercall::SchedOp, [3, argument, 0, 0, 0], "poll")
             }
-            1 => Call::new(Hypercall::SchedOp, [0, 0, 0, 0, 0], "yield"),
+            1 | 3 => Call::new(Hypercall::SchedOp, [0, 0, 0, 0, 0], "yield"),
             _ => {
                 let argument = self.pointer(16, false);
                 Self::write_words(

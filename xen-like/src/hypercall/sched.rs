@@ -1,7 +1,7 @@
 //! `sched_op`: yield, block (until an event), poll (ports, with a
 //! timeout), and shut down.
 
-use crate::console::caller_log;
+use crate::console::{caller_log, guest_log};
 use crate::domain;
 use crate::mm::guest_access;
 use hypercall_abi::sched::SchedPoll;
@@ -75,6 +75,16 @@ fn poll(argument: u64) -> Result<u64, XenError> {
         // that polls in a loop (XTF's XSA-221 test) 10 ms a call slower.
         if request.timeout != 0 && request.timeout <= crate::time::system_time_ns() {
             return Ok(0);
+        }
+        if ports.is_empty() && request.timeout == 0 {
+            // Legitimate, as in Xen, and easy to do by mistake: nothing but
+            // `xl destroy` ends this sleep. Say so, so that `xl dmesg`
+            // explains the `b` in `xl list`.
+            guest_log!(
+                domain,
+                Warn,
+                "polls no port and has no timeout: it sleeps until it is destroyed"
+            );
         }
         domain.polling = Some(crate::domain::Poll {
             ports,
