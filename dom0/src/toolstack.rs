@@ -61,25 +61,31 @@ pub fn name_of(id: u16) -> heapless::String<40> {
     name
 }
 
-/// Finds a domain by name or ID; `Err` is the sentence to print.
+/// Finds a domain by name or ID (an all-digit argument is an ID, as in
+/// Xen's xl); on failure prints why and returns `Err`.
 fn resolve(command: &str, wanted: &str) -> Result<u16, ()> {
-    if wanted == "Domain-0" {
-        return Ok(0);
-    }
-    if let Some(record) = RECORDS
+    let named: Vec<(u16, heapless::String<{ config::MAX_NAME }>)> = RECORDS
         .lock()
         .iter()
-        .find(|record| record.config.name == wanted && !record.dying)
-    {
-        return Ok(record.id);
-    }
-    if let Ok(id) = wanted.parse::<u16>() {
-        if domain_infos().is_ok_and(|infos| infos.iter().any(|info| info.domid == id)) {
-            return Ok(id);
+        .filter(|record| !record.dying)
+        .map(|record| (record.id, record.config.name.clone()))
+        .collect();
+    let found = xl::resolve_domain(
+        wanted,
+        named.iter().map(|(id, name)| (*id, name.as_str())),
+        |id| domain_infos().is_ok_and(|infos| infos.iter().any(|info| info.domid == id)),
+    );
+    found.ok_or_else(|| {
+        if wanted.bytes().all(|byte| byte.is_ascii_digit()) {
+            println!(
+                "xl {command}: there is no domain with ID {wanted} ('xl list' shows the domains)"
+            );
+        } else {
+            println!(
+                "xl {command}: there is no domain called '{wanted}' ('xl list' shows the domains)"
+            );
         }
-    }
-    println!("xl {command}: there is no domain called '{wanted}' ('xl list' shows the domains)");
-    Err(())
+    })
 }
 
 /// `xl list [NAME|ID]`.
