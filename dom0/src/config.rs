@@ -155,6 +155,23 @@ pub fn describe(error: &ConfigError, file: &str, out: &mut impl Write) -> fmt::R
     }
 }
 
+/// The key of a command-line `KEY=VALUE` setting (blanks around it dropped).
+pub fn setting_key(setting: &str) -> &str {
+    setting.split('=').next().unwrap_or("").trim()
+}
+
+/// The first two command-line settings that set the same key, if any:
+/// `xl create` refuses them before it builds the configuration text, where
+/// the second would be reported at a line the file does not have.
+pub fn repeated_setting<'a>(settings: &[&'a str]) -> Option<(&'a str, &'a str)> {
+    settings.iter().enumerate().find_map(|(index, first)| {
+        settings[index + 1..]
+            .iter()
+            .find(|second| setting_key(second) == setting_key(first))
+            .map(|second| (*first, *second))
+    })
+}
+
 /// Parses a configuration file's text, stopping at the first error.
 pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
     let mut config = DomainConfig {
@@ -1414,6 +1431,16 @@ vif = []   # none yet
         assert!(write!(message, "{}", "x".repeat(300)).is_err());
         assert_eq!(message.0.len(), MAX_MESSAGE);
         assert!(message.0.ends_with("xx..."));
+    }
+
+    #[test]
+    fn a_key_repeated_on_the_command_line_is_found() {
+        assert_eq!(
+            repeated_setting(&["memory=4", "name=a", " memory = 8"]),
+            Some(("memory=4", " memory = 8"))
+        );
+        assert_eq!(repeated_setting(&["memory=4", "name=a"]), None);
+        assert_eq!(setting_key(" kernel = \"/k\""), "kernel");
     }
 
     #[test]

@@ -44,6 +44,22 @@ pub fn resolve_domain<'a>(
         .map(|(id, _)| id)
 }
 
+/// A domain restarted (by `on_poweroff`, `on_reboot` or `on_crash` =
+/// "restart") that stops again sooner than this after that restart is not
+/// restarted again but destroyed: a guest that crashes as it boots would
+/// otherwise loop for ever and flood the console. Xen's xend had the same
+/// guard (`MINIMUM_RESTART_TIME`).
+pub const MINIMUM_RESTART_INTERVAL_NS: u64 = 10_000_000_000;
+
+/// Whether a domain that stopped at `now_ns` (system time) may be restarted:
+/// always when it was started by `xl create` (`last_restart_ns` is `None`),
+/// otherwise only when it ran at least [`MINIMUM_RESTART_INTERVAL_NS`] since
+/// its last restart.
+pub fn may_restart(last_restart_ns: Option<u64>, now_ns: u64) -> bool {
+    last_restart_ns
+        .is_none_or(|restarted| now_ns.saturating_sub(restarted) >= MINIMUM_RESTART_INTERVAL_NS)
+}
+
 /// The six state letters of `xl list`: running, blocked, paused, shutdown,
 /// crashed, dying; a dash where the state does not hold.
 pub fn state_letters(flags: u32) -> [u8; 6] {
@@ -235,6 +251,18 @@ mod tests {
         assert_eq!(resolve_domain("Domain-0", named, live), Some(0));
         assert_eq!(resolve_domain("db", named, live), None);
         assert_eq!(resolve_domain("", named, live), None);
+    }
+
+    #[test]
+    fn a_domain_that_stops_soon_after_a_restart_is_not_restarted_again() {
+        let second = 1_000_000_000;
+        // The first restart is always allowed.
+        assert!(may_restart(None, 5 * second));
+        // Restarted at 5 s: stopping again at 14.9 s is too soon, at 15 s not.
+        assert!(!may_restart(Some(5 * second), 14 * second + 900_000_000));
+        assert!(may_restart(Some(5 * second), 15 * second));
+        // A clock that seems to go back counts as too soon.
+        assert!(!may_restart(Some(5 * second), second));
     }
 
     #[test]

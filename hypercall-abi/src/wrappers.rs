@@ -78,6 +78,37 @@ pub unsafe fn hypercall0_raw(nr: u64) -> i64 {
     result
 }
 
+/// Makes hypercall number `nr`, which need not be one this crate knows,
+/// with all five argument registers set (`rdi`, `rsi`, `rdx`, `r10`, `r8`),
+/// so that nothing left in them by earlier code reaches the hypervisor.
+/// For tools that probe the hypervisor (Dom0's `debug hypercall`).
+///
+/// # Safety
+///
+/// As for [`hypercall0`]; in addition, any pointer among the arguments must
+/// be valid for whatever the hypercall reads or writes through it.
+#[inline]
+pub unsafe fn hypercall_raw(nr: u64, arguments: [u64; 5]) -> i64 {
+    let result: i64;
+    // SAFETY: the caller upholds this function's contract; the asm block
+    // declares every register the sequence may change, and memory is
+    // treated as read and written.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") nr => result,
+            inlateout("rdi") arguments[0] => _,
+            inlateout("rsi") arguments[1] => _,
+            inlateout("rdx") arguments[2] => _,
+            inlateout("r10") arguments[3] => _,
+            inlateout("r8") arguments[4] => _,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    result
+}
+
 /// Makes hypercall `nr` with one argument (in `rdi`) and returns `rax`.
 ///
 /// # Safety
