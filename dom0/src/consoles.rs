@@ -41,6 +41,9 @@ unsafe impl Send for Console {}
 static CONSOLES: Mutex<Vec<Console>> = Mutex::new(Vec::new());
 /// The domain whose console is attached to the serial line, if any.
 static ATTACHED: Mutex<Option<u16>> = Mutex::new(None);
+/// How many times the console followed a restarted domain: a restart may
+/// reuse the stopped domain's ID, so the ID alone cannot tell them apart.
+static FOLLOWS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 /// Keys typed at the attached console that its domain will never read: it
 /// stopped with them still in its input ring, or before they were sent.
 /// `attach` hands them to the restarted domain it follows, or to the shell.
@@ -234,6 +237,7 @@ pub fn detach(domain: u16) {
 /// attached (as Xen's `xl create -c` follows a rebooting guest).
 pub fn follow(domain: u16) {
     *ATTACHED.lock() = Some(domain);
+    FOLLOWS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     println!("[xl] the console follows the restarted domain (id {domain}); Ctrl-] detaches");
 }
 
@@ -270,8 +274,10 @@ pub fn attach(domain: u16, mut wait: impl FnMut() -> bool, running: impl Fn(u16)
             // then let the toolstack act on it, which detaches, or restarts
             // it and follows.
             service();
+            let follows = FOLLOWS.load(core::sync::atomic::Ordering::Relaxed);
             crate::toolstack::watch();
-            if attached() == Some(current) && !running(current) {
+            let followed = FOLLOWS.load(core::sync::atomic::Ordering::Relaxed) != follows;
+            if !followed && attached() == Some(current) && !running(current) {
                 *ATTACHED.lock() = None;
                 break "the domain is not running (it stopped earlier)";
             }
