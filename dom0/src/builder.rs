@@ -41,6 +41,11 @@ const WINDOW_PAGES: u64 = (1 << 30) / PAGE_SIZE;
 /// rings, as Xen lays out a DomU.
 const EXTRA_PAGES: u64 = 2;
 
+/// Frames a guest-kernel guest takes, beyond its start-of-day region, as it
+/// boots: its first heap (`guest_kernel::heap::INITIAL_PAGES`, 64), the page
+/// tables that map it, and the shared info page's mapping and tables.
+const GUEST_BOOT_PAGES: u64 = guest_kernel::heap::INITIAL_PAGES + 8;
+
 /// Why a domain could not be built.
 #[derive(Debug)]
 pub enum BuildError {
@@ -75,7 +80,7 @@ impl fmt::Display for BuildError {
             Self::BadImage(why) => write!(f, "the kernel image {why}"),
             Self::TooSmall { needed_mib } => write!(
                 f,
-                "the domain needs at least {needed_mib} MiB for its kernel and start-of-day data: raise memory ="
+                "the domain needs at least {needed_mib} MiB for its kernel, its start-of-day data and what its kernel maps as it boots (heap, shared info): raise memory ="
             ),
             Self::Hypervisor { step, error } => {
                 write!(f, "{step} failed: {} ({error})", crate::control::error_name(*error))
@@ -135,7 +140,7 @@ pub fn build(
     })
     .map_err(|error| match error {
         LayoutError::NotEnoughMemory { needed_pages } => BuildError::TooSmall {
-            needed_mib: (needed_pages * PAGE_SIZE).div_ceil(1 << 20),
+            needed_mib: ((needed_pages + GUEST_BOOT_PAGES) * PAGE_SIZE).div_ceil(1 << 20),
         },
         LayoutError::AddressSpaceOverflow => {
             BuildError::BadImage("leaves no room for its start-of-day region")
@@ -143,6 +148,15 @@ pub fn build(
     })?;
     if layout.mapped_pages() > WINDOW_PAGES {
         return Err(BuildError::TooSmall { needed_mib: 0 });
+    }
+    // The start-of-day region fitting is not enough: the guest then maps
+    // its heap and shared info from the frames after it (memory = 4 left
+    // none, and the guest died with "cannot map shared info: OutOfFrames").
+    let needed_pages = layout.mapped_pages() + GUEST_BOOT_PAGES;
+    if nr_pages < needed_pages {
+        return Err(BuildError::TooSmall {
+            needed_mib: (needed_pages * PAGE_SIZE).div_ceil(1 << 20),
+        });
     }
 
     let mut create = Domctl::new(DomctlOp::CreateDomain, 0);

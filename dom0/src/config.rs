@@ -12,18 +12,19 @@
 //! disk    = [ "phy:/dev/vg/web,xvda,w" ]   # a list of strings, maybe empty
 //! ```
 //!
-//! Xen's own parser (`tools/libs/util/libxlu_cfg_y.y`) accepts more: lists
-//! that span lines, `;` between settings, hexadecimal numbers and escapes in
-//! strings. We keep to one `KEY = VALUE` per line and say so when a file
-//! needs more, so that every error can point at one line. A string has no
-//! escapes: the quote that opened it closes it, so `'say "hi"'` holds the
-//! double quotes.
+//! As in Xen's own parser (`tools/libs/util/libxlu_cfg_y.y`), a `;` may
+//! end a setting instead of a new line (`name = "web"; memory = 64`), a list
+//! may span lines (with comments at their ends), and a string may hold the
+//! escapes `\"`, `\'`, `\\`, `\n` and `\t`; the quote that opened a string
+//! closes it, so `'say "hi"'` holds the double quotes. Xen accepts more
+//! (hexadecimal numbers, other escapes, values of other types); we refuse
+//! those with a sentence that names the line.
 //!
 //! # The keys
 //!
 //! | key           | value                        | default     |
 //! |---------------|------------------------------|-------------|
-//! | `name`        | 1 to 32 of `A-Za-z0-9_.-`    | required    |
+//! | `name`        | 1 to 32 of `A-Za-z0-9_.-`, not all digits, not `Domain-0` | required |
 //! | `memory`      | MiB, 1 to 65536              | required    |
 //! | `vcpus`       | only 1 so far                | 1           |
 //! | `kernel`      | path of the kernel image     | required    |
@@ -57,6 +58,8 @@ use heapless::{String, Vec};
 
 /// The longest domain name, in characters (all ASCII).
 pub const MAX_NAME: usize = 32;
+/// The name `xl` shows for domain 0, as in Xen; no other domain may take it.
+pub const CONTROL_DOMAIN_NAME: &str = "Domain-0";
 /// The longest kernel path and the longest `disk` or `vif` entry, in bytes.
 pub const MAX_PATH: usize = 128;
 /// The longest kernel command line, in bytes.
@@ -152,6 +155,23 @@ pub fn describe(error: &ConfigError, file: &str, out: &mut impl Write) -> fmt::R
     }
 }
 
+/// The key of a command-line `KEY=VALUE` setting (blanks around it dropped).
+pub fn setting_key(setting: &str) -> &str {
+    setting.split('=').next().unwrap_or("").trim()
+}
+
+/// The first two command-line settings that set the same key, if any:
+/// `xl create` refuses them before it builds the configuration text, where
+/// the second would be reported at a line the file does not have.
+pub fn repeated_setting<'a>(settings: &[&'a str]) -> Option<(&'a str, &'a str)> {
+    settings.iter().enumerate().find_map(|(index, first)| {
+        settings[index + 1..]
+            .iter()
+            .find(|second| setting_key(second) == setting_key(first))
+            .map(|second| (*first, *second))
+    })
+}
+
 /// Parses a configuration file's text, stopping at the first error.
 pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
     let mut config = DomainConfig {
@@ -170,39 +190,52 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
     };
     // The line each key was set on, 0 while it is not set.
     let mut set_on = [0usize; Key::ALL.len()];
-    for (index, text) in text.lines().enumerate() {
-        let line = index + 1;
-        let Some((key_text, after_equals)) = split_setting(line, text)? else {
-            continue;
-        };
-        let Some(key) = Key::from_name(key_text) else {
-            return Err(unknown_key(line, key_text));
-        };
-        if set_on[key as usize] != 0 {
-            return Err(error(
-                line,
-                format_args!(
-                    "{} is set twice (first on line {})",
-                    key.name(),
-                    set_on[key as usize]
-                ),
-            ));
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(index, text)| (index + 1, text));
+    while let Some((mut line, mut rest)) = lines.next() {
+        // One line may hold several settings separated by ';', as in Xen.
+        loop {
+            let Some((key_text, after_equals)) = split_setting(line, rest)? else {
+                break;
+            };
+            let Some(key) = Key::from_name(key_text) else {
+                return Err(unknown_key(line, key_text));
+            };
+            if set_on[key as usize] != 0 {
+                return Err(error(
+                    line,
+                    format_args!(
+                        "{} is set twice (first on line {})",
+                        key.name(),
+                        set_on[key as usize]
+                    ),
+                ));
+            }
+            // A list may go on over the following lines.
+            let (value, after, last_line) = read_value(line, key, after_equals, &mut lines)?;
+            apply(&mut config, &set_on, line, key, value)?;
+            set_on[key as usize] = line;
+            line = last_line;
+            let after = after.trim_start();
+            if let Some(next) = after.strip_prefix(';') {
+                rest = next;
+                continue;
+            }
+            if !after.is_empty() && !after.starts_with('#') {
+                return Err(error(
+                    line,
+                    format_args!(
+                        "{}: unexpected '{}' after the value; end a setting with a new line \
+                         or ';', and start comments with '#'",
+                        key.name(),
+                        Excerpt(after)
+                    ),
+                ));
+            }
+            break;
         }
-        let (value, rest) = read_value(line, key, after_equals)?;
-        let rest = rest.trim_start();
-        if !rest.is_empty() && !rest.starts_with('#') {
-            return Err(error(
-                line,
-                format_args!(
-                    "{}: unexpected '{}' after the value; write one KEY = VALUE per line, \
-                     and start comments with '#'",
-                    key.name(),
-                    Excerpt(rest)
-                ),
-            ));
-        }
-        apply(&mut config, &set_on, line, key, value)?;
-        set_on[key as usize] = line;
     }
     for key in [Key::Name, Key::Memory, Key::Kernel] {
         if set_on[key as usize] == 0 {
@@ -368,71 +401,101 @@ fn split_setting(line: usize, text: &str) -> Result<Option<(&str, &str)>, Config
     Ok(Some((key, &text[equals + 1..])))
 }
 
-/// Reads the value at the start of `text` (blanks allowed before it);
-/// returns it and the rest of the line.
-fn read_value(line: usize, key: Key, text: &str) -> Result<(Value<'_>, &str), ConfigError> {
+/// Reads the value at the start of `text` (blanks allowed before it) on
+/// line `line`; returns it, the rest of the line it ended on, and that
+/// line's number. Only a list takes further lines, from `more`.
+fn read_value<'a>(
+    line: usize,
+    key: Key,
+    text: &'a str,
+    more: &mut impl Iterator<Item = (usize, &'a str)>,
+) -> Result<(Value<'a>, &'a str, usize), ConfigError> {
     let text = text.trim_start();
     match text.chars().next() {
-        None | Some('#') => Ok((Value::Nothing, text)),
+        None | Some('#') => Ok((Value::Nothing, text, line)),
         Some('"' | '\'') => {
             let (string, rest) = read_string(line, key, text)?;
-            Ok((Value::Text(string), rest))
+            Ok((Value::Text(string), rest, line))
         }
-        Some('[') => read_list(line, key, &text[1..]),
+        Some('[') => read_list(line, key, &text[1..], more),
         Some(_) => {
             let end = text
-                .find(|c: char| c.is_whitespace() || c == '#')
+                .find(|c: char| c.is_whitespace() || c == '#' || c == ';')
                 .unwrap_or(text.len());
             let (word, rest) = text.split_at(end);
             if word.bytes().all(|byte| byte.is_ascii_digit()) {
-                Ok((Value::Number(word), rest))
+                Ok((Value::Number(word), rest, line))
             } else {
-                Ok((Value::Word(word), rest))
+                Ok((Value::Word(word), rest, line))
             }
         }
     }
 }
 
 /// Reads a string that starts at `text[0]`, a `"` or a `'`; returns its
-/// contents and the rest of the line.
+/// contents as written (escapes still in, see [`unescape`]) and the rest
+/// of the line. A backslash hides the character after it from the search
+/// for the closing quote, so `"say \"hi\""` is one string.
 fn read_string(line: usize, key: Key, text: &str) -> Result<(&str, &str), ConfigError> {
-    let quote = if text.starts_with('\'') { '\'' } else { '"' };
+    let quote = if text.starts_with('\'') { b'\'' } else { b'"' };
     let body = &text[1..];
-    match body.find(quote) {
-        Some(end) => Ok((&body[..end], &body[end + 1..])),
-        None => Err(error(
-            line,
-            format_args!(
-                "{}: the string is not closed; end it with {quote} on the same line \
-                 (a string cannot span lines)",
-                key.name()
-            ),
-        )),
+    let mut bytes = body.bytes().enumerate();
+    while let Some((at, byte)) = bytes.next() {
+        if byte == b'\\' {
+            bytes.next();
+        } else if byte == quote {
+            return Ok((&body[..at], &body[at + 1..]));
+        }
     }
+    Err(error(
+        line,
+        format_args!(
+            "{}: the string is not closed; end it with {} on the same line \
+             (a string cannot span lines)",
+            key.name(),
+            char::from(quote)
+        ),
+    ))
 }
 
-/// Reads a list whose `[` came just before `text`; returns it and the rest
-/// of the line. A comma may follow the last item, as in Xen.
-fn read_list(line: usize, key: Key, text: &str) -> Result<(Value<'_>, &str), ConfigError> {
+/// Reads a list whose `[` came just before `text`; returns it, the rest of
+/// the line where it closed, and that line's number. A list may span
+/// lines (comments may end each of them), and a comma may follow the last
+/// item, as in Xen.
+fn read_list<'a>(
+    first_line: usize,
+    key: Key,
+    text: &'a str,
+    more: &mut impl Iterator<Item = (usize, &'a str)>,
+) -> Result<(Value<'a>, &'a str, usize), ConfigError> {
     let not_closed = || {
         error(
-            line,
+            first_line,
             format_args!(
-                "{}: the list is not closed; end it with ']' on the same line \
-                 (a list must fit on one line)",
+                "{}: the list is not closed; end it with ']' (the file ends first)",
                 key.name()
             ),
         )
     };
     let mut items = Vec::new();
     let mut count = 0;
+    let mut line = first_line;
     let mut rest = text.trim_start();
+    // Moves on to the next line when this one holds nothing more.
+    let mut next_line = |rest: &mut &'a str, line: &mut usize| -> Result<(), ConfigError> {
+        while rest.is_empty() || rest.starts_with('#') {
+            let (number, text) = more.next().ok_or_else(not_closed)?;
+            *line = number;
+            *rest = text.trim_start();
+        }
+        Ok(())
+    };
     loop {
+        next_line(&mut rest, &mut line)?;
         match rest.chars().next() {
-            None | Some('#') => return Err(not_closed()),
-            Some(']') => return Ok((Value::List { items, count }, &rest[1..])),
+            Some(']') => return Ok((Value::List { items, count }, &rest[1..], line)),
             Some('"' | '\'') => {}
-            Some(_) => {
+            _ => {
                 return Err(error(
                     line,
                     format_args!(
@@ -449,11 +512,11 @@ fn read_list(line: usize, key: Key, text: &str) -> Result<(Value<'_>, &str), Con
         let _ = items.push(item);
         count += 1;
         rest = after.trim_start();
+        next_line(&mut rest, &mut line)?;
         match rest.chars().next() {
             Some(',') => rest = rest[1..].trim_start(),
             Some(']') => {}
-            None | Some('#') => return Err(not_closed()),
-            Some(_) => {
+            _ => {
                 return Err(error(
                     line,
                     format_args!(
@@ -468,6 +531,47 @@ fn read_list(line: usize, key: Key, text: &str) -> Result<(Value<'_>, &str), Con
     }
 }
 
+/// The most bytes a string value may hold once its escapes are undone
+/// (the longest field, `cmdline`).
+const MAX_TEXT: usize = MAX_CMDLINE;
+
+/// Why a string's escapes could not be undone.
+#[derive(Debug, PartialEq, Eq)]
+enum UnescapeError {
+    /// The text is this many bytes long once unescaped: too long for the field.
+    TooLong(usize),
+    /// A backslash before this character, which is not an escape we know.
+    Unknown(char),
+}
+
+/// Undoes the escapes of a string as written: `\"`, `\'` and `\\` stand
+/// for the character after the backslash, `\n` and `\t` for a new line and
+/// a tab (Xen's parser knows these and more; we refuse the rest).
+fn unescape<const N: usize>(raw: &str) -> Result<String<N>, UnescapeError> {
+    let mut out = String::new();
+    let mut length = 0;
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        let c = if c == '\\' {
+            match chars.next() {
+                Some(quoted @ ('"' | '\'' | '\\')) => quoted,
+                Some('n') => '\n',
+                Some('t') => '\t',
+                Some(other) => return Err(UnescapeError::Unknown(other)),
+                None => return Err(UnescapeError::Unknown(' ')),
+            }
+        } else {
+            c
+        };
+        length += c.len_utf8();
+        let _ = out.push(c);
+    }
+    if length > N {
+        return Err(UnescapeError::TooLong(length));
+    }
+    Ok(out)
+}
+
 /// Checks `value` against what `key` allows and stores it in `config`.
 /// `set_on` says where each key was set so far, for keys that conflict.
 fn apply(
@@ -478,7 +582,9 @@ fn apply(
     value: Value<'_>,
 ) -> Result<(), ConfigError> {
     match key {
-        Key::Name => config.name = check_name(line, text(line, key, &value)?)?,
+        Key::Name => {
+            config.name = check_name(line, &text::<MAX_TEXT>(line, key, &value, &key.name())?)?
+        }
         Key::Memory => {
             let (memory, digits) = number(line, key, &value)?;
             config.memory_mib = memory
@@ -507,7 +613,7 @@ fn apply(
             config.vcpus = 1;
         }
         Key::Kernel => {
-            let path = text(line, key, &value)?;
+            let path = text::<MAX_PATH>(line, key, &value, &key.name())?;
             if path.is_empty() {
                 return Err(error(
                     line,
@@ -516,7 +622,7 @@ fn apply(
                     ),
                 ));
             }
-            config.kernel = bounded(line, &key.name(), path)?;
+            config.kernel = path;
         }
         Key::Cmdline | Key::Extra => {
             let other = if key == Key::Cmdline {
@@ -524,7 +630,7 @@ fn apply(
             } else {
                 Key::Cmdline
             };
-            let command_line = text(line, key, &value)?;
+            let command_line = text::<MAX_CMDLINE>(line, key, &value, &key.name())?;
             if set_on[other as usize] != 0 {
                 return Err(error(
                     line,
@@ -538,18 +644,18 @@ fn apply(
                     ),
                 ));
             }
-            config.cmdline = bounded(line, &key.name(), command_line)?;
+            config.cmdline = command_line;
         }
         Key::OnPoweroff | Key::OnReboot | Key::OnCrash => {
-            let word = text(line, key, &value)?;
-            let action = Action::from_name(word).ok_or_else(|| {
+            let word = text::<MAX_TEXT>(line, key, &value, &key.name())?;
+            let action = Action::from_name(&word).ok_or_else(|| {
                 error(
                     line,
                     format_args!(
                         "{} = \"{}\" is not an action; allowed are \"destroy\", \"restart\" \
                          and \"preserve\"",
                         key.name(),
-                        Excerpt(word)
+                        Excerpt(&word)
                     ),
                 )
             })?;
@@ -597,12 +703,39 @@ fn apply(
     Ok(())
 }
 
-/// The value as a string, or the error that says `key` needs one.
-fn text<'a>(line: usize, key: Key, value: &Value<'a>) -> Result<&'a str, ConfigError> {
+/// The value as a string of at most `N` bytes with its escapes undone, or
+/// the error that says `key` needs one (`what` names it in messages).
+fn text<const N: usize>(
+    line: usize,
+    key: Key,
+    value: &Value<'_>,
+    what: &dyn fmt::Display,
+) -> Result<String<N>, ConfigError> {
     match *value {
-        Value::Text(text) => Ok(text),
+        Value::Text(raw) => unescaped(line, what, raw),
         _ => Err(wrong_type(line, key, value)),
     }
+}
+
+/// `raw` with its escapes undone, in a field of `N` bytes.
+fn unescaped<const N: usize>(
+    line: usize,
+    what: &dyn fmt::Display,
+    raw: &str,
+) -> Result<String<N>, ConfigError> {
+    unescape(raw).map_err(|why| match why {
+        UnescapeError::TooLong(length) => error(
+            line,
+            format_args!("{what} is {length} bytes long; the limit is {N} bytes"),
+        ),
+        UnescapeError::Unknown(c) => error(
+            line,
+            format_args!(
+                "{what}: '\\{c}' is not an escape; inside a string write \\\" for \", \\' for ', \
+                 \\\\ for \\, \\n for a new line and \\t for a tab"
+            ),
+        ),
+    })
 }
 
 /// The value as a number (`None` when it does not fit in a `u64`) and its
@@ -640,12 +773,14 @@ fn devices(
     for (index, item) in items.iter().enumerate() {
         let label = EntryLabel(key.name(), index + 1);
         // Cannot fail: `items` holds at most MAX_DEVICES.
-        let _ = devices.push(bounded(line, &label, item)?);
+        let _ = devices.push(unescaped(line, &label, item)?);
     }
     Ok(devices)
 }
 
 /// Checks a domain name: what `xl` shows and what `xl destroy NAME` takes.
+/// As with Xen's xl, an all-digit argument names a domain ID and
+/// `Domain-0` names Dom0, so neither can be a new domain's name.
 fn check_name(line: usize, name: &str) -> Result<String<MAX_NAME>, ConfigError> {
     const ALLOWED: &str = "letters, digits, '_', '.' and '-'";
     if name.is_empty() {
@@ -665,6 +800,23 @@ fn check_name(line: usize, name: &str) -> Result<String<MAX_NAME>, ConfigError> 
             ),
         ));
     }
+    if name.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(error(
+            line,
+            format_args!(
+                "name \"{}\" is all digits, and xl reads an all-digit argument as a domain ID; \
+                 put a letter in it, like \"web{}\"",
+                Excerpt(name),
+                Excerpt(name)
+            ),
+        ));
+    }
+    if name == CONTROL_DOMAIN_NAME {
+        return Err(error(
+            line,
+            format_args!("name \"{CONTROL_DOMAIN_NAME}\" is the control domain's; choose another"),
+        ));
+    }
     // All ASCII by now, so bytes are characters.
     String::try_from(name).map_err(|()| {
         error(
@@ -673,23 +825,6 @@ fn check_name(line: usize, name: &str) -> Result<String<MAX_NAME>, ConfigError> 
                 "name \"{}\" is {} characters long; the limit is {MAX_NAME}",
                 Excerpt(name),
                 name.len()
-            ),
-        )
-    })
-}
-
-/// Copies a string into a field of `N` bytes, or says it is too long.
-fn bounded<const N: usize>(
-    line: usize,
-    what: &dyn fmt::Display,
-    text: &str,
-) -> Result<String<N>, ConfigError> {
-    String::try_from(text).map_err(|()| {
-        error(
-            line,
-            format_args!(
-                "{what} is {} bytes long; the limit is {N} bytes",
-                text.len()
             ),
         )
     })
@@ -967,6 +1102,23 @@ vif = []   # none yet
     }
 
     #[test]
+    fn names_that_would_shadow_an_id_or_dom0_are_refused() {
+        let error = parse("name = \"3\"\n").unwrap_err();
+        assert_eq!(
+            error.message,
+            "name \"3\" is all digits, and xl reads an all-digit argument as a domain ID; \
+             put a letter in it, like \"web3\""
+        );
+        let error = parse("name = \"Domain-0\"\n").unwrap_err();
+        assert_eq!(
+            error.message,
+            "name \"Domain-0\" is the control domain's; choose another"
+        );
+        let text = "name = \"3d\"\nmemory = 1\nkernel = \"k\"\n";
+        assert_eq!(parse(text).unwrap().name, "3d");
+    }
+
+    #[test]
     fn name_too_long_says_the_limit() {
         let name = "a".repeat(33);
         let error = parse(&format!("name = \"{name}\"\n")).unwrap_err();
@@ -1118,15 +1270,79 @@ vif = []   # none yet
 
     #[test]
     fn unterminated_list() {
-        let error = error_with("disk = [ \"a\",\n  \"b\" ]\n");
+        let error = error_with("disk = [ \"a\",\n  \"b\"\n");
         assert_eq!(error.line, 4);
         assert_eq!(
             error.message,
-            "disk: the list is not closed; end it with ']' on the same line \
-             (a list must fit on one line)"
+            "disk: the list is not closed; end it with ']' (the file ends first)"
         );
         let error = error_with("vif = [ # none\n");
         assert!(error.message.starts_with("vif: the list is not closed"));
+    }
+
+    #[test]
+    fn lists_may_span_lines_with_comments() {
+        let config = parse(&format!(
+            "{REQUIRED}disk = [ \"a\",   # the root disk\n\n    'b',\n]\nweight = 5\n"
+        ))
+        .unwrap();
+        assert_eq!(config.disks.as_slice(), ["a", "b"]);
+        assert_eq!(config.weight, 5);
+        // An error inside the list names the line it is on.
+        let error = error_with("vif = [\n  \"a\"\n  \"b\" ]\n");
+        assert_eq!(error.line, 6);
+        // A key set after a list is reported at its own line.
+        let error = error_with("vif = [\n 'a' ]\nvif = []\n");
+        assert_eq!(
+            (error.line, error.message.as_str()),
+            (6, "vif is set twice (first on line 4)")
+        );
+    }
+
+    #[test]
+    fn semicolons_separate_settings_on_one_line() {
+        let config = parse("name = \"a\"; memory = 8;kernel=\"/k\" ; cap = 5;  # four\n").unwrap();
+        assert_eq!((config.memory_mib, config.cap), (8, 5));
+        assert_eq!(config.kernel, "/k");
+        // A ';' inside a string is part of it.
+        assert_eq!(
+            parse(&format!("{REQUIRED}cmdline = \"a;b\"\n"))
+                .unwrap()
+                .cmdline,
+            "a;b"
+        );
+        let error = error_with("weight = 5; cap\n");
+        assert_eq!(
+            error.message,
+            "expected KEY = VALUE, like memory = 64, but this line has no '=' (found 'cap')"
+        );
+        assert_eq!(error.line, 4);
+    }
+
+    #[test]
+    fn strings_take_escapes() {
+        let config = parse(&format!(
+            "{REQUIRED}cmdline = \"say \\\"hi\\\" \\\\ it's\\tok\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.cmdline, "say \"hi\" \\ it's\tok");
+        let config = parse(&format!("{REQUIRED}cmdline = 'it\\'s'\n")).unwrap();
+        assert_eq!(config.cmdline, "it's");
+        let error = error_with("cmdline = \"a\\qb\"\n");
+        assert_eq!(
+            error.message,
+            "cmdline: '\\q' is not an escape; inside a string write \\\" for \", \\' for ', \
+             \\\\ for \\, \\n for a new line and \\t for a tab"
+        );
+        // The limit counts the bytes once the escapes are undone.
+        let escaped = "\\\"".repeat(256);
+        let config = parse(&format!("{REQUIRED}cmdline = \"{escaped}\"\n")).unwrap();
+        assert_eq!(config.cmdline.len(), 256);
+        let error = error_with(&format!("disk = [ \"{}\" ]\n", "\\n".repeat(129)));
+        assert_eq!(
+            error.message,
+            "disk entry 1 is 129 bytes long; the limit is 128 bytes"
+        );
     }
 
     #[test]
@@ -1179,7 +1395,7 @@ vif = []   # none yet
         let error = error_with("weight = 256 512\n");
         assert_eq!(
             error.message,
-            "weight: unexpected '512' after the value; write one KEY = VALUE per line, \
+            "weight: unexpected '512' after the value; end a setting with a new line or ';', \
              and start comments with '#'"
         );
     }
@@ -1215,6 +1431,16 @@ vif = []   # none yet
         assert!(write!(message, "{}", "x".repeat(300)).is_err());
         assert_eq!(message.0.len(), MAX_MESSAGE);
         assert!(message.0.ends_with("xx..."));
+    }
+
+    #[test]
+    fn a_key_repeated_on_the_command_line_is_found() {
+        assert_eq!(
+            repeated_setting(&["memory=4", "name=a", " memory = 8"]),
+            Some(("memory=4", " memory = 8"))
+        );
+        assert_eq!(repeated_setting(&["memory=4", "name=a"]), None);
+        assert_eq!(setting_key(" kernel = \"/k\""), "kernel");
     }
 
     #[test]

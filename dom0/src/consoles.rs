@@ -41,6 +41,38 @@ unsafe impl Send for Console {}
 static CONSOLES: Mutex<Vec<Console>> = Mutex::new(Vec::new());
 /// The domain whose console is attached to the serial line, if any.
 static ATTACHED: Mutex<Option<u16>> = Mutex::new(None);
+/// How many times the console followed a restarted domain: a restart may
+/// reuse the stopped domain's ID, so the ID alone cannot tell them apart.
+static FOLLOWS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+/// Keys typed at the attached console that its domain will never read: it
+/// stopped with them still in its input ring, or before they were sent.
+/// `attach` hands them to the restarted domain it follows, or to the shell.
+static UNREAD: Mutex<heapless::Vec<u8, CONSOLE_IN_RING_SIZE>> = Mutex::new(heapless::Vec::new());
+
+/// Takes back the keys still unread in `console`'s input ring (its domain
+/// stopped: nobody else will read them) into `UNREAD`.
+fn reclaim_input(console: &Console) {
+    let ring = console.ring;
+    // SAFETY: the ring is mapped until `disconnect`, which calls this before
+    // it unmaps; the domain stopped, so it no longer moves in_cons, and we
+    // own in_prod.
+    unsafe {
+        let producer = core::ptr::addr_of!((*ring).in_prod).read_volatile();
+        let mut consumer = core::ptr::addr_of!((*ring).in_cons).read_volatile();
+        let mut unread = UNREAD.lock();
+        let count = producer
+            .wrapping_sub(consumer)
+            .min(CONSOLE_IN_RING_SIZE as u32);
+        for _ in 0..count {
+            let byte =
+                core::ptr::addr_of!((*ring).input[ring_position(consumer, CONSOLE_IN_RING_SIZE)])
+                    .read_volatile();
+            let _ = unread.push(byte);
+            consumer = consumer.wrapping_add(1);
+        }
+        core::ptr::addr_of_mut!((*ring).in_prod).write_volatile(consumer);
+    }
+}
 
 fn address(domain: u16) -> u64 {
     AREA + u64::from(domain) * PAGE_SIZE
@@ -80,6 +112,9 @@ pub fn disconnect(domain: u16) {
         return;
     };
     let console = consoles.remove(index);
+    if *ATTACHED.lock() == Some(domain) {
+        reclaim_input(&console);
+    }
     // SAFETY: the page is still mapped (it is unmapped just below).
     unsafe {
         core::ptr::addr_of_mut!((*console.ring).connection).write_volatile(XENCONSOLE_DISCONNECTED)
@@ -180,11 +215,42 @@ pub fn has_console(domain: u16) -> bool {
         .any(|console| console.domain == domain)
 }
 
+/// The domain whose console is attached now, if any.
+pub fn attached() -> Option<u16> {
+    *ATTACHED.lock()
+}
+
+/// Lets go of `domain`'s console if it is the attached one (it stopped);
+/// `attach` then returns to the shell, saying why.
+pub fn detach(domain: u16) {
+    let consoles = CONSOLES.lock();
+    let mut attached = ATTACHED.lock();
+    if *attached == Some(domain) {
+        if let Some(console) = consoles.iter().find(|console| console.domain == domain) {
+            reclaim_input(console);
+        }
+        *attached = None;
+    }
+}
+
+/// Attaches the console to `domain`, a restart of the domain that was
+/// attached (as Xen's `xl create -c` follows a rebooting guest).
+pub fn follow(domain: u16) {
+    *ATTACHED.lock() = Some(domain);
+    FOLLOWS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    println!("[xl] the console follows the restarted domain (id {domain}); Ctrl-] detaches");
+}
+
 /// `xl console`: shows the scrollback, then the live console, forwarding
-/// keystrokes, until Ctrl-] or until the domain goes away.
-/// `wait` sleeps until input or a console signal arrives and reports
-/// whether a domain changed state.
-pub fn attach(domain: u16, mut wait: impl FnMut() -> bool) {
+/// keystrokes, until Ctrl-] or until the domain stops (or follows it when
+/// the toolstack restarts it). `wait` sleeps until input or a console
+/// signal arrives and reports whether a domain changed state; `running`
+/// says whether a domain may still take input.
+///
+/// Typing is never lost: what is typed once the domain has stopped (before
+/// the toolstack acted on it) goes to the restarted domain, or back to the
+/// shell.
+pub fn attach(domain: u16, mut wait: impl FnMut() -> bool, running: impl Fn(u16) -> bool) {
     service();
     if let Some(console) = CONSOLES
         .lock()
@@ -194,24 +260,71 @@ pub fn attach(domain: u16, mut wait: impl FnMut() -> bool) {
         ConsoleWriter::new().write_raw(&console.scrollback);
     }
     *ATTACHED.lock() = Some(domain);
-    loop {
+    UNREAD.lock().clear();
+    let why = loop {
+        let Some(current) = attached() else {
+            break "the domain stopped";
+        };
+        if !has_console(current) {
+            *ATTACHED.lock() = None;
+            break "the domain was destroyed";
+        }
+        if !running(current) {
+            // Stopped (perhaps before we attached): show its last output,
+            // then let the toolstack act on it, which detaches, or restarts
+            // it and follows.
+            service();
+            let follows = FOLLOWS.load(core::sync::atomic::Ordering::Relaxed);
+            crate::toolstack::watch();
+            let followed = FOLLOWS.load(core::sync::atomic::Ordering::Relaxed) != follows;
+            if !followed && attached() == Some(current) && !running(current) {
+                *ATTACHED.lock() = None;
+                break "the domain is not running (it stopped earlier)";
+            }
+            continue;
+        }
+        if !UNREAD.lock().is_empty() && running(current) {
+            // The restarted domain we follow takes what its previous
+            // incarnation left unread.
+            let unread = core::mem::take(&mut *UNREAD.lock());
+            send_input(current, &unread);
+        }
         let mut typed = [0u8; 32];
         let count = guest_kernel::abi::wrappers::console_read(&mut typed).max(0) as usize;
-        if let Some(position) = typed[..count].iter().position(|&byte| byte == DETACH) {
-            send_input(domain, &typed[..position]);
-            break;
+        let typed = &typed[..count];
+        let (for_guest, detach_key) = match typed.iter().position(|&byte| byte == DETACH) {
+            Some(position) => (&typed[..position], Some(position)),
+            None => (typed, None),
+        };
+        if !for_guest.is_empty() {
+            if UNREAD.lock().is_empty() && running(current) {
+                send_input(current, for_guest);
+            } else {
+                // Stopped: keep the keys until we know where they go.
+                let mut unread = UNREAD.lock();
+                for &byte in for_guest {
+                    if unread.push(byte).is_err() {
+                        break;
+                    }
+                }
+                drop(unread);
+                crate::toolstack::watch();
+            }
         }
-        if count > 0 {
-            send_input(domain, &typed[..count]);
+        if let Some(position) = detach_key {
+            crate::keep_typed(&typed[position + 1..]);
+            *ATTACHED.lock() = None;
+            break "";
         }
         service();
-        if !has_console(domain) {
-            break; // destroyed while attached
-        }
         if count == 0 && wait() {
             crate::toolstack::watch();
         }
-    }
+    };
     *ATTACHED.lock() = None;
+    crate::keep_typed(&core::mem::take(&mut *UNREAD.lock()));
     println!();
+    if !why.is_empty() {
+        println!("[xl] console detached: {why}");
+    }
 }

@@ -38,10 +38,12 @@ pub fn debug(command: Debug) {
             unsafe { core::arch::asm!("int3", options(nomem, nostack)) };
             println!("back from the breakpoint handler");
         }
-        Debug::Hypercall(number) => {
-            // SAFETY: the hypercall gets no arguments; a hypercall that
-            // needs a pointer will see 0 and fail with -EFAULT.
-            let result = unsafe { wrappers::hypercall0_raw(number) };
+        Debug::Hypercall(number, arguments) => {
+            // SAFETY: none in general, which is why `help` marks this
+            // command: the arguments are the user's (0 when not given), and
+            // a hypercall given a Dom0 address or a callback may write Dom0's
+            // memory or crash it. Pointers of 0 fail with -EFAULT.
+            let result = unsafe { wrappers::hypercall_raw(number, arguments) };
             match XenError::from_return(result) {
                 Some(error) => println!(
                     "hypercall {number} returned {result} ({}: {})",

@@ -54,8 +54,25 @@ pub fn cat(file: &str) {
             Ok(text) => print!("{text}"),
             Err(_) => println!("cat: /{wanted} is not text ({} bytes)", data.len()),
         },
+        None if is_directory(wanted) => println!(
+            "cat: /{} is a directory; 'ls /{}' lists its files",
+            wanted.trim_end_matches('/'),
+            wanted.trim_end_matches('/')
+        ),
         None => println!("cat: no file /{wanted} in the ramdisk ('ls' lists them)"),
     }
+}
+
+/// Whether `path` (without its leading `/`) is a directory of the ramdisk:
+/// some file's path goes on below it.
+pub fn is_directory(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    ramdisk_files().any(|(name, _)| {
+        path.is_empty()
+            || name
+                .strip_prefix(path)
+                .is_some_and(|below| below.starts_with('/'))
+    })
 }
 
 /// The contents of `path` in the ramdisk (a leading `/` is optional).

@@ -20,7 +20,7 @@ mod toolstack;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
 use dom0::line_editor::{Event, LineEditor};
-use dom0::shell::{self, Command, ParseError};
+use dom0::shell::{self, Command};
 use dom0::xl;
 use guest_kernel::abi::event_channel::{VIRQ_CONSOLE, VIRQ_DOM_EXC};
 use guest_kernel::abi::layout::HYPERVISOR_VIRT_START;
@@ -62,6 +62,12 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
                     out.write_raw(b"\r\n");
                     break line;
                 }
+                Event::Refused(why) => {
+                    out.write_raw(b"\r\n");
+                    out.write_raw(why.as_bytes());
+                    out.write_raw(b"\r\n");
+                    out.write_raw(PROMPT.as_bytes());
+                }
             }
         };
         run(&line);
@@ -97,6 +103,43 @@ pub fn wait_for_activity() -> bool {
     domain_event
 }
 
+/// Keys typed while a command ran (or after Ctrl-] in `xl console`), kept
+/// for the shell's next line instead of being lost.
+static TYPED_AHEAD: spin::Mutex<heapless::Deque<u8, 256>> =
+    spin::Mutex::new(heapless::Deque::new());
+
+/// Keeps `bytes` for the shell to read next (beyond 256 the rest are
+/// dropped: nobody types that much ahead).
+pub fn keep_typed(bytes: &[u8]) {
+    let mut ahead = TYPED_AHEAD.lock();
+    for &byte in bytes {
+        if ahead.push_back(byte).is_err() {
+            break;
+        }
+    }
+}
+
+fn take_typed() -> Option<u8> {
+    TYPED_AHEAD.lock().pop_front()
+}
+
+/// Whether Ctrl-C was typed, for long commands that stop on it (`debug
+/// cycles`, `xl top`). Other keys typed meanwhile are kept for the shell.
+pub fn interrupted() -> bool {
+    let mut typed = [0u8; 32];
+    let count = wrappers::console_read(&mut typed).max(0) as usize;
+    match typed[..count].iter().position(|&byte| byte == 0x03) {
+        Some(position) => {
+            keep_typed(&typed[position + 1..count]);
+            true
+        }
+        None => {
+            keep_typed(&typed[..count]);
+            false
+        }
+    }
+}
+
 /// Bytes from the serial console, read through `console_io` in batches.
 /// While nothing is typed, Dom0 sleeps in `wait_for_activity`, acting on
 /// stopped domains and guest console output as they come.
@@ -123,6 +166,9 @@ impl Input {
     }
 
     fn next_byte(&mut self) -> u8 {
+        if let Some(byte) = take_typed() {
+            return byte;
+        }
         while self.next == self.filled {
             let count = wrappers::console_read(&mut self.buffer);
             if count > 0 {
@@ -186,10 +232,7 @@ fn run(line: &str) {
             guest_kernel::shutdown(ShutdownReason::Reboot)
         }
         Ok(Command::Debug(command)) => debug::debug(command),
-        Err(ParseError::Unknown(word)) => {
-            println!("dom0: unknown command '{word}' (type 'help' for the list)")
-        }
-        Err(ParseError::Usage(usage)) => println!("{usage}"),
+        Err(error) => println!("{error}"),
     }
 }
 

@@ -78,8 +78,9 @@ pub enum Debug {
     Privileged,
     /// `int3`: the handler reports it and execution continues.
     Breakpoint,
-    /// Make hypercall N with no arguments and print the result.
-    Hypercall(u64),
+    /// Make hypercall N with the arguments given (zero for those not
+    /// given) and print the result.
+    Hypercall(u64, [u64; 5]),
     /// Print Dom0's command line from start_info.
     CommandLine,
     /// Allocate and fill N MiB on the heap, which grows by mapping frames.
@@ -100,8 +101,66 @@ pub enum Debug {
 pub enum ParseError<'a> {
     /// The first word is not a command.
     Unknown(&'a str),
-    /// The command is known but used wrongly; the text says how to use it.
+    /// A sentence that says what is wrong and how to do it.
     Usage(&'static str),
+    /// The command is known but used wrongly: what was wrong, then the
+    /// usage of that (sub)command.
+    Wrong {
+        /// What was wrong.
+        problem: Problem<'a>,
+        /// How to use the command.
+        usage: &'static str,
+    },
+}
+
+/// What was wrong with a known command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Problem<'a> {
+    /// `xl` or `debug` followed by a word that is not one of its subcommands.
+    UnknownSubcommand(&'static str, &'a str),
+    /// `xl` or `debug` alone.
+    NoSubcommand(&'static str),
+    /// An argument is missing; the text says which.
+    Missing(&'static str),
+    /// A word more than the command takes.
+    Extra(&'a str),
+    /// A word where a number was expected.
+    NotANumber(&'a str),
+    /// A number too large for a domain ID.
+    NotAnId(u64),
+    /// A quote opened on the line is not closed.
+    UnclosedQuote,
+}
+
+impl core::fmt::Display for ParseError<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ParseError::Unknown(word) => {
+                write!(
+                    f,
+                    "dom0: unknown command '{word}' (type 'help' for the list)"
+                )
+            }
+            ParseError::Usage(sentence) => f.write_str(sentence),
+            ParseError::Wrong { problem, usage } => write!(f, "{problem}\n{usage}"),
+        }
+    }
+}
+
+impl core::fmt::Display for Problem<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Problem::UnknownSubcommand(command, word) => {
+                write!(f, "{command}: '{word}' is not a {command} subcommand")
+            }
+            Problem::NoSubcommand(command) => write!(f, "{command}: say what to do"),
+            Problem::Missing(what) => write!(f, "missing {what}"),
+            Problem::Extra(word) => write!(f, "unexpected '{word}'"),
+            Problem::NotANumber(word) => write!(f, "'{word}' is not a number"),
+            Problem::NotAnId(number) => write!(f, "{number} is not a domain ID (0 to 65535)"),
+            Problem::UnclosedQuote => f.write_str("a quote on this line is not closed"),
+        }
+    }
 }
 
 /// The text `help` prints.
@@ -122,21 +181,27 @@ Commands:
   xl sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]]
                        show or set scheduling weights and caps
   xl vcpu-list         each domain's vCPU: state and CPU time
-  xl top               CPU and memory per domain, every second (a key stops it)
+  xl top               CPU and memory per domain, every second (Ctrl-C stops it)
   ls [PREFIX]          files in Dom0's ramdisk (guest images, configs)
   cat FILE             print a file from the ramdisk
   bench                run the microbenchmarks
   date                 the time of day (from the hypervisor's PV clock)
   poweroff             shut down Dom0 and the machine
   reboot               restart the machine
-  debug pagefault      touch an unmapped address (Dom0 crashes)
-  debug nohandler      drop Dom0's trap table, then fault (Dom0 crashes)
-  debug privileged     run a privileged instruction (Dom0 crashes)
+Debug commands, for tests and labs. Those marked (!) crash Dom0 on purpose,
+and with it the machine:
+  debug pagefault      (!) touch an unmapped address
+  debug nohandler      (!) drop Dom0's trap table, then fault
+  debug privileged     (!) run a privileged instruction
   debug breakpoint     int3: bounced to Dom0's handler, which returns
-  debug hypercall N    make hypercall number N and print what it returns
+  debug hypercall N [ARG...]
+                       (!) make hypercall N with up to 5 arguments (0 when not
+                       given) and print what it returns; it can crash Dom0
+                       (4, set_callbacks, and 23, iret, do)
   debug cmdline        print Dom0's command line
   debug heap N         allocate N MiB (the heap grows through the page tables)
-  debug cycles N FILE  create and destroy FILE's domain N times; check for leaks
+  debug cycles N FILE  create and destroy FILE's domain N times; check for
+                       leaks (Ctrl-C stops it)
   debug hold-frame NAME|ID
                        keep one of the domain's frames mapped in Dom0 (a
                        destroy then leaves a zombie, 'd' in xl list)
@@ -144,33 +209,118 @@ Commands:
                        unmap the frame hold-frame mapped (the zombie goes)
 ";
 
-const XL_USAGE: &str =
-    "usage: xl list [NAME|ID] | info | dmesg [-c] | create [-p] FILE [KEY=VALUE...] \
+/// Every `xl` subcommand with its usage, its fewest and most arguments.
+const XL_COMMANDS: [(&str, &str, usize, usize); 12] = [
+    ("list", "usage: xl list [NAME|ID]", 0, 1),
+    ("info", "usage: xl info", 0, 0),
+    ("dmesg", "usage: xl dmesg [-c]", 0, 1),
+    ("create", CREATE_USAGE, 1, usize::MAX),
+    ("destroy", "usage: xl destroy NAME|ID", 1, 1),
+    ("shutdown", "usage: xl shutdown NAME|ID", 1, 1),
+    ("pause", "usage: xl pause NAME|ID", 1, 1),
+    ("unpause", "usage: xl unpause NAME|ID", 1, 1),
+    ("sched-credit", SCHED_USAGE, 0, 6),
+    ("vcpu-list", "usage: xl vcpu-list", 0, 0),
+    ("top", "usage: xl top", 0, 0),
+    ("console", "usage: xl console NAME|ID", 1, 1),
+];
+const XL_USAGE: &str = "usage: xl list [NAME|ID] | info | dmesg [-c] \
+                        | create [-p] [-c] FILE [KEY=VALUE...] \
                         | destroy NAME|ID | shutdown NAME|ID | pause NAME|ID | unpause NAME|ID \
                         | sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]] | vcpu-list | top \
                         | console NAME|ID";
-const DEBUG_USAGE: &str =
-    "usage: debug pagefault | nohandler | privileged | breakpoint | hypercall N | cmdline | heap N \
-     | cycles N FILE | hold-frame NAME|ID | release-frame ID";
+const DEBUG_USAGE: &str = "usage: debug pagefault | nohandler | privileged | breakpoint \
+     | hypercall N [ARG...] | cmdline | heap N | cycles N FILE | hold-frame NAME|ID \
+     | release-frame ID";
+/// The most words on one line.
+const MAX_WORDS: usize = 24;
+
+/// Splits a line into words at blanks, except inside quotes: the words of
+/// `xl create F name="my guest"` are `xl`, `create`, `F` and
+/// `name="my guest"` (quotes kept, for the configuration parser).
+fn words(line: &str) -> Result<heapless::Vec<&str, MAX_WORDS>, ParseError<'_>> {
+    let mut words = heapless::Vec::new();
+    let mut start = None;
+    let mut quote = None;
+    for (at, c) in line.char_indices() {
+        match quote {
+            Some(open) if c == open => quote = None,
+            Some(_) => {}
+            None if c.is_ascii_whitespace() => {
+                if let Some(begin) = start.take() {
+                    words
+                        .push(&line[begin..at])
+                        .map_err(|_| ParseError::Usage(TOO_MANY_WORDS))?;
+                }
+            }
+            None => {
+                start.get_or_insert(at);
+                if c == '"' || c == '\'' {
+                    quote = Some(c);
+                }
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(ParseError::Wrong {
+            problem: Problem::UnclosedQuote,
+            usage: "put a value with blanks in quotes, like name=\"web\" or cmdline='a b'",
+        });
+    }
+    if let Some(begin) = start {
+        words
+            .push(&line[begin..])
+            .map_err(|_| ParseError::Usage(TOO_MANY_WORDS))?;
+    }
+    Ok(words)
+}
+
+const TOO_MANY_WORDS: &str = "dom0: too many words on one line (24 at most)";
+
+/// What is wrong with `xl SUBCOMMAND ARGUMENTS` when no rule of `parse`
+/// matched: an unknown subcommand, an argument missing or one too many.
+fn xl_mistake<'a>(arguments: &[&'a str]) -> ParseError<'a> {
+    let Some((&subcommand, rest)) = arguments.split_first() else {
+        return ParseError::Wrong {
+            problem: Problem::NoSubcommand("xl"),
+            usage: XL_USAGE,
+        };
+    };
+    let Some(&(_, usage, fewest, most)) = XL_COMMANDS.iter().find(|(name, ..)| *name == subcommand)
+    else {
+        return ParseError::Wrong {
+            problem: Problem::UnknownSubcommand("xl", subcommand),
+            usage: XL_USAGE,
+        };
+    };
+    let problem = if rest.len() < fewest {
+        Problem::Missing(if subcommand == "create" {
+            "the configuration FILE"
+        } else {
+            "the domain (a NAME or an ID)"
+        })
+    } else {
+        // Too many, or a word the subcommand does not take.
+        match rest.get(most.min(rest.len().saturating_sub(1))) {
+            Some(extra) => Problem::Extra(extra),
+            None => Problem::Missing("an argument"),
+        }
+    };
+    ParseError::Wrong { problem, usage }
+}
 
 /// Parses one line.
 pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
-    let mut words = line.split_ascii_whitespace();
-    let Some(first) = words.next() else {
+    let all = words(line)?;
+    let Some((&first, rest)) = all.split_first() else {
         return Ok(Command::Nothing);
     };
-    let mut rest: heapless::Vec<&str, 12> = heapless::Vec::new();
-    for word in words {
-        if rest.push(word).is_err() {
-            return Err(ParseError::Usage("too many words on one line (12 at most)"));
-        }
-    }
-    let no_more = |command: Command<'static>, usage: &'static str| {
-        if rest.is_empty() {
-            Ok(command)
-        } else {
-            Err(ParseError::Usage(usage))
-        }
+    let no_more = |command: Command<'static>, usage: &'static str| match rest.first() {
+        None => Ok(command),
+        Some(extra) => Err(ParseError::Wrong {
+            problem: Problem::Extra(extra),
+            usage,
+        }),
     };
     match first {
         "help" | "?" => no_more(Command::Help, "usage: help"),
@@ -178,16 +328,26 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "reboot" => no_more(Command::Reboot, "usage: reboot"),
         "bench" => no_more(Command::Bench, "usage: bench"),
         "date" => no_more(Command::Date, "usage: date"),
-        "ls" => match rest.as_slice() {
+        "ls" => match rest {
             [] => Ok(Command::Ls(None)),
             [prefix] => Ok(Command::Ls(Some(prefix))),
-            _ => Err(ParseError::Usage("usage: ls [PREFIX]")),
+            [_, extra, ..] => Err(ParseError::Wrong {
+                problem: Problem::Extra(extra),
+                usage: "usage: ls [PREFIX]",
+            }),
         },
-        "cat" => match rest.as_slice() {
+        "cat" => match rest {
             [file] => Ok(Command::Cat(file)),
-            _ => Err(ParseError::Usage("usage: cat FILE")),
+            [] => Err(ParseError::Wrong {
+                problem: Problem::Missing("the FILE to print"),
+                usage: "usage: cat FILE",
+            }),
+            [_, extra, ..] => Err(ParseError::Wrong {
+                problem: Problem::Extra(extra),
+                usage: "usage: cat FILE",
+            }),
         },
-        "xl" => match rest.as_slice() {
+        "xl" => match rest {
             ["list"] => Ok(Command::XlList(None)),
             ["list", domain] => Ok(Command::XlList(Some(domain))),
             ["info"] => Ok(Command::XlInfo),
@@ -202,41 +362,74 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             ["vcpu-list"] => Ok(Command::XlVcpuList),
             ["console", domain] => Ok(Command::XlConsole(domain)),
             ["top"] => Ok(Command::XlTop),
-            _ => Err(ParseError::Usage(XL_USAGE)),
+            _ => Err(xl_mistake(rest)),
         },
-        "debug" => {
-            let command = match rest.as_slice() {
-                ["pagefault"] => Debug::PageFault,
-                ["nohandler"] => Debug::NoHandler,
-                ["privileged"] => Debug::Privileged,
-                ["breakpoint"] => Debug::Breakpoint,
-                ["cmdline"] => Debug::CommandLine,
-                ["cycles", count, file] => Debug::Cycles(
-                    parse_number(count).ok_or(ParseError::Usage(DEBUG_USAGE))?,
-                    heapless::String::try_from(*file)
-                        .map_err(|_| ParseError::Usage(DEBUG_USAGE))?,
-                ),
-                ["hold-frame", domain] => Debug::HoldFrame(
-                    heapless::String::try_from(*domain)
-                        .map_err(|_| ParseError::Usage(DEBUG_USAGE))?,
-                ),
-                ["release-frame", id] => Debug::ReleaseFrame(
-                    parse_number(id)
-                        .and_then(|id| u16::try_from(id).ok())
-                        .ok_or(ParseError::Usage(DEBUG_USAGE))?,
-                ),
-                ["heap", size] => {
-                    Debug::Heap(parse_number(size).ok_or(ParseError::Usage(DEBUG_USAGE))?)
-                }
-                ["hypercall", number] => {
-                    Debug::Hypercall(parse_number(number).ok_or(ParseError::Usage(DEBUG_USAGE))?)
-                }
-                _ => return Err(ParseError::Usage(DEBUG_USAGE)),
-            };
-            Ok(Command::Debug(command))
-        }
+        "debug" => parse_debug(rest).map(Command::Debug),
         other => Err(ParseError::Unknown(other)),
     }
+}
+
+/// Parses what follows `debug`.
+fn parse_debug<'a>(arguments: &[&'a str]) -> Result<Debug, ParseError<'a>> {
+    let wrong = |problem| ParseError::Wrong {
+        problem,
+        usage: DEBUG_USAGE,
+    };
+    let number = |word: &'a str| parse_number(word).ok_or(wrong(Problem::NotANumber(word)));
+    let (&subcommand, rest) = arguments
+        .split_first()
+        .ok_or(wrong(Problem::NoSubcommand("debug")))?;
+    let command = match (subcommand, rest) {
+        ("pagefault", []) => Debug::PageFault,
+        ("nohandler", []) => Debug::NoHandler,
+        ("privileged", []) => Debug::Privileged,
+        ("breakpoint", []) => Debug::Breakpoint,
+        ("cmdline", []) => Debug::CommandLine,
+        ("cycles", [count, file]) => Debug::Cycles(
+            number(count)?,
+            heapless::String::try_from(*file)
+                .map_err(|_| ParseError::Usage("debug cycles: the file name is too long"))?,
+        ),
+        ("heap", [size]) => Debug::Heap(number(size)?),
+        ("hold-frame", [domain]) => Debug::HoldFrame(
+            heapless::String::try_from(*domain)
+                .map_err(|_| ParseError::Usage("debug hold-frame: the name is too long"))?,
+        ),
+        ("release-frame", [id]) => Debug::ReleaseFrame(
+            number(id).and_then(|id| u16::try_from(id).map_err(|_| wrong(Problem::NotAnId(id))))?,
+        ),
+        ("hypercall", [hypercall, given @ ..]) if given.len() <= 5 => {
+            let mut values = [0u64; 5];
+            for (value, word) in values.iter_mut().zip(given) {
+                *value = number(word)?;
+            }
+            Debug::Hypercall(number(hypercall)?, values)
+        }
+        (
+            "pagefault" | "nohandler" | "privileged" | "breakpoint" | "cmdline" | "cycles" | "heap"
+            | "hypercall" | "hold-frame" | "release-frame",
+            _,
+        ) => {
+            let needed = match subcommand {
+                "cycles" => 2,
+                "heap" | "hypercall" | "hold-frame" | "release-frame" => 1,
+                _ => 0,
+            };
+            let most = if subcommand == "hypercall" { 6 } else { needed };
+            return Err(wrong(if rest.len() < needed {
+                Problem::Missing(match subcommand {
+                    "cycles" => "the count N and the FILE",
+                    "hold-frame" => "the domain (a NAME or an ID)",
+                    "release-frame" => "the domain ID",
+                    _ => "the number N",
+                })
+            } else {
+                Problem::Extra(rest[most])
+            }));
+        }
+        (other, _) => return Err(wrong(Problem::UnknownSubcommand("debug", other))),
+    };
+    Ok(command)
 }
 
 const CREATE_USAGE: &str = "usage: xl create [-p] [-c] FILE [KEY=VALUE...]";
@@ -246,10 +439,10 @@ fn parse_sched_credit<'a>(arguments: &[&'a str]) -> Result<Command<'a>, ParseErr
     let (mut domain, mut weight, mut cap) = (None, None, None);
     let mut words = arguments.iter();
     while let Some(&flag) = words.next() {
-        let value = words
-            .next()
-            .copied()
-            .ok_or(ParseError::Usage(SCHED_USAGE))?;
+        let value = words.next().copied().ok_or(ParseError::Wrong {
+            problem: Problem::Missing("a value after the flag"),
+            usage: SCHED_USAGE,
+        })?;
         match flag {
             "-d" => domain = Some(value),
             "-w" => {
@@ -266,7 +459,12 @@ fn parse_sched_credit<'a>(arguments: &[&'a str]) -> Result<Command<'a>, ParseErr
                     )
                 })?)
             }
-            _ => return Err(ParseError::Usage(SCHED_USAGE)),
+            _ => {
+                return Err(ParseError::Wrong {
+                    problem: Problem::Extra(flag),
+                    usage: SCHED_USAGE,
+                })
+            }
         }
     }
     if domain.is_none() && (weight.is_some() || cap.is_some()) {
@@ -291,15 +489,29 @@ fn parse_create<'a>(arguments: &[&'a str]) -> Result<Command<'a>, ParseError<'a>
             "-p" => paused = true,
             "-c" => attach = true,
             _ if argument.contains('=') => {
-                overrides
-                    .push(argument)
-                    .map_err(|_| ParseError::Usage(CREATE_USAGE))?;
+                overrides.push(argument).map_err(|_| {
+                    ParseError::Usage("xl create: at most 8 KEY=VALUE settings on the command line")
+                })?;
+            }
+            _ if argument.starts_with('-') => {
+                return Err(ParseError::Wrong {
+                    problem: Problem::Extra(argument),
+                    usage: CREATE_USAGE,
+                })
             }
             _ if file.is_none() => file = Some(argument),
-            _ => return Err(ParseError::Usage(CREATE_USAGE)),
+            _ => {
+                return Err(ParseError::Wrong {
+                    problem: Problem::Extra(argument),
+                    usage: CREATE_USAGE,
+                })
+            }
         }
     }
-    let file = file.ok_or(ParseError::Usage(CREATE_USAGE))?;
+    let file = file.ok_or(ParseError::Wrong {
+        problem: Problem::Missing("the configuration FILE"),
+        usage: CREATE_USAGE,
+    })?;
     Ok(Command::XlCreate {
         file,
         paused,
@@ -340,11 +552,11 @@ mod tests {
         );
         assert_eq!(
             parse("debug hypercall 34"),
-            Ok(Command::Debug(Debug::Hypercall(34)))
+            Ok(Command::Debug(Debug::Hypercall(34, [0; 5])))
         );
         assert_eq!(
             parse("debug hypercall 0x22"),
-            Ok(Command::Debug(Debug::Hypercall(34)))
+            Ok(Command::Debug(Debug::Hypercall(34, [0; 5])))
         );
         assert_eq!(
             parse("debug hold-frame web"),
@@ -356,7 +568,10 @@ mod tests {
         );
         assert_eq!(
             parse("debug release-frame 70000"),
-            Err(ParseError::Usage(DEBUG_USAGE))
+            Err(ParseError::Wrong {
+                problem: Problem::NotAnId(70000),
+                usage: DEBUG_USAGE
+            })
         );
         assert_eq!(parse("poweroff"), Ok(Command::Poweroff));
     }
@@ -376,10 +591,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(parse("xl create"), Err(ParseError::Usage(CREATE_USAGE)));
+        assert_eq!(
+            parse("xl create"),
+            Err(ParseError::Wrong {
+                problem: Problem::Missing("the configuration FILE"),
+                usage: CREATE_USAGE
+            })
+        );
         assert_eq!(
             parse("xl create a.cfg b.cfg"),
-            Err(ParseError::Usage(CREATE_USAGE))
+            Err(ParseError::Wrong {
+                problem: Problem::Extra("b.cfg"),
+                usage: CREATE_USAGE
+            })
         );
         assert!(matches!(
             parse("xl create -c a.cfg"),
@@ -389,7 +613,7 @@ mod tests {
         assert_eq!(parse("xl destroy web"), Ok(Command::XlDestroy("web")));
         assert_eq!(parse("xl shutdown 3"), Ok(Command::XlShutdown("3")));
         assert!(matches!(
-            parse("xl a b c d e f g h i j k l m"),
+            parse("xl a b c d e f g h i j k l m n o p q r s t u v w x y"),
             Err(ParseError::Usage(_))
         ));
     }
@@ -420,10 +644,13 @@ mod tests {
             parse("xl sched-credit -d web -w lots"),
             Err(ParseError::Usage(_))
         ));
-        assert!(matches!(
+        assert_eq!(
             parse("xl sched-credit -d"),
-            Err(ParseError::Usage(_))
-        ));
+            Err(ParseError::Wrong {
+                problem: Problem::Missing("a value after the flag"),
+                usage: SCHED_USAGE
+            })
+        );
     }
 
     #[test]
@@ -432,17 +659,83 @@ mod tests {
             parse("frobnicate now"),
             Err(ParseError::Unknown("frobnicate"))
         );
-        assert_eq!(parse("xl"), Err(ParseError::Usage(XL_USAGE)));
-        assert_eq!(parse("xl frob"), Err(ParseError::Usage(XL_USAGE)));
+        let shown = |line: &str| format!("{}", parse(line).unwrap_err());
+        assert_eq!(shown("xl"), format!("xl: say what to do\n{XL_USAGE}"));
         assert_eq!(
-            parse("poweroff now"),
-            Err(ParseError::Usage("usage: poweroff"))
+            shown("xl frob"),
+            format!("xl: 'frob' is not a xl subcommand\n{XL_USAGE}")
         );
         assert_eq!(
-            parse("debug hypercall lots"),
-            Err(ParseError::Usage(DEBUG_USAGE))
+            shown("xl destroy"),
+            "missing the domain (a NAME or an ID)\nusage: xl destroy NAME|ID"
         );
-        assert_eq!(parse("cat"), Err(ParseError::Usage("usage: cat FILE")));
+        assert_eq!(
+            shown("xl list a b"),
+            "unexpected 'b'\nusage: xl list [NAME|ID]"
+        );
+        assert_eq!(
+            shown("xl dmesg -x"),
+            "unexpected '-x'\nusage: xl dmesg [-c]"
+        );
+        assert_eq!(shown("poweroff now"), "unexpected 'now'\nusage: poweroff");
+        assert_eq!(
+            shown("debug hypercall lots"),
+            format!("'lots' is not a number\n{DEBUG_USAGE}")
+        );
+        assert_eq!(shown("cat"), "missing the FILE to print\nusage: cat FILE");
+        assert!(XL_USAGE.contains("create [-p] [-c] FILE"));
+    }
+
+    #[test]
+    fn debug_hypercall_takes_up_to_five_arguments_zero_when_not_given() {
+        assert_eq!(
+            parse("debug hypercall 17 0 0x10"),
+            Ok(Command::Debug(Debug::Hypercall(17, [0, 16, 0, 0, 0])))
+        );
+        assert_eq!(
+            parse("debug hypercall 1 1 2 3 4 5"),
+            Ok(Command::Debug(Debug::Hypercall(1, [1, 2, 3, 4, 5])))
+        );
+        assert_eq!(
+            format!("{}", parse("debug hypercall 1 1 2 3 4 5 6").unwrap_err()),
+            format!("unexpected '6'\n{DEBUG_USAGE}")
+        );
+        assert_eq!(
+            format!("{}", parse("debug hypercall").unwrap_err()),
+            format!("missing the number N\n{DEBUG_USAGE}")
+        );
+        assert!(
+            HELP.contains("(!) make hypercall N"),
+            "help says it can crash Dom0"
+        );
+    }
+
+    #[test]
+    fn quoted_values_keep_their_blanks() {
+        match parse("xl create /etc/xen/hello.cfg name=\"my guest\" cmdline='a  b'") {
+            Ok(Command::XlCreate {
+                file, overrides, ..
+            }) => {
+                assert_eq!(file, "/etc/xen/hello.cfg");
+                assert_eq!(
+                    overrides.as_slice(),
+                    ["name=\"my guest\"", "cmdline='a  b'"]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            format!("{}", parse("xl create f name=\"my").unwrap_err()),
+            "a quote on this line is not closed\nput a value with blanks in quotes, like \
+             name=\"web\" or cmdline='a b'"
+        );
+        let many = "w ".repeat(25);
+        assert_eq!(
+            parse(&many),
+            Err(ParseError::Usage(
+                "dom0: too many words on one line (24 at most)"
+            ))
+        );
     }
 
     #[test]

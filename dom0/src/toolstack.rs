@@ -43,6 +43,9 @@ struct Record {
     /// Whether it was destroyed and is a zombie now: its name stays for
     /// `xl list`, but names and commands no longer find it by name.
     dying: bool,
+    /// When (system time) the toolstack last restarted it; `None` when
+    /// `xl create` started it.
+    restarted_at: Option<u64>,
 }
 
 static RECORDS: Mutex<Vec<Record>> = Mutex::new(Vec::new());
@@ -61,25 +64,41 @@ pub fn name_of(id: u16) -> heapless::String<40> {
     name
 }
 
-/// Finds a domain by name or ID; `Err` is the sentence to print.
+/// Finds a domain by name or ID (an all-digit argument is an ID, as in
+/// Xen's xl); on failure prints why and returns `Err`.
 fn resolve(command: &str, wanted: &str) -> Result<u16, ()> {
-    if wanted == "Domain-0" {
-        return Ok(0);
-    }
-    if let Some(record) = RECORDS
+    let named: Vec<(u16, heapless::String<{ config::MAX_NAME }>)> = RECORDS
         .lock()
         .iter()
-        .find(|record| record.config.name == wanted && !record.dying)
-    {
-        return Ok(record.id);
-    }
-    if let Ok(id) = wanted.parse::<u16>() {
-        if domain_infos().is_ok_and(|infos| infos.iter().any(|info| info.domid == id)) {
-            return Ok(id);
+        .filter(|record| !record.dying)
+        .map(|record| (record.id, record.config.name.clone()))
+        .collect();
+    let found = xl::resolve_domain(
+        wanted,
+        named.iter().map(|(id, name)| (*id, name.as_str())),
+        |id| domain_infos().is_ok_and(|infos| infos.iter().any(|info| info.domid == id)),
+    );
+    found.ok_or_else(|| {
+        if wanted.bytes().all(|byte| byte.is_ascii_digit()) {
+            println!(
+                "xl {command}: there is no domain with ID {wanted} ('xl list' shows the domains)"
+            );
+        } else {
+            println!(
+                "xl {command}: there is no domain called '{wanted}' ('xl list' shows the domains)"
+            );
         }
-    }
-    println!("xl {command}: there is no domain called '{wanted}' ('xl list' shows the domains)");
-    Err(())
+    })
+}
+
+/// Whether domain `id` exists and has not shut down (a paused domain is
+/// running in this sense: it can take console input).
+fn is_running(id: u16) -> bool {
+    domain_infos().is_ok_and(|infos| {
+        infos
+            .iter()
+            .any(|info| info.domid == id && info.flags & DOMINF_SHUTDOWN == 0)
+    })
 }
 
 /// `xl list [NAME|ID]`.
@@ -146,8 +165,10 @@ fn configuration_text(file: &str, overrides: &[&str]) -> String {
 
 /// Parses `text` (from `file`, whose first `file_lines` lines are the
 /// file's and the rest `overrides`) and checks what can be checked before
-/// building; prints why not and returns `None` on any problem.
+/// building; prints why not (after `command`, such as "xl create") and
+/// returns `None` on any problem.
 fn prepare(
+    command: &str,
     file: &str,
     text: &str,
     file_lines: usize,
@@ -157,7 +178,7 @@ fn prepare(
         Ok(config) => config,
         Err(error) => {
             let mut out = ConsoleWriter::new();
-            let _ = out.write_str("xl create: ");
+            let _ = write!(out, "{command}: ");
             if error.line > file_lines {
                 let setting = overrides
                     .get(error.line - file_lines - 1)
@@ -177,14 +198,22 @@ fn prepare(
         .find(|record| record.config.name == config.name && !record.dying)
     {
         println!(
-            "xl create: a domain called '{}' already exists (id {}); give this one another name, e.g. name=other",
+            "{command}: a domain called '{}' already exists (id {}); give this one another name, e.g. name=other",
             config.name, record.id
         );
         return None;
     }
     let Some(kernel) = files::find(&config.kernel) else {
+        let given_in = if overrides
+            .iter()
+            .any(|setting| config::setting_key(setting) == "kernel")
+        {
+            String::from("kernel= on the command line")
+        } else {
+            alloc::format!("kernel = in {file}")
+        };
         println!(
-            "xl create: the kernel image '{}' (kernel = in {file}) is not in Dom0's ramdisk; 'ls /boot' lists the images",
+            "{command}: the kernel image '{}' ({given_in}) is not in Dom0's ramdisk; 'ls /boot' lists the images",
             config.kernel
         );
         return None;
@@ -192,7 +221,7 @@ fn prepare(
     if let Some(free) = free_mib() {
         if config.memory_mib > free {
             println!(
-                "xl create: not enough memory: '{}' asks for {} MiB but only {free} MiB are free ('xl destroy' frees some)",
+                "{command}: not enough memory: '{}' asks for {} MiB but only {free} MiB are free ('xl destroy' frees some)",
                 config.name, config.memory_mib
             );
             return None;
@@ -205,15 +234,32 @@ fn prepare(
 pub fn create(file: &str, paused: bool, attach: bool, overrides: &[&str]) {
     println!("Parsing config from {file}");
     let Some(bytes) = files::find(file) else {
-        println!("xl create: there is no file {file} in Dom0's ramdisk ('ls /etc/xen' lists the configurations)");
+        if files::is_directory(file.trim_start_matches('/')) {
+            println!("xl create: {file} is a directory; give a configuration file in it ('ls {file}' lists them)");
+        } else {
+            println!("xl create: there is no file {file} in Dom0's ramdisk ('ls /etc/xen' lists the configurations)");
+        }
         return;
     };
+    if let Some((first, second)) = config::repeated_setting(overrides) {
+        println!(
+            "xl create: '{}' is set twice on the command line ({first} and {second}); give it once",
+            config::setting_key(first)
+        );
+        return;
+    }
     let Ok(contents) = core::str::from_utf8(bytes) else {
         println!("xl create: {file} is not a text file");
         return;
     };
     let text = configuration_text(contents, overrides);
-    let Some((config, kernel)) = prepare(file, &text, contents.lines().count(), overrides) else {
+    let Some((config, kernel)) = prepare(
+        "xl create",
+        file,
+        &text,
+        contents.lines().count(),
+        overrides,
+    ) else {
         return;
     };
     match builder::build(&config, kernel, paused, true) {
@@ -229,9 +275,9 @@ pub fn create(file: &str, paused: bool, attach: bool, overrides: &[&str]) {
                     println!("xl create: domain {id}'s console is not available: {why}");
                 }
             }
-            remember(id, config, text);
+            remember(id, config, text, None);
             if attach {
-                consoles::attach(id, crate::wait_for_activity);
+                consoles::attach(id, crate::wait_for_activity, is_running);
             }
         }
         Err(error) => println!("xl create: cannot build domain '{}': {error}", config.name),
@@ -241,7 +287,7 @@ pub fn create(file: &str, paused: bool, attach: bool, overrides: &[&str]) {
 /// Records a domain just built. A record left with its ID (a zombie that
 /// went before `watch` noticed) is stale: the hypervisor gives out an ID
 /// only when no domain, dying or not, has it.
-fn remember(id: u16, config: DomainConfig, text: String) {
+fn remember(id: u16, config: DomainConfig, text: String, restarted_at: Option<u64>) {
     let mut records = RECORDS.lock();
     records.retain(|record| record.id != id);
     records.push(Record {
@@ -250,6 +296,7 @@ fn remember(id: u16, config: DomainConfig, text: String) {
         text,
         handled: false,
         dying: false,
+        restarted_at,
     });
 }
 
@@ -416,11 +463,17 @@ pub fn watch() {
 }
 
 fn act_on_shutdown(id: u16, reason: u32) {
-    let Some((config, text)) = RECORDS
+    let Some((config, text, restarted_at)) = RECORDS
         .lock()
         .iter()
         .find(|record| record.id == id)
-        .map(|record| (record.config.clone(), record.text.clone()))
+        .map(|record| {
+            (
+                record.config.clone(),
+                record.text.clone(),
+                record.restarted_at,
+            )
+        })
     else {
         return;
     };
@@ -431,6 +484,15 @@ fn act_on_shutdown(id: u16, reason: u32) {
         _ => ("stopped", "on_poweroff", config.on_poweroff),
     };
     let name = &config.name;
+    // The console follows a restarted domain, as `xl create -c` does with
+    // Xen's autoconnect; otherwise it lets go of a domain that stopped.
+    let attached = consoles::attached() == Some(id);
+    let now = time::system_time_ns();
+    let too_soon = action == Action::Restart && !xl::may_restart(restarted_at, now);
+    if action == Action::Preserve {
+        // (Destroying disconnects the console, which detaches it too.)
+        consoles::detach(id);
+    }
     match action {
         Action::Preserve => {
             println!("[xl] domain '{name}' (id {id}) {what}: kept ({key} = \"preserve\"); 'xl destroy {name}' removes it");
@@ -446,6 +508,14 @@ fn act_on_shutdown(id: u16, reason: u32) {
                 println!("[xl] domain '{name}' (id {id}) {what}: destroyed ({key} = \"destroy\")");
                 return;
             }
+            if too_soon {
+                println!(
+                    "[xl] domain '{name}' (id {id}) {what} {} s after its last restart: destroyed, not restarted ({key} = \"restart\", but a domain that stops within {} s of a restart would loop)",
+                    now.saturating_sub(restarted_at.unwrap_or(0)) / 1_000_000_000,
+                    xl::MINIMUM_RESTART_INTERVAL_NS / 1_000_000_000
+                );
+                return;
+            }
             let Some(kernel) = files::find(&config.kernel) else {
                 return;
             };
@@ -456,7 +526,10 @@ fn act_on_shutdown(id: u16, reason: u32) {
                         let _ = consoles::connect(new_id, setup);
                     }
                     println!("[xl] domain '{name}' (id {id}) {what}: restarted as id {new_id} ({key} = \"restart\")");
-                    remember(new_id, config, text);
+                    remember(new_id, config, text, Some(time::system_time_ns()));
+                    if attached {
+                        consoles::follow(new_id);
+                    }
                 }
                 Err(error) => {
                     println!("[xl] domain '{name}' {what}; restarting it failed: {error}")
@@ -474,12 +547,18 @@ pub fn cycles(count: u64, file: &str) {
         return;
     };
     let text = core::str::from_utf8(bytes).unwrap_or("");
-    let Some((config, kernel)) = prepare(file, text, text.lines().count(), &[]) else {
+    let Some((config, kernel)) = prepare("debug cycles", file, text, text.lines().count(), &[])
+    else {
         return;
     };
     let before = free_pages();
     let start = time::rdtsc();
+    let mut done = 0;
     for round in 0..count {
+        if crate::interrupted() {
+            println!("^C");
+            break;
+        }
         match builder::build(&config, kernel, true, false) {
             Ok(built) => {
                 let id = built.id;
@@ -492,16 +571,22 @@ pub fn cycles(count: u64, file: &str) {
                 return;
             }
         }
+        done += 1;
     }
-    let cycles_each = (time::rdtsc() - start) / count.max(1);
+    let cycles_each = (time::rdtsc() - start) / done.max(1);
     let after = free_pages();
     let verdict = if after == before {
         String::from("no leak")
     } else {
         alloc::format!("LEAKED {} pages", before.saturating_sub(after))
     };
+    let stopped = if done < count {
+        alloc::format!(" (stopped by Ctrl-C after {done} of {count})")
+    } else {
+        String::new()
+    };
     println!(
-        "debug cycles: {count} creates and destroys of '{}', {cycles_each} cycles each; free pages before {before}, after {after}: {verdict}",
+        "debug cycles: {done} creates and destroys of '{}'{stopped}, {cycles_each} cycles each; free pages before {before}, after {after}: {verdict}",
         config.name
     );
 }
@@ -635,13 +720,20 @@ pub fn top() {
         Err(error) => return explain("xl top: reading the domain list", error),
     };
     let mut previous_time = time::system_time_ns();
-    println!("xl top: refreshing every second; press any key to stop");
+    let started = previous_time;
+    let mut tables = 0u64;
+    println!("xl top: refreshing every second; Ctrl-C stops it");
     loop {
-        time::sleep(1_000_000_000);
-        let mut key = [0u8; 8];
-        if guest_kernel::abi::wrappers::console_read(&mut key) > 0 {
-            return;
+        // Look for Ctrl-C ten times a second, so that it stops at once.
+        for _ in 0..10 {
+            time::sleep(100_000_000);
+            if crate::interrupted() {
+                let seconds = time::system_time_ns().saturating_sub(started) / 1_000_000_000;
+                println!("^C\nxl top: stopped after {tables} tables in {seconds} s");
+                return;
+            }
         }
+        tables += 1;
         let Ok(infos) = domain_infos() else { return };
         let now = time::system_time_ns();
         let elapsed = now.saturating_sub(previous_time).max(1);
@@ -687,7 +779,7 @@ pub fn console(target: &str) {
         "Connected to domain {} (id={id}); Ctrl-] detaches",
         name_of(id)
     );
-    consoles::attach(id, crate::wait_for_activity);
+    consoles::attach(id, crate::wait_for_activity, is_running);
 }
 
 /// Where `debug hold-frame` maps a domain's frame: one page per domain ID.

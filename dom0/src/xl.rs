@@ -21,6 +21,45 @@ pub fn domain_name(id: u16, out: &mut impl Write) -> fmt::Result {
     }
 }
 
+/// Which domain an `xl` argument (`NAME|ID`) means, as Xen's xl reads it:
+/// all digits is a domain ID (even when a domain had that name: names
+/// cannot be all digits, see `config`), `Domain-0` is domain 0, anything
+/// else is the name of a domain in `named` (ID and name of each domain the
+/// toolstack knows). `exists` says whether an ID is a live domain. `None`
+/// when no domain matches.
+pub fn resolve_domain<'a>(
+    wanted: &str,
+    named: impl IntoIterator<Item = (u16, &'a str)>,
+    exists: impl FnOnce(u16) -> bool,
+) -> Option<u16> {
+    if !wanted.is_empty() && wanted.bytes().all(|byte| byte.is_ascii_digit()) {
+        return wanted.parse::<u16>().ok().filter(|&id| exists(id));
+    }
+    if wanted == crate::config::CONTROL_DOMAIN_NAME {
+        return Some(0);
+    }
+    named
+        .into_iter()
+        .find(|&(_, name)| name == wanted)
+        .map(|(id, _)| id)
+}
+
+/// A domain restarted (by `on_poweroff`, `on_reboot` or `on_crash` =
+/// "restart") that stops again sooner than this after that restart is not
+/// restarted again but destroyed: a guest that crashes as it boots would
+/// otherwise loop for ever and flood the console. Xen's xend had the same
+/// guard (`MINIMUM_RESTART_TIME`).
+pub const MINIMUM_RESTART_INTERVAL_NS: u64 = 10_000_000_000;
+
+/// Whether a domain that stopped at `now_ns` (system time) may be restarted:
+/// always when it was started by `xl create` (`last_restart_ns` is `None`),
+/// otherwise only when it ran at least [`MINIMUM_RESTART_INTERVAL_NS`] since
+/// its last restart.
+pub fn may_restart(last_restart_ns: Option<u64>, now_ns: u64) -> bool {
+    last_restart_ns
+        .is_none_or(|restarted| now_ns.saturating_sub(restarted) >= MINIMUM_RESTART_INTERVAL_NS)
+}
+
 /// The six state letters of `xl list`: running, blocked, paused, shutdown,
 /// crashed, dying; a dash where the state does not hold.
 pub fn state_letters(flags: u32) -> [u8; 6] {
@@ -196,6 +235,34 @@ mod tests {
         assert!(out.contains("free_memory            : 390\n"), "{out}");
         assert!(out.contains("cpu_mhz                : 2606.103\n"), "{out}");
         assert!(out.contains("platform_params        : virt_start=0xffff800000000000\n"));
+    }
+
+    #[test]
+    fn an_all_digit_argument_is_an_id_and_anything_else_a_name() {
+        let named = [(2, "3"), (3, "web"), (4, "Domain-0")];
+        let live = |id: u16| [0, 2, 3, 4].contains(&id);
+        // Xen's rule: digits are an ID, whatever the domains are called.
+        assert_eq!(resolve_domain("3", named, live), Some(3));
+        assert_eq!(resolve_domain("0", named, live), Some(0));
+        assert_eq!(resolve_domain("7", named, live), None);
+        assert_eq!(resolve_domain("70000", named, live), None);
+        assert_eq!(resolve_domain("web", named, live), Some(3));
+        // Domain-0 is always Dom0, even if a domain claimed the name.
+        assert_eq!(resolve_domain("Domain-0", named, live), Some(0));
+        assert_eq!(resolve_domain("db", named, live), None);
+        assert_eq!(resolve_domain("", named, live), None);
+    }
+
+    #[test]
+    fn a_domain_that_stops_soon_after_a_restart_is_not_restarted_again() {
+        let second = 1_000_000_000;
+        // The first restart is always allowed.
+        assert!(may_restart(None, 5 * second));
+        // Restarted at 5 s: stopping again at 14.9 s is too soon, at 15 s not.
+        assert!(!may_restart(Some(5 * second), 14 * second + 900_000_000));
+        assert!(may_restart(Some(5 * second), 15 * second));
+        // A clock that seems to go back counts as too soon.
+        assert!(!may_restart(Some(5 * second), second));
     }
 
     #[test]

@@ -486,7 +486,7 @@ impl Fuzzer {
         let mut mapping = [0u64; 3];
         // SAFETY: XENMEM_machphys_mapping writes three words into `mapping`.
         let result = unsafe {
-            wrappers::hypercall5_raw(
+            wrappers::hypercall_raw(
                 Hypercall::MemoryOp as u64,
                 [12, mapping.as_mut_ptr() as u64, 0, 0, 0],
             )
@@ -577,7 +577,7 @@ impl Fuzzer {
             status[1] = port;
             // SAFETY: EVTCHNOP_status reads and writes the 24-byte `status`.
             let result = unsafe {
-                wrappers::hypercall5_raw(
+                wrappers::hypercall_raw(
                     Hypercall::EventChannelOp as u64,
                     [5, status.as_mut_ptr() as u64, 0, 0, 0],
                 )
@@ -1575,7 +1575,7 @@ impl Fuzzer {
                 // relies on (see the module comment); what it may break is
                 // the fuzzer's playground, or, if the hypervisor is wrong,
                 // the guest, which is what the fuzzer is looking for.
-                unsafe { wrappers::hypercall5_raw(call.number, call.arguments) }
+                unsafe { wrappers::hypercall_raw(call.number, call.arguments) }
             }
             Special::Block { nanoseconds } => {
                 wrappers::set_timer_op(time::system_time_ns() + nanoseconds + 1);

@@ -4,7 +4,8 @@
 //! It lives at `HEAP_START`, a region of the address space nothing else
 //! uses, and starts with `INITIAL_PAGES` pages. When an allocation does not
 //! fit, the heap maps at least `GROWTH_PAGES` more pages right after its
-//! end and retries; it fails only when the domain has no free frames left.
+//! end and retries; it fails, having mapped nothing, when the domain's free frames cannot cover
+//! the growth.
 
 use crate::paging;
 use core::alloc::{GlobalAlloc, Layout};
@@ -18,6 +19,13 @@ pub const HEAP_START: u64 = 0xffff_c000_0000_0000;
 pub const INITIAL_PAGES: u64 = 64;
 /// Fewest pages added at a time.
 pub const GROWTH_PAGES: u64 = 64;
+
+/// Frames that mapping `pages` fresh pages may take: the pages, an L1
+/// table per 512 of them (and one more when they straddle two tables), and
+/// one for an L2 should a new L1 need it.
+pub fn growth_frames(pages: u64) -> u64 {
+    pages + pages.div_ceil(512) + 2
+}
 
 /// A heap that grows on demand.
 pub struct GrowingHeap {
@@ -52,6 +60,13 @@ unsafe impl GlobalAlloc for GrowingHeap {
         }
         let needed = (layout.size() + layout.align()) as u64;
         let pages = needed.div_ceil(paging::PAGE_SIZE).max(GROWTH_PAGES);
+        // Grow only when the free frames cover all of it (the pages and
+        // the L1 tables that map them, plus one for a table above): a growth
+        // that runs out half-way would keep frames the failed allocation
+        // cannot use, and the bump allocator cannot take them back.
+        if paging::free_frames() < growth_frames(pages) {
+            return core::ptr::null_mut();
+        }
         let end = heap.top() as u64;
         match paging::map_fresh_pages(end, pages) {
             Ok(mapped) => {

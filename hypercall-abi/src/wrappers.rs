@@ -79,17 +79,21 @@ pub unsafe fn hypercall0_raw(nr: u64) -> i64 {
 }
 
 /// Makes hypercall number `nr`, which need not be one this crate knows,
-/// with five arguments (`rdi`, `rsi`, `rdx`, `r10`, `r8`): for the fuzzer,
-/// which draws numbers and arguments at random.
+/// with all five argument registers set (`rdi`, `rsi`, `rdx`, `r10`, `r8`),
+/// so that nothing left in them by earlier code reaches the hypervisor.
+/// For tools that probe the hypervisor (Dom0's `debug hypercall`, the
+/// fuzzer, which draws numbers and arguments at random).
 ///
 /// # Safety
 ///
-/// As for [`hypercall1`]: the caller must be ready for whatever the call
-/// does with its arguments.
+/// As for [`hypercall0`]; in addition, any pointer among the arguments must
+/// be valid for whatever the hypercall reads or writes through it.
 #[inline]
-pub unsafe fn hypercall5_raw(nr: u64, arguments: [u64; 5]) -> i64 {
+pub unsafe fn hypercall_raw(nr: u64, arguments: [u64; 5]) -> i64 {
     let result: i64;
-    // SAFETY: as in hypercall5.
+    // SAFETY: the caller upholds this function's contract; the asm block
+    // declares every register the sequence may change, and memory is
+    // treated as read and written.
     unsafe {
         asm!(
             "syscall",

@@ -86,6 +86,12 @@ pub fn gdb() -> Result<()> {
     run_interactive(&config)
 }
 
+/// What QEMU's exit status 0 means in an interactive run. QEMU gives the
+/// same status for all three, and the serial line went to the terminal, so
+/// xtask cannot tell them apart: the user can, from what the screen shows.
+const STATUS_ZERO: &str = "QEMU exited with status 0: Dom0 powered the machine off, \
+     the machine reset (QEMU runs with -no-reboot), or you quit QEMU with Ctrl-A X.";
+
 /// Runs QEMU with the terminal as its serial line and explains its exit status.
 fn run_interactive(config: &BootConfig) -> Result<()> {
     let args = config.qemu_args(Console::Interactive)?;
@@ -96,7 +102,7 @@ fn run_interactive(config: &BootConfig) -> Result<()> {
     let code = status.code();
     match code {
         Some(EXIT_POWEROFF) => {
-            eprintln!("QEMU exited: powered off (or reset: QEMU runs with -no-reboot).");
+            eprintln!("{STATUS_ZERO}");
             Ok(())
         }
         Some(EXIT_HYPERVISOR_FATAL) => {
@@ -109,5 +115,16 @@ fn run_interactive(config: &BootConfig) -> Result<()> {
             "QEMU failed ({status}). The command was:\n    {}",
             config.describe(Console::Interactive)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_zero_names_ctrl_a_x_as_well_as_poweroff() {
+        assert!(STATUS_ZERO.contains("Ctrl-A X"));
+        assert!(STATUS_ZERO.contains("powered the machine off"));
     }
 }
