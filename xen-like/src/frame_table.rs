@@ -1235,10 +1235,10 @@ impl<'a> FrameTable<'a> {
         }
     }
 
-    /// Drops a type and then a general reference on `mfn`; a devalidation
-    /// that runs out of budget goes to `deferred` (and counts as needing a
-    /// flush).
-    fn put_page_and_type_deferring(
+    /// Drops a type and then a general reference on `mfn` (a base pointer
+    /// given up); a devalidation that runs out of budget goes to `deferred`
+    /// (and counts as needing a flush).
+    pub fn put_page_and_type_preemptible(
         &mut self,
         memory: &mut impl TableMemory,
         mfn: Mfn,
@@ -1269,7 +1269,7 @@ impl<'a> FrameTable<'a> {
         }
         let target = entry_target(entry);
         match required_target_type(level, entry) {
-            Some(_) => self.put_page_and_type_deferring(memory, target, deferred),
+            Some(_) => self.put_page_and_type_preemptible(memory, target, deferred),
             None => {
                 self.put_page(target);
                 Flush::None
@@ -1575,7 +1575,7 @@ impl<'a> FrameTable<'a> {
         if let Some(frame) = self.frame_mut(mfn) {
             frame.pinned = false;
         }
-        Ok(self.put_page_and_type_deferring(memory, mfn, deferred))
+        Ok(self.put_page_and_type_preemptible(memory, mfn, deferred))
     }
 
     /// Invariant 6: the hypervisor is about to write `mfn` (owned by
@@ -1675,7 +1675,7 @@ impl<'a> FrameTable<'a> {
         if let Some(old) = old {
             // Loading CR3 flushes the non-global TLB entries, which is all a
             // PV guest has: the caller's switch covers this flush.
-            let _covered_by_cr3_load = self.put_page_and_type_deferring(memory, old, deferred);
+            let _covered_by_cr3_load = self.put_page_and_type_preemptible(memory, old, deferred);
         }
         Ok(())
     }
@@ -3568,7 +3568,10 @@ mod tests {
         );
         check_invariants(&table, memory, &[]);
         // Once finished it can be pinned again.
-        table.finish_deferred(memory, &mut deferred).unwrap();
+        assert_eq!(
+            table.finish_deferred(memory, &mut deferred),
+            Ok(Flush::Needed)
+        );
         assert_eq!(deferred, None);
         table.pin(memory, DEEP_L4, 4, DOM).unwrap();
         check_invariants(&table, memory, &[]);
@@ -3639,7 +3642,6 @@ mod tests {
             assert_eq!(table.info(mfn).unwrap().partial, Partial::None);
             table.release(mfn, Owner::Domain(DOM)).unwrap();
         }
-        drop(table);
-        assert_eq!(tree.frames[FOREIGN as usize], start[FOREIGN as usize]);
+        assert_eq!(table.info(FOREIGN), Some(&start[FOREIGN as usize]));
     }
 }

@@ -58,6 +58,10 @@ pub struct PerCpu {
     /// the guest, and the entry path clears it before any SSE instruction
     /// runs (see `traps::fpu`).
     pub guest_ts: AtomicBool,
+    /// The longest a hypercall has run on this CPU since boot, in TSC
+    /// cycles: the longest the CPU had interrupts off for a guest's request
+    /// (read by `sysctl` `longest_hypercall`, reported by the benchmarks).
+    pub longest_hypercall: AtomicU64,
 }
 
 /// Offset of `stack_top`, used by the entry code.
@@ -86,6 +90,7 @@ impl PerCpu {
             locks_held: AtomicU32::new(0),
             guest_user_mode: AtomicBool::new(false),
             guest_ts: AtomicBool::new(false),
+            longest_hypercall: AtomicU64::new(0),
         }
     }
 
