@@ -86,7 +86,7 @@ fn build_tree() -> Result<u64, PagingError> {
             .map(|index| {
                 (
                     l1 * PAGE_SIZE + index * 8,
-                    paging::pfn_to_mfn(index) * PAGE_SIZE | PRESENT | USER,
+                    (paging::pfn_to_mfn(index) * PAGE_SIZE) | PRESENT | USER,
                 )
             })
             .collect();
@@ -115,5 +115,5 @@ fn build_tree() -> Result<u64, PagingError> {
 
 /// An entry that links a lower table.
 fn table_entry(mfn: u64) -> u64 {
-    mfn * PAGE_SIZE | PRESENT | WRITABLE | USER
+    (mfn * PAGE_SIZE) | PRESENT | WRITABLE | USER
 }
