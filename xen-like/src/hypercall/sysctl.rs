@@ -48,6 +48,15 @@ pub fn sysctl(address: u64) -> Result<u64, XenError> {
             (payload.pte_write_cycles, payload.pte_write_min) = pte;
             (payload.cr3_write_cycles, payload.cr3_write_min) = cr3;
         }
+        SysctlOp::LongestHypercall => {
+            let longest = &this_cpu().longest_hypercall;
+            let cycles = if request.longest_hypercall_payload().reset != 0 {
+                longest.swap(0, Ordering::Relaxed)
+            } else {
+                longest.load(Ordering::Relaxed)
+            };
+            request.longest_hypercall_payload_mut().cycles = cycles;
+        }
         SysctlOp::BenchSyscallFloor => {
             let on = request.bench_syscall_floor_payload().enable != 0;
             this_cpu().syscall_floor_mode.store(on, Ordering::Relaxed);
