@@ -23,9 +23,10 @@
 //!   the port, ping connects to it) and ping reports the round-trip time;
 //! - `flood`: floods the hypervisor's log with refused hypercalls and
 //!   `console_io` lines, to check the rate limits (`flood.rs`);
-//! - `pinstorm`: builds a 511-L1 page-table tree and pins and unpins it
-//!   4,096 times in one `mmuext_op` call, in a loop (the attack of issue
-//!   19, which hypercall continuations keep from holding the CPU);
+//! - `pinstorm operations=N`: builds a 511-L1 page-table tree and pins and
+//!   unpins it N times (4,096 unless said) in one `mmuext_op` call, in a
+//!   loop (the attack of issue 19, which hypercall continuations keep from
+//!   holding the CPU; `pinstorm.rs`);
 //! - `first-line` and `spin`: for `bench` (time to the first line; a guest
 //!   that runs without doing anything);
 //! - `user`: runs tiny programs in guest user mode that make system calls
