@@ -303,7 +303,7 @@ fn finish_deferred(domain: &mut Domain, budget: &mut u64) -> Result<(), XenError
     tlb::note_stale();
     outcome
         .map(|_noted| ())
-        .map_err(|refusal| refused("deferred devalidation", refusal))
+        .map_err(|refusal| refused_to(domain, "deferred devalidation", refusal))
 }
 
 fn extended_operation(
