@@ -76,24 +76,23 @@ fn check_batch(array: u64, count: u64, size: u64, done_out: u64) -> Result<(), X
     Ok(())
 }
 
-/// Reads the count argument of `mmu_update` or `mmuext_op`: the requests
-/// left, and how many the earlier parts of a continued call did (Xen keeps
-/// that in the guest's `*done`, so the continuation reads it back).
-fn continued_count(count: u64, done_out: u64) -> Result<(u64, u32), XenError> {
-    if count & MMU_UPDATE_PREEMPTED == 0 {
-        if count >= MMU_UPDATE_PREEMPTED {
-            return Err(XenError::EINVAL);
-        }
-        return Ok((count, 0));
-    }
+/// Reads the count argument of `mmu_update` or `mmuext_op` and checks the
+/// batch's guest pointers (`check_batch`, so an array that would reach the
+/// hypervisor or wrap is `-EFAULT` whatever its count): the requests left,
+/// and how many the earlier parts of a continued call did (Xen keeps that
+/// in the guest's `*done`, so the continuation reads it back). A count that
+/// does not fit Xen's 31 bits is `-EINVAL`.
+fn start_batch(first: u64, size: u64, count: u64, done_out: u64) -> Result<(u64, u32), XenError> {
+    let continued = count & MMU_UPDATE_PREEMPTED != 0;
     let remaining = count & !MMU_UPDATE_PREEMPTED;
+    check_batch(first, remaining, size, done_out)?;
     if remaining >= MMU_UPDATE_PREEMPTED {
         return Err(XenError::EINVAL);
     }
-    let done = if done_out == 0 {
-        0
-    } else {
+    let done = if continued && done_out != 0 {
         guest_access::read_from_guest::<u32>(done_out)?
+    } else {
+        0
     };
     Ok((remaining, done))
 }
@@ -115,13 +114,10 @@ fn run_batch(
     budget: &mut u64,
     mut run: impl FnMut(u64, &mut u64) -> Result<(), XenError>,
 ) -> Outcome {
-    let (remaining, mut done) =
-        match continued_count(count, done_out).and_then(|(remaining, done)| {
-            check_batch(first, remaining, size, done_out).map(|()| (remaining, done))
-        }) {
-            Ok(counts) => counts,
-            Err(error) => return Outcome::Done(Err(error)),
-        };
+    let (remaining, mut done) = match start_batch(first, size, count, done_out) {
+        Ok(counts) => counts,
+        Err(error) => return Outcome::Done(Err(error)),
+    };
     let mut result = Ok(0);
     let mut stopped_at = None;
     for index in 0..remaining {
