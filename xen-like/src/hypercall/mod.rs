@@ -53,10 +53,11 @@ use xen_like::pagewalk::is_canonical;
 
 /// The work one hypercall may do before it must give the CPU a chance to
 /// take an interrupt: entries of page tables checked or released, plus one
-/// per operation of a batch. Under QEMU's emulation one unit costs some
-/// tens of TSC cycles, so this is well under a millisecond of work
-/// (`cargo xtask bench` reports the longest hypercall measured).
-pub const WORK_PER_HYPERCALL: u64 = 16 * 1024;
+/// per operation of a batch. `cargo xtask bench` measures the longest
+/// hypercall a `pinstorm` guest causes: with 16,384 units it was 29 million
+/// TSC cycles (11 ms at 2.6 GHz, under QEMU's emulation, where a unit costs
+/// up to some 1,800 cycles); 2,048 units bring it to about a millisecond.
+pub const WORK_PER_HYPERCALL: u64 = 2048;
 
 /// Length of the `syscall` instruction (`0f 05`): how far RIP goes back so
 /// that the guest makes a continued hypercall again.
