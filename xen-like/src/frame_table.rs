@@ -886,14 +886,11 @@ impl<'a> FrameTable<'a> {
         page_type: PageType,
         domain: DomainId,
     ) -> Result<(), Stop> {
-        match page_type {
-            PageType::None => {
-                return Err(Stop::Refused(refuse(
-                    XenError::EINVAL,
-                    "type None cannot be taken: it is the absence of a type",
-                )))
-            }
-            _ => {}
+        if page_type == PageType::None {
+            return Err(Stop::Refused(refuse(
+                XenError::EINVAL,
+                "type None cannot be taken: it is the absence of a type",
+            )));
         }
         let frame = self.owned_frame_mut(mfn, domain, "frame is not owned by the domain")?;
         let before = *frame;
