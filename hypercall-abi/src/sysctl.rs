@@ -182,8 +182,8 @@ const _: () = assert!(offset_of!(SysctlBenchNative, pte_write_cycles) == 8);
 pub struct SysctlLongestHypercall {
     /// IN: non-zero to start measuring afresh after this read.
     pub reset: u32,
-    /// Padding; zero.
-    pub pad: u32,
+    /// OUT: the number of the hypercall that ran longest.
+    pub hypercall: u32,
     /// OUT: the most TSC cycles one hypercall ran, from its entry to its
     /// exit (a continuation ends one run), since boot or the last reset.
     pub cycles: u64,
@@ -318,7 +318,7 @@ impl Sysctl {
         let mut request = Self::new(SysctlOp::LongestHypercall);
         request.u.longest_hypercall = SysctlLongestHypercall {
             reset: reset as u32,
-            pad: 0,
+            hypercall: 0,
             cycles: 0,
         };
         request

@@ -116,9 +116,12 @@ extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
         Outcome::Continue(updated) => continue_later(frame, number, &updated),
     }
     let took = rdtsc().saturating_sub(entered);
-    this_cpu()
-        .longest_hypercall
-        .fetch_max(took, Ordering::Relaxed);
+    let cpu = this_cpu();
+    if took > cpu.longest_hypercall.load(Ordering::Relaxed) {
+        cpu.longest_hypercall.store(took, Ordering::Relaxed);
+        cpu.longest_hypercall_number
+            .store(number, Ordering::Relaxed);
+    }
     crate::sched::on_exit(frame);
     may_sysret(frame)
 }

@@ -49,13 +49,16 @@ pub fn sysctl(address: u64) -> Result<u64, XenError> {
             (payload.cr3_write_cycles, payload.cr3_write_min) = cr3;
         }
         SysctlOp::LongestHypercall => {
-            let longest = &this_cpu().longest_hypercall;
+            let cpu = this_cpu();
+            let number = cpu.longest_hypercall_number.load(Ordering::Relaxed);
             let cycles = if request.longest_hypercall_payload().reset != 0 {
-                longest.swap(0, Ordering::Relaxed)
+                cpu.longest_hypercall.swap(0, Ordering::Relaxed)
             } else {
-                longest.load(Ordering::Relaxed)
+                cpu.longest_hypercall.load(Ordering::Relaxed)
             };
-            request.longest_hypercall_payload_mut().cycles = cycles;
+            let payload = request.longest_hypercall_payload_mut();
+            payload.cycles = cycles;
+            payload.hypercall = number as u32;
         }
         SysctlOp::BenchSyscallFloor => {
             let on = request.bench_syscall_floor_payload().enable != 0;

@@ -62,6 +62,8 @@ pub struct PerCpu {
     /// cycles: the longest the CPU had interrupts off for a guest's request
     /// (read by `sysctl` `longest_hypercall`, reported by the benchmarks).
     pub longest_hypercall: AtomicU64,
+    /// The number of that hypercall.
+    pub longest_hypercall_number: AtomicU64,
 }
 
 /// Offset of `stack_top`, used by the entry code.
@@ -91,6 +93,7 @@ impl PerCpu {
             guest_user_mode: AtomicBool::new(false),
             guest_ts: AtomicBool::new(false),
             longest_hypercall: AtomicU64::new(0),
+            longest_hypercall_number: AtomicU64::new(0),
         }
     }
 
