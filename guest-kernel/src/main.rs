@@ -23,6 +23,10 @@
 //!   the port, ping connects to it) and ping reports the round-trip time;
 //! - `flood`: floods the hypervisor's log with refused hypercalls and
 //!   `console_io` lines, to check the rate limits (`flood.rs`);
+//! - `pinstorm operations=N`: builds a 511-L1 page-table tree and pins and
+//!   unpins it N times (4,096 unless said) in one `mmuext_op` call, in a
+//!   loop (the attack of issue 19, which hypercall continuations keep from
+//!   holding the CPU; `pinstorm.rs`);
 //! - `first-line` and `spin`: for `bench` (time to the first line; a guest
 //!   that runs without doing anything);
 //! - `user`: runs tiny programs in guest user mode that make system calls
@@ -44,6 +48,7 @@ extern crate alloc;
 mod attacks;
 mod flood;
 mod fuzz;
+mod pinstorm;
 mod sensitive;
 mod user;
 
@@ -72,6 +77,7 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
             guest_kernel::shutdown(ShutdownReason::Poweroff)
         }
         "counter" => counter(),
+        "pinstorm" => pinstorm::run(line),
         "crash" => crash(),
         "flood" => flood::flood(line),
         "probe" => probe(),

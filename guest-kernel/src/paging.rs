@@ -244,7 +244,7 @@ pub fn l1_table(address: u64) -> Option<u64> {
 
 /// Makes a new, empty page table and maps it read-only in the physmap.
 /// Returns its machine frame.
-fn new_table() -> Result<u64, PagingError> {
+pub fn new_table() -> Result<u64, PagingError> {
     loop {
         let pfn = allocate_frame()?;
         let mfn = pfn_to_mfn(pfn);

@@ -35,6 +35,12 @@ abi_enum! {
 /// Mask of the low bits of [`MmuUpdate::ptr`] that hold the [`MmuUpdateKind`].
 pub const MMU_UPDATE_KIND_MASK: u64 = 0b11;
 
+/// Set in the count argument of a continued `mmu_update` or `mmuext_op`
+/// (Xen's `MMU_UPDATE_PREEMPTED`, bit 31): the call is the hypervisor's
+/// continuation of an earlier one, the count is what is left, and `*done`
+/// already holds what the earlier part did. A guest never sets it itself.
+pub const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
+
 /// One request to `mmu_update` (`mmu_update`), 16 bytes. Both fields are IN.
 ///
 /// ```text

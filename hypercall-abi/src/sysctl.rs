@@ -45,6 +45,10 @@ abi_enum! {
         /// `invlpg`; a CR3 write), for the benchmark's ratios; privileged
         /// only. [`SysctlBenchNative`].
         BenchNative = 0x8002 => "SYSCTL_bench_native",
+        /// Project-only: the longest a hypercall has run (interrupts off) on
+        /// this CPU, in TSC cycles, and optionally start measuring afresh;
+        /// privileged only. [`SysctlLongestHypercall`].
+        LongestHypercall = 0x8003 => "SYSCTL_longest_hypercall",
     }
 }
 
@@ -172,6 +176,21 @@ pub struct SysctlBenchNative {
 const _: () = assert!(size_of::<SysctlBenchNative>() == 40);
 const _: () = assert!(offset_of!(SysctlBenchNative, pte_write_cycles) == 8);
 
+/// Payload of `LongestHypercall` (project-only), 16 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct SysctlLongestHypercall {
+    /// IN: non-zero to start measuring afresh after this read.
+    pub reset: u32,
+    /// OUT: the number of the hypercall that ran longest.
+    pub hypercall: u32,
+    /// OUT: the most TSC cycles one hypercall ran, from its entry to its
+    /// exit (a continuation ends one run), since boot or the last reset.
+    pub cycles: u64,
+}
+
+const _: () = assert!(size_of::<SysctlLongestHypercall>() == 16);
+
 /// The operation-specific part of a [`Sysctl`]: a C union, 128 bytes.
 ///
 /// Every member is made of plain integers with explicit padding, and `raw`
@@ -190,6 +209,8 @@ pub union SysctlPayload {
     pub bench_syscall_floor: SysctlBenchSyscallFloor,
     /// Payload of `BenchNative`.
     pub bench_native: SysctlBenchNative,
+    /// Payload of `LongestHypercall`.
+    pub longest_hypercall: SysctlLongestHypercall,
     /// The payload as bytes; fixes the union's size.
     pub raw: [u8; SYSCTL_PAYLOAD_SIZE],
 }
@@ -290,6 +311,29 @@ impl Sysctl {
             pad: 0,
         };
         request
+    }
+
+    /// A `LongestHypercall` request (`reset`: measure afresh after it).
+    pub const fn longest_hypercall(reset: bool) -> Self {
+        let mut request = Self::new(SysctlOp::LongestHypercall);
+        request.u.longest_hypercall = SysctlLongestHypercall {
+            reset: reset as u32,
+            hypercall: 0,
+            cycles: 0,
+        };
+        request
+    }
+
+    /// The payload as a `LongestHypercall` payload.
+    pub fn longest_hypercall_payload(&self) -> &SysctlLongestHypercall {
+        // SAFETY: every byte pattern is a valid SysctlLongestHypercall.
+        unsafe { &self.u.longest_hypercall }
+    }
+
+    /// The payload as a mutable `LongestHypercall` payload.
+    pub fn longest_hypercall_payload_mut(&mut self) -> &mut SysctlLongestHypercall {
+        // SAFETY: as in `longest_hypercall_payload`; all members accept any bytes.
+        unsafe { &mut self.u.longest_hypercall }
     }
 
     /// The hypervisor's first checks: a known command and the right

@@ -145,6 +145,45 @@
 //! writable (or held by the hypervisor, invariant 6) cannot become one.
 //! [`FrameTable::update_descriptor`] is the only way to change one in use.
 //!
+//! # Preemption
+//!
+//! Validation is recursive and can be long: pinning an L4 over 511 L1
+//! tables checks some 262,000 entries in one operation, and unpinning it
+//! gives as many references back. The hypervisor runs with interrupts off,
+//! so no operation may run that long (issue 19: one `mmuext_op` held the
+//! CPU for 45 s). Every preemptible operation therefore spends a *work
+//! budget* (one unit per entry checked or given back, one per operation
+//! begun; see [`FrameTable::set_work_budget`]) and stops when it runs out,
+//! keeping its progress in the frames themselves, as Xen's `PGT_partial`:
+//!
+//! * A table being validated is `Partial::Validating { done }`: entries
+//!   `0..done` hold their references. Its type count is 0 (nobody may use
+//!   it as a table yet) but it can take no other type, cannot be mapped
+//!   writable and cannot be released. Whoever next asks for the same type
+//!   (normally the same operation, made again as a continuation) goes on
+//!   from entry `done`, and the one who completes it gets the type
+//!   reference. A parent whose entry leads to a half-validated child holds
+//!   nothing for that entry: the child keeps its own progress.
+//! * A table being devalidated is `Partial::Devalidating { remaining }`:
+//!   entries `0..remaining` still hold references, given back from the
+//!   last down. When giving back entry `remaining - 1` starts the
+//!   devalidation of a lower table and that stops, the entry waits, holding
+//!   only its general reference, until the lower table is done. Such a
+//!   chain (at most four tables) is the caller's *deferred* devalidation
+//!   (Xen's `old_guest_table`): the operation that started it is complete
+//!   for the guest, and the guest's next page-table operation finishes the
+//!   chain before doing anything else ([`FrameTable::finish_deferred`]).
+//! * A validation refused halfway gives back what it took the same way,
+//!   as a devalidation, deferred if it runs out of budget.
+//!
+//! At every stop all the invariants above hold, counting the references
+//! held by the entries of partial tables; a half-done table is in use by
+//! nobody, so another domain can never see one. The non-preemptible forms
+//! (`pin`, `unpin`, `update_entry`, `switch_base`, `get_page_type`,
+//! `put_page_type`) run with an unlimited budget, for the domain builder and
+//! domain destruction ([`FrameTable::abandon_partial`] ends what a
+//! destroyed domain left halfway).
+//!
 //! # A refused update, worked through
 //!
 //! Domain 1 has pinned frame 0x42 as an L1 table, and frame 0x40 is the L1
@@ -295,6 +334,36 @@ pub struct FrameInfo {
     /// Whether the hypervisor writes the frame on its own and holds a
     /// general and a `Writable` type reference for it (invariant 6).
     pub hypervisor_writes: bool,
+    /// A validation or devalidation of this page table that is under way:
+    /// stopped by preemption, or running further up the call chain (Xen's
+    /// `PGT_partial`). See "Preemption" above.
+    pub partial: Partial,
+}
+
+/// How far a validation or devalidation of a page table has got.
+///
+/// A frame in either state has type count 0 (nothing relies on it being a
+/// table yet, or any more), but it is not free to change type or owner:
+/// some of its entries hold references.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Partial {
+    /// Neither: the frame is validated (type count > 0) or holds nothing.
+    None,
+    /// Being validated: entries `0..done` are checked and hold their
+    /// references, the others hold none.
+    Validating {
+        /// Entries checked so far.
+        done: u16,
+    },
+    /// Being devalidated (or a failed validation being undone): entries
+    /// `0..remaining` still hold their references. Entry `remaining - 1` may
+    /// be half done: when its target is itself being devalidated, the type
+    /// reference the entry held has become that devalidation, and only the
+    /// general reference is left to drop once it ends.
+    Devalidating {
+        /// Entries that still hold references.
+        remaining: u16,
+    },
 }
 
 impl FrameInfo {
@@ -307,6 +376,7 @@ impl FrameInfo {
         pinned: false,
         validated: false,
         hypervisor_writes: false,
+        partial: Partial::None,
     };
 }
 
@@ -354,6 +424,73 @@ pub struct Refusal {
 /// Builds a refusal.
 const fn refuse(error: XenError, reason: &'static str) -> Refusal {
     Refusal { error, reason }
+}
+
+/// What a preemptible operation returns when its budget ran out: Xen's
+/// `-ERESTART`, which never reaches a guest. The hypercall turns it into a
+/// continuation, and the same call made again goes on where this one
+/// stopped.
+pub const PREEMPTED: Refusal = refuse(
+    XenError::ERESTART,
+    "preempted: the work budget ran out, call again to go on",
+);
+
+/// A work budget that never runs out, for the callers that must finish what
+/// they start (the domain builder, domain destruction).
+pub const UNLIMITED_WORK: u64 = u64::MAX;
+
+/// A devalidation ran out of budget; its progress is kept in the frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Preempted;
+
+/// Why taking a type stopped before the end (inside the frame table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// Refused; everything this step took was given back.
+    Refused(Refusal),
+    /// Refused, but undoing the checked entries of the frame whose
+    /// validation failed ran out of budget: the frame is left
+    /// `Partial::Devalidating`. The caller keeps its general reference on
+    /// it and must see the undo finished.
+    Undoing(Refusal),
+    /// Out of budget; the progress stays in the frames, nothing half done
+    /// is in use.
+    Preempted,
+}
+
+impl Stop {
+    /// The refusal a public operation returns for this stop.
+    fn into_refusal(self) -> Refusal {
+        match self {
+            Stop::Refused(refusal) | Stop::Undoing(refusal) => refusal,
+            Stop::Preempted => PREEMPTED,
+        }
+    }
+}
+
+impl From<Refusal> for Stop {
+    fn from(refusal: Refusal) -> Self {
+        Stop::Refused(refusal)
+    }
+}
+
+/// One page-table write asked for by `mmu_update` (the arguments of
+/// [`FrameTable::update_entry_preemptible`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryUpdate {
+    /// The page table written.
+    pub table: Mfn,
+    /// The entry written (0..512).
+    pub index: usize,
+    /// The new entry, as the guest wrote it.
+    pub new: u64,
+    /// The domain that owns the table and asks for the write.
+    pub domain: DomainId,
+    /// Whose frames an L1 entry may map (`domain`, or the domain a
+    /// privileged caller builds).
+    pub page_owner: DomainId,
+    /// `MMU_PT_UPDATE_PRESERVE_AD`: keep the old entry's A and D bits.
+    pub preserve_ad: bool,
 }
 
 // ---------------------------------------------------------------------------
@@ -534,6 +671,9 @@ pub fn validate_descriptor_page(memory: &mut impl TableMemory, mfn: Mfn) -> Resu
 pub struct FrameTable<'a> {
     frames: &'a mut [FrameInfo],
     hypervisor_slots: [u64; HYPERVISOR_L4_SLOT_COUNT],
+    /// Work left before a preemptible operation must stop (see
+    /// "Preemption"); [`UNLIMITED_WORK`] outside hypercalls.
+    budget: u64,
 }
 
 impl<'a> FrameTable<'a> {
@@ -543,6 +683,7 @@ impl<'a> FrameTable<'a> {
         Self {
             frames,
             hypervisor_slots,
+            budget: UNLIMITED_WORK,
         }
     }
 
@@ -634,6 +775,12 @@ impl<'a> FrameTable<'a> {
                 "frame is in use as a page table, writable mapping or base",
             ));
         }
+        if frame.partial != Partial::None {
+            return Err(refuse(
+                XenError::EBUSY,
+                "frame is a page table being validated or devalidated",
+            ));
+        }
         if frame.ref_count > 1 {
             return Err(refuse(
                 XenError::EBUSY,
@@ -667,11 +814,53 @@ impl<'a> FrameTable<'a> {
         }
     }
 
+    /// How much work (entries of page tables checked or released, and
+    /// operations begun) the table may still do before it must stop and let
+    /// the caller return a continuation.
+    pub fn work_budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// Sets the work budget (see "Preemption"); [`UNLIMITED_WORK`] for a
+    /// caller that must finish whatever it starts.
+    pub fn set_work_budget(&mut self, work: u64) {
+        self.budget = work;
+    }
+
+    /// Spends one unit of work; `false` when none is left.
+    fn spend_work(&mut self) -> bool {
+        if self.budget == 0 {
+            return false;
+        }
+        self.budget -= 1;
+        true
+    }
+
+    /// Runs `action` with an unlimited budget, then restores the budget: the
+    /// operations that are not preemptible are these wrappers.
+    fn unbounded<R>(&mut self, action: impl FnOnce(&mut Self) -> R) -> R {
+        let saved = core::mem::replace(&mut self.budget, UNLIMITED_WORK);
+        let result = action(self);
+        self.budget = saved;
+        result
+    }
+
+    fn set_partial(&mut self, mfn: Mfn, partial: Partial) {
+        if let Some(frame) = self.frame_mut(mfn) {
+            frame.partial = partial;
+        }
+    }
+
+    fn partial_of(&self, mfn: Mfn) -> Partial {
+        self.info(mfn).map_or(Partial::None, |frame| frame.partial)
+    }
+
     /// Takes a type reference on `mfn` (owned by `domain`). If the type
     /// count is 0 the frame may take any type: a page-table type only once
     /// all 512 entries are validated and their references taken (given back
     /// if one is refused). If it already has `page_type`, the count goes up.
     /// Otherwise it is refused (`-EINVAL`, "frame already in use as ...").
+    /// Not preemptible: it finishes whatever validation it starts.
     pub fn get_page_type(
         &mut self,
         memory: &mut impl TableMemory,
@@ -679,168 +868,303 @@ impl<'a> FrameTable<'a> {
         page_type: PageType,
         domain: DomainId,
     ) -> Result<(), Refusal> {
+        self.unbounded(|table| {
+            table
+                .get_type(memory, mfn, page_type, domain)
+                .map_err(Stop::into_refusal)
+        })
+    }
+
+    /// The preemptible heart of [`FrameTable::get_page_type`]. A frame
+    /// whose validation stopped halfway (`Partial::Validating`) goes on
+    /// where it stopped, whoever asks for the same type next; whoever
+    /// completes it gets the type reference.
+    fn get_type(
+        &mut self,
+        memory: &mut impl TableMemory,
+        mfn: Mfn,
+        page_type: PageType,
+        domain: DomainId,
+    ) -> Result<(), Stop> {
         if page_type == PageType::None {
-            return Err(refuse(
+            return Err(Stop::Refused(refuse(
                 XenError::EINVAL,
                 "type None cannot be taken: it is the absence of a type",
-            ));
+            )));
         }
         let frame = self.owned_frame_mut(mfn, domain, "frame is not owned by the domain")?;
         let before = *frame;
-
-        if before.type_count > 0 {
-            if before.page_type != page_type {
-                return Err(refuse(XenError::EINVAL, before.page_type.in_use_reason()));
+        match before.partial {
+            Partial::Devalidating { .. } => {
+                return Err(Stop::Refused(refuse(
+                    XenError::EBUSY,
+                    "frame is still being devalidated as a page table",
+                )))
             }
-            if !before.validated {
-                // Only possible while this very frame is being validated
-                // further up the call chain: a table reaching itself.
-                return Err(refuse(
+            Partial::Validating { .. } if before.page_type != page_type => {
+                return Err(Stop::Refused(refuse(
                     XenError::EINVAL,
-                    "frame is still being validated as this type (a table refers to itself)",
-                ));
+                    before.page_type.in_use_reason(),
+                )))
             }
-            frame.type_count = before
-                .type_count
-                .checked_add(1)
-                .ok_or(refuse(XenError::EBUSY, "type count would overflow"))?;
-            return Ok(());
-        }
-
-        // The type count is 0: nothing relies on the old type, so the frame
-        // may change type. It counts as "in use as `page_type`, not yet
-        // validated" from here on, which is what stops self-references.
-        frame.page_type = page_type;
-        frame.type_count = 1;
-        frame.validated = false;
-        let validation = match page_type.table_level() {
-            Some(level) => self.validate_table(memory, mfn, level, domain),
-            None if page_type == PageType::SegmentDescriptor => {
-                validate_descriptor_page(memory, mfn)
-            }
-            None => {
-                // `Writable`: there is nothing in the frame to check.
-                frame.validated = true;
+            // Half validated as this very type: go on below.
+            Partial::Validating { .. } => {}
+            Partial::None if before.type_count > 0 => {
+                if before.page_type != page_type {
+                    return Err(Stop::Refused(refuse(
+                        XenError::EINVAL,
+                        before.page_type.in_use_reason(),
+                    )));
+                }
+                frame.type_count = before
+                    .type_count
+                    .checked_add(1)
+                    .ok_or(refuse(XenError::EBUSY, "type count would overflow"))?;
                 return Ok(());
             }
-        };
-        match validation {
-            Ok(()) => {
-                if let Some(frame) = self.frame_mut(mfn) {
+            Partial::None => {
+                // The type count is 0: nothing relies on the old type, so
+                // the frame may change type.
+                frame.page_type = page_type;
+                frame.validated = false;
+                if page_type == PageType::SegmentDescriptor {
+                    // 512 descriptors that name no frames: checked at once
+                    // (bounded work, no recursion, nothing to undo).
+                    return match validate_descriptor_page(memory, mfn) {
+                        Ok(()) => {
+                            if let Some(frame) = self.frame_mut(mfn) {
+                                frame.type_count = 1;
+                                frame.validated = true;
+                            }
+                            Ok(())
+                        }
+                        Err(refusal) => {
+                            if let Some(frame) = self.frame_mut(mfn) {
+                                frame.page_type = before.page_type;
+                            }
+                            Err(Stop::Refused(refusal))
+                        }
+                    };
+                }
+                if page_type.table_level().is_none() {
+                    // `Writable`: there is nothing in the frame to check.
+                    frame.type_count = 1;
                     frame.validated = true;
+                    return Ok(());
                 }
-                Ok(())
-            }
-            Err(refusal) => {
-                if let Some(frame) = self.frame_mut(mfn) {
-                    frame.page_type = before.page_type;
-                    frame.type_count = 0;
-                    frame.validated = before.validated;
-                }
-                Err(refusal)
+                // From here on the frame counts as "being validated as
+                // `page_type`": it can take no other type, which is what
+                // stops a table from reaching itself through its entries.
+                frame.partial = Partial::Validating { done: 0 };
             }
         }
+        let Some(level) = page_type.table_level() else {
+            return Err(Stop::Refused(refuse(
+                XenError::EINVAL,
+                "only page tables are validated",
+            )));
+        };
+        self.validate_table(memory, mfn, level, domain)?;
+        if let Some(frame) = self.frame_mut(mfn) {
+            frame.partial = Partial::None;
+            frame.validated = true;
+            frame.type_count = 1;
+        }
+        Ok(())
     }
 
     /// Drops a type reference. When a page table's count reaches 0 the
     /// references held by its entries are dropped (devalidation); returns
-    /// [`Flush::Needed`] when that removed mappings.
+    /// [`Flush::Needed`] when that removed mappings. Not preemptible.
     pub fn put_page_type(&mut self, memory: &mut impl TableMemory, mfn: Mfn) -> Flush {
+        self.unbounded(|table| table.put_type(memory, mfn).unwrap_or(Flush::Needed))
+    }
+
+    /// The preemptible heart of [`FrameTable::put_page_type`]: when the
+    /// budget runs out, the frame is left `Partial::Devalidating` and
+    /// [`Preempted`] is returned; the type reference is gone either way.
+    fn put_type(&mut self, memory: &mut impl TableMemory, mfn: Mfn) -> Result<Flush, Preempted> {
         // As for `put_page`: a put without a get is a hypervisor bug.
         let frame = self.frame_mut(mfn);
         debug_assert!(frame.is_some(), "put_page_type of a frame beyond memory");
         let Some(frame) = frame else {
-            return Flush::None;
+            return Ok(Flush::None);
         };
         debug_assert!(
             frame.type_count > 0,
             "put_page_type without a type reference"
         );
         let Some(remaining) = frame.type_count.checked_sub(1) else {
-            return Flush::None;
+            return Ok(Flush::None);
         };
         frame.type_count = remaining;
         if frame.type_count > 0 {
-            return Flush::None;
+            return Ok(Flush::None);
         }
         if frame.page_type == PageType::SegmentDescriptor {
             // Descriptors hold no references: nothing to drop, but the
             // guest may rewrite the frame from now on, so the next use
             // checks it afresh.
             frame.validated = false;
-            return Flush::None;
+            return Ok(Flush::None);
         }
         let Some(level) = frame.page_type.table_level() else {
-            return Flush::None;
+            return Ok(Flush::None);
         };
         frame.validated = false;
-        self.drop_entry_references(memory, mfn, level, ENTRIES_PER_TABLE)
+        frame.partial = Partial::Devalidating {
+            remaining: ENTRIES_PER_TABLE as u16,
+        };
+        self.devalidate_table(memory, mfn, level)
     }
 
-    /// Checks every entry of `table` for `level` and takes the references
-    /// they need; copies the hypervisor's slots into an L4. On a refusal,
-    /// gives back every reference taken here.
+    /// Checks the entries of `table` for `level` from where an earlier,
+    /// preempted validation stopped, and takes the references they need;
+    /// copies the hypervisor's slots into an L4. On a refusal, the entries
+    /// checked so far are undone (see [`FrameTable::undo_validation`]).
     fn validate_table(
         &mut self,
         memory: &mut impl TableMemory,
         table: Mfn,
         level: u8,
         domain: DomainId,
-    ) -> Result<(), Refusal> {
-        for index in 0..ENTRIES_PER_TABLE {
+    ) -> Result<(), Stop> {
+        let first = match self.partial_of(table) {
+            Partial::Validating { done } => usize::from(done),
+            _ => 0,
+        };
+        for index in first..ENTRIES_PER_TABLE {
+            if !self.spend_work() {
+                self.set_partial(table, Partial::Validating { done: index as u16 });
+                return Err(Stop::Preempted);
+            }
             if is_hypervisor_slot(level, index) {
                 let slot = self.hypervisor_slots[index - FIRST_HYPERVISOR_L4_SLOT];
                 memory.write_entry(table, index, slot);
                 continue;
             }
             let entry = memory.read_entry(table, index);
-            let accepted = check_entry_bits(level, entry).and_then(|stored| {
-                self.get_entry_references(memory, level, stored, domain, domain)
-                    .map(|()| stored)
-            });
-            match accepted {
-                Ok(stored) => {
+            let stored = match check_entry_bits(level, entry) {
+                Ok(stored) => stored,
+                Err(refusal) => {
+                    return self.undo_validation(memory, table, level, index, refusal, false)
+                }
+            };
+            match self.get_entry_references(memory, level, stored, domain, domain) {
+                Ok(()) => {
                     if stored != entry {
                         memory.write_entry(table, index, stored);
                     }
                 }
-                Err(refusal) => {
-                    // The table was never in use, so nothing could have
-                    // cached its mappings: no flush to report.
-                    let _unused = self.drop_entry_references(memory, table, level, index);
-                    return Err(refusal);
+                Err(Stop::Preempted) => {
+                    // Entry `index` holds nothing: its target keeps its own
+                    // progress and is taken up again with it.
+                    self.set_partial(table, Partial::Validating { done: index as u16 });
+                    return Err(Stop::Preempted);
+                }
+                Err(Stop::Refused(refusal)) => {
+                    return self.undo_validation(memory, table, level, index, refusal, false)
+                }
+                Err(Stop::Undoing(refusal)) => {
+                    return self.undo_validation(memory, table, level, index, refusal, true)
                 }
             }
         }
         Ok(())
     }
 
-    /// Drops the references held by entries `0..end` of `table` (hypervisor
-    /// slots hold none). Flush is needed if any entry was present.
-    fn drop_entry_references(
+    /// A validation of `table` failed at entry `index`: entries `0..index`
+    /// hold references, and so does entry `index` when its target's own
+    /// validation failed and is still being undone (`target_undoing`). The
+    /// table turns `Partial::Devalidating` over those entries and gives them
+    /// back; if the budget runs out first, the caller learns that the undo
+    /// goes on ([`Stop::Undoing`]).
+    fn undo_validation(
         &mut self,
         memory: &mut impl TableMemory,
         table: Mfn,
         level: u8,
-        end: usize,
-    ) -> Flush {
-        let mut flush = Flush::None;
-        for index in 0..end {
-            if is_hypervisor_slot(level, index) {
-                continue;
-            }
-            let entry = memory.read_entry(table, index);
-            if is_present(entry) {
-                let cascade = self.put_entry_references(memory, level, entry);
-                flush = flush.combine(Flush::Needed).combine(cascade);
-            }
+        index: usize,
+        refusal: Refusal,
+        target_undoing: bool,
+    ) -> Result<(), Stop> {
+        let remaining = index + usize::from(target_undoing);
+        self.set_partial(
+            table,
+            Partial::Devalidating {
+                remaining: remaining as u16,
+            },
+        );
+        // The table was never in use, so nothing could have cached its
+        // mappings: no flush to report.
+        match self.devalidate_table(memory, table, level) {
+            Ok(_never_in_use) => Err(Stop::Refused(refusal)),
+            Err(Preempted) => Err(Stop::Undoing(refusal)),
         }
-        flush
+    }
+
+    /// Drops the references held by the entries of `table` (a table of
+    /// `level` in `Partial::Devalidating`), from the last that holds one
+    /// down to entry 0, then marks the table as holding nothing. Preempted
+    /// when the budget runs out, with the progress kept in the frame.
+    /// Flush is needed if any entry was present (reported only when the
+    /// devalidation ends here; a preempted one is assumed to need it).
+    fn devalidate_table(
+        &mut self,
+        memory: &mut impl TableMemory,
+        table: Mfn,
+        level: u8,
+    ) -> Result<Flush, Preempted> {
+        let mut flush = Flush::None;
+        loop {
+            let Partial::Devalidating { remaining } = self.partial_of(table) else {
+                return Ok(flush);
+            };
+            if remaining == 0 {
+                self.set_partial(table, Partial::None);
+                return Ok(flush);
+            }
+            if !self.spend_work() {
+                return Err(Preempted);
+            }
+            let index = usize::from(remaining) - 1;
+            let entry = memory.read_entry(table, index);
+            if !is_hypervisor_slot(level, index) && is_present(entry) {
+                let target = entry_target(entry);
+                if required_target_type(level, entry).is_some() {
+                    // A lower table already being devalidated holds the type
+                    // reference this entry held (see `Partial`): go on with
+                    // it. Otherwise drop the type reference, which may start
+                    // that devalidation. Either may be preempted, leaving
+                    // this entry for next time.
+                    let target_undoing = level > 1
+                        && matches!(self.partial_of(target), Partial::Devalidating { .. });
+                    // This entry was present, so a flush is needed anyway:
+                    // it covers whatever the cascade removed.
+                    let _covered: Flush = if target_undoing {
+                        self.devalidate_table(memory, target, level - 1)?
+                    } else {
+                        self.put_type(memory, target)?
+                    };
+                }
+                self.put_page(target);
+                flush = Flush::Needed;
+            }
+            self.set_partial(
+                table,
+                Partial::Devalidating {
+                    remaining: index as u16,
+                },
+            );
+        }
     }
 
     /// Takes what a present entry of a table at `level` needs (invariant 1:
     /// the target must be `page_owner`'s, which is the table's owner except
     /// for an L1 entry of a foreign mapping; invariant 2 through the type).
+    /// Gives back what it took, except when the target's validation failed
+    /// and is still being undone: then the general reference stays, for the
+    /// caller to drop once the undo ends ([`Stop::Undoing`]).
     fn get_entry_references(
         &mut self,
         memory: &mut impl TableMemory,
@@ -848,7 +1172,7 @@ impl<'a> FrameTable<'a> {
         entry: u64,
         domain: DomainId,
         page_owner: DomainId,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Stop> {
         if !is_present(entry) {
             return Ok(());
         }
@@ -859,9 +1183,13 @@ impl<'a> FrameTable<'a> {
         self.check_entry_target(target, owner)?;
         self.get_page(target, owner)?;
         if let Some(page_type) = required_target_type(level, entry) {
-            if let Err(refusal) = self.get_page_type(memory, target, page_type, owner) {
-                self.put_page(target);
-                return Err(refusal);
+            match self.get_type(memory, target, page_type, owner) {
+                Ok(()) => {}
+                Err(Stop::Undoing(refusal)) => return Err(Stop::Undoing(refusal)),
+                Err(other) => {
+                    self.put_page(target);
+                    return Err(other);
+                }
             }
         }
         Ok(())
@@ -885,6 +1213,45 @@ impl<'a> FrameTable<'a> {
         }
     }
 
+    /// Records `root`, a table left `Partial::Devalidating`, as the
+    /// caller's deferred devalidation. A caller finishes its deferred work
+    /// before it starts anything new, so the slot is empty; should it not
+    /// be, the new devalidation is finished at once rather than forgotten.
+    fn defer(&mut self, memory: &mut impl TableMemory, root: Mfn, deferred: &mut Option<Mfn>) {
+        if deferred.is_none() {
+            *deferred = Some(root);
+            return;
+        }
+        debug_assert!(false, "a second deferred devalidation");
+        if let Some(level) = self
+            .info(root)
+            .and_then(|frame| frame.page_type.table_level())
+        {
+            let _flushed_by_caller =
+                self.unbounded(|table| table.devalidate_table(memory, root, level));
+        }
+    }
+
+    /// Drops a type and then a general reference on `mfn` (a base pointer
+    /// given up); a devalidation that runs out of budget goes to `deferred`
+    /// (and counts as needing a flush).
+    pub fn put_page_and_type_preemptible(
+        &mut self,
+        memory: &mut impl TableMemory,
+        mfn: Mfn,
+        deferred: &mut Option<Mfn>,
+    ) -> Flush {
+        let flush = match self.put_type(memory, mfn) {
+            Ok(flush) => flush,
+            Err(Preempted) => {
+                self.defer(memory, mfn, deferred);
+                Flush::Needed
+            }
+        };
+        self.put_page(mfn);
+        flush
+    }
+
     /// Drops what a present entry held; returns the flush needed by any
     /// devalidation this caused further down (not for the entry itself).
     fn put_entry_references(
@@ -892,17 +1259,73 @@ impl<'a> FrameTable<'a> {
         memory: &mut impl TableMemory,
         level: u8,
         entry: u64,
+        deferred: &mut Option<Mfn>,
     ) -> Flush {
         if !is_present(entry) {
             return Flush::None;
         }
         let target = entry_target(entry);
-        let flush = match required_target_type(level, entry) {
-            Some(_) => self.put_page_type(memory, target),
-            None => Flush::None,
+        match required_target_type(level, entry) {
+            Some(_) => self.put_page_and_type_preemptible(memory, target, deferred),
+            None => {
+                self.put_page(target);
+                Flush::None
+            }
+        }
+    }
+
+    /// Goes on with the deferred devalidation in `deferred`, if any;
+    /// `-ERESTART` ([`PREEMPTED`]) while it is not done. Preemptible
+    /// callers call this before anything else, so that a guest never sees
+    /// a frame "still being devalidated" by an operation it has finished.
+    pub fn finish_deferred(
+        &mut self,
+        memory: &mut impl TableMemory,
+        deferred: &mut Option<Mfn>,
+    ) -> Result<Flush, Refusal> {
+        let Some(root) = *deferred else {
+            return Ok(Flush::None);
         };
-        self.put_page(target);
-        flush
+        let level = self
+            .info(root)
+            .and_then(|frame| frame.page_type.table_level());
+        let outcome = match level {
+            Some(level) => self.devalidate_table(memory, root, level),
+            None => Ok(Flush::None),
+        };
+        match outcome {
+            Ok(flush) => {
+                *deferred = None;
+                Ok(flush)
+            }
+            Err(Preempted) => Err(PREEMPTED),
+        }
+    }
+
+    /// Ends every validation and devalidation left halfway among `frames`
+    /// (domain destruction), without a budget: half-validated tables give
+    /// back what their checked entries took, half-devalidated ones finish.
+    /// Higher levels go first, so that a table being devalidated finishes
+    /// the lower table its last entry is waiting for.
+    pub fn abandon_partial(&mut self, memory: &mut impl TableMemory, frames: &[Mfn]) {
+        self.unbounded(|table| {
+            for level in (1..=4).rev() {
+                for &mfn in frames {
+                    let Some(frame) = table.info(mfn) else {
+                        continue;
+                    };
+                    if frame.page_type.table_level() != Some(level) {
+                        continue;
+                    }
+                    if let Partial::Validating { done } = frame.partial {
+                        table.set_partial(mfn, Partial::Devalidating { remaining: done });
+                    }
+                    if let Partial::Devalidating { .. } = table.partial_of(mfn) {
+                        let _flushed_by_caller = table.devalidate_table(memory, mfn, level);
+                    }
+                }
+            }
+        });
     }
 
     /// `MMU_NORMAL_PT_UPDATE` / `MMU_PT_UPDATE_PRESERVE_AD`: writes `new`
@@ -911,7 +1334,7 @@ impl<'a> FrameTable<'a> {
     /// entry is checked for the table's level and its references taken
     /// before the old entry's are dropped. Returns whether the caller must
     /// flush (the old entry was present and the new one does not map the
-    /// same frame with at least the same rights).
+    /// same frame with at least the same rights). Not preemptible.
     pub fn update_entry(
         &mut self,
         memory: &mut impl TableMemory,
@@ -941,6 +1364,36 @@ impl<'a> FrameTable<'a> {
         page_owner: DomainId,
         preserve_ad: bool,
     ) -> Result<Flush, Refusal> {
+        let update = EntryUpdate {
+            table,
+            index,
+            new,
+            domain,
+            page_owner,
+            preserve_ad,
+        };
+        self.unbounded(|frames| frames.update_entry_preemptible(memory, &update, &mut None))
+    }
+
+    /// The preemptible form of [`FrameTable::update_entry_foreign`]: a new
+    /// entry whose table takes too long to validate is `-ERESTART`
+    /// ([`PREEMPTED`]) with nothing written (call again to go on), and an
+    /// old entry whose table takes too long to devalidate leaves that
+    /// devalidation in `deferred`.
+    pub fn update_entry_preemptible(
+        &mut self,
+        memory: &mut impl TableMemory,
+        update: &EntryUpdate,
+        deferred: &mut Option<Mfn>,
+    ) -> Result<Flush, Refusal> {
+        let EntryUpdate {
+            table,
+            index,
+            new,
+            domain,
+            page_owner,
+            preserve_ad,
+        } = *update;
         if index >= ENTRIES_PER_TABLE {
             return Err(refuse(
                 XenError::EINVAL,
@@ -956,6 +1409,9 @@ impl<'a> FrameTable<'a> {
             _ => return Err(refuse(XenError::EINVAL, "is not a page table")),
         };
         check_guest_may_write_slot(level, index)?;
+        if !self.spend_work() {
+            return Err(PREEMPTED);
+        }
 
         let old = memory.read_entry(table, index);
         let requested = if preserve_ad {
@@ -967,9 +1423,18 @@ impl<'a> FrameTable<'a> {
         // New references first: if the new entry needs the same frame as the
         // old one (the same L1 table, say), dropping the old first could
         // devalidate it only to validate it again, or free it.
-        self.get_entry_references(memory, level, stored, domain, page_owner)?;
+        match self.get_entry_references(memory, level, stored, domain, page_owner) {
+            Ok(()) => {}
+            Err(Stop::Undoing(refusal)) => {
+                let target = entry_target(stored);
+                self.put_page(target);
+                self.defer(memory, target, deferred);
+                return Err(refusal);
+            }
+            Err(other) => return Err(other.into_refusal()),
+        }
         memory.write_entry(table, index, stored);
-        let cascade = self.put_entry_references(memory, level, old);
+        let cascade = self.put_entry_references(memory, level, old, deferred);
         Ok(flush_after_replacing(old, stored).combine(cascade))
     }
 
@@ -1023,13 +1488,28 @@ impl<'a> FrameTable<'a> {
 
     /// `MMUEXT_PIN_Lx_TABLE`: keeps `mfn` validated as a table of `level`
     /// until unpinned (a general and a type reference). `-EINVAL` if it is
-    /// already pinned.
+    /// already pinned. Not preemptible.
     pub fn pin(
         &mut self,
         memory: &mut impl TableMemory,
         mfn: Mfn,
         level: u8,
         domain: DomainId,
+    ) -> Result<(), Refusal> {
+        self.unbounded(|table| table.pin_preemptible(memory, mfn, level, domain, &mut None))
+    }
+
+    /// The preemptible form of [`FrameTable::pin`]: `-ERESTART`
+    /// ([`PREEMPTED`]) when the validation ran out of budget (the progress
+    /// stays in the frames; the same call made again goes on), and a failed
+    /// validation whose undo ran out of budget leaves it in `deferred`.
+    pub fn pin_preemptible(
+        &mut self,
+        memory: &mut impl TableMemory,
+        mfn: Mfn,
+        level: u8,
+        domain: DomainId,
+        deferred: &mut Option<Mfn>,
     ) -> Result<(), Refusal> {
         let page_type = PageType::for_level(level)
             .ok_or(refuse(XenError::EINVAL, "page-table level must be 1 to 4"))?;
@@ -1039,33 +1519,60 @@ impl<'a> FrameTable<'a> {
         {
             return Err(refuse(XenError::EINVAL, "frame is already pinned"));
         }
+        if !self.spend_work() {
+            return Err(PREEMPTED);
+        }
         self.get_page(mfn, domain)?;
-        if let Err(refusal) = self.get_page_type(memory, mfn, page_type, domain) {
-            self.put_page(mfn);
-            return Err(refusal);
+        match self.get_type(memory, mfn, page_type, domain) {
+            Ok(()) => {
+                if let Some(frame) = self.frame_mut(mfn) {
+                    frame.pinned = true;
+                }
+                Ok(())
+            }
+            Err(stop) => {
+                self.put_page(mfn);
+                if let Stop::Undoing(_) = stop {
+                    self.defer(memory, mfn, deferred);
+                }
+                Err(stop.into_refusal())
+            }
         }
-        if let Some(frame) = self.frame_mut(mfn) {
-            frame.pinned = true;
-        }
-        Ok(())
     }
 
     /// `MMUEXT_UNPIN_TABLE`: drops the pin's references, devalidating the
-    /// table if nothing else uses it. `-EINVAL` if it is not pinned.
+    /// table if nothing else uses it. `-EINVAL` if it is not pinned. Not
+    /// preemptible.
     pub fn unpin(
         &mut self,
         memory: &mut impl TableMemory,
         mfn: Mfn,
         domain: DomainId,
     ) -> Result<Flush, Refusal> {
+        self.unbounded(|table| table.unpin_preemptible(memory, mfn, domain, &mut None))
+    }
+
+    /// The preemptible form of [`FrameTable::unpin`]: the unpin itself is
+    /// done at once (as in Xen); a devalidation that runs out of budget goes
+    /// on in `deferred`.
+    pub fn unpin_preemptible(
+        &mut self,
+        memory: &mut impl TableMemory,
+        mfn: Mfn,
+        domain: DomainId,
+        deferred: &mut Option<Mfn>,
+    ) -> Result<Flush, Refusal> {
         let frame = self.owned_frame_mut(mfn, domain, "unpins a frame the domain does not own")?;
         if !frame.pinned {
             return Err(refuse(XenError::EINVAL, "frame is not pinned"));
         }
-        frame.pinned = false;
-        let flush = self.put_page_type(memory, mfn);
-        self.put_page(mfn);
-        Ok(flush)
+        if !self.spend_work() {
+            return Err(PREEMPTED);
+        }
+        if let Some(frame) = self.frame_mut(mfn) {
+            frame.pinned = false;
+        }
+        Ok(self.put_page_and_type_preemptible(memory, mfn, deferred))
     }
 
     /// Invariant 6: the hypervisor is about to write `mfn` (owned by
@@ -1120,13 +1627,27 @@ impl<'a> FrameTable<'a> {
 
     /// `MMUEXT_NEW_BASEPTR`: takes a general and an L4 type reference on
     /// `new`, then drops those held for `old` (if any), which must be an L4
-    /// in use. The caller switches CR3, which flushes.
+    /// in use. The caller switches CR3, which flushes. Not preemptible.
     pub fn switch_base(
         &mut self,
         memory: &mut impl TableMemory,
         new: Mfn,
         old: Option<Mfn>,
         domain: DomainId,
+    ) -> Result<(), Refusal> {
+        self.unbounded(|table| table.switch_base_preemptible(memory, new, old, domain, &mut None))
+    }
+
+    /// The preemptible form of [`FrameTable::switch_base`]: `-ERESTART`
+    /// ([`PREEMPTED`]) while the new L4 is not validated yet; the old one's
+    /// devalidation, if it runs out of budget, goes on in `deferred`.
+    pub fn switch_base_preemptible(
+        &mut self,
+        memory: &mut impl TableMemory,
+        new: Mfn,
+        old: Option<Mfn>,
+        domain: DomainId,
+        deferred: &mut Option<Mfn>,
     ) -> Result<(), Refusal> {
         if let Some(old) = old {
             let frame = self.owned_frame_mut(old, domain, "old base is not the domain's")?;
@@ -1137,16 +1658,21 @@ impl<'a> FrameTable<'a> {
                 ));
             }
         }
+        if !self.spend_work() {
+            return Err(PREEMPTED);
+        }
         self.get_page(new, domain)?;
-        if let Err(refusal) = self.get_page_type(memory, new, PageType::L4, domain) {
+        if let Err(stop) = self.get_type(memory, new, PageType::L4, domain) {
             self.put_page(new);
-            return Err(refusal);
+            if let Stop::Undoing(_) = stop {
+                self.defer(memory, new, deferred);
+            }
+            return Err(stop.into_refusal());
         }
         if let Some(old) = old {
             // Loading CR3 flushes the non-global TLB entries, which is all a
             // PV guest has: the caller's switch covers this flush.
-            let _covered_by_cr3_load = self.put_page_type(memory, old);
-            self.put_page(old);
+            let _covered_by_cr3_load = self.put_page_and_type_preemptible(memory, old, deferred);
         }
         Ok(())
     }
@@ -1343,7 +1869,16 @@ mod tests {
             if frame.type_count > 0 {
                 assert!(frame.validated, "frame {mfn} in use but not validated");
             }
-            if frame.page_type.table_level().is_some() {
+            if frame.partial != Partial::None {
+                // Half validated or half devalidated: nothing relies on it
+                // as a table, but its entries hold references (below).
+                assert!(
+                    frame.page_type.table_level().is_some(),
+                    "partial non-table {mfn}"
+                );
+                assert_eq!(frame.type_count, 0, "partial frame {mfn} in use");
+                assert!(!frame.validated && !frame.pinned, "partial frame {mfn}");
+            } else if frame.page_type.table_level().is_some() {
                 assert_eq!(frame.validated, frame.type_count > 0, "table {mfn}");
             }
         }
@@ -1361,13 +1896,19 @@ mod tests {
             let Some(level) = frame.page_type.table_level() else {
                 continue;
             };
-            if frame.type_count == 0 {
-                continue;
-            }
+            // The entries that hold references: all of a table in use, the
+            // checked ones of a table being validated, those not yet given
+            // back of one being devalidated.
+            let holding = match frame.partial {
+                Partial::None if frame.type_count > 0 => ENTRIES_PER_TABLE,
+                Partial::None => 0,
+                Partial::Validating { done } => usize::from(done),
+                Partial::Devalidating { remaining } => usize::from(remaining),
+            };
             let Owner::Domain(domain) = frame.owner else {
                 panic!("table {mfn} not owned by a domain");
             };
-            for index in 0..ENTRIES_PER_TABLE {
+            for index in 0..holding {
                 let entry = memory.read_entry(mfn as Mfn, index);
                 if is_hypervisor_slot(level, index) {
                     assert_eq!(entry, table.hypervisor_slots[index - 256]);
@@ -1376,13 +1917,23 @@ mod tests {
                 if !is_present(entry) {
                     continue;
                 }
-                assert_ne!(
-                    entry & PTE_USER,
-                    0,
-                    "entry {mfn}[{index}] lacks the user bit"
-                );
                 let target = entry_target(entry);
                 let target_frame = table.info(target).expect("entry beyond memory");
+                // The last entry of a table being devalidated may be half
+                // done: its type reference has become the devalidation of
+                // its target (see `Partial`), and if the table's validation
+                // failed there, the entry was never stored with its user bit.
+                let half_done = level > 1
+                    && matches!(frame.partial, Partial::Devalidating { .. })
+                    && index + 1 == holding
+                    && matches!(target_frame.partial, Partial::Devalidating { .. });
+                if !half_done {
+                    assert_ne!(
+                        entry & PTE_USER,
+                        0,
+                        "entry {mfn}[{index}] lacks the user bit"
+                    );
+                }
                 let foreign_allowed = level == 1 && domains.privileged.contains(&domain);
                 if !(foreign_allowed && matches!(target_frame.owner, Owner::Domain(_))) {
                     assert_eq!(target_frame.owner, Owner::Domain(domain), "foreign mapping");
@@ -1399,7 +1950,10 @@ mod tests {
                     types[target as usize] += 1;
                 } else if level > 1 {
                     assert_eq!(Some(target_frame.page_type), PageType::for_level(level - 1));
-                    types[target as usize] += 1;
+                    if !half_done {
+                        assert_eq!(target_frame.partial, Partial::None, "entry {mfn}[{index}]");
+                        types[target as usize] += 1;
+                    }
                 }
             }
         }
@@ -2773,5 +3327,318 @@ mod tests {
         // Once released, the frame is ordinary memory again.
         table.assign(SPARE, Owner::Domain(DOM)).unwrap();
         assert_eq!(table.pin(&mut memory, SPARE, 1, DOM), Ok(()));
+    }
+
+    // --- Preemption: continuations and partial validation ----------------
+
+    /// A machine big enough for the attack of issue 19 in small: an L4, an
+    /// L3, an L2 and `l1_count` L1 tables whose 512 entries map data frames
+    /// read-only (every eighth writable).
+    struct DeepTree {
+        frames: Vec<FrameInfo>,
+        memory: FakeMemory,
+        l1_count: u64,
+    }
+
+    const DEEP_L4: Mfn = 100;
+    const DEEP_L3: Mfn = 101;
+    const DEEP_L2: Mfn = 102;
+    const DEEP_FIRST_L1: Mfn = 103;
+    const DEEP_DATA: Mfn = 200;
+    const DEEP_DATA_COUNT: u64 = 64;
+
+    impl DeepTree {
+        fn new(l1_count: u64) -> Self {
+            assert!(DEEP_FIRST_L1 + l1_count <= DEEP_DATA);
+            let mut frames = vec![FrameInfo::FREE; 300];
+            let mut memory = FakeMemory::default();
+            let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+            for mfn in DEEP_L4..DEEP_DATA + DEEP_DATA_COUNT {
+                table.assign(mfn, Owner::Domain(DOM)).unwrap();
+            }
+            table.assign(FOREIGN, Owner::Domain(OTHER)).unwrap();
+            memory.write_entry(DEEP_L4, 0, pte(DEEP_L3, P | W));
+            memory.write_entry(DEEP_L3, 0, pte(DEEP_L2, P | W));
+            for l1 in 0..l1_count {
+                memory.write_entry(DEEP_L2, l1 as usize, pte(DEEP_FIRST_L1 + l1, P | W));
+                for index in 0..ENTRIES_PER_TABLE {
+                    let data = DEEP_DATA + (index as u64 % DEEP_DATA_COUNT);
+                    let flags = if index % 8 == 0 { P | W } else { P };
+                    memory.write_entry(DEEP_FIRST_L1 + l1, index, pte(data, flags));
+                }
+            }
+            Self {
+                frames,
+                memory,
+                l1_count,
+            }
+        }
+
+        /// Entries a full validation of the tree checks.
+        fn entries(&self) -> u64 {
+            (3 + self.l1_count) * ENTRIES_PER_TABLE as u64
+        }
+    }
+
+    /// Runs `operation` as a hypercall would with `budget` units of work per
+    /// entry: the deferred devalidation first, and again from the start
+    /// after every `-ERESTART`, checking the invariants at every
+    /// continuation. Returns the result and how many continuations it took.
+    fn run_with_budget<T>(
+        table: &mut FrameTable,
+        memory: &mut FakeMemory,
+        deferred: &mut Option<Mfn>,
+        budget: u64,
+        mut operation: impl FnMut(
+            &mut FrameTable,
+            &mut FakeMemory,
+            &mut Option<Mfn>,
+        ) -> Result<T, Refusal>,
+    ) -> (Result<T, Refusal>, u64) {
+        let mut continuations = 0;
+        loop {
+            table.set_work_budget(budget);
+            let result = table
+                .finish_deferred(memory, deferred)
+                .and_then(|_flush| operation(table, memory, deferred));
+            assert!(table.work_budget() <= budget);
+            check_invariants(table, memory, &[]);
+            match result {
+                Err(refusal) if refusal == PREEMPTED => continuations += 1,
+                other => return (other, continuations),
+            }
+        }
+    }
+
+    /// One operation of the attacking batch.
+    #[derive(Clone, Copy, Debug)]
+    enum BatchOperation {
+        Pin(Mfn, u8),
+        Unpin(Mfn),
+        Update(Mfn, usize, u64),
+    }
+
+    fn run_batch(
+        tree: &mut DeepTree,
+        operations: &[BatchOperation],
+        budget: u64,
+    ) -> (Vec<Result<Flush, Refusal>>, u64) {
+        let mut table = FrameTable::new(&mut tree.frames, hypervisor_slots());
+        let memory = &mut tree.memory;
+        let mut deferred = None;
+        let mut results = Vec::new();
+        let mut continuations = 0;
+        for &operation in operations {
+            let (result, steps) = run_with_budget(
+                &mut table,
+                memory,
+                &mut deferred,
+                budget,
+                |table, memory, deferred| match operation {
+                    BatchOperation::Pin(mfn, level) => table
+                        .pin_preemptible(memory, mfn, level, DOM, deferred)
+                        .map(|()| Flush::None),
+                    BatchOperation::Unpin(mfn) => {
+                        table.unpin_preemptible(memory, mfn, DOM, deferred)
+                    }
+                    BatchOperation::Update(table_mfn, index, new) => {
+                        let update = EntryUpdate {
+                            table: table_mfn,
+                            index,
+                            new,
+                            domain: DOM,
+                            page_owner: DOM,
+                            preserve_ad: false,
+                        };
+                        table.update_entry_preemptible(memory, &update, deferred)
+                    }
+                },
+            );
+            results.push(result.map(|_flush| Flush::None));
+            continuations += steps;
+        }
+        // The end of the batch: what is deferred is finished by the next
+        // page-table call; finish it here so that the states compare.
+        let (finished, steps) =
+            run_with_budget(&mut table, memory, &mut deferred, budget, |_, _, _| Ok(()));
+        assert_eq!(finished, Ok(()));
+        assert_eq!(deferred, None);
+        (results, continuations + steps)
+    }
+
+    #[test]
+    fn a_preempted_pin_unpin_batch_ends_as_an_unpreempted_one() {
+        let mut operations = Vec::new();
+        for _ in 0..6 {
+            operations.push(BatchOperation::Pin(DEEP_L4, 4));
+            operations.push(BatchOperation::Unpin(DEEP_L4));
+        }
+        operations.push(BatchOperation::Pin(DEEP_L4, 4));
+        // Unlink and relink an L1, pin an L1 twice (refused), pin the L3.
+        operations.push(BatchOperation::Update(DEEP_L2, 3, 0));
+        operations.push(BatchOperation::Update(
+            DEEP_L2,
+            3,
+            pte(DEEP_FIRST_L1 + 3, P | W),
+        ));
+        operations.push(BatchOperation::Pin(DEEP_FIRST_L1, 1));
+        operations.push(BatchOperation::Pin(DEEP_FIRST_L1, 1));
+        operations.push(BatchOperation::Pin(DEEP_L3, 3));
+        operations.push(BatchOperation::Unpin(DEEP_L4));
+
+        let mut whole = DeepTree::new(12);
+        let (whole_results, whole_continuations) =
+            run_batch(&mut whole, &operations, UNLIMITED_WORK);
+        assert_eq!(whole_continuations, 0);
+
+        let mut preempted = DeepTree::new(12);
+        let entries = preempted.entries();
+        let (preempted_results, continuations) = run_batch(&mut preempted, &operations, 97);
+        // Each pin and each unpin of the L4 goes through every entry once.
+        assert!(
+            continuations >= 12 * entries / 97,
+            "{continuations} continuations"
+        );
+
+        assert_eq!(preempted_results, whole_results);
+        assert_eq!(
+            whole_results[16],
+            Err(refuse(XenError::EINVAL, "frame is already pinned"))
+        );
+        assert_eq!(preempted.frames, whole.frames);
+        assert_eq!(preempted.memory.entries, whole.memory.entries);
+    }
+
+    #[test]
+    fn a_failed_deep_validation_is_undone_across_continuations() {
+        let mut tree = DeepTree::new(10);
+        // The last L1 maps a foreign frame near its end: found after ~5,000
+        // entries were checked and their references taken.
+        tree.memory
+            .write_entry(DEEP_FIRST_L1 + 9, 500, pte(FOREIGN, P));
+        let start = tree.frames.clone();
+        let (results, continuations) = run_batch(&mut tree, &[BatchOperation::Pin(DEEP_L4, 4)], 50);
+        assert_eq!(
+            results[0].map_err(|refusal| refusal.error),
+            Err(XenError::EPERM)
+        );
+        assert!(continuations > 2 * 5000 / 50);
+        let end = tree.frames.clone();
+        assert_eq!(
+            end.iter()
+                .map(|frame| (frame.ref_count, frame.type_count, frame.partial))
+                .collect::<Vec<_>>(),
+            start
+                .iter()
+                .map(|frame| (frame.ref_count, frame.type_count, frame.partial))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_deferred_devalidation_keeps_the_frame_from_other_uses_until_finished() {
+        let mut tree = DeepTree::new(4);
+        let mut table = FrameTable::new(&mut tree.frames, hypervisor_slots());
+        let memory = &mut tree.memory;
+        table.pin(memory, DEEP_L4, 4, DOM).unwrap();
+        let mut deferred = None;
+        table.set_work_budget(10);
+        assert_eq!(
+            table.unpin_preemptible(memory, DEEP_L4, DOM, &mut deferred),
+            Ok(Flush::Needed)
+        );
+        assert_eq!(deferred, Some(DEEP_L4));
+        check_invariants(&table, memory, &[]);
+        // Half devalidated: no other type, no new use, no release.
+        table.set_work_budget(UNLIMITED_WORK);
+        assert_eq!(
+            error_of(table.get_page_type(memory, DEEP_L4, PageType::Writable, DOM)),
+            XenError::EBUSY
+        );
+        assert_eq!(
+            error_of(table.pin(memory, DEEP_L4, 4, DOM)),
+            XenError::EBUSY
+        );
+        assert_eq!(
+            error_of(table.release(DEEP_L4, Owner::Domain(DOM))),
+            XenError::EBUSY
+        );
+        check_invariants(&table, memory, &[]);
+        // Once finished it can be pinned again.
+        assert_eq!(
+            table.finish_deferred(memory, &mut deferred),
+            Ok(Flush::Needed)
+        );
+        assert_eq!(deferred, None);
+        table.pin(memory, DEEP_L4, 4, DOM).unwrap();
+        check_invariants(&table, memory, &[]);
+    }
+
+    #[test]
+    fn a_half_validated_table_cannot_be_mapped_or_retyped_and_anyone_may_finish_it() {
+        let mut tree = DeepTree::new(4);
+        let mut table = FrameTable::new(&mut tree.frames, hypervisor_slots());
+        let memory = &mut tree.memory;
+        let mut deferred = None;
+        table.set_work_budget(700);
+        assert_eq!(
+            table.pin_preemptible(memory, DEEP_L4, 4, DOM, &mut deferred),
+            Err(PREEMPTED)
+        );
+        check_invariants(&table, memory, &[]);
+        assert!(matches!(
+            table.info(DEEP_L4).unwrap().partial,
+            Partial::Validating { .. }
+        ));
+        table.set_work_budget(UNLIMITED_WORK);
+        assert_eq!(
+            error_of(table.get_page_type(memory, DEEP_FIRST_L1 + 1, PageType::Writable, DOM)),
+            XenError::EINVAL
+        );
+        assert_eq!(
+            error_of(table.get_page_type(memory, DEEP_L2, PageType::L1, DOM)),
+            XenError::EINVAL
+        );
+        assert_eq!(
+            error_of(table.release(DEEP_FIRST_L1 + 1, Owner::Domain(DOM))),
+            XenError::EBUSY
+        );
+        // Pinning the half-validated L2 finishes it and takes its reference;
+        // the L4's pin then goes on and finds it validated.
+        table.pin(memory, DEEP_L2, 2, DOM).unwrap();
+        check_invariants(&table, memory, &[]);
+        table.pin(memory, DEEP_L4, 4, DOM).unwrap();
+        assert_eq!(table.info(DEEP_L2).unwrap().type_count, 2);
+        check_invariants(&table, memory, &[]);
+    }
+
+    #[test]
+    fn abandoning_partial_work_gives_every_reference_back() {
+        let mut tree = DeepTree::new(6);
+        let start = tree.frames.clone();
+        let mut table = FrameTable::new(&mut tree.frames, hypervisor_slots());
+        let memory = &mut tree.memory;
+        let mut deferred = None;
+        // A preempted pin of the L3 (its own chain), and a pinned L4 whose
+        // unpin is deferred.
+        table.pin(memory, DEEP_FIRST_L1 + 5, 1, DOM).unwrap();
+        table.set_work_budget(1500);
+        assert_eq!(
+            table.pin_preemptible(memory, DEEP_L3, 3, DOM, &mut deferred),
+            Err(PREEMPTED)
+        );
+        table.set_work_budget(300);
+        let _ = table
+            .unpin_preemptible(memory, DEEP_FIRST_L1 + 5, DOM, &mut deferred)
+            .unwrap();
+        check_invariants(&table, memory, &[]);
+        let all: Vec<Mfn> = (DEEP_L4..DEEP_DATA + DEEP_DATA_COUNT).collect();
+        table.abandon_partial(memory, &all);
+        check_invariants(&table, memory, &[]);
+        for mfn in all {
+            assert_eq!(table.info(mfn).unwrap().partial, Partial::None);
+            table.release(mfn, Owner::Domain(DOM)).unwrap();
+        }
+        assert_eq!(table.info(FOREIGN), Some(&start[FOREIGN as usize]));
     }
 }

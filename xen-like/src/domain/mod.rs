@@ -198,6 +198,10 @@ pub struct Vcpu {
     /// The CR4 bits the guest controls itself (only DE here; see
     /// `traps::emulate`).
     pub guest_cr4: u64,
+    /// A page table whose devalidation an earlier page-table hypercall
+    /// started and ran out of budget for (Xen's `old_guest_table`); the
+    /// next one finishes it first (`xen_like::frame_table`, "Preemption").
+    pub deferred_devalidation: Option<u64>,
 }
 
 impl Vcpu {
@@ -222,6 +226,7 @@ impl Vcpu {
             runstate_area: 0,
             debug: DebugRegisters::default(),
             guest_cr4: 0,
+            deferred_devalidation: None,
         }
     }
 }
@@ -560,6 +565,8 @@ fn tear_down(mut domain: Domain) -> Vec<u64> {
             }
         }
         crate::mm::descriptor_tables::release(table, memory, &mut domain.vcpu);
+        // Validations and devalidations that preemption left halfway.
+        table.abandon_partial(memory, &domain.frames);
         shared_info.release_hold(table, memory)
     });
     for &mfn in &domain.frames {

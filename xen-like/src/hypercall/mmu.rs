@@ -8,27 +8,24 @@
 //! weakened a mapping, stale translations are dealt with as `mm::tlb`
 //! explains.
 
-use super::caller;
+use super::{caller, Outcome};
 use crate::arch::x86_64::instructions;
 use crate::console::{caller_log, guest_log};
 use crate::domain::{self, Domain};
 use crate::mm::{frame_table, guest_access, m2p, physical_pointer, tlb, PAGE_SIZE};
 use hypercall_abi::layout::{DOMID_SELF, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use hypercall_abi::mmu::{
-    MmuUpdate, MmuUpdateKind, MmuextCmd, MmuextOp, UVMF_FLUSHTYPE_MASK, UVMF_INVLPG, UVMF_TLB_FLUSH,
+    MmuUpdate, MmuUpdateKind, MmuextCmd, MmuextOp, MMU_UPDATE_PREEMPTED, UVMF_FLUSHTYPE_MASK,
+    UVMF_INVLPG, UVMF_TLB_FLUSH,
 };
 use hypercall_abi::XenError;
-use xen_like::frame_table::{Flush, PageType, Refusal};
+use xen_like::frame_table::{EntryUpdate, Flush, PageType, Refusal};
 use xen_like::pagewalk::{is_canonical, PTE_ADDRESS_MASK, PTE_PRESENT};
 
 // SAFETY: repr(C) structs of integers.
 unsafe impl guest_access::Plain for MmuUpdate {}
 // SAFETY: as above.
 unsafe impl guest_access::Plain for MmuextOp {}
-
-/// The most requests one `mmu_update` or `mmuext_op` call may carry.
-/// (Xen preempts long batches with continuations; we bound them instead.)
-pub const MAX_BATCH: u64 = 4096;
 
 /// Logs why the frame table refused the caller's request and returns its
 /// error (not inside `domain::with`: see [`refused_to`]).
@@ -37,9 +34,13 @@ fn refused(what: &str, refusal: Refusal) -> XenError {
     refusal.error
 }
 
-/// [`refused`], with the calling domain in hand.
+/// [`refused`], with the calling domain in hand. A preemption
+/// (`-ERESTART`) is no refusal: the request goes on in a continuation, and
+/// says nothing.
 fn refused_to(domain: &mut Domain, what: &str, refusal: Refusal) -> XenError {
-    guest_log!(domain, Debug, "{what} refused: {}", refusal.reason);
+    if refusal.error != XenError::ERESTART {
+        guest_log!(domain, Debug, "{what} refused: {}", refusal.reason);
+    }
     refusal.error
 }
 
@@ -75,43 +76,133 @@ fn check_batch(array: u64, count: u64, size: u64, done_out: u64) -> Result<(), X
     Ok(())
 }
 
-/// `mmu_update(requests, count, done, foreign_domain)`: apply a batch of
-/// page-table writes (`MMU_NORMAL_PT_UPDATE`, `MMU_PT_UPDATE_PRESERVE_AD`)
-/// and M2P updates (`MMU_MACHPHYS_UPDATE`), in order. The first failure
-/// stops the batch: earlier requests stay applied, and `*done` says how
-/// many succeeded.
-pub fn mmu_update(requests: u64, count: u64, done_out: u64, foreign: u64) -> Result<u64, XenError> {
-    let owner = page_owner(foreign)?;
-    check_batch(requests, count, 16, done_out)?;
-    if count > MAX_BATCH {
+/// Reads the count argument of `mmu_update` or `mmuext_op` and checks the
+/// batch's guest pointers (`check_batch`, so an array that would reach the
+/// hypervisor or wrap is `-EFAULT` whatever its count): the requests left,
+/// and how many the earlier parts of a continued call did (Xen keeps that
+/// in the guest's `*done`, so the continuation reads it back). A count that
+/// does not fit Xen's 31 bits is `-EINVAL`.
+fn start_batch(first: u64, size: u64, count: u64, done_out: u64) -> Result<(u64, u32), XenError> {
+    let continued = count & MMU_UPDATE_PREEMPTED != 0;
+    let remaining = count & !MMU_UPDATE_PREEMPTED;
+    check_batch(first, remaining, size, done_out)?;
+    if remaining >= MMU_UPDATE_PREEMPTED {
         return Err(XenError::EINVAL);
     }
-    let id = caller();
-    let mut done = 0u64;
+    let done = if continued && done_out != 0 {
+        guest_access::read_from_guest::<u32>(done_out)?
+    } else {
+        0
+    };
+    Ok((remaining, done))
+}
+
+/// The loop `mmu_update` and `mmuext_op` share: runs the `count` requests of
+/// `size` bytes at `first` through `run` in order, until one fails (its
+/// error is the result) or the work budget runs out, either between two
+/// requests or inside one (`run` answers `-ERESTART` having done nothing
+/// visible). Then `*done` gets the number of requests done, counting the
+/// earlier parts of a continued call, and a stopped batch becomes a
+/// continuation for the rest: the pointer advanced to the first request not
+/// done, the count left with [`MMU_UPDATE_PREEMPTED`] set.
+fn run_batch(
+    first: u64,
+    size: u64,
+    count: u64,
+    done_out: u64,
+    foreign: u64,
+    budget: &mut u64,
+    mut run: impl FnMut(u64, &mut u64) -> Result<(), XenError>,
+) -> Outcome {
+    let (remaining, mut done) = match start_batch(first, size, count, done_out) {
+        Ok(counts) => counts,
+        Err(error) => return Outcome::Done(Err(error)),
+    };
     let mut result = Ok(0);
-    for index in 0..count {
-        let outcome = guest_access::read_from_guest::<MmuUpdate>(requests + index * 16)
-            .and_then(|request| apply_update(&request, id, owner));
-        match outcome {
-            Ok(Flush::Needed) => tlb::note_stale(),
-            Ok(Flush::None) => {}
+    let mut stopped_at = None;
+    for index in 0..remaining {
+        // One unit of work per request, so that a long batch of cheap
+        // requests is bounded too. The first request of a call always has
+        // budget, so every call makes progress.
+        if *budget == 0 {
+            stopped_at = Some(index);
+            break;
+        }
+        *budget -= 1;
+        match run(first + index * size, budget) {
+            Ok(()) => done = done.wrapping_add(1),
+            Err(XenError::ERESTART) => {
+                stopped_at = Some(index);
+                break;
+            }
             Err(error) => {
                 result = Err(error);
                 break;
             }
         }
-        done += 1;
     }
     if done_out != 0 {
         // Xen's `done` is an unsigned int: write exactly 4 bytes.
-        guest_access::write_to_guest(done_out, &(done as u32))?;
+        if let Err(error) = guest_access::write_to_guest(done_out, &done) {
+            return Outcome::Done(Err(error));
+        }
     }
-    // The batch may have removed the last mapping of a dying domain's frame.
+    // The batch may have removed the last mapping of a dying domain's
+    // frame (an update, an unpin, a new base).
     domain::release_dying_frames();
-    result
+    match stopped_at {
+        Some(index) => Outcome::Continue(heapless::Vec::from_iter([
+            first + index * size,
+            (remaining - index) | MMU_UPDATE_PREEMPTED,
+            done_out,
+            foreign,
+        ])),
+        None => Outcome::Done(result),
+    }
 }
 
-fn apply_update(request: &MmuUpdate, id: u16, owner: u16) -> Result<Flush, XenError> {
+/// `mmu_update(requests, count, done, foreign_domain)`: apply a batch of
+/// page-table writes (`MMU_NORMAL_PT_UPDATE`, `MMU_PT_UPDATE_PRESERVE_AD`)
+/// and M2P updates (`MMU_MACHPHYS_UPDATE`), in order. The first failure
+/// stops the batch: earlier requests stay applied, and `*done` says how
+/// many succeeded. A long batch, or one write that links or unlinks a big
+/// tree, continues itself (see `hypercall`, "Continuations").
+pub fn mmu_update(
+    requests: u64,
+    count: u64,
+    done_out: u64,
+    foreign: u64,
+    budget: &mut u64,
+) -> Outcome {
+    let owner = match page_owner(foreign) {
+        Ok(owner) => owner,
+        Err(error) => return Outcome::Done(Err(error)),
+    };
+    let id = caller();
+    run_batch(
+        requests,
+        16,
+        count,
+        done_out,
+        foreign,
+        budget,
+        |address, budget| {
+            let request = guest_access::read_from_guest::<MmuUpdate>(address)?;
+            match apply_update(&request, id, owner, budget)? {
+                Flush::Needed => tlb::note_stale(),
+                Flush::None => {}
+            }
+            Ok(())
+        },
+    )
+}
+
+fn apply_update(
+    request: &MmuUpdate,
+    id: u16,
+    owner: u16,
+    budget: &mut u64,
+) -> Result<Flush, XenError> {
     let address = request.machine_address();
     match request.kind() {
         kind @ (MmuUpdateKind::NormalPtUpdate | MmuUpdateKind::PtUpdatePreserveAd) => {
@@ -129,11 +220,23 @@ fn apply_update(request: &MmuUpdate, id: u16, owner: u16) -> Result<Flush, XenEr
             if !is_l1 {
                 tlb::flush_if_stale();
             }
-            let preserve = kind == MmuUpdateKind::PtUpdatePreserveAd;
-            frame_table::with(|frames, memory| {
-                frames.update_entry_foreign(memory, table, index, request.val, id, owner, preserve)
+            let update = EntryUpdate {
+                table,
+                index,
+                new: request.val,
+                domain: id,
+                page_owner: owner,
+                preserve_ad: kind == MmuUpdateKind::PtUpdatePreserveAd,
+            };
+            domain::with_current(|domain| {
+                finish_deferred(domain, budget)?;
+                let deferred = &mut domain.vcpu.deferred_devalidation;
+                frame_table::with_budget(budget, |frames, memory| {
+                    frames.update_entry_preemptible(memory, &update, deferred)
+                })
+                .map_err(|refusal| refused_to(domain, "mmu_update", refusal))
             })
-            .map_err(|refusal| refused("mmu_update", refusal))
+            .unwrap_or(Err(XenError::ESRCH))
         }
         MmuUpdateKind::MachphysUpdate => {
             let mfn = address / PAGE_SIZE;
@@ -149,47 +252,61 @@ fn apply_update(request: &MmuUpdate, id: u16, owner: u16) -> Result<Flush, XenEr
 }
 
 /// `mmuext_op(ops, count, done, foreign_domain)`: pin and unpin page
-/// tables, switch page-table roots, flush TLBs.
+/// tables, switch page-table roots, flush TLBs. Continues itself like
+/// `mmu_update`: pinning or unpinning a big tree takes as many
+/// continuations as its size needs.
 pub fn mmuext_op(
     operations: u64,
     count: u64,
     done_out: u64,
     foreign: u64,
-) -> Result<u64, XenError> {
-    if page_owner(foreign)? != caller() {
+    budget: &mut u64,
+) -> Outcome {
+    match page_owner(foreign) {
         // Pinning another domain's tables is done by setvcpucontext.
-        return Err(XenError::EPERM);
+        Ok(owner) if owner != caller() => return Outcome::Done(Err(XenError::EPERM)),
+        Ok(_) => {}
+        Err(error) => return Outcome::Done(Err(error)),
     }
-    check_batch(operations, count, 24, done_out)?;
-    if count > MAX_BATCH {
-        return Err(XenError::EINVAL);
-    }
-    let mut done = 0u64;
-    let mut result = Ok(0);
-    for index in 0..count {
-        let outcome = guest_access::read_from_guest::<MmuextOp>(operations + index * 24).and_then(
-            |operation| {
-                domain::with_current(|domain| extended_operation(domain, &operation))
-                    .unwrap_or(Err(XenError::ESRCH))
-            },
-        );
-        if let Err(error) = outcome {
-            result = Err(error);
-            break;
-        }
-        done += 1;
-    }
-    if done_out != 0 {
-        // Xen's `done` is an unsigned int: write exactly 4 bytes.
-        guest_access::write_to_guest(done_out, &(done as u32))?;
-    }
-    // An unpin or a new base may have devalidated a table that mapped a
-    // dying domain's frame.
-    domain::release_dying_frames();
-    result
+    run_batch(
+        operations,
+        24,
+        count,
+        done_out,
+        foreign,
+        budget,
+        |address, budget| {
+            let operation = guest_access::read_from_guest::<MmuextOp>(address)?;
+            domain::with_current(|domain| extended_operation(domain, &operation, budget))
+                .unwrap_or(Err(XenError::ESRCH))
+        },
+    )
 }
 
-fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), XenError> {
+/// The guest's next page-table operation first finishes the devalidation an
+/// earlier one left (`xen_like::frame_table`, "Preemption"): `-ERESTART`
+/// while it is not done.
+fn finish_deferred(domain: &mut Domain, budget: &mut u64) -> Result<(), XenError> {
+    if domain.vcpu.deferred_devalidation.is_none() {
+        return Ok(());
+    }
+    let deferred = &mut domain.vcpu.deferred_devalidation;
+    let outcome = frame_table::with_budget(budget, |frames, memory| {
+        frames.finish_deferred(memory, deferred)
+    });
+    // Whether it finished or not, it removed mappings since it last noted
+    // that a flush is due.
+    tlb::note_stale();
+    outcome
+        .map(|_noted| ())
+        .map_err(|refusal| refused_to(domain, "deferred devalidation", refusal))
+}
+
+fn extended_operation(
+    domain: &mut Domain,
+    operation: &MmuextOp,
+    budget: &mut u64,
+) -> Result<(), XenError> {
     let id = domain.id;
     let Some(command) = operation.command() else {
         guest_log!(
@@ -211,27 +328,33 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
     if pin_level.is_some() || matches!(command, MmuextCmd::NewBaseptr | MmuextCmd::NewUserBaseptr) {
         tlb::flush_if_stale();
     }
+    finish_deferred(domain, budget)?;
     if let Some(level) = pin_level {
-        return frame_table::with(|frames, memory| frames.pin(memory, mfn, level, id))
-            .map_err(|refusal| refused_to(domain, command.name(), refusal));
+        let deferred = &mut domain.vcpu.deferred_devalidation;
+        return frame_table::with_budget(budget, |frames, memory| {
+            frames.pin_preemptible(memory, mfn, level, id, deferred)
+        })
+        .map_err(|refusal| refused_to(domain, command.name(), refusal));
     }
     match command {
         MmuextCmd::UnpinTable => {
-            let flush = frame_table::with(|frames, memory| frames.unpin(memory, mfn, id))
-                .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
+            let deferred = &mut domain.vcpu.deferred_devalidation;
+            let flush = frame_table::with_budget(budget, |frames, memory| {
+                frames.unpin_preemptible(memory, mfn, id, deferred)
+            })
+            .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
             if flush == Flush::Needed {
                 tlb::note_stale();
             }
         }
-        MmuextCmd::NewBaseptr => new_baseptr(domain, mfn)?,
+        MmuextCmd::NewBaseptr => new_baseptr(domain, mfn, budget)?,
         MmuextCmd::NewUserBaseptr => {
             let old = domain.user_root;
+            let deferred = &mut domain.vcpu.deferred_devalidation;
             if mfn == 0 {
                 if let Some(old) = old {
-                    let flush = frame_table::with(|frames, memory| {
-                        let flush = frames.put_page_type(memory, old);
-                        frames.put_page(old);
-                        flush
+                    let flush = frame_table::with_budget(budget, |frames, memory| {
+                        frames.put_page_and_type_preemptible(memory, old, deferred)
                     });
                     if flush == Flush::Needed {
                         tlb::note_stale();
@@ -239,8 +362,10 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
                 }
                 domain.user_root = None;
             } else {
-                frame_table::with(|frames, memory| frames.switch_base(memory, mfn, old, id))
-                    .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
+                frame_table::with_budget(budget, |frames, memory| {
+                    frames.switch_base_preemptible(memory, mfn, old, id, deferred)
+                })
+                .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
                 domain.user_root = Some(mfn);
             }
         }
@@ -276,10 +401,18 @@ fn extended_operation(domain: &mut Domain, operation: &MmuextOp) -> Result<(), X
 /// `MMUEXT_NEW_BASEPTR`, also reached by an emulated `mov %reg, %cr3`:
 /// makes the L4 `mfn` the domain's kernel page-table root, after the frame
 /// table validated it as one of the domain's L4s, and loads it.
-pub(crate) fn new_baseptr(domain: &mut Domain, mfn: u64) -> Result<(), XenError> {
+/// Within `budget` (see `hypercall`, "Continuations"): `-ERESTART` while
+/// the new root is not validated yet; the old root's devalidation, if it
+/// runs out of budget, is deferred. The emulated instruction cannot be
+/// continued, so it passes an unlimited budget.
+pub(crate) fn new_baseptr(domain: &mut Domain, mfn: u64, budget: &mut u64) -> Result<(), XenError> {
     let old = domain.kernel_root;
-    frame_table::with(|frames, memory| frames.switch_base(memory, mfn, Some(old), domain.id))
-        .map_err(|refusal| refused_to(domain, MmuextCmd::NewBaseptr.name(), refusal))?;
+    let id = domain.id;
+    let deferred = &mut domain.vcpu.deferred_devalidation;
+    frame_table::with_budget(budget, |frames, memory| {
+        frames.switch_base_preemptible(memory, mfn, Some(old), id, deferred)
+    })
+    .map_err(|refusal| refused_to(domain, MmuextCmd::NewBaseptr.name(), refusal))?;
     domain.kernel_root = mfn;
     // The guest is in kernel mode (it made a hypercall, or executed the
     // instruction being emulated): load the new root now. Writing CR3 also

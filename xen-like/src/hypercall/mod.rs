@@ -7,6 +7,23 @@
 //! Xen error, which goes back to the guest in `rax` as a negated errno.
 //! Every hypercall that is not implemented returns `-ENOSYS` and says so in
 //! the log, naming the hypercall and the domain.
+//!
+//! # Continuations
+//!
+//! The hypervisor runs with interrupts off, so a hypercall that works for
+//! long holds the whole machine: no tick, no other domain, no Dom0 prompt.
+//! Each hypercall therefore gets a work budget ([`WORK_PER_HYPERCALL`]
+//! entries of page tables checked or released, or batch entries run). A
+//! handler that runs out of it stops where it is, with its progress kept
+//! (in the frame table, and in the updated arguments), and answers
+//! [`Outcome::Continue`] with the arguments that describe what is left.
+//! The guest's registers then get those arguments, `rax` gets the
+//! hypercall number again, and RIP goes back 2 bytes to the `syscall`
+//! instruction: the guest leaves the hypervisor, an interrupt that became
+//! due is taken at once (and may switch to another domain), and when the
+//! guest runs again it executes the same `syscall`, which goes on where the
+//! last one stopped. The guest sees one hypercall. This is Xen's
+//! `hypercall_create_continuation`.
 
 mod console_io;
 mod domctl;
@@ -21,15 +38,42 @@ mod version;
 pub use version::set_command_line;
 
 use crate::arch::x86_64::frame::{GuestFrame, ENTRY_SYSCALL};
+use crate::arch::x86_64::instructions::rdtsc;
+use crate::arch::x86_64::percpu::this_cpu;
 use crate::console::caller_log;
 use crate::domain::{self, Domain};
 use crate::mm::descriptor_tables;
 use crate::traps::hypercalls as trap_calls;
+use core::sync::atomic::Ordering;
 use hypercall_abi::error::result_to_raw;
 use hypercall_abi::hypercall::Hypercall;
 use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
 use hypercall_abi::XenError;
 use xen_like::pagewalk::is_canonical;
+
+/// The work one hypercall may do before it must give the CPU a chance to
+/// take an interrupt: entries of page tables checked or released, plus one
+/// per operation of a batch. `cargo xtask bench` measures the longest
+/// hypercall a `pinstorm` guest causes: with 16,384 units it was 29 million
+/// TSC cycles (11 ms at 2.6 GHz, under QEMU's emulation, where a unit costs
+/// up to some 1,800 cycles); 2,048 units bring it to about a millisecond.
+pub const WORK_PER_HYPERCALL: u64 = 2048;
+
+/// Length of the `syscall` instruction (`0f 05`): how far RIP goes back so
+/// that the guest makes a continued hypercall again.
+const SYSCALL_INSTRUCTION_LENGTH: u64 = 2;
+
+/// What a hypercall handler did.
+pub(crate) enum Outcome {
+    /// Finished, with this result for `rax`.
+    Done(Result<u64, XenError>),
+    /// Stopped because its work budget ran out: the guest makes the same
+    /// hypercall again with these arguments. Only the registers of the
+    /// arguments the hypercall takes are changed (`rdi, rsi, rdx, r10`, in
+    /// that order, as many as there are): as in Xen, the others keep the
+    /// guest's values, which its compiler may rely on.
+    Continue(heapless::Vec<u64, 5>),
+}
 
 /// Called by `syscall_entry` for every `syscall`: a hypercall from
 /// guest-kernel mode, a system call (bounced to the guest kernel) from
@@ -37,19 +81,18 @@ use xen_like::pagewalk::is_canonical;
 /// `may_sysret`), 0 for `iretq`.
 #[no_mangle]
 extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
-    if crate::arch::x86_64::percpu::this_cpu()
-        .guest_user_mode
-        .load(core::sync::atomic::Ordering::Relaxed)
-    {
+    if this_cpu().guest_user_mode.load(Ordering::Relaxed) {
         // A user program's system call: the guest kernel's business.
         crate::traps::user_syscall(frame);
         crate::sched::on_exit(frame);
         return may_sysret(frame);
     }
+    let entered = rdtsc();
     let number = frame.rax;
     let arguments = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
     let call = Hypercall::from_register(number);
-    let result = match call {
+    let mut budget = WORK_PER_HYPERCALL;
+    let outcome = match call {
         Some(Hypercall::Iret) => {
             return match domain::with_current(|domain| trap_calls::iret(domain, frame)) {
                 Some(Ok(rax)) => {
@@ -65,20 +108,62 @@ extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
                 None => 0,
             };
         }
-        Some(Hypercall::Multicall) => multicall::multicall(arguments[0], arguments[1]),
-        _ => dispatch(call, number, &arguments),
+        Some(Hypercall::Multicall) => multicall::multicall(arguments[0], arguments[1], &mut budget),
+        _ => dispatch(call, number, &arguments, &mut budget),
     };
-    frame.rax = result_to_raw(result) as u64;
+    match outcome {
+        Outcome::Done(result) => frame.rax = result_to_raw(result) as u64,
+        Outcome::Continue(updated) => continue_later(frame, number, &updated),
+    }
+    let took = rdtsc().saturating_sub(entered);
+    let cpu = this_cpu();
+    if took > cpu.longest_hypercall.load(Ordering::Relaxed) {
+        cpu.longest_hypercall.store(took, Ordering::Relaxed);
+        cpu.longest_hypercall_number
+            .store(number, Ordering::Relaxed);
+    }
     crate::sched::on_exit(frame);
     may_sysret(frame)
 }
 
+/// Makes the guest repeat hypercall `number` with `arguments` when it runs
+/// next: the registers it passes them in (those it takes; see
+/// [`Outcome::Continue`]), `rax`, and RIP rewound to its
+/// `syscall`. Whether it calls through the hypercall page or has the
+/// `syscall` inline, the instruction is the same two bytes, and `rcx` and
+/// `r11` (which `syscall` overwrites) need no restoring.
+fn continue_later(frame: &mut GuestFrame, number: u64, arguments: &[u64]) {
+    let registers = [
+        &mut frame.rdi,
+        &mut frame.rsi,
+        &mut frame.rdx,
+        &mut frame.r10,
+        &mut frame.r8,
+    ];
+    for (register, &argument) in registers.into_iter().zip(arguments) {
+        *register = argument;
+    }
+    frame.rax = number;
+    frame.rip = frame.rip.wrapping_sub(SYSCALL_INSTRUCTION_LENGTH);
+}
+
 /// Runs one hypercall that needs nothing but its arguments (everything
 /// except `iret`, which rewrites the frame, and `multicall`, which calls
-/// this for each of its entries).
-fn dispatch(call: Option<Hypercall>, number: u64, arguments: &[u64; 5]) -> Result<u64, XenError> {
+/// this for each of its entries). `budget` is the work left to this
+/// hypercall (see "Continuations").
+fn dispatch(
+    call: Option<Hypercall>,
+    number: u64,
+    arguments: &[u64; 5],
+    budget: &mut u64,
+) -> Outcome {
     let [a0, a1, a2, a3, _] = *arguments;
     match call {
+        Some(Hypercall::MmuUpdate) => return mmu::mmu_update(a0, a1, a2, a3, budget),
+        Some(Hypercall::MmuextOp) => return mmu::mmuext_op(a0, a1, a2, a3, budget),
+        _ => {}
+    }
+    let result = match call {
         Some(Hypercall::XenVersion) => version::xen_version(a0, a1),
         Some(Hypercall::ConsoleIo) => console_io::console_io(a0, a1, a2),
         Some(Hypercall::SchedOp) => sched::sched_op(a0, a1),
@@ -102,8 +187,6 @@ fn dispatch(call: Option<Hypercall>, number: u64, arguments: &[u64; 5]) -> Resul
             on_current(|domain| crate::traps::debug::get_debugreg(domain, a0))
         }
         Some(Hypercall::Sysctl) => sysctl::sysctl(a0),
-        Some(Hypercall::MmuUpdate) => mmu::mmu_update(a0, a1, a2, a3),
-        Some(Hypercall::MmuextOp) => mmu::mmuext_op(a0, a1, a2, a3),
         Some(Hypercall::UpdateVaMapping) => mmu::update_va_mapping(a0, a1, a2),
         Some(Hypercall::MemoryOp) => memory::memory_op(a0, a1),
         Some(Hypercall::Domctl) => domctl::domctl(a0),
@@ -128,7 +211,8 @@ fn dispatch(call: Option<Hypercall>, number: u64, arguments: &[u64; 5]) -> Resul
         }),
         Some(other) => unimplemented(other.name(), number),
         None => unimplemented("unknown", number),
-    }
+    };
+    Outcome::Done(result)
 }
 
 /// Whether the exit may use `sysretq`, which loads RIP from rcx and RFLAGS

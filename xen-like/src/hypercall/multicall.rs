@@ -10,8 +10,15 @@
 //! difference from Xen, which reads each entry just before running it: a
 //! call that rewrites a later entry of the same batch of 16 does not change
 //! what that entry does. No PV guest builds such a batch.
+//!
+//! A multicall shares one work budget among its entries (one unit per
+//! entry, plus what each uses). When the budget runs out between entries,
+//! or an entry itself answers with a continuation, the multicall continues
+//! itself as Xen's does: the stopped entry's arguments in guest memory are
+//! replaced by the updated ones, and the guest makes the multicall again
+//! from that entry on (see `hypercall`, "Continuations").
 
-use super::dispatch;
+use super::{dispatch, Outcome};
 use crate::mm::guest_access;
 use hypercall_abi::error::result_to_raw;
 use hypercall_abi::hypercall::Hypercall;
@@ -23,17 +30,35 @@ unsafe impl guest_access::Plain for MulticallEntry {}
 /// The most entries one call may carry.
 pub const MAX_ENTRIES: u64 = 1024;
 const ENTRY_SIZE: u64 = core::mem::size_of::<MulticallEntry>() as u64;
+/// Where an entry's `result` and `args` sit in it.
+const RESULT_OFFSET: u64 = core::mem::offset_of!(MulticallEntry, result) as u64;
+const ARGUMENTS_OFFSET: u64 = core::mem::offset_of!(MulticallEntry, args) as u64;
 
 /// Entries read from the guest in one copy (one page walk per page
 /// instead of one per entry).
 const CHUNK: usize = 16;
 
 /// `multicall(entries, count)`.
-pub fn multicall(entries: u64, count: u64) -> Result<u64, XenError> {
-    guest_access::check_array(entries, count, ENTRY_SIZE)?;
-    if count > MAX_ENTRIES {
-        return Err(XenError::EINVAL);
+pub fn multicall(entries: u64, count: u64, budget: &mut u64) -> Outcome {
+    if let Err(error) = guest_access::check_array(entries, count, ENTRY_SIZE) {
+        return Outcome::Done(Err(error));
     }
+    if count > MAX_ENTRIES {
+        return Outcome::Done(Err(XenError::EINVAL));
+    }
+    match run_entries(entries, count, budget) {
+        Ok(None) => Outcome::Done(Ok(0)),
+        Ok(Some(stopped_at)) => Outcome::Continue(heapless::Vec::from_iter([
+            entries + stopped_at * ENTRY_SIZE,
+            count - stopped_at,
+        ])),
+        Err(error) => Outcome::Done(Err(error)),
+    }
+}
+
+/// Runs the entries in order; `Some(index)` when the work budget ran out
+/// and entry `index` is the first not done.
+fn run_entries(entries: u64, count: u64, budget: &mut u64) -> Result<Option<u64>, XenError> {
     let mut chunk = [MulticallEntry::default(); CHUNK];
     let mut first = 0;
     while first < count {
@@ -51,20 +76,44 @@ pub fn multicall(entries: u64, count: u64) -> Result<u64, XenError> {
         // array fails here, before any of its calls has run.
         guest_access::copy_from_guest_for_update(address, bytes)?;
         for (offset, entry) in chunk[..length].iter().enumerate() {
+            let index = first + offset as u64;
+            let entry_address = address + offset as u64 * ENTRY_SIZE;
+            // One unit per entry; the first entry of a call always runs, so
+            // every call makes progress.
+            if *budget == 0 {
+                return Ok(Some(index));
+            }
+            *budget -= 1;
             let call = Hypercall::from_register(entry.op);
-            let result = match call {
-                Some(Hypercall::Multicall | Hypercall::Iret) => Err(XenError::EINVAL),
+            let outcome = match call {
+                Some(Hypercall::Multicall | Hypercall::Iret) => {
+                    Outcome::Done(Err(XenError::EINVAL))
+                }
                 _ => {
                     let [a0, a1, a2, a3, a4, _] = entry.args;
-                    dispatch(call, entry.op, &[a0, a1, a2, a3, a4])
+                    dispatch(call, entry.op, &[a0, a1, a2, a3, a4], budget)
                 }
             };
-            // Only the result is written back: the calls themselves may have
-            // changed the rest of the guest's memory, the array included.
-            let result = result_to_raw(result) as u64;
-            guest_access::write_to_guest(address + offset as u64 * ENTRY_SIZE + 8, &result)?;
+            match outcome {
+                Outcome::Done(result) => {
+                    // Only the result is written back: the calls themselves
+                    // may have changed the rest of the guest's memory, the
+                    // array included.
+                    let result = result_to_raw(result) as u64;
+                    guest_access::write_to_guest(entry_address + RESULT_OFFSET, &result)?;
+                }
+                Outcome::Continue(arguments) => {
+                    // The entry goes on, from where it stopped, when the
+                    // guest makes the multicall again.
+                    for (slot, argument) in arguments.iter().enumerate() {
+                        let slot_address = entry_address + ARGUMENTS_OFFSET + slot as u64 * 8;
+                        guest_access::write_to_guest(slot_address, argument)?;
+                    }
+                    return Ok(Some(index));
+                }
+            }
         }
         first += length as u64;
     }
-    Ok(0)
+    Ok(None)
 }

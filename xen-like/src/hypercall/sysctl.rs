@@ -48,6 +48,18 @@ pub fn sysctl(address: u64) -> Result<u64, XenError> {
             (payload.pte_write_cycles, payload.pte_write_min) = pte;
             (payload.cr3_write_cycles, payload.cr3_write_min) = cr3;
         }
+        SysctlOp::LongestHypercall => {
+            let cpu = this_cpu();
+            let number = cpu.longest_hypercall_number.load(Ordering::Relaxed);
+            let cycles = if request.longest_hypercall_payload().reset != 0 {
+                cpu.longest_hypercall.swap(0, Ordering::Relaxed)
+            } else {
+                cpu.longest_hypercall.load(Ordering::Relaxed)
+            };
+            let payload = request.longest_hypercall_payload_mut();
+            payload.cycles = cycles;
+            payload.hypercall = number as u32;
+        }
         SysctlOp::BenchSyscallFloor => {
             let on = request.bench_syscall_floor_payload().enable != 0;
             this_cpu().syscall_floor_mode.store(on, Ordering::Relaxed);

@@ -6,7 +6,7 @@
 use super::{frames, physical_pointer, PAGE_SIZE};
 use crate::arch::x86_64::ordered_lock::OrderedMutex;
 use xen_like::frame_table::{
-    DomainId, FrameInfo, FrameTable, Mfn, Owner, PageType, Refusal, TableMemory,
+    DomainId, FrameInfo, FrameTable, Mfn, Owner, PageType, Refusal, TableMemory, UNLIMITED_WORK,
 };
 use xen_like::lock_order::LockLevel;
 
@@ -65,6 +65,22 @@ pub fn with<R>(action: impl FnOnce(&mut FrameTable<'static>, &mut DirectMapTable
     let mut guard = TABLE.lock();
     let table = guard.as_mut().expect("the frame table is set up at boot");
     action(table, &mut DirectMapTables)
+}
+
+/// Runs `action` on the frame table with `budget` units of work (see
+/// `xen_like::frame_table`, "Preemption"), and leaves in `budget` what is
+/// left. Outside this, the table works without a limit.
+pub fn with_budget<R>(
+    budget: &mut u64,
+    action: impl FnOnce(&mut FrameTable<'static>, &mut DirectMapTables) -> R,
+) -> R {
+    with(|table, memory| {
+        table.set_work_budget(*budget);
+        let result = action(table, memory);
+        *budget = table.work_budget();
+        table.set_work_budget(UNLIMITED_WORK);
+        result
+    })
 }
 
 /// Takes a free frame (zeroed) and gives it to `owner`.

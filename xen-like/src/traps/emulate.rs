@@ -459,7 +459,10 @@ fn write_control_register(domain: &mut Domain, control: u8, value: u64) -> Resul
             // Xen's xen_cr3_to_pfn: everything above bit 12 is the frame
             // (so the no-flush bit 63 names no frame and is refused).
             let mfn = value / PAGE_SIZE;
-            crate::hypercall::mmu::new_baseptr(domain, mfn).map_err(|_| Outcome::Reflect)
+            // An instruction cannot be continued: no work budget.
+            let mut unlimited = xen_like::frame_table::UNLIMITED_WORK;
+            crate::hypercall::mmu::new_baseptr(domain, mfn, &mut unlimited)
+                .map_err(|_| Outcome::Reflect)
         }
         4 => {
             domain.vcpu.guest_cr4 = value & CR4_GUEST_CONTROLLED;

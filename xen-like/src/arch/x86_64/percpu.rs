@@ -58,6 +58,12 @@ pub struct PerCpu {
     /// the guest, and the entry path clears it before any SSE instruction
     /// runs (see `traps::fpu`).
     pub guest_ts: AtomicBool,
+    /// The longest a hypercall has run on this CPU since boot, in TSC
+    /// cycles: the longest the CPU had interrupts off for a guest's request
+    /// (read by `sysctl` `longest_hypercall`, reported by the benchmarks).
+    pub longest_hypercall: AtomicU64,
+    /// The number of that hypercall.
+    pub longest_hypercall_number: AtomicU64,
 }
 
 /// Offset of `stack_top`, used by the entry code.
@@ -86,6 +92,8 @@ impl PerCpu {
             locks_held: AtomicU32::new(0),
             guest_user_mode: AtomicBool::new(false),
             guest_ts: AtomicBool::new(false),
+            longest_hypercall: AtomicU64::new(0),
+            longest_hypercall_number: AtomicU64::new(0),
         }
     }
 
