@@ -526,3 +526,39 @@ pub unsafe fn call(code: u64) -> Result<(), Caught> {
     // SAFETY: the caller vouches for the code.
     armed(|| (unsafe { probe_call(code) }, ()))
 }
+
+/// The data segment selectors DS, ES, FS and GS as this vCPU has them.
+pub fn data_selectors() -> [u16; 4] {
+    let (ds, es, fs, gs): (u16, u16, u16, u16);
+    // SAFETY: reading segment registers has no side effect, in any ring.
+    unsafe {
+        core::arch::asm!(
+            "mov {ds:x}, ds",
+            "mov {es:x}, es",
+            "mov {fs:x}, fs",
+            "mov {gs:x}, gs",
+            ds = out(reg) ds,
+            es = out(reg) es,
+            fs = out(reg) fs,
+            gs = out(reg) gs,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+    [ds, es, fs, gs]
+}
+
+/// Loads ES with the flat ring-3 data selector of Xen's reserved GDT
+/// entries (`FLAT_RING3_DS64`'s 32-bit twin, 0xe02b), which any PV guest
+/// may load. ES is not used for addressing in 64-bit mode.
+pub fn load_es_with_flat_data_selector() {
+    // SAFETY: 0xe02b names a present DPL-3 data descriptor in every
+    // guest's GDT (the hypervisor's reserved entries); loading it has no
+    // effect on addressing in 64-bit mode.
+    unsafe {
+        core::arch::asm!(
+            "mov es, {selector:x}",
+            selector = in(reg) 0xe02bu16,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+}

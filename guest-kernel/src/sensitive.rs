@@ -58,6 +58,10 @@ fn text(arguments: core::fmt::Arguments) -> heapless::String<96> {
 /// Runs every instruction and powers off.
 pub fn sensitive() -> ! {
     println!("sensitive: running x86's sensitive instructions in ring 3");
+    // What the hypervisor left in the data segment registers: a new domain
+    // must find them null, not what another guest loaded.
+    let [ds, es, fs, gs] = privileged::data_selectors();
+    println!("sensitive: data selectors at start: ds={ds:#x} es={es:#x} fs={fs:#x} gs={gs:#x}");
     // Not privileged, yet sensitive: they do not trap.
     report("sgdt", privileged::sgdt(), |(limit, base)| {
         text(format_args!("the real GDT at {base:#x}, limit {limit:#x}"))
@@ -120,6 +124,10 @@ pub fn sensitive() -> ! {
     report("inb $0x60", privileged::inb(0x60), |_| {
         text(format_args!("nothing"))
     });
+    // Leave a selector loaded, for the next guest not to find.
+    privileged::load_es_with_flat_data_selector();
+    let es = privileged::data_selectors()[1];
+    println!("sensitive: leaves es={es:#x} loaded");
     println!("sensitive: done");
     guest_kernel::shutdown(ShutdownReason::Poweroff)
 }

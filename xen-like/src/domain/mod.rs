@@ -161,6 +161,9 @@ pub struct Vcpu {
     /// kernel↔user switch (`traps::guest_mode`). This hypervisor needs the
     /// shadow register for its own `swapgs`, so the value lives here.
     pub shadow_gs_base: u64,
+    /// Its DS, ES, FS and GS selectors while it is not running (null at
+    /// first, as Xen starts a 64-bit PV guest with `FLAT_KERNEL_DS64`).
+    pub data_selectors: [u16; 4],
     /// Whether the vCPU is in guest-kernel mode (Xen's `TF_kernel_mode`)
     /// rather than guest-user mode. Both run in ring 3; the mode decides
     /// which page-table root is loaded (`kernel_root` or `user_root`), what
@@ -213,6 +216,7 @@ impl Vcpu {
             fs_base: 0,
             gs_base: 0,
             shadow_gs_base: 0,
+            data_selectors: [0; 4],
             kernel_mode: true,
             fpu_ts: false,
             gdt: None,

@@ -40,6 +40,7 @@
 //! entry will need to be the one of the CPU the vCPU runs on.
 
 use crate::arch::x86_64::cpu::{self, FIRST_RESERVED_GDT_ENTRY, GDT_ENTRIES};
+use crate::arch::x86_64::instructions;
 use crate::console::guest_log;
 use crate::domain::{Domain, Vcpu};
 use crate::mm::{frame_table, guest_access, tlb};
@@ -248,6 +249,47 @@ pub fn load_user_gs_selector(domain: &mut Domain, selector: u16) {
     unsafe { crate::arch::x86_64::instructions::load_gs_selector_keeping_base(loaded) };
     if loadable {
         domain.vcpu.shadow_gs_base = xen_like::descriptor::segment_base(descriptor);
+    }
+}
+
+/// The selector `selector` as the vCPU may have it loaded: itself if it is
+/// null or names a descriptor of the vCPU's live GDT that ring 0 can load
+/// (present, data or readable code, DPL 3), with RPL 3; null otherwise, as
+/// Xen's `load_segments` falls back to null when a reload faults.
+fn loadable_selector(vcpu: &Vcpu, selector: u16) -> u16 {
+    if selector <= 3 {
+        return 0;
+    }
+    let selector = selector | 3;
+    if xen_like::descriptor::loadable_as_data_segment(live_descriptor(vcpu, selector)) {
+        selector
+    } else {
+        0
+    }
+}
+
+/// Saves the data segment selectors of the vCPU leaving the CPU.
+pub fn save_selectors(vcpu: &mut Vcpu) {
+    vcpu.data_selectors = instructions::read_data_selectors();
+}
+
+/// Loads the data segment selectors of the vCPU taking the CPU (after its
+/// GDT is live, before its FS base is written), so that no guest sees the
+/// selectors another guest or the hypervisor left (Xen's
+/// `load_segments`). A selector that no longer names a loadable descriptor
+/// (its GDT changed meanwhile) becomes null.
+pub fn load_selectors(vcpu: &Vcpu) {
+    let [ds, es, fs, gs] = vcpu
+        .data_selectors
+        .map(|selector| loadable_selector(vcpu, selector));
+    // SAFETY: interrupts are off in the hypervisor; `loadable_selector`
+    // made each selector null or one naming, in the live GDT (this vCPU's,
+    // loaded just before), a present DPL-3 data or readable code
+    // descriptor, which ring 0 loads with an RPL-3 selector without a
+    // fault. The GS load keeps the hypervisor's per-CPU GS base.
+    unsafe {
+        instructions::load_data_selectors(ds, es, fs);
+        instructions::load_gs_selector_keeping_base(gs);
     }
 }
 

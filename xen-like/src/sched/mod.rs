@@ -246,6 +246,7 @@ fn save(domain: &mut Domain, frame: &GuestFrame) {
     instructions::fxsave(&mut vcpu.fpu);
     vcpu.fs_base = instructions::read_fs_base();
     vcpu.gs_base = instructions::read_kernel_gs_base();
+    crate::mm::descriptor_tables::save_selectors(vcpu);
     crate::traps::debug::unload(vcpu);
 }
 
@@ -255,13 +256,16 @@ fn switch_to(id: DomainId, frame: &mut GuestFrame) {
         let vcpu = &domain.vcpu;
         *frame = vcpu.saved;
         instructions::fxrstor(&vcpu.fpu);
+        // Its GDT, then its selectors (loading FS clobbers the FS base),
+        // then its bases: nothing of the previous guest's stays loaded.
+        crate::mm::descriptor_tables::load(vcpu);
+        crate::mm::descriptor_tables::load_selectors(vcpu);
         instructions::write_fs_base(vcpu.fs_base);
         instructions::write_kernel_gs_base(vcpu.gs_base);
         crate::traps::debug::load(vcpu);
         // The root of the mode it was in: the user's, if it was
         // descheduled while running a user program.
         paging::load_guest_root(domain);
-        crate::mm::descriptor_tables::load(vcpu);
         crate::traps::fpu::switch_to(domain);
         crate::time::publish_vcpu_time(domain.shared_info());
         write_runstate_area(domain);

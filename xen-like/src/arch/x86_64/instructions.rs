@@ -322,3 +322,47 @@ pub unsafe fn load_gs_selector_keeping_base(selector: u16) {
         );
     }
 }
+
+/// The data segment selectors DS, ES, FS and GS, in that order.
+pub fn read_data_selectors() -> [u16; 4] {
+    let (ds, es, fs, gs): (u16, u16, u16, u16);
+    // SAFETY: reading segment registers has no side effect.
+    unsafe {
+        asm!(
+            "mov {ds:x}, ds",
+            "mov {es:x}, es",
+            "mov {fs:x}, fs",
+            "mov {gs:x}, gs",
+            ds = out(reg) ds,
+            es = out(reg) es,
+            fs = out(reg) fs,
+            gs = out(reg) gs,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+    [ds, es, fs, gs]
+}
+
+/// Loads DS, ES and FS with a guest's selectors. Loading FS also loads
+/// the descriptor's base into the FS base: the caller writes the guest's
+/// FS base afterwards.
+///
+/// # Safety
+/// Interrupts must be off, and each selector must be null or name, in the
+/// loaded GDT, a descriptor ring 0 can load with it without a fault
+/// (present, data or readable code, DPL 3 with an RPL-3 selector).
+pub unsafe fn load_data_selectors(ds: u16, es: u16, fs: u16) {
+    // SAFETY: the caller vouches for the selectors; DS and ES are not used
+    // for addressing in 64-bit mode, and nothing reads FS in the hypervisor.
+    unsafe {
+        asm!(
+            "mov ds, {ds:x}",
+            "mov es, {es:x}",
+            "mov fs, {fs:x}",
+            ds = in(reg) ds,
+            es = in(reg) es,
+            fs = in(reg) fs,
+            options(nostack, preserves_flags),
+        );
+    }
+}
