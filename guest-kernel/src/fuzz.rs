@@ -260,12 +260,15 @@ enum After {
     /// The trap table or callbacks may have been replaced.
     RestoreHandlers,
     /// `increase_reservation`/`populate_physmap`: new frames in `array`.
+    /// `written`: how many slots of `array` the call filled.
     Increase {
         array: u64,
+        written: u64,
     },
     /// `decrease_reservation`: the frames in `array` left.
     Decrease {
         array: u64,
+        written: u64,
     },
     /// A port was opened; its number is the `u32` at `at`.
     NewPort {
@@ -1206,8 +1209,14 @@ impl Fuzzer {
                 };
                 Self::write_words(reservation, &[extents, count, order, domid]);
                 let after = match command {
-                    1 => After::Decrease { array: extents },
-                    _ => After::Increase { array: extents },
+                    1 => After::Decrease {
+                        array: extents,
+                        written: asked,
+                    },
+                    _ => After::Increase {
+                        array: extents,
+                        written: asked,
+                    },
                 };
                 let label = match command {
                     0 => "increase_reservation",
@@ -1606,8 +1615,12 @@ impl Fuzzer {
         match call.after {
             After::Nothing => {}
             After::RestoreHandlers => restore_handlers(),
-            After::Increase { array } if result > 0 => {
-                for index in 0..result as u64 {
+            After::Increase { array, written } if result > 0 => {
+                // The bits of `cmd` above the sub-op are a continuation's
+                // start extent (Xen's MEMOP_EXTENT_SHIFT): a forged one
+                // beyond the count comes back as the result. Only the
+                // slots this call wrote can hold frames.
+                for index in 0..(result as u64).min(written) {
                     if let Some(mfn) = Self::read_word(array + index * 8) {
                         if let Err(position) = self.pool_set.binary_search(&mfn) {
                             self.pool_set.insert(position, mfn);
@@ -1616,8 +1629,9 @@ impl Fuzzer {
                     }
                 }
             }
-            After::Decrease { array } if result > 0 => {
-                for index in 0..result as u64 {
+            After::Decrease { array, written } if result > 0 => {
+                // As for Increase: never beyond the slots written.
+                for index in 0..(result as u64).min(written) {
                     if let Some(mfn) = Self::read_word(array + index * 8) {
                         // A frame given back leaves the list to draw from
                         // (unless that would empty it); it stays in

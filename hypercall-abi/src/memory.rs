@@ -16,6 +16,17 @@ use crate::layout::DomainId;
 pub const MEMOP_CMD_MASK: u64 = (1 << 6) - 1;
 /// Shift of the resume index in `memory_op`'s `cmd`.
 pub const MEMOP_EXTENT_SHIFT: u32 = 6;
+/// The `cmd` with which a preempted reservation sub-op `operation` goes on
+/// at extent `start_extent` (Xen: `op | (nr_done << MEMOP_EXTENT_SHIFT)`).
+pub const fn continuation_command(operation: u64, start_extent: u64) -> u64 {
+    (operation & MEMOP_CMD_MASK) | (start_extent << MEMOP_EXTENT_SHIFT)
+}
+
+/// The extent a reservation sub-op starts at: 0 for a first call, where
+/// the last part stopped for a continuation (Xen's `start_extent`).
+pub const fn start_extent(command: u64) -> u64 {
+    command >> MEMOP_EXTENT_SHIFT
+}
 
 abi_enum! {
     /// A `memory_op` sub-op (`XENMEM_*`).

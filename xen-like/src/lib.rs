@@ -7,7 +7,8 @@
 //! frame table with its page-type rules, guest page-table walks, the
 //! shared info page's atomic accessors, the DPL rules for a guest's
 //! `int $n`, the rate limits on what guests make the hypervisor print, vCPU
-//! runstate accounting, and the sanity check on a domain's maximum memory.
+//! runstate accounting, where a reservation's extent loop stops and
+//! resumes, and the sanity check on a domain's maximum memory.
 //! (Reading PV kernel images and laying out new domains is shared with
 //! Dom0's domain builder, so it lives in `hypercall_abi`.)
 #![cfg_attr(not(test), no_std)]
@@ -25,6 +26,7 @@ pub mod log_ring;
 pub mod max_memory;
 pub mod pagewalk;
 pub mod rate_limit;
+pub mod reservation;
 pub mod runstate;
 pub mod shared_page;
 pub mod software_interrupts;

@@ -2,17 +2,25 @@
 //!
 //! For a PV guest the frame numbers in these requests are machine frames
 //! (GMFN = MFN): the guest keeps its own P2M.
+//!
+//! The reservation sub-ops take a guest-chosen number of extents. They run
+//! with the hypercall's work budget (one unit per page) and, when it runs
+//! out, become a continuation: the same `memory_op` with the extent to
+//! resume at in the high bits of `cmd` (`xen_like::reservation`). The
+//! result at the end counts the extents of every part, as in Xen.
 
-use super::caller;
+use super::{caller, Outcome};
 use crate::console::{caller_log, guest_log};
 use crate::domain::{self, Domain};
 use crate::mm::{frame_table, guest_access, m2p, PAGE_SIZE};
 use hypercall_abi::layout::{DOMID_SELF, MACH2PHYS_VIRT_START};
 use hypercall_abi::memory::{
-    MachphysMapping, MemoryMap, MemoryOp, MemoryReservation, MEMOP_CMD_MASK,
+    continuation_command, start_extent, MachphysMapping, MemoryMap, MemoryOp, MemoryReservation,
+    MEMOP_CMD_MASK,
 };
 use hypercall_abi::XenError;
 use xen_like::frame_table::Owner;
+use xen_like::reservation::{run_extents, ExtentProgress};
 
 // SAFETY: repr(C) structs of integers.
 unsafe impl guest_access::Plain for MemoryReservation {}
@@ -37,12 +45,22 @@ fn target_domain(domid: u16) -> Result<u16, XenError> {
     domain::with(domid, |_| domid).ok_or(XenError::ESRCH)
 }
 
-/// `memory_op(cmd, arg)`.
-pub fn memory_op(command: u64, argument: u64) -> Result<u64, XenError> {
+/// `memory_op(cmd, arg)`, with the work `budget` left to this hypercall.
+pub fn memory_op(command: u64, argument: u64, budget: &mut u64) -> Outcome {
     let Some(operation) = MemoryOp::from_register(command & MEMOP_CMD_MASK) else {
         caller_log!(Warn, "unknown memory_op {command}: -ENOSYS");
-        return Err(XenError::ENOSYS);
+        return Outcome::Done(Err(XenError::ENOSYS));
     };
+    match operation {
+        MemoryOp::IncreaseReservation
+        | MemoryOp::DecreaseReservation
+        | MemoryOp::PopulatePhysmap => change_reservation(operation, command, argument, budget),
+        other => Outcome::Done(short_operation(other, argument)),
+    }
+}
+
+/// The sub-ops that do a bounded amount of work.
+fn short_operation(operation: MemoryOp, argument: u64) -> Result<u64, XenError> {
     match operation {
         MemoryOp::MemoryMap => {
             // The guest's pseudo-physical memory is one RAM range.
@@ -81,16 +99,6 @@ pub fn memory_op(command: u64, argument: u64) -> Result<u64, XenError> {
             })
             .ok_or(XenError::ESRCH)
         }
-        MemoryOp::DecreaseReservation => {
-            let (target, request) = reservation(argument)?;
-            domain::with(target, |domain| decrease(domain, &request)).ok_or(XenError::ESRCH)?
-        }
-        MemoryOp::IncreaseReservation | MemoryOp::PopulatePhysmap => {
-            let (target, request) = reservation(argument)?;
-            let populate = operation == MemoryOp::PopulatePhysmap;
-            domain::with(target, |domain| increase(domain, &request, populate))
-                .ok_or(XenError::ESRCH)?
-        }
         other => {
             caller_log!(
                 Warn,
@@ -99,6 +107,47 @@ pub fn memory_op(command: u64, argument: u64) -> Result<u64, XenError> {
             );
             Err(XenError::ENOSYS)
         }
+    }
+}
+
+/// `increase_reservation`, `decrease_reservation` and `populate_physmap`:
+/// from the extent `cmd` names (0, or where the last part stopped) on.
+fn change_reservation(
+    operation: MemoryOp,
+    command: u64,
+    argument: u64,
+    budget: &mut u64,
+) -> Outcome {
+    let start = start_extent(command);
+    let (target, request) = match reservation(argument) {
+        Ok(found) => found,
+        // As Xen: a continued call that cannot read its request any more
+        // reports the extents its earlier parts did.
+        Err(_) if start != 0 => return Outcome::Done(Ok(start)),
+        Err(error) => return Outcome::Done(Err(error)),
+    };
+    let units_per_extent = 1u64 << request.extent_order;
+    let progress = domain::with(target, |domain| match operation {
+        MemoryOp::DecreaseReservation => {
+            decrease(domain, &request, start, units_per_extent, budget)
+        }
+        _ => increase(
+            domain,
+            &request,
+            operation == MemoryOp::PopulatePhysmap,
+            start,
+            units_per_extent,
+            budget,
+        ),
+    });
+    match progress {
+        None => Outcome::Done(Err(XenError::ESRCH)),
+        Some(Err(error)) => Outcome::Done(Err(error)),
+        Some(Ok(ExtentProgress::Finished(done))) => Outcome::Done(Ok(done)),
+        Some(Ok(ExtentProgress::Preempted(at))) => Outcome::Continue(heapless::Vec::from_iter([
+            continuation_command(u64::from(operation.raw()), at),
+            argument,
+        ])),
     }
 }
 
@@ -118,84 +167,107 @@ fn reservation(argument: u64) -> Result<(u16, MemoryReservation), XenError> {
     Ok((target, request))
 }
 
-/// Gives frames back; returns how many were released. Stops at the first
+/// Gives frames back from extent `start` on, until the budget runs out;
+/// the result counts the frames released in all parts. Stops at the first
 /// frame that cannot go (not owned, still mapped, or a page table).
-fn decrease(domain: &mut Domain, request: &MemoryReservation) -> Result<u64, XenError> {
+fn decrease(
+    domain: &mut Domain,
+    request: &MemoryReservation,
+    start: u64,
+    units_per_extent: u64,
+    budget: &mut u64,
+) -> Result<ExtentProgress, XenError> {
     // A frame given back must not stay reachable through a stale
     // translation (see mm::tlb).
     crate::mm::tlb::flush_if_stale();
     guest_access::check_array(request.extent_start, request.nr_extents, 8)?;
-    for index in 0..request.nr_extents {
-        let mfn: u64 = guest_access::read_from_guest(request.extent_start + index * 8)?;
-        let Some(position) = domain.frames.iter().position(|&owned| owned == mfn) else {
-            guest_log!(
-                domain,
-                Debug,
-                "decrease_reservation of frame {mfn:#x}, not part of its memory"
-            );
-            return Ok(index);
-        };
-        if let Err(refusal) = frame_table::release(mfn, Owner::Domain(domain.id)) {
-            guest_log!(
-                domain,
-                Debug,
-                "decrease_reservation of frame {mfn:#x} refused: {}",
-                refusal.reason
-            );
-            return Ok(index);
-        }
-        domain.frames.swap_remove(position);
-        m2p::set(mfn, m2p::INVALID_ENTRY);
-    }
-    Ok(request.nr_extents)
+    run_extents(
+        start,
+        request.nr_extents,
+        units_per_extent,
+        budget,
+        |index| {
+            let mfn: u64 = guest_access::read_from_guest(request.extent_start + index * 8)?;
+            let Some(position) = domain.frames.iter().position(|&owned| owned == mfn) else {
+                guest_log!(
+                    domain,
+                    Debug,
+                    "decrease_reservation of frame {mfn:#x}, not part of its memory"
+                );
+                return Ok(false);
+            };
+            if let Err(refusal) = frame_table::release(mfn, Owner::Domain(domain.id)) {
+                guest_log!(
+                    domain,
+                    Debug,
+                    "decrease_reservation of frame {mfn:#x} refused: {}",
+                    refusal.reason
+                );
+                return Ok(false);
+            }
+            domain.frames.swap_remove(position);
+            m2p::set(mfn, m2p::INVALID_ENTRY);
+            Ok(true)
+        },
+    )
 }
 
-/// Adds frames, up to the domain's limit; returns how many were added.
+/// Adds frames from extent `start` on, up to the domain's limit and until
+/// the budget runs out; the result counts the frames added in all parts.
 /// `populate_physmap` takes the PFN of each new frame from the array and
 /// records it in the M2P; both write the new MFNs back into the array.
 fn increase(
     domain: &mut Domain,
     request: &MemoryReservation,
     populate: bool,
-) -> Result<u64, XenError> {
+    start: u64,
+    units_per_extent: u64,
+    budget: &mut u64,
+) -> Result<ExtentProgress, XenError> {
     // A null list is allowed where nothing is read from it: the guest does
     // not want to learn the new frames.
     if populate || request.extent_start != 0 {
         guest_access::check_array(request.extent_start, request.nr_extents, 8)?;
     }
-    for index in 0..request.nr_extents {
-        let slot = request.extent_start + index * 8;
-        // The slot is read (populate) and written (the new MFN): check it
-        // before taking a frame, so that no frame is taken for an answer
-        // that cannot be delivered.
-        let checked = if populate {
-            guest_access::read_for_update(slot)
-        } else if request.extent_start != 0 {
-            guest_access::check_writable(slot, 8).map(|()| m2p::INVALID_ENTRY)
-        } else {
-            Ok(m2p::INVALID_ENTRY)
-        };
-        // As Xen: a fault after some extents reports how many were done.
-        let pfn: u64 = match checked {
-            Ok(pfn) => pfn,
-            Err(error) if index == 0 => return Err(error),
-            Err(_) => return Ok(index),
-        };
-        if domain.total_pages() >= domain.max_pages {
-            return Ok(index);
-        }
-        let Some(mfn) = frame_table::allocate_for(Owner::Domain(domain.id)) else {
-            return Ok(index);
-        };
-        if request.extent_start != 0 {
-            if let Err(error) = guest_access::write_to_guest(slot, &mfn) {
-                // The guest cannot learn the frame: take it back.
-                let _ = frame_table::release(mfn, Owner::Domain(domain.id));
-                return if index == 0 { Err(error) } else { Ok(index) };
+    run_extents(
+        start,
+        request.nr_extents,
+        units_per_extent,
+        budget,
+        |index| {
+            let slot = request.extent_start + index * 8;
+            // The slot is read (populate) and written (the new MFN): check it
+            // before taking a frame, so that no frame is taken for an answer
+            // that cannot be delivered.
+            let checked = if populate {
+                guest_access::read_for_update(slot)
+            } else if request.extent_start != 0 {
+                guest_access::check_writable(slot, 8).map(|()| m2p::INVALID_ENTRY)
+            } else {
+                Ok(m2p::INVALID_ENTRY)
+            };
+            // As Xen: a fault after some extents reports how many were done.
+            let pfn: u64 = match checked {
+                Ok(pfn) => pfn,
+                Err(error) if index == 0 => return Err(error),
+                Err(_) => return Ok(false),
+            };
+            if domain.total_pages() >= domain.max_pages {
+                return Ok(false);
             }
-        }
-        m2p::set(mfn, pfn);
-        domain.frames.push(mfn);
-    }
-    Ok(request.nr_extents)
+            let Some(mfn) = frame_table::allocate_for(Owner::Domain(domain.id)) else {
+                return Ok(false);
+            };
+            if request.extent_start != 0 {
+                if let Err(error) = guest_access::write_to_guest(slot, &mfn) {
+                    // The guest cannot learn the frame: take it back.
+                    let _ = frame_table::release(mfn, Owner::Domain(domain.id));
+                    return if index == 0 { Err(error) } else { Ok(false) };
+                }
+            }
+            m2p::set(mfn, pfn);
+            domain.frames.push(mfn);
+            Ok(true)
+        },
+    )
 }

@@ -161,6 +161,7 @@ fn dispatch(
     match call {
         Some(Hypercall::MmuUpdate) => return mmu::mmu_update(a0, a1, a2, a3, budget),
         Some(Hypercall::MmuextOp) => return mmu::mmuext_op(a0, a1, a2, a3, budget),
+        Some(Hypercall::MemoryOp) => return memory::memory_op(a0, a1, budget),
         _ => {}
     }
     let result = match call {
@@ -188,7 +189,6 @@ fn dispatch(
         }
         Some(Hypercall::Sysctl) => sysctl::sysctl(a0),
         Some(Hypercall::UpdateVaMapping) => mmu::update_va_mapping(a0, a1, a2),
-        Some(Hypercall::MemoryOp) => memory::memory_op(a0, a1),
         Some(Hypercall::Domctl) => domctl::domctl(a0),
         Some(Hypercall::EventChannelOp) => crate::evtchn::event_channel_op(a0, a1),
         Some(Hypercall::VcpuOp) => vcpu::vcpu_op(a0, a1, a2),
