@@ -1115,16 +1115,18 @@ impl<'a> FrameTable<'a> {
         table: Mfn,
         level: u8,
     ) -> Result<Flush, Preempted> {
+        let Partial::Devalidating { remaining: first } = self.partial_of(table) else {
+            return Ok(Flush::None);
+        };
+        // The progress lives in a local while the loop runs and is written
+        // back to the frame only when the loop stops (preempted, or done):
+        // nothing reads this table's `partial` meanwhile, since the tables
+        // below it, which the loop may devalidate, never point back up.
+        let mut remaining = first;
         let mut flush = Flush::None;
-        loop {
-            let Partial::Devalidating { remaining } = self.partial_of(table) else {
-                return Ok(flush);
-            };
-            if remaining == 0 {
-                self.set_partial(table, Partial::None);
-                return Ok(flush);
-            }
+        while remaining > 0 {
             if !self.spend_work() {
+                self.set_partial(table, Partial::Devalidating { remaining });
                 return Err(Preempted);
             }
             let index = usize::from(remaining) - 1;
@@ -1141,22 +1143,23 @@ impl<'a> FrameTable<'a> {
                         && matches!(self.partial_of(target), Partial::Devalidating { .. });
                     // This entry was present, so a flush is needed anyway:
                     // it covers whatever the cascade removed.
-                    let _covered: Flush = if target_undoing {
-                        self.devalidate_table(memory, target, level - 1)?
+                    let cascade = if target_undoing {
+                        self.devalidate_table(memory, target, level - 1)
                     } else {
-                        self.put_type(memory, target)?
+                        self.put_type(memory, target)
                     };
+                    if cascade.is_err() {
+                        self.set_partial(table, Partial::Devalidating { remaining });
+                        return Err(Preempted);
+                    }
                 }
                 self.put_page(target);
                 flush = Flush::Needed;
             }
-            self.set_partial(
-                table,
-                Partial::Devalidating {
-                    remaining: index as u16,
-                },
-            );
+            remaining = index as u16;
         }
+        self.set_partial(table, Partial::None);
+        Ok(flush)
     }
 
     /// Takes what a present entry of a table at `level` needs (invariant 1:
