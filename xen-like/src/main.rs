@@ -124,7 +124,7 @@ extern "C" fn hypervisor_start(magic: u32, info: u32) -> ! {
     time::init();
     sched::init();
     log::info!(
-        "scheduler: credit (weights and caps), 30 ms periods, {} ms ticks",
+        "scheduler: credit (weights and caps), 30 ms periods, one-shot timer (at least every {} ms)",
         1000 / time::TICKS_PER_SECOND
     );
 
