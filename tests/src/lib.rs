@@ -705,6 +705,21 @@ impl Machine {
         whole * 10 + tenth
     }
 
+    /// CPU time, in tenths of a second, that each domain of `names` used
+    /// over `seconds` of wall time ([`Machine::cpu_tenths`] before and after).
+    ///
+    /// # Panics
+    /// As [`Machine::cpu_tenths`].
+    pub fn cpu_usage(&mut self, names: &[&str], seconds: u64) -> Vec<u64> {
+        let before: Vec<u64> = names.iter().map(|name| self.cpu_tenths(name)).collect();
+        thread::sleep(Duration::from_secs(seconds));
+        names
+            .iter()
+            .zip(before)
+            .map(|(name, start)| self.cpu_tenths(name) - start)
+            .collect()
+    }
+
     /// The whole raw serial log so far, as text (invalid UTF-8 replaced).
     pub fn log(&self) -> String {
         lossy(&self.lock().serial)

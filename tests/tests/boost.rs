@@ -7,17 +7,6 @@
 use scenarios::{BootConfig, Machine};
 use std::time::Duration;
 
-/// CPU tenths each of `names` used over `seconds` of wall time.
-fn usage(machine: &mut Machine, names: &[&str], seconds: u64) -> Vec<u64> {
-    let before: Vec<u64> = names.iter().map(|name| machine.cpu_tenths(name)).collect();
-    std::thread::sleep(Duration::from_secs(seconds));
-    names
-        .iter()
-        .zip(before)
-        .map(|(name, start)| machine.cpu_tenths(name) - start)
-        .collect()
-}
-
 /// Dom0's shell beside three CPU-bound guests of the largest weight: Dom0's
 /// fair share is 256/196861 of the CPU, but a vCPU that wakes from blocking
 /// is boosted (`xen_like::credit`, BOOST), so each command answers at once.
@@ -48,7 +37,7 @@ fn the_prompt_answers_at_once_beside_heavy_guests() {
         );
     }
     eprintln!("slowest command beside three heavy guests: {slowest:?}");
-    let used = usage(&mut machine, &["heavy1", "heavy2", "heavy3"], 6);
+    let used = machine.cpu_usage(&["heavy1", "heavy2", "heavy3"], 6);
     let (least, most) = (used.iter().min().unwrap(), used.iter().max().unwrap());
     machine.ensure(
         *least * 10 >= *most * 8,

@@ -6,17 +6,6 @@
 use scenarios::{BootConfig, Machine};
 use std::time::Duration;
 
-/// CPU tenths each of `names` used over `seconds` of wall time.
-fn usage(machine: &mut Machine, names: &[&str], seconds: u64) -> Vec<u64> {
-    let before: Vec<u64> = names.iter().map(|name| machine.cpu_tenths(name)).collect();
-    std::thread::sleep(Duration::from_secs(seconds));
-    names
-        .iter()
-        .zip(before)
-        .map(|(name, start)| machine.cpu_tenths(name) - start)
-        .collect()
-}
-
 #[test]
 fn weights_share_the_cpu_and_caps_and_blocking_limit_it() {
     let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
@@ -29,7 +18,7 @@ fn weights_share_the_cpu_and_caps_and_blocking_limit_it() {
         "heavy's weight in xl sched-credit",
     );
     std::thread::sleep(Duration::from_secs(1));
-    let used = usage(&mut machine, &["burn", "heavy"], 8);
+    let used = machine.cpu_usage(&["burn", "heavy"], 8);
     let ratio = used[1] as f64 / used[0].max(1) as f64;
     machine.ensure(
         (1.8..=2.2).contains(&ratio),
@@ -47,7 +36,7 @@ fn weights_share_the_cpu_and_caps_and_blocking_limit_it() {
         "the new cap in xl sched-credit",
     );
     std::thread::sleep(Duration::from_secs(1));
-    let used = usage(&mut machine, &["burn"], 8);
+    let used = machine.cpu_usage(&["burn"], 8);
     machine.ensure(
         used[0] <= 24,
         &format!(
@@ -63,7 +52,7 @@ fn weights_share_the_cpu_and_caps_and_blocking_limit_it() {
 
     machine.command("xl create /etc/xen/sleeper.cfg");
     std::thread::sleep(Duration::from_secs(1));
-    let used = usage(&mut machine, &["sleeper"], 8);
+    let used = machine.cpu_usage(&["sleeper"], 8);
     machine.ensure(
         used[0] == 0,
         &format!(

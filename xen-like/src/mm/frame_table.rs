@@ -105,41 +105,45 @@ pub fn release_boot_range(start: u64, end: u64) {
     }
 }
 
-/// `MMUEXT_CLEAR_PAGE`: zeroes `domain`'s frame `mfn`, which must be one it
-/// could map writable (owned, and not a page table or descriptor page).
-/// The `Writable` type is held while the zeroes are written, so the frame
-/// cannot become a table halfway; the write goes through the same type
-/// check as any writable mapping.
-pub fn clear_page(mfn: Mfn, domain: DomainId) -> Result<(), Refusal> {
+/// Lets the hypervisor write `domain`'s frame `mfn` on the domain's
+/// behalf, once: the frame must be one the domain could map writable
+/// (owned, and not a page table or descriptor page), and it holds the
+/// `Writable` type while `write` runs, so it cannot become a table halfway.
+/// The write goes through the same type check as any writable mapping
+/// (invariants 2 and 6).
+fn write_guest_frame(
+    mfn: Mfn,
+    domain: DomainId,
+    write: impl FnOnce(&mut [u8; PAGE_SIZE as usize]),
+) -> Result<(), Refusal> {
     with(|table, memory| {
         table.get_page_type(memory, mfn, PageType::Writable, domain)?;
         // SAFETY: `mfn` is RAM (the frame table covers only RAM frames and
-        // the type check found it), owned by `domain`, and typed Writable:
-        // zeroing it can only change data the domain may write itself.
-        unsafe { super::zero_frame(mfn) };
+        // the type check found it), owned by `domain`, and typed Writable
+        // for as long as the reference lives: writing it can only change
+        // data the domain may write itself. The direct map covers it, and
+        // nothing else holds a Rust reference to a guest frame.
+        let page = unsafe { &mut *physical_pointer::<[u8; PAGE_SIZE as usize]>(mfn * PAGE_SIZE) };
+        write(page);
         // A `Writable` type has no contents to devalidate: no flush.
         let _no_flush = table.put_page_type(memory, mfn);
         Ok(())
     })
 }
 
+/// `MMUEXT_CLEAR_PAGE`: zeroes `domain`'s frame `mfn` (see
+/// [`write_guest_frame`] for which frames may be).
+pub fn clear_page(mfn: Mfn, domain: DomainId) -> Result<(), Refusal> {
+    write_guest_frame(mfn, domain, |page| page.fill(0))
+}
+
 /// Writes the hypercall page into `domain`'s frame `mfn`, for a guest
 /// that asked for it through MSR 0x40000000 (the frame is named in the
-/// MSR value, as CPUID leaf 0x40000002 advertises). The frame must be one
-/// the domain could map writable; the `Writable` type is held while the
-/// stubs are written, exactly as for [`clear_page`].
+/// MSR value, as CPUID leaf 0x40000002 advertises; see
+/// [`write_guest_frame`] for which frames may be).
 pub fn fill_hypercall_page(mfn: Mfn, domain: DomainId) -> Result<(), Refusal> {
-    with(|table, memory| {
-        table.get_page_type(memory, mfn, PageType::Writable, domain)?;
-        // SAFETY: `mfn` is RAM (the frame table covers only RAM frames and
-        // the type check found it), owned by `domain`, and typed Writable:
-        // the stubs only change data the domain may write itself, and the
-        // page is 4096 bytes, the size of the array viewed.
-        let page = unsafe { &mut *physical_pointer::<[u8; 4096]>(mfn * PAGE_SIZE) };
-        hypercall_abi::hypercall_page::fill(page);
-        // A `Writable` type has no contents to devalidate: no flush.
-        let _no_flush = table.put_page_type(memory, mfn);
-        Ok(())
+    write_guest_frame(mfn, domain, |page| {
+        hypercall_abi::hypercall_page::fill(page)
     })
 }
 
