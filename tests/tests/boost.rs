@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Dom0's shell beside three CPU-bound guests of the largest weight: Dom0's
 /// fair share is 256/196861 of the CPU, but a vCPU that wakes from blocking
-/// is boosted (`xen_like::credit`, BOOST), so each command answers at once.
+/// is boosted (`xen_like::sched::credit`, BOOST), so each command answers at once.
 /// Before BOOST, `xl list` took up to 4 s here and creating the third guest
 /// 17 s.
 #[test]

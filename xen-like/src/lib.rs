@@ -1,34 +1,33 @@
-//! The hypervisor's pure logic, tested on the host with `cargo test`.
+//! xen-like: a thin ring-0 hypervisor exposing Xen's 64-bit PV interface.
 //!
-//! The hypervisor binary (`src/main.rs` and the modules it declares) drives
-//! the hardware; whatever can be decided without touching hardware lives
-//! here as plain functions and state machines over plain data, so that it
-//! has unit tests: the command line, the log ring, the frame bitmap, the
-//! frame table with its page-type rules, guest page-table walks, the
-//! shared info page's atomic accessors, the DPL rules for a guest's
-//! `int $n`, the rate limits on what guests make the hypervisor print, vCPU
-//! runstate accounting, where a reservation's extent loop stops and
-//! resumes, and the sanity check on a domain's maximum memory.
-//! (Reading PV kernel images and laying out new domains is shared with
-//! Dom0's domain builder, so it lives in `hypercall_abi`.)
+//! The whole hypervisor is this library, one folder per mechanism (see
+//! `docs/architecture.md` for the drawing). Each folder holds both the
+//! mechanism's pure rules, plain functions and state machines over plain
+//! data with their unit tests, and its glue to the hardware and to the
+//! hypercall ABI. The glue files are compiled only with the `kernel`
+//! feature, which `cargo xtask build` turns on for the binary (`main.rs`);
+//! a plain `cargo test` builds the rules alone and runs their tests on the
+//! host.
+//!
+//! `unsafe` lives in `arch/` (every `asm!`, privileged instruction and
+//! descriptor table), `mm/` (the direct map, guest access, the shared
+//! page), `sync/` (the lock's forced unlock for the panic path), and the
+//! boot and console hardware files. Every other module forbids it.
 #![cfg_attr(not(test), no_std)]
 
-pub mod cmdline;
-pub mod cpuid_policy;
-pub mod credit;
-pub mod debug_registers;
-pub mod descriptor;
-pub mod event_channel;
-pub mod frame_allocator;
-pub mod frame_table;
-pub mod lock_order;
-pub mod log_ring;
-pub mod max_memory;
-pub mod pagewalk;
-pub mod rate_limit;
-pub mod reservation;
-pub mod runstate;
-pub mod shared_page;
-pub mod software_interrupts;
-pub mod timekeeping;
-pub mod x86_decode;
+#[cfg(feature = "kernel")]
+extern crate alloc;
+
+#[cfg(feature = "kernel")]
+pub mod arch;
+pub mod boot;
+pub mod console;
+pub mod domain;
+pub mod evtchn;
+#[cfg(feature = "kernel")]
+pub mod hypercall;
+pub mod mm;
+pub mod sched;
+pub mod sync;
+pub mod time;
+pub mod traps;

@@ -82,9 +82,11 @@ pub fn build_with(lock_order: LockOrderCheck) -> Result<Artifacts> {
             "test-guests",
             "--bins",
         ])
+        // The hypervisor's hardware glue (`kernel`), and its lock-order
+        // check unless this build is for the benchmarks.
         .args(match lock_order {
-            LockOrderCheck::On => &["--features", "xen-like/lock-order-check"][..],
-            LockOrderCheck::Off => &[],
+            LockOrderCheck::On => &["--features", "xen-like/kernel,xen-like/lock-order-check"][..],
+            LockOrderCheck::Off => &["--features", "xen-like/kernel"][..],
         })
         .status()
         .context("could not start cargo")?;

@@ -17,6 +17,8 @@
 use super::{Domain, DomainState, Vcpu};
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::boot::Module;
+use crate::console::rate_limit::{GuestOutput, RateLimit};
+use crate::mm::frame_table::Owner;
 use crate::mm::shared_page::SharedInfoFrame;
 use crate::mm::{self, frame_table, frames, m2p, paging, PAGE_SIZE};
 use alloc::{boxed::Box, vec::Vec};
@@ -24,8 +26,6 @@ use hypercall_abi::layout::{SIF_INITDOMAIN, SIF_PRIVILEGED};
 use hypercall_abi::pv_image::PvImage;
 use hypercall_abi::pv_layout::{self, Layout, LayoutError};
 use hypercall_abi::StartInfo;
-use xen_like::frame_table::Owner;
-use xen_like::rate_limit::{GuestOutput, RateLimit};
 
 /// Dom0's domain ID.
 const DOM0: u16 = 0;
@@ -199,7 +199,7 @@ pub fn build(
         pause_count: 0,
         pending_shutdown: None,
         output: GuestOutput::new(RateLimit::GUEST),
-        ports: xen_like::event_channel::PortTable::new(),
+        ports: crate::evtchn::ports::PortTable::new(),
         blocked: false,
         polling: None,
         timer_deadline: 0,

@@ -12,7 +12,8 @@
 //!
 //! The hypervisor runs with interrupts off, so a hypercall that works for
 //! long holds the whole machine: no tick, no other domain, no Dom0 prompt.
-//! Each hypercall therefore gets a work budget ([`WORK_PER_HYPERCALL`]
+//! Each hypercall therefore gets a work budget ([`WORK_PER_HYPERCALL`],
+//! in `sched::continuation`
 //! entries of page tables checked or released, or batch entries run). A
 //! handler that runs out of it stops where it is, with its progress kept
 //! (in the frame table, and in the updated arguments), and answers
@@ -25,14 +26,8 @@
 //! last one stopped. The guest sees one hypercall. This is Xen's
 //! `hypercall_create_continuation`.
 
-mod console_io;
-mod domctl;
-mod memory;
-pub(crate) mod mmu;
 mod multicall;
-mod sched;
 mod sysctl;
-mod vcpu;
 mod version;
 
 pub use version::set_command_line;
@@ -41,39 +36,25 @@ use crate::arch::x86_64::frame::{GuestFrame, ENTRY_SYSCALL};
 use crate::arch::x86_64::instructions::rdtsc;
 use crate::arch::x86_64::percpu::this_cpu;
 use crate::console::caller_log;
-use crate::domain::{self, Domain};
+use crate::console::console_io;
+use crate::domain;
+use crate::domain::on_current;
+use crate::domain::{domctl, vcpu_op as vcpu};
 use crate::mm::descriptor_tables;
+use crate::mm::pagewalk::is_canonical;
+use crate::mm::{memory_op as memory, mmu_op as mmu};
+use crate::sched::continuation::{Outcome, WORK_PER_HYPERCALL};
+use crate::sched::sched_op as sched;
 use crate::traps::hypercalls as trap_calls;
 use core::sync::atomic::Ordering;
 use hypercall_abi::error::result_to_raw;
 use hypercall_abi::hypercall::Hypercall;
 use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
 use hypercall_abi::XenError;
-use xen_like::pagewalk::is_canonical;
-
-/// The work one hypercall may do before it must give the CPU a chance to
-/// take an interrupt: entries of page tables checked or released, plus one
-/// per operation of a batch. `cargo xtask bench` measures the longest
-/// hypercall a `pinstorm` guest causes: with 16,384 units it was 29 million
-/// TSC cycles (11 ms at 2.6 GHz, under QEMU's emulation, where a unit costs
-/// up to some 1,800 cycles); 2,048 units bring it to about a millisecond.
-pub const WORK_PER_HYPERCALL: u64 = 2048;
 
 /// Length of the `syscall` instruction (`0f 05`): how far RIP goes back so
 /// that the guest makes a continued hypercall again.
 const SYSCALL_INSTRUCTION_LENGTH: u64 = 2;
-
-/// What a hypercall handler did.
-pub(crate) enum Outcome {
-    /// Finished, with this result for `rax`.
-    Done(Result<u64, XenError>),
-    /// Stopped because its work budget ran out: the guest makes the same
-    /// hypercall again with these arguments. Only the registers of the
-    /// arguments the hypercall takes are changed (`rdi, rsi, rdx, r10`, in
-    /// that order, as many as there are): as in Xen, the others keep the
-    /// guest's values, which its compiler may rely on.
-    Continue(heapless::Vec<u64, 5>),
-}
 
 /// Called by `syscall_entry` for every `syscall`: a hypercall from
 /// guest-kernel mode, a system call (bounced to the guest kernel) from
@@ -230,27 +211,7 @@ fn may_sysret(frame: &GuestFrame) -> u64 {
     )
 }
 
-/// Runs a handler on the current domain.
-fn on_current(action: impl FnOnce(&mut Domain) -> Result<u64, XenError>) -> Result<u64, XenError> {
-    domain::with_current(action).unwrap_or(Err(XenError::ESRCH))
-}
-
-/// The ID of the calling domain (for log lines).
-pub(crate) fn caller() -> u16 {
-    crate::arch::x86_64::percpu::this_cpu()
-        .current_domain()
-        .unwrap_or(u16::MAX)
-}
-
 fn unimplemented(name: &str, number: u64) -> Result<u64, XenError> {
     caller_log!(Warn, "unimplemented hypercall {name} ({number}): -ENOSYS");
     Err(XenError::ENOSYS)
-}
-
-/// Fails with `-EPERM` unless the caller is privileged.
-pub(crate) fn require_privileged() -> Result<(), XenError> {
-    match domain::with_current(|domain| domain.privileged) {
-        Some(true) => Ok(()),
-        _ => Err(XenError::EPERM),
-    }
 }

@@ -4,19 +4,15 @@
 //! by this project in `hypercall_abi::sysctl` (with Xen's numbers where Xen
 //! has the same operation) and versioned there.
 
-use super::require_privileged;
 use crate::arch::x86_64::{cpu, percpu::this_cpu};
 use crate::console::{self, caller_log};
-use crate::domain::{self, Domain, DomainState, Zombie};
+use crate::domain;
+use crate::domain::require_privileged;
 use crate::mm::{frames, guest_access};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use hypercall_abi::layout::DOMID_FIRST_RESERVED;
-use hypercall_abi::sched::ShutdownReason;
-use hypercall_abi::sysctl::{
-    DomainInfo, Sysctl, SysctlOp, DOMINF_BLOCKED, DOMINF_DYING, DOMINF_PAUSED, DOMINF_PRIVILEGED,
-    DOMINF_RUNNING, DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_SHIFT,
-};
+use hypercall_abi::sysctl::{DomainInfo, Sysctl, SysctlOp};
 use hypercall_abi::XenError;
 
 /// `sysctl(op)`: read the request, perform it, write the answer back.
@@ -43,7 +39,7 @@ pub fn sysctl(address: u64) -> Result<u64, XenError> {
         SysctlOp::Getdomaininfolist => domain_info_list(&mut request)?,
         SysctlOp::BenchNative => {
             let iterations = request.bench_native_payload().iterations;
-            let (pte, cr3) = crate::bench::native(iterations)?;
+            let (pte, cr3) = crate::mm::native_bench::native(iterations)?;
             let payload = request.bench_native_payload_mut();
             (payload.pte_write_cycles, payload.pte_write_min) = pte;
             (payload.cr3_write_cycles, payload.cr3_write_min) = cr3;
@@ -116,12 +112,12 @@ fn domain_info_list(request: &mut Sysctl) -> Result<(), XenError> {
     let mut infos: Vec<DomainInfo> = Vec::new();
     domain::for_each(|domain| {
         if domain.id >= first {
-            infos.push(describe(domain));
+            infos.push(crate::domain::domctl::describe(domain));
         }
     });
     domain::for_each_zombie(|zombie| {
         if zombie.id >= first {
-            infos.push(describe_zombie(zombie));
+            infos.push(crate::domain::domctl::describe_zombie(zombie));
         }
     });
     infos.sort_unstable_by_key(|info| info.domid);
@@ -132,55 +128,4 @@ fn domain_info_list(request: &mut Sysctl) -> Result<(), XenError> {
     }
     payload.num_domains = infos.len() as u32;
     Ok(())
-}
-
-/// A zombie's record for `xl list`: dying (`d`), with the frames it still
-/// holds as its pages.
-pub fn describe_zombie(zombie: &Zombie) -> DomainInfo {
-    DomainInfo {
-        domid: zombie.id,
-        flags: DOMINF_DYING,
-        tot_pages: zombie.frames.len() as u64,
-        max_pages: zombie.max_pages,
-        cpu_time: crate::time::cycles_to_ns(zombie.cpu_cycles),
-        nr_online_vcpus: 1,
-        max_vcpu_id: 0,
-        ..DomainInfo::default()
-    }
-}
-
-/// A domain's record for `xl list` (Xen's `xen_domctl_getdomaininfo`).
-pub fn describe(domain: &Domain) -> DomainInfo {
-    let running = this_cpu().current_domain() == Some(domain.id);
-    let mut flags = 0;
-    match domain.state {
-        DomainState::Running if running => flags |= DOMINF_RUNNING,
-        DomainState::Running => {}
-        DomainState::Shutdown(reason) => {
-            flags |= DOMINF_SHUTDOWN | (reason.raw() << DOMINF_SHUTDOWN_SHIFT);
-        }
-        DomainState::Crashed => {
-            flags |= DOMINF_SHUTDOWN | (ShutdownReason::Crash.raw() << DOMINF_SHUTDOWN_SHIFT);
-        }
-    }
-    if domain.pause_count > 0 {
-        flags |= DOMINF_PAUSED;
-    }
-    if domain.blocked {
-        flags |= DOMINF_BLOCKED;
-    }
-    if domain.privileged {
-        flags |= DOMINF_PRIVILEGED;
-    }
-    DomainInfo {
-        domid: domain.id,
-        flags,
-        tot_pages: domain.total_pages(),
-        max_pages: domain.max_pages,
-        shared_info_frame: domain.shared_info.mfn(),
-        cpu_time: crate::time::cycles_to_ns(domain::cpu_cycles(domain)),
-        nr_online_vcpus: 1,
-        max_vcpu_id: 0,
-        ..DomainInfo::default()
-    }
 }

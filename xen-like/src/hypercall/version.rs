@@ -90,7 +90,7 @@ fn compile_info(address: u64) -> Result<u64, XenError> {
 
 /// Fails with `-EPERM`, and says so, unless the caller is privileged.
 fn privileged_only(operation: XenVersionOp) -> Result<(), XenError> {
-    crate::hypercall::require_privileged().inspect_err(|_| {
+    crate::domain::require_privileged().inspect_err(|_| {
         caller_log!(
             Debug,
             "{} is for privileged domains: -EPERM",

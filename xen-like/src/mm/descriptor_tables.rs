@@ -4,8 +4,8 @@
 //! A PV guest keeps its GDT in frames of its own, up to 14 of them (7,168
 //! entries, selectors below 0xe000), and hands their machine frame numbers
 //! to `set_gdt`. Each frame then takes the *segment-descriptor* type in the
-//! frame table (`xen_like::frame_table`): all 512 descriptors in it must
-//! pass `check_descriptor` (`xen_like::descriptor`), and while the type is
+//! frame table (`crate::mm::frame_table`): all 512 descriptors in it must
+//! pass `check_descriptor` (`crate::mm::descriptor`), and while the type is
 //! held no writable mapping of the frame can exist (invariant 2 covers
 //! descriptor pages as it covers page tables). The guest may still map the
 //! frames read-only and read them; it changes a descriptor with
@@ -43,11 +43,11 @@ use crate::arch::x86_64::cpu::{self, FIRST_RESERVED_GDT_ENTRY, GDT_ENTRIES};
 use crate::arch::x86_64::instructions;
 use crate::console::guest_log;
 use crate::domain::{Domain, Vcpu};
+use crate::mm::descriptor::{DESCRIPTORS_PER_PAGE, MAX_GDT_FRAMES};
+use crate::mm::frame_table::{FrameTable, Mfn, PageType, Refusal, TableMemory};
 use crate::mm::{frame_table, guest_access, tlb};
 use alloc::vec::Vec;
 use hypercall_abi::XenError;
-use xen_like::descriptor::{DESCRIPTORS_PER_PAGE, MAX_GDT_FRAMES};
-use xen_like::frame_table::{FrameTable, Mfn, PageType, Refusal, TableMemory};
 
 /// A vCPU's GDT: the guest's frames and the live copy of their descriptors.
 pub struct GuestGdt {
@@ -233,7 +233,7 @@ fn put_frames(table: &mut FrameTable, memory: &mut impl TableMemory, frames: &[M
 pub fn load_user_gs_selector(domain: &mut Domain, selector: u16) {
     let selector = if selector > 3 { selector | 3 } else { 0 };
     let descriptor = live_descriptor(&domain.vcpu, selector);
-    let loadable = selector != 0 && xen_like::descriptor::loadable_as_data_segment(descriptor);
+    let loadable = selector != 0 && crate::mm::descriptor::loadable_as_data_segment(descriptor);
     if selector != 0 && !loadable {
         guest_log!(
             domain,
@@ -248,7 +248,7 @@ pub fn load_user_gs_selector(domain: &mut Domain, selector: u16) {
     // RPL-3 selector without a fault.
     unsafe { crate::arch::x86_64::instructions::load_gs_selector_keeping_base(loaded) };
     if loadable {
-        domain.vcpu.shadow_gs_base = xen_like::descriptor::segment_base(descriptor);
+        domain.vcpu.shadow_gs_base = crate::mm::descriptor::segment_base(descriptor);
     }
 }
 
@@ -261,7 +261,7 @@ fn loadable_selector(vcpu: &Vcpu, selector: u16) -> u16 {
         return 0;
     }
     let selector = selector | 3;
-    if xen_like::descriptor::loadable_as_data_segment(live_descriptor(vcpu, selector)) {
+    if crate::mm::descriptor::loadable_as_data_segment(live_descriptor(vcpu, selector)) {
         selector
     } else {
         0

@@ -1,12 +1,12 @@
 //! The machine-frame allocator: the boot-time setup of
-//! [`FrameBitmap`](xen_like::frame_allocator::FrameBitmap) over the memory map.
+//! [`FrameBitmap`](crate::mm::frame_allocator::FrameBitmap) over the memory map.
 
 use super::{physical_pointer, zero_frame, PAGE_SIZE};
-use crate::arch::x86_64::ordered_lock::OrderedMutex;
 use crate::boot::BootInfo;
+use crate::mm::frame_allocator::{find_free_range, FrameBitmap};
+use crate::sync::lock_order::LockLevel;
+use crate::sync::ordered_lock::OrderedMutex;
 use core::sync::atomic::{AtomicU64, Ordering};
-use xen_like::frame_allocator::{find_free_range, FrameBitmap};
-use xen_like::lock_order::LockLevel;
 
 static FRAMES: OrderedMutex<Option<FrameBitmap<'static>>> =
     OrderedMutex::new(LockLevel::FrameAllocator, None);

@@ -24,8 +24,8 @@
 use super::{physical_pointer, DirectMap, PAGE_SIZE};
 use crate::arch::x86_64::{instructions, percpu::this_cpu};
 use crate::console::GUEST;
+use crate::mm::pagewalk::{check_guest_range, translate, Access};
 use hypercall_abi::XenError;
-use xen_like::pagewalk::{check_guest_range, translate, Access};
 
 /// Types that are plain bytes: any bit pattern is a valid value and they
 /// hold no pointers the hypervisor would follow.

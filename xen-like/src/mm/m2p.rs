@@ -11,11 +11,11 @@
 //! writable bit; the hypervisor writes the table through its direct map.
 
 use super::{frame_table, physical_pointer, PAGE_SIZE};
+use crate::mm::frame_table::Owner;
+use crate::mm::pagewalk::{PTE_NO_EXECUTE, PTE_PRESENT, PTE_USER, PTE_WRITABLE};
 use crate::mm::paging;
 use core::sync::atomic::{AtomicU64, Ordering};
 use hypercall_abi::layout::MACH2PHYS_VIRT_START;
-use xen_like::frame_table::Owner;
-use xen_like::pagewalk::{PTE_NO_EXECUTE, PTE_PRESENT, PTE_USER, PTE_WRITABLE};
 
 /// The M2P value of a frame no domain uses.
 pub const INVALID_ENTRY: u64 = u64::MAX;

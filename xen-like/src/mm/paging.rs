@@ -13,8 +13,8 @@
 
 use super::{frames, physical_pointer, PAGE_SIZE};
 use crate::arch::x86_64::{boot::IDENTITY_SLOT, instructions};
+use crate::mm::pagewalk::{PTE_ADDRESS_MASK, PTE_PAGE_SIZE, PTE_PRESENT, PTE_WRITABLE};
 use core::sync::atomic::{AtomicU64, Ordering};
-use xen_like::pagewalk::{PTE_ADDRESS_MASK, PTE_PAGE_SIZE, PTE_PRESENT, PTE_WRITABLE};
 
 /// First PML4 slot of the hypervisor's region.
 pub const HYPERVISOR_FIRST_SLOT: usize = 256;
@@ -104,7 +104,7 @@ pub fn map_hypervisor_page(address: u64, mfn: u64, leaf_flags: u64, table_flags:
             let entry = &mut (*self::table(table))[index];
             if *entry & PTE_PRESENT == 0 {
                 let new =
-                    super::frame_table::allocate_for(xen_like::frame_table::Owner::Hypervisor)
+                    super::frame_table::allocate_for(crate::mm::frame_table::Owner::Hypervisor)
                         .expect("memory for a hypervisor page table");
                 *entry = (new * PAGE_SIZE) | table_flags;
             }

@@ -38,10 +38,10 @@
 use crate::arch::x86_64::frame::{GuestFrame, RFLAGS_IF};
 use crate::domain::Domain;
 use crate::mm::guest_access;
+use crate::mm::pagewalk::check_guest_range;
 use core::fmt;
 use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
 use hypercall_abi::x86::has_error_code;
-use xen_like::pagewalk::check_guest_range;
 
 const RED_ZONE: u64 = 128;
 /// RFLAGS bits cleared on entry to a handler: TF, NT, RF, VM (as hardware

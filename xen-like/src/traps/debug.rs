@@ -4,7 +4,7 @@
 //!
 //! The rules for what a guest may put in them (no breakpoint on the
 //! hypervisor's addresses, no general detect, reserved bits fixed) are
-//! `xen_like::debug_registers`; this file only moves the checked values
+//! `crate::traps::debug_registers`; this file only moves the checked values
 //! between the vCPU and the processor. The hardware registers are loaded
 //! only while a breakpoint is enabled (DR7 has an enable bit set), as in
 //! Xen, so a vCPU that never debugs costs nothing on a context switch.

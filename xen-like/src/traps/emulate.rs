@@ -13,7 +13,7 @@
 //!    page tables, checked as any guest access (`mm::guest_access`): an
 //!    instruction that runs into an unmapped page gets the guest the page
 //!    fault the processor would have raised, at the first missing byte;
-//! 2. **decode** them (`xen_like::x86_decode`);
+//! 2. **decode** them (`crate::traps::x86_decode`);
 //! 3. **emulate** with Xen's semantics and policy:
 //!    - `mov` from CR0 (the real value with the guest's TS), CR2 (the last
 //!      page fault's address), CR3 (the current base pointer's machine
@@ -32,7 +32,7 @@
 //!    - `in`, `out`, `ins`, `outs`, `cli`, `sti`: only for a domain granted
 //!      I/O privilege, which none is yet, so they get their `#GP`;
 //!    - the forced-emulation prefix `ud2; .ascii "xen"` then `cpuid`: the
-//!      PV CPUID policy (`xen_like::cpuid_policy`); nothing else is
+//!      PV CPUID policy (`crate::traps::cpuid_policy`); nothing else is
 //!      emulated after the prefix, as in Xen;
 //! 4. **retire**: RIP moves past the instruction, the guest's registers in
 //!    the saved frame take the results, and a guest single-stepping with
@@ -56,15 +56,15 @@ use crate::arch::x86_64::instructions::{
 };
 use crate::console::guest_log;
 use crate::domain::{self, Domain};
+use crate::mm::pagewalk::is_canonical;
 use crate::mm::{frame_table, guest_access, PAGE_SIZE};
-use hypercall_abi::XenError;
-use xen_like::cpuid_policy::{pv_cpuid, CpuidLeaf, HYPERCALL_PAGE_MSR};
-use xen_like::debug_registers::DR6_SINGLE_STEP;
-use xen_like::pagewalk::is_canonical;
-use xen_like::x86_decode::{
+use crate::traps::cpuid_policy::{pv_cpuid, CpuidLeaf, HYPERCALL_PAGE_MSR};
+use crate::traps::debug_registers::DR6_SINGLE_STEP;
+use crate::traps::x86_decode::{
     decode, forced_emulation, DecodeError, ForcedEmulation, Instruction, Operation,
     MAX_INSTRUCTION_LENGTH,
 };
+use hypercall_abi::XenError;
 
 /// Exception vectors this file raises or handles.
 pub const VECTOR_DEBUG: u8 = 1;
@@ -460,8 +460,8 @@ fn write_control_register(domain: &mut Domain, control: u8, value: u64) -> Resul
             // (so the no-flush bit 63 names no frame and is refused).
             let mfn = value / PAGE_SIZE;
             // An instruction cannot be continued: no work budget.
-            let mut unlimited = xen_like::frame_table::UNLIMITED_WORK;
-            crate::hypercall::mmu::new_baseptr(domain, mfn, &mut unlimited)
+            let mut unlimited = crate::mm::frame_table::UNLIMITED_WORK;
+            crate::mm::mmu_op::new_baseptr(domain, mfn, &mut unlimited)
                 .map_err(|_| Outcome::Reflect)
         }
         4 => {

@@ -9,6 +9,7 @@ use crate::arch::x86_64::frame::{
 use crate::arch::x86_64::instructions;
 use crate::domain::{self, Domain, TrapHandler};
 use crate::mm::guest_access;
+use crate::mm::pagewalk::is_canonical;
 use crate::traps::guest_mode;
 use hypercall_abi::callback::{CallbackOp, CallbackRegister, CallbackType, CALLBACKF_MASK_EVENTS};
 use hypercall_abi::layout::{
@@ -16,7 +17,6 @@ use hypercall_abi::layout::{
     SEGBASE_GS_USER_SEL, VGCF_IN_SYSCALL,
 };
 use hypercall_abi::{IretContext, TrapInfo, XenError};
-use xen_like::pagewalk::is_canonical;
 
 /// The most entries a trap table may have (one per vector).
 const MAX_TRAP_ENTRIES: u64 = 256;

@@ -22,14 +22,14 @@
 //! instruction itself (`CD ib`, read at the faulting RIP through the
 //! guest's page tables like any guest access), and the error code the guest
 //! sees for a refused one is corrected to what hardware reports. The two
-//! rules are pure functions with host tests in `xen_like::software_interrupts`.
+//! rules are pure functions with host tests in `crate::traps::software_interrupts`.
 
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::domain::Domain;
 use crate::mm::guest_access;
 
 use super::bounce::{self, BounceError};
-use xen_like::software_interrupts::{permitted, software_interrupt_vector, ERROR_CODE_IDT};
+use crate::traps::software_interrupts::{permitted, software_interrupt_vector, ERROR_CODE_IDT};
 
 /// Length of `int imm8`.
 const INT_IMM8_LENGTH: u64 = 2;

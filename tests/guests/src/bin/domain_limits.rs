@@ -17,7 +17,7 @@ use guest_kernel::println;
 use test_guests::{check, expect_result, finish};
 
 const ENOSPC: i64 = -28;
-/// vCPUs one CPU's credit scheduler holds (`xen_like::credit`), this
+/// vCPUs one CPU's credit scheduler holds (`xen_like::sched::credit`), this
 /// domain's included.
 const SCHEDULER_LIMIT: usize = 64;
 /// More than the limit, so that a missing refusal shows as a count.

@@ -1,7 +1,7 @@
 //! Thin wrappers around single privileged instructions and MSRs.
 
+use crate::traps::debug_registers::{DebugRegisters, DR6_ALWAYS_ONE, DR7_ALWAYS_ONE};
 use core::arch::asm;
-use xen_like::debug_registers::{DebugRegisters, DR6_ALWAYS_ONE, DR7_ALWAYS_ONE};
 
 /// IA32_EFER.
 pub const MSR_EFER: u32 = 0xC000_0080;

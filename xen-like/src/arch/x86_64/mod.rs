@@ -6,7 +6,6 @@ pub mod cpu;
 pub mod entry;
 pub mod frame;
 pub mod instructions;
-pub mod ordered_lock;
 pub mod percpu;
 pub mod pit;
 pub mod power;

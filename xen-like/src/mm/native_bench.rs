@@ -3,12 +3,12 @@
 //! with hypercalls, so the benchmark can print the ratio of the two.
 
 use crate::arch::x86_64::instructions::{self, rdtsc};
+use crate::mm::frame_table::Owner;
+use crate::mm::pagewalk::{PTE_PRESENT, PTE_WRITABLE};
 use crate::mm::{frame_table, paging, PAGE_SIZE};
 use alloc::vec::Vec;
 use hypercall_abi::XenError;
 use spin::Once;
-use xen_like::frame_table::Owner;
-use xen_like::pagewalk::{PTE_PRESENT, PTE_WRITABLE};
 
 /// A hypervisor address (in Xen's reserved region, PML4 slot 265) where
 /// the PTE benchmark maps its two frames in turn.

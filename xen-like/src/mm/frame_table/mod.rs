@@ -135,7 +135,7 @@
 //!
 //! A frame of a guest's GDT takes the `SegmentDescriptor` type. Taking it
 //! validates the frame like a table: each of its 512 descriptors must pass
-//! Xen's `check_descriptor` ([`crate::descriptor`]: no call gate into a
+//! Xen's `check_descriptor` ([`crate::mm::descriptor`]: no call gate into a
 //! segment of the hypervisor's, no TSS, LDT, interrupt or trap gate; DPLs
 //! below 3 raised to 3), and the fix-ups are written back only when all
 //! pass ([`validate_descriptor_page`]). Descriptors name no frames, so the
@@ -208,10 +208,15 @@
 //! Had the kernel asked for the same entry without `WRITABLE`, step 4 would
 //! have been skipped and the update accepted: page tables may be read.
 
+#[cfg(feature = "kernel")]
+mod global;
+#[cfg(feature = "kernel")]
+pub use global::*;
+
 use hypercall_abi::XenError;
 
-use crate::descriptor::{check_descriptor, BadDescriptor, DESCRIPTORS_PER_PAGE};
-use crate::pagewalk::{
+use crate::mm::descriptor::{check_descriptor, BadDescriptor, DESCRIPTORS_PER_PAGE};
+use crate::mm::pagewalk::{
     PTE_ADDRESS_MASK, PTE_NO_EXECUTE, PTE_PAGE_SIZE, PTE_PRESENT, PTE_USER, PTE_WRITABLE,
 };
 

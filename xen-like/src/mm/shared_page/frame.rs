@@ -14,17 +14,17 @@
 //!    as long as a `SharedInfoFrame` exists, the frame is RAM, belongs to
 //!    its domain, and can never become a page table.
 //! 2. **Every access is atomic.** The page is seen as a
-//!    [`SharedInfoPage`](xen_like::shared_page::SharedInfoPage), Xen's
+//!    [`SharedInfoPage`](crate::mm::shared_page::SharedInfoPage), Xen's
 //!    layout made of atomics, whose operations are the locked bit
 //!    operations Xen uses: a guest changing the same words at the same
 //!    moment loses nothing, and Rust's rules about shared references hold.
 
-use super::{frame_table, physical_pointer, physical_to_virtual, PAGE_SIZE};
 use crate::arch::x86_64::percpu::this_cpu;
+use crate::mm::frame_table::{DomainId, Owner};
+use crate::mm::shared_page::{SharedInfoPage, VcpuInfoCells};
+use crate::mm::{frame_table, physical_pointer, physical_to_virtual, PAGE_SIZE};
 use core::sync::atomic::Ordering;
 use hypercall_abi::XenError;
-use xen_like::frame_table::{DomainId, Owner};
-use xen_like::shared_page::{SharedInfoPage, VcpuInfoCells};
 
 /// A domain's shared info frame, held by the hypervisor for the domain's
 /// life (invariant 6). Neither `Clone` nor `Copy`: one per domain.
@@ -85,7 +85,7 @@ impl SharedInfoFrame {
     /// with the rest of the domain's memory.
     pub fn release_hold(
         self,
-        table: &mut xen_like::frame_table::FrameTable<'_>,
+        table: &mut crate::mm::frame_table::FrameTable<'_>,
         memory: &mut frame_table::DirectMapTables,
     ) -> u64 {
         table.release_hypervisor_hold(memory, self.mfn);

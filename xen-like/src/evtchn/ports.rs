@@ -102,7 +102,7 @@
 //! In Xen these steps are atomic bit operations in exactly this order, because
 //! the guest clears the same bits concurrently on another CPU. The functions
 //! here do the same: they take the page as a
-//! [`SharedInfoPage`](crate::shared_page::SharedInfoPage), whose every
+//! [`SharedInfoPage`](crate::mm::shared_page::SharedInfoPage), whose every
 //! field is an atomic, so each step is one locked instruction on the live
 //! page in the hypervisor and on a page in ordinary memory in host tests.
 //!
@@ -114,7 +114,7 @@
 //! beyond them); no physical IRQs (`ECS_PIRQ`), no Xen-internal consumers, no
 //! FIFO ABI.
 
-use crate::shared_page::{SharedInfoPage, VcpuInfoCells};
+use crate::mm::shared_page::{SharedInfoPage, VcpuInfoCells};
 use hypercall_abi::event_channel::{
     EventChannelPort, NR_EVENT_CHANNELS, NR_VIRQS, VIRQ_DEBUG, VIRQ_TIMER, VIRQ_XENOPROF,
     VIRQ_XENPMU,

@@ -26,7 +26,7 @@
 //! Error meanings, as in Xen: `-ENODEV` is a `#UD` for the emulator,
 //! `-EINVAL` and `-EPERM` a `#GP`.
 
-use crate::pagewalk::check_guest_range;
+use crate::mm::pagewalk::check_guest_range;
 use hypercall_abi::XenError;
 
 /// DR6 bits that always read as one (no RTM).

@@ -6,21 +6,22 @@
 //! The reservation sub-ops take a guest-chosen number of extents. They run
 //! with the hypercall's work budget (one unit per page) and, when it runs
 //! out, become a continuation: the same `memory_op` with the extent to
-//! resume at in the high bits of `cmd` (`xen_like::reservation`). The
+//! resume at in the high bits of `cmd` (`crate::mm::reservation`). The
 //! result at the end counts the extents of every part, as in Xen.
 
-use super::{caller, Outcome};
 use crate::console::{caller_log, guest_log};
+use crate::domain::caller;
 use crate::domain::{self, Domain};
+use crate::mm::frame_table::Owner;
+use crate::mm::reservation::{run_extents, ExtentProgress};
 use crate::mm::{frame_table, guest_access, m2p, PAGE_SIZE};
+use crate::sched::continuation::Outcome;
 use hypercall_abi::layout::{DOMID_SELF, MACH2PHYS_VIRT_START};
 use hypercall_abi::memory::{
     continuation_command, start_extent, MachphysMapping, MemoryMap, MemoryOp, MemoryReservation,
     MEMOP_CMD_MASK,
 };
 use hypercall_abi::XenError;
-use xen_like::frame_table::Owner;
-use xen_like::reservation::{run_extents, ExtentProgress};
 
 /// Work-budget units one page of a reservation extent costs.
 const UNITS_PER_PAGE: u64 = 10;
@@ -44,7 +45,7 @@ fn target_domain(domid: u16) -> Result<u16, XenError> {
     if domid == DOMID_SELF || domid == me {
         return Ok(me);
     }
-    super::require_privileged()?;
+    crate::domain::require_privileged()?;
     domain::with(domid, |_| domid).ok_or(XenError::ESRCH)
 }
 

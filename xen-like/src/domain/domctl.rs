@@ -3,24 +3,29 @@
 //! context, ask for a shutdown). Project-defined, see
 //! `hypercall_abi::domctl`. Only a privileged domain may call it.
 
-use super::{caller, require_privileged, sysctl};
 use crate::arch::x86_64::frame::GuestFrame;
+use crate::arch::x86_64::percpu::this_cpu;
 use crate::console::{caller_log, GUEST};
-use crate::domain::{self, Domain, DomainState};
+use crate::domain::max_memory;
+use crate::domain::{self, Domain, DomainState, Zombie};
+use crate::domain::{caller, require_privileged};
+use crate::mm::pagewalk::is_canonical;
 use crate::mm::{frame_table, frames, guest_access, tlb};
+use crate::sched::credit::Params;
 use hypercall_abi::domctl::{Domctl, DomctlOp, SCHEDULER_GET, SCHEDULER_PUT};
 use hypercall_abi::sched::ShutdownReason;
+use hypercall_abi::sysctl::{
+    DomainInfo, DOMINF_BLOCKED, DOMINF_DYING, DOMINF_PAUSED, DOMINF_PRIVILEGED, DOMINF_RUNNING,
+    DOMINF_SHUTDOWN, DOMINF_SHUTDOWN_SHIFT,
+};
 use hypercall_abi::XenError;
-use xen_like::credit::Params;
-use xen_like::max_memory;
-use xen_like::pagewalk::is_canonical;
 
 // SAFETY: a repr(C) struct of integers (its union members are all
 // integer structs).
 unsafe impl guest_access::Plain for Domctl {}
 
 /// Refuses a maximum memory of zero or beyond the machine's (see
-/// `xen_like::max_memory`), naming the value in the log.
+/// `crate::domain::max_memory`), naming the value in the log.
 fn check_max_pages(operation: &str, pages: u64) -> Result<(), XenError> {
     max_memory::check_max_pages(pages, frames::total_count()).map_err(|refusal| {
         log::warn!(
@@ -89,8 +94,8 @@ pub fn domctl(address: u64) -> Result<u64, XenError> {
         }
         DomctlOp::GetDomainInfo => {
             // Zombies too: the toolstack asks how much they still hold.
-            request.u.info = domain::with(target, |domain| sysctl::describe(domain))
-                .or_else(|| domain::with_zombie(target, sysctl::describe_zombie))
+            request.u.info = domain::with(target, |domain| describe(domain))
+                .or_else(|| domain::with_zombie(target, describe_zombie))
                 .ok_or(XenError::ESRCH)?;
         }
         DomctlOp::MaxMem => {
@@ -206,4 +211,55 @@ fn set_vcpu_context(request: &Domctl) -> Result<(), XenError> {
         Ok(())
     })
     .ok_or(XenError::ESRCH)?
+}
+
+/// A zombie's record for `xl list`: dying (`d`), with the frames it still
+/// holds as its pages.
+pub fn describe_zombie(zombie: &Zombie) -> DomainInfo {
+    DomainInfo {
+        domid: zombie.id,
+        flags: DOMINF_DYING,
+        tot_pages: zombie.frames.len() as u64,
+        max_pages: zombie.max_pages,
+        cpu_time: crate::time::cycles_to_ns(zombie.cpu_cycles),
+        nr_online_vcpus: 1,
+        max_vcpu_id: 0,
+        ..DomainInfo::default()
+    }
+}
+
+/// A domain's record for `xl list` (Xen's `xen_domctl_getdomaininfo`).
+pub fn describe(domain: &Domain) -> DomainInfo {
+    let running = this_cpu().current_domain() == Some(domain.id);
+    let mut flags = 0;
+    match domain.state {
+        DomainState::Running if running => flags |= DOMINF_RUNNING,
+        DomainState::Running => {}
+        DomainState::Shutdown(reason) => {
+            flags |= DOMINF_SHUTDOWN | (reason.raw() << DOMINF_SHUTDOWN_SHIFT);
+        }
+        DomainState::Crashed => {
+            flags |= DOMINF_SHUTDOWN | (ShutdownReason::Crash.raw() << DOMINF_SHUTDOWN_SHIFT);
+        }
+    }
+    if domain.pause_count > 0 {
+        flags |= DOMINF_PAUSED;
+    }
+    if domain.blocked {
+        flags |= DOMINF_BLOCKED;
+    }
+    if domain.privileged {
+        flags |= DOMINF_PRIVILEGED;
+    }
+    DomainInfo {
+        domid: domain.id,
+        flags,
+        tot_pages: domain.total_pages(),
+        max_pages: domain.max_pages,
+        shared_info_frame: domain.shared_info.mfn(),
+        cpu_time: crate::time::cycles_to_ns(domain::cpu_cycles(domain)),
+        nr_online_vcpus: 1,
+        max_vcpu_id: 0,
+        ..DomainInfo::default()
+    }
 }

@@ -2,7 +2,7 @@
 //! builds panic with both lock names instead of hanging.
 //!
 //! Every global lock of the hypervisor is an [`OrderedMutex`] with a
-//! [`LockLevel`] (the order and its reasons are in `xen_like::lock_order`
+//! [`LockLevel`] (the order and its reasons are in `crate::sync::lock_order`
 //! and at the top of `domain/mod.rs`). In a checking build (debug builds,
 //! and kernels built with the `lock-order-check` feature, which
 //! `cargo xtask test`, `run`, `build` and `iso` turn on) each CPU keeps the
@@ -18,10 +18,10 @@
 //! at the very start) are not checked: there is no mask to record them in
 //! yet, and only one CPU runs then.
 
-use super::percpu::{this_cpu_if_ready, PerCpu};
+use crate::arch::x86_64::percpu::{this_cpu_if_ready, PerCpu};
+use crate::sync::lock_order::{HeldLocks, LockLevel};
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::Ordering;
-use xen_like::lock_order::{HeldLocks, LockLevel};
 
 /// Whether this build checks the lock order.
 const CHECKING: bool = cfg!(any(debug_assertions, feature = "lock-order-check"));

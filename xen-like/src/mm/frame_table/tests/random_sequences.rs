@@ -27,12 +27,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{check_invariants_with, pte, Domains, FakeMemory};
-use crate::frame_table::{
+use crate::mm::frame_table::{
     check_entry_bits, entry_target, is_hypervisor_slot, is_present, DomainId, FrameInfo,
     FrameTable, Mfn, Owner, PageType, Refusal, TableMemory, ENTRIES_PER_TABLE,
     FIRST_HYPERVISOR_L4_SLOT, HYPERVISOR_L4_SLOT_COUNT, PTE_ACCESSED, PTE_DIRTY, PTE_GLOBAL,
 };
-use crate::pagewalk::{PTE_NO_EXECUTE, PTE_PAGE_SIZE, PTE_PRESENT, PTE_USER, PTE_WRITABLE};
+use crate::mm::pagewalk::{PTE_NO_EXECUTE, PTE_PAGE_SIZE, PTE_PRESENT, PTE_USER, PTE_WRITABLE};
 
 /// Machine frames in the simulated machine.
 const MACHINE_FRAMES: u64 = 96;

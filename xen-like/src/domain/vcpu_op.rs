@@ -22,8 +22,8 @@
 //! and a guest keeps its `vcpu_info` in the shared info page, as Linux
 //! does when the call fails.
 
-use super::on_current;
 use crate::console::{caller_log, guest_log};
+use crate::domain::on_current;
 use crate::domain::{self, Domain};
 use crate::mm::guest_access;
 use hypercall_abi::mmu::{

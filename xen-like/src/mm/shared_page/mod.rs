@@ -24,6 +24,11 @@
 //! locked bit operations are full barriers; the time fields use Xen's
 //! version protocol (odd while changing) with release stores.
 
+#[cfg(feature = "kernel")]
+mod frame;
+#[cfg(feature = "kernel")]
+pub use frame::*;
+
 use core::sync::atomic::{AtomicI8, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use hypercall_abi::layout::{EVTCHN_WORDS, MAX_VIRT_CPUS};
 use hypercall_abi::{SharedInfo, VcpuInfo, VcpuTimeInfo};

@@ -43,7 +43,7 @@ impl LogLevel {
 /// `LEVEL[/RATE_LIMITED_LEVEL]` (`loglvl=`, `guest_loglvl=`): messages at
 /// `always` or more severe are always printed; those below it down to
 /// `rate_limited` are printed within the domain's rate limit
-/// (`xen_like::rate_limit`); the rest are dropped. One level alone sets
+/// (`crate::console::rate_limit`); the rest are dropped. One level alone sets
 /// both, as in Xen, so `guest_loglvl=all` turns guests' rate limits off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LogLevels {

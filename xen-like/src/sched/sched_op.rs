@@ -66,7 +66,7 @@ fn poll(argument: u64) -> Result<u64, XenError> {
         let shared = domain.shared_info();
         if ports
             .iter()
-            .any(|&port| xen_like::event_channel::is_pending(shared, port))
+            .any(|&port| crate::evtchn::ports::is_pending(shared, port))
         {
             return Ok(0);
         }

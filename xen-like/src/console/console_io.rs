@@ -1,9 +1,9 @@
 //! `console_io`: the hypervisor's own console, for early output and for
 //! Dom0's shell until split consoles exist.
 
-use super::require_privileged;
 use crate::console::{self, caller_log};
 use crate::domain;
+use crate::domain::require_privileged;
 use crate::mm::guest_access;
 use hypercall_abi::console::ConsoleIoOp;
 use hypercall_abi::XenError;
@@ -25,7 +25,7 @@ pub fn console_io(command: u64, count: u64, buffer: u64) -> Result<u64, XenError
             if count > MAX_WRITE {
                 return Err(XenError::E2BIG);
             }
-            let id = super::caller();
+            let id = crate::domain::caller();
             let mut bytes = [0u8; CHUNK];
             let mut done = 0;
             while done < count {

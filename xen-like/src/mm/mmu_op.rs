@@ -4,23 +4,24 @@
 //! A PV guest owns and writes its page tables, but never directly: its
 //! page-table frames are mapped read-only, and every change goes through
 //! these hypercalls, which hand it to the frame table
-//! (`xen_like::frame_table`) for validation. When a change removed or
+//! (`crate::mm::frame_table`) for validation. When a change removed or
 //! weakened a mapping, stale translations are dealt with as `mm::tlb`
 //! explains.
 
-use super::{caller, Outcome};
 use crate::arch::x86_64::instructions;
 use crate::console::{caller_log, guest_log};
+use crate::domain::caller;
 use crate::domain::{self, Domain};
+use crate::mm::frame_table::{EntryUpdate, Flush, PageType, Refusal};
+use crate::mm::pagewalk::{is_canonical, PTE_ADDRESS_MASK, PTE_PRESENT};
 use crate::mm::{frame_table, guest_access, m2p, physical_pointer, tlb, PAGE_SIZE};
+use crate::sched::continuation::Outcome;
 use hypercall_abi::layout::{DOMID_SELF, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use hypercall_abi::mmu::{
     MmuUpdate, MmuUpdateKind, MmuextCmd, MmuextOp, MMU_UPDATE_PREEMPTED, UVMF_FLUSHTYPE_MASK,
     UVMF_INVLPG, UVMF_TLB_FLUSH,
 };
 use hypercall_abi::XenError;
-use xen_like::frame_table::{EntryUpdate, Flush, PageType, Refusal};
-use xen_like::pagewalk::{is_canonical, PTE_ADDRESS_MASK, PTE_PRESENT};
 
 // SAFETY: repr(C) structs of integers.
 unsafe impl guest_access::Plain for MmuUpdate {}
@@ -53,7 +54,7 @@ fn page_owner(foreign: u64) -> Result<u16, XenError> {
         return Ok(me);
     }
     let foreign = u16::try_from(foreign).map_err(|_| XenError::ESRCH)?;
-    super::require_privileged().inspect_err(|_| {
+    crate::domain::require_privileged().inspect_err(|_| {
         caller_log!(
             Debug,
             "page-table update for domain {foreign} refused: not privileged"
@@ -284,7 +285,7 @@ pub fn mmuext_op(
 }
 
 /// The guest's next page-table operation first finishes the devalidation an
-/// earlier one left (`xen_like::frame_table`, "Preemption"): `-ERESTART`
+/// earlier one left (`crate::mm::frame_table`, "Preemption"): `-ERESTART`
 /// while it is not done.
 fn finish_deferred(domain: &mut Domain, budget: &mut u64) -> Result<(), XenError> {
     if domain.vcpu.deferred_devalidation.is_none() {

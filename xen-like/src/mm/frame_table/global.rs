@@ -1,14 +1,14 @@
 //! The hypervisor's instance of the frame table (see
-//! `xen_like::frame_table` for the rules and their invariants): one
+//! `crate::mm::frame_table` for the rules and their invariants): one
 //! `FrameInfo` per machine frame, in memory taken at boot, behind one lock,
 //! with page tables read and written through the direct map.
 
-use super::{frames, physical_pointer, PAGE_SIZE};
-use crate::arch::x86_64::ordered_lock::OrderedMutex;
-use xen_like::frame_table::{
+use crate::mm::frame_table::{
     DomainId, FrameInfo, FrameTable, Mfn, Owner, PageType, Refusal, TableMemory, UNLIMITED_WORK,
 };
-use xen_like::lock_order::LockLevel;
+use crate::mm::{frames, physical_pointer, PAGE_SIZE};
+use crate::sync::lock_order::LockLevel;
+use crate::sync::ordered_lock::OrderedMutex;
 
 /// Page-table contents through the direct map.
 pub struct DirectMapTables;
@@ -68,7 +68,7 @@ pub fn with<R>(action: impl FnOnce(&mut FrameTable<'static>, &mut DirectMapTable
 }
 
 /// Runs `action` on the frame table with `budget` units of work (see
-/// `xen_like::frame_table`, "Preemption"), and leaves in `budget` what is
+/// `crate::mm::frame_table`, "Preemption"), and leaves in `budget` what is
 /// left. Outside this, the table works without a limit.
 pub fn with_budget<R>(
     budget: &mut u64,

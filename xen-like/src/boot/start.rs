@@ -1,0 +1,179 @@
+//! Bringing the machine up: from the boot loader's hand-over to Dom0.
+//!
+//! The boot code (`arch::x86_64::boot`) enters `hypervisor_start` (in
+//! `main.rs`) in the high half with the multiboot magic and information,
+//! which calls [`start`]. From there, in order: the console, the boot
+//! information and command line, memory (frame allocator, direct map,
+//! heap), the CPU's tables and entry points, time, and finally Dom0, built
+//! from the first boot module and entered in ring 3. The hypervisor then
+//! only runs when a guest enters it (hypercall, exception, interrupt).
+
+use crate::arch::x86_64::{apic, boot as early, cpu, entry, instructions, percpu, pit, power};
+use crate::boot::cmdline;
+use crate::{boot, console, domain, hypercall, mm, sched, time};
+use core::fmt::Write;
+
+/// The hypervisor's name and version, as the banner and `xl info` show it.
+pub const BANNER: &str = "xen-like 0.1.0";
+
+extern "C" {
+    static __image_start_phys: u8;
+    static __image_end_phys: u8;
+}
+
+/// The hypervisor's Rust entry point (`hypervisor_start` in `main.rs` calls
+/// it), with the multiboot magic and the physical address of the boot
+/// information.
+pub fn start(magic: u32, info: u32) -> ! {
+    console::init();
+    mm::paging::adopt_boot_tables();
+    log::info!("{BANNER}: Xen 4.17 PV64 interface, x86_64");
+
+    let boot = match boot::read(magic, u64::from(info), |address| {
+        mm::physical_pointer::<u8>(address)
+    }) {
+        Ok(boot) => boot,
+        Err(error) => panic!("cannot read the boot information: {error:?}"),
+    };
+    // Both multiboot loaders put the image's own name first, as Xen's
+    // cmdline_cook() expects: the options are what follows it.
+    let options = boot
+        .command_line
+        .split_once(' ')
+        .map_or("", |(_, rest)| rest);
+    let line = cmdline::parse(options);
+    hypercall::set_command_line(options);
+    console::configure(line.loglvl, line.guest_loglvl, line.serial_console);
+    log::info!("booted by {}, command line: \"{options}\"", boot.protocol);
+    for problem in &line.problems {
+        log::warn!(
+            "command line: '{}' {}: ignored",
+            problem.option,
+            problem.reason
+        );
+    }
+    if line.dropped_problems > 0 {
+        log::warn!(
+            "command line: {} more unknown options ignored",
+            line.dropped_problems
+        );
+    }
+    if boot.dropped > 0 {
+        log::warn!(
+            "boot information: {} memory regions or modules did not fit and were ignored",
+            boot.dropped
+        );
+    }
+
+    // The linker script defines these symbols; only their addresses
+    // (absolute values: physical addresses) are used.
+    let image = (
+        core::ptr::addr_of!(__image_start_phys) as u64,
+        core::ptr::addr_of!(__image_end_phys) as u64,
+    );
+    let ram_end = mm::frames::init(&boot, image);
+    mm::paging::map_all_ram(ram_end);
+    let Some(heap) = mm::frames::allocate_contiguous(mm::heap::HEAP_SIZE / mm::PAGE_SIZE) else {
+        panic!("no room for the {} MiB heap", mm::heap::HEAP_SIZE >> 20);
+    };
+    // SAFETY: the frames were just taken from the allocator and are never
+    // returned; this is the only call.
+    unsafe {
+        mm::heap::init(
+            mm::physical_to_virtual(heap * mm::PAGE_SIZE),
+            mm::heap::HEAP_SIZE,
+        )
+    };
+    // The frame table and the M2P table cover every machine frame.
+    let frame_count = mm::frames::frame_count();
+    mm::frame_table::init(frame_count);
+    mm::m2p::init(frame_count);
+    mm::frame_table::with(|table, _| table.set_hypervisor_slots(mm::paging::hypervisor_slots()));
+    log::info!(
+        "memory: {} MiB usable, {} MiB free after the hypervisor's own use",
+        mm::frames::total_count() >> 8,
+        mm::frames::free_count() >> 8
+    );
+
+    let stack_top = early::boot_stack_top_address();
+    percpu::init_boot_cpu(stack_top);
+    cpu::init_boot_cpu(stack_top);
+    mm::paging::drop_identity_map();
+    pit::silence_legacy_pics();
+    apic::init(mm::physical_to_virtual);
+    time::init();
+    sched::init();
+    log::info!(
+        "scheduler: credit (weights and caps), 30 ms periods, one-shot timer (at least every {} ms)",
+        1000 / time::TICKS_PER_SECOND
+    );
+
+    let memory = line
+        .dom0_mem
+        .unwrap_or(domain::dom0_builder::DEFAULT_DOM0_MEMORY);
+    let dom0 = match domain::dom0_builder::build(boot.modules.first(), boot.modules.get(1), memory)
+    {
+        Ok(dom0) => dom0,
+        Err(error) => {
+            log::error!("cannot build Dom0: {}", describe_build_error(&error));
+            power::fail(power::FailureCode::HypervisorFatal);
+        }
+    };
+    // The modules were copied into Dom0: their frames are free again.
+    for module in &boot.modules {
+        mm::frame_table::release_boot_range(module.start, module.end);
+    }
+    let (start, end) = boot.info_range;
+    mm::frame_table::release_boot_range(start, end);
+
+    let root = dom0.kernel_root * mm::PAGE_SIZE;
+    // On the heap, not on this stack: enter_guest writes the stack top.
+    let first_frame = alloc::boxed::Box::new(dom0.vcpu.saved);
+    domain::insert(dom0);
+    if let Err(error) = sched::add_domain(0) {
+        // The scheduler is empty at boot: this is a hypervisor bug.
+        panic!("Dom0 cannot be scheduled: {}", error.description());
+    }
+    domain::set_current(Some(0));
+    log::info!("starting Dom0; {} MiB free", mm::frames::free_count() >> 8);
+    // SAFETY: Dom0's page tables map the hypervisor's slots like the idle
+    // table (the builder copied them), so switching keeps this code mapped.
+    unsafe { instructions::write_cr3(root) };
+    // SAFETY: the frame enters Dom0 in ring 3 with our GDT's guest
+    // selectors, `stack_top` is this CPU's RSP0, and CR3 maps Dom0.
+    unsafe { entry::enter_guest(&first_frame, stack_top) }
+}
+
+fn describe_build_error(error: &domain::dom0_builder::BuildError) -> heapless::String<256> {
+    use domain::dom0_builder::BuildError;
+    use hypercall_abi::pv_layout::LayoutError;
+    let mut text = heapless::String::new();
+    let _ = match error {
+        BuildError::NoKernel => write!(
+            text,
+            "no boot module: give Dom0's kernel as the first module"
+        ),
+        BuildError::BadImage(why) => write!(text, "the first module {why}"),
+        BuildError::Layout(LayoutError::NotEnoughMemory { needed_pages }) => write!(
+            text,
+            "Dom0's start-of-day region needs {} MiB; raise dom0_mem=",
+            (needed_pages * mm::PAGE_SIZE).div_ceil(1 << 20)
+        ),
+        BuildError::Layout(LayoutError::AddressSpaceOverflow) => {
+            write!(
+                text,
+                "the image's addresses leave no room for the start-of-day region"
+            )
+        }
+        BuildError::Refused(reason) => {
+            write!(text, "the frame table refused Dom0's page tables: {reason}")
+        }
+        BuildError::OutOfMemory { wanted, free } => write!(
+            text,
+            "dom0_mem asks for {} MiB but only {} MiB are free",
+            wanted >> 8,
+            free >> 8
+        ),
+    };
+    text
+}

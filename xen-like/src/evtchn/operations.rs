@@ -1,0 +1,327 @@
+//! The `event_channel_op` hypercall, raising events, and delivering them as upcalls.
+
+use crate::arch::x86_64::frame::GuestFrame;
+use crate::console::caller_log;
+use crate::domain::{self, Domain, DomainId};
+use crate::evtchn::ports::{self as rules, Channel, Port, Target};
+use crate::mm::{guest_access, PAGE_SIZE};
+use crate::traps::bounce;
+use hypercall_abi::event_channel::{
+    EventChannelOp, EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindIpi, EvtchnBindVcpu,
+    EvtchnBindVirq, EvtchnClose, EvtchnInitControl, EvtchnSend, EvtchnStatus, EvtchnStatusDetail,
+    EvtchnStatusKind, EvtchnUnmask,
+};
+use hypercall_abi::layout::DOMID_SELF;
+use hypercall_abi::XenError;
+
+macro_rules! plain {
+    ($($type:ty),*) => {
+        $(
+            // SAFETY: a repr(C) struct of integers from the ABI.
+            unsafe impl guest_access::Plain for $type {}
+        )*
+    };
+}
+plain!(
+    EvtchnAllocUnbound,
+    EvtchnBindInterdomain,
+    EvtchnBindVirq,
+    EvtchnBindIpi,
+    EvtchnClose,
+    EvtchnSend,
+    EvtchnStatus,
+    EvtchnBindVcpu,
+    EvtchnUnmask,
+    EvtchnInitControl
+);
+
+/// Marks `port` of `domain` pending; wakes the domain if an upcall became
+/// due (or if it was polling that port).
+pub fn notify(domain: &mut Domain, port: Port) {
+    let due = rules::set_pending(domain.shared_info(), port);
+    let polled = domain
+        .polling
+        .as_ref()
+        .is_some_and(|poll| poll.ports.contains(&port));
+    if (due || polled) && domain.blocked {
+        domain.blocked = false;
+        domain.polling = None;
+        crate::sched::request_reschedule();
+    }
+}
+
+/// Raises virtual interrupt `virq` in domain `id`, if it bound one.
+pub fn send_virq(id: DomainId, virq: u32) {
+    domain::with(id, |domain| {
+        if let Some(port) = domain.ports.virq_port(virq) {
+            notify(domain, port);
+        }
+    });
+}
+
+/// On the way back to the running guest: enter its event callback if an
+/// upcall is pending and events are unmasked.
+pub fn deliver_upcall(frame: &mut GuestFrame) {
+    let failure = domain::with_current(|domain| {
+        if !domain.shared_info().vcpu(0).events_need_delivery() {
+            return None;
+        }
+        let callback = domain.vcpu.callbacks.event;
+        if callback == 0 {
+            return None; // no callback: events stay pending until it polls them
+        }
+        bounce::bounce_to(domain, frame, callback, None, true).err()
+    });
+    // As Xen's failed bounce: the guest cannot take its events, crash it
+    // (outside the domain lock, which crashing takes).
+    if let Some(Some(problem)) = failure {
+        let mut reason = heapless::String::<160>::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut reason,
+            format_args!("cannot deliver an event upcall: {problem}"),
+        );
+        domain::crash_current(&reason);
+    }
+}
+
+/// The domain a request names: the caller (`DOMID_SELF` or its own ID),
+/// or, for a privileged caller, any existing one.
+fn resolve(caller: DomainId, named: u16) -> Result<DomainId, XenError> {
+    if named == DOMID_SELF || named == caller {
+        return Ok(caller);
+    }
+    crate::domain::require_privileged()?;
+    domain::with(named, |_| named).ok_or(XenError::ESRCH)
+}
+
+/// `event_channel_op(cmd, arg)`.
+pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
+    let caller = crate::domain::caller();
+    let Some(operation) = EventChannelOp::from_register(command) else {
+        caller_log!(Warn, "unknown event_channel_op {command}: -ENOSYS");
+        return Err(XenError::ENOSYS);
+    };
+    match operation {
+        EventChannelOp::AllocUnbound => {
+            let mut request: EvtchnAllocUnbound = guest_access::read_for_update(argument)?;
+            let owner = resolve(caller, request.dom)?;
+            let remote = if request.remote_dom == DOMID_SELF {
+                caller
+            } else {
+                request.remote_dom
+            };
+            request.port = domain::with(owner, |domain| domain.ports.alloc_unbound(remote))
+                .ok_or(XenError::ESRCH)??;
+            guest_access::write_to_guest(argument, &request)?;
+        }
+        EventChannelOp::BindInterdomain => {
+            let mut request: EvtchnBindInterdomain = guest_access::read_for_update(argument)?;
+            let remote = if request.remote_dom == DOMID_SELF {
+                caller
+            } else {
+                request.remote_dom
+            };
+            request.local_port = if remote == caller {
+                domain::with(caller, |domain| {
+                    rules::bind_interdomain_local(&mut domain.ports, caller, request.remote_port)
+                })
+                .ok_or(XenError::ESRCH)??
+            } else {
+                domain::with_two(caller, remote, |local, other| {
+                    rules::bind_interdomain(
+                        &mut local.ports,
+                        caller,
+                        &mut other.ports,
+                        remote,
+                        request.remote_port,
+                    )
+                })
+                .ok_or(XenError::ESRCH)??
+            };
+            // As Xen does: the new port starts pending, making up for any
+            // send dropped while the other end was unbound.
+            domain::with(caller, |domain| notify(domain, request.local_port));
+            guest_access::write_to_guest(argument, &request)?;
+        }
+        EventChannelOp::BindVirq => {
+            let mut request: EvtchnBindVirq = guest_access::read_for_update(argument)?;
+            request.port = domain::with(caller, |domain| {
+                domain.ports.bind_virq(request.virq, request.vcpu)
+            })
+            .ok_or(XenError::ESRCH)??;
+            guest_access::write_to_guest(argument, &request)?;
+        }
+        EventChannelOp::BindIpi => {
+            let mut request: EvtchnBindIpi = guest_access::read_for_update(argument)?;
+            request.port = domain::with(caller, |domain| domain.ports.bind_ipi(request.vcpu))
+                .ok_or(XenError::ESRCH)??;
+            guest_access::write_to_guest(argument, &request)?;
+        }
+        EventChannelOp::Close => {
+            let request: EvtchnClose = guest_access::read_from_guest(argument)?;
+            close(caller, request.port)?;
+        }
+        EventChannelOp::Send => {
+            let request: EvtchnSend = guest_access::read_from_guest(argument)?;
+            send(caller, request.port)?;
+        }
+        EventChannelOp::Status => {
+            let mut request: EvtchnStatus = guest_access::read_for_update(argument)?;
+            let owner = resolve(caller, request.dom)?;
+            let channel = domain::with(owner, |domain| domain.ports.status(request.port))
+                .ok_or(XenError::ESRCH)??;
+            let (kind, detail) = match channel {
+                Channel::Free => (EvtchnStatusKind::Closed, EvtchnStatusDetail::unbound(0)),
+                Channel::Unbound { remote } => (
+                    EvtchnStatusKind::Unbound,
+                    EvtchnStatusDetail::unbound(remote),
+                ),
+                Channel::Interdomain {
+                    remote,
+                    remote_port,
+                } => (
+                    EvtchnStatusKind::Interdomain,
+                    EvtchnStatusDetail::interdomain(remote, remote_port),
+                ),
+                Channel::Virq { virq } => (EvtchnStatusKind::Virq, EvtchnStatusDetail::irq(virq)),
+                Channel::Ipi => (EvtchnStatusKind::Ipi, EvtchnStatusDetail::irq(0)),
+            };
+            request.status = kind.raw();
+            request.vcpu = 0;
+            request.detail = detail;
+            guest_access::write_to_guest(argument, &request)?;
+        }
+        EventChannelOp::Unmask => {
+            let request: EvtchnUnmask = guest_access::read_from_guest(argument)?;
+            domain::with(caller, |domain| {
+                domain.ports.status(request.port)?;
+                // SAFETY: the domain's own shared info page.
+                rules::unmask(domain.shared_info(), request.port);
+                Ok::<(), XenError>(())
+            })
+            .ok_or(XenError::ESRCH)??;
+        }
+        EventChannelOp::BindVcpu => {
+            let request: EvtchnBindVcpu = guest_access::read_from_guest(argument)?;
+            domain::with(caller, |domain| {
+                domain.ports.bind_vcpu(request.port, request.vcpu)
+            })
+            .ok_or(XenError::ESRCH)??;
+        }
+        EventChannelOp::InitControl => return init_control(caller, argument),
+        other => {
+            caller_log!(
+                Warn,
+                "event_channel_op {} is not implemented: -ENOSYS",
+                other.name()
+            );
+            return Err(XenError::ENOSYS);
+        }
+    }
+    Ok(0)
+}
+
+/// Size of the FIFO ABI's control block (`evtchn_fifo_control_block`:
+/// `ready`, a reserved word, and 16 queue heads).
+const FIFO_CONTROL_BLOCK_SIZE: u32 = 8 + 16 * 4;
+
+/// `EVTCHNOP_init_control`: the switch to the FIFO ABI. Only the 2-level
+/// ABI is offered, but the request is checked first, in Xen's order, so
+/// that a malformed one gets Xen's answer (XSA-188: a bad frame must be
+/// refused, not used): a control block that is misaligned or runs off its
+/// page is `-EINVAL`, a vCPU the domain does not have `-ENOENT`, a frame
+/// that is not the caller's memory `-EINVAL`. A well-formed request is
+/// then `-ENOSYS`, and the guest stays on the 2-level ABI (Linux falls
+/// back to it when this call fails).
+fn init_control(caller: DomainId, argument: u64) -> Result<u64, XenError> {
+    let request: EvtchnInitControl = guest_access::read_for_update(argument)?;
+    if !request.offset.is_multiple_of(8)
+        || request.offset > PAGE_SIZE as u32 - FIFO_CONTROL_BLOCK_SIZE
+    {
+        caller_log!(Debug, "EVTCHNOP_init_control: control block offset {:#x} is misaligned or runs off the page: -EINVAL", request.offset);
+        return Err(XenError::EINVAL);
+    }
+    if request.vcpu != 0 {
+        caller_log!(
+            Debug,
+            "EVTCHNOP_init_control: no vCPU {}: -ENOENT",
+            request.vcpu
+        );
+        return Err(XenError::ENOENT);
+    }
+    // A PV guest names machine frames.
+    let owned =
+        crate::mm::frame_table::with(|table, _| table.is_owned_by(request.control_gfn, caller));
+    if !owned {
+        caller_log!(
+            Debug,
+            "EVTCHNOP_init_control: frame {:#x} is not the caller's memory: -EINVAL",
+            request.control_gfn
+        );
+        return Err(XenError::EINVAL);
+    }
+    caller_log!(
+        Debug,
+        "EVTCHNOP_init_control: the FIFO ABI is not offered; the 2-level ABI stays: -ENOSYS"
+    );
+    Err(XenError::ENOSYS)
+}
+
+/// `EVTCHNOP_close` of `caller`'s `port`: frees it; the other end of an
+/// interdomain channel goes back to unbound (waiting for a new partner).
+pub fn close(caller: DomainId, port: Port) -> Result<(), XenError> {
+    let closed = domain::with(caller, |domain| {
+        let closed = domain.ports.close(port)?;
+        // SAFETY: the domain's own shared info page.
+        rules::clear_pending(domain.shared_info(), port);
+        Ok::<_, XenError>(closed)
+    })
+    .ok_or(XenError::ESRCH)??;
+    if let rules::Closed::Interdomain {
+        remote,
+        remote_port,
+    } = closed
+    {
+        domain::with(remote, |domain| {
+            if domain.ports.revert_to_unbound(remote_port, caller).is_err() {
+                log::error!("event channel {remote_port} of d{remote} was not connected to d{caller}'s port {port}");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Closes every port of a domain being destroyed (its table goes with it);
+/// the other ends of its interdomain channels become unbound.
+pub fn close_all(domain: &mut Domain) -> alloc::vec::Vec<rules::RemoteEnd> {
+    let id = domain.id;
+    domain.ports.close_all(id).collect()
+}
+
+/// Gives the other domains their side back after `close_all`.
+pub fn release_remote_ends(closer: DomainId, ends: &[rules::RemoteEnd]) {
+    for end in ends {
+        domain::with(end.domain, |domain| {
+            let _ = domain.ports.revert_to_unbound(end.port, closer);
+        });
+    }
+}
+
+/// `EVTCHNOP_send` from `caller` on `port`.
+pub fn send(caller: DomainId, port: Port) -> Result<(), XenError> {
+    let target = domain::with(caller, |domain| rules::send_target(&domain.ports, port))
+        .ok_or(XenError::ESRCH)??;
+    match target {
+        Target::Drop => {}
+        Target::Local { port } => {
+            domain::with(caller, |domain| notify(domain, port));
+        }
+        Target::Remote {
+            domain: remote,
+            port,
+        } => {
+            domain::with(remote, |domain| notify(domain, port));
+        }
+    }
+    Ok(())
+}
