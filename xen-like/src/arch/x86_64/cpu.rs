@@ -23,7 +23,13 @@
 
 use super::entry;
 use super::instructions::{self, MSR_CSTAR, MSR_EFER, MSR_LSTAR, MSR_SFMASK, MSR_STAR};
-use core::ptr::addr_of_mut;
+use core::ptr::{addr_of, addr_of_mut};
+use x86_64::instructions::segmentation::{Segment, CS, DS, ES, FS, SS};
+use x86_64::instructions::tables::{lgdt, lidt, load_tss};
+use x86_64::structures::gdt::{Descriptor, SegmentSelector};
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::structures::DescriptorTablePointer;
+use x86_64::VirtAddr;
 
 /// Hypervisor code selector.
 pub const HYPERVISOR_CS: u16 = 0xe008;
@@ -53,22 +59,10 @@ const SYSCALL_RFLAGS_MASK: u64 = 0x4_7700;
 #[repr(C, align(4096))]
 struct Gdt([u64; GDT_ENTRIES]);
 
-/// The 64-bit TSS, as the processor reads it.
-#[repr(C, packed(4))]
-struct Tss {
-    reserved0: u32,
-    /// Stacks for entries from ring 3 (only RSP0 is used).
-    rsp: [u64; 3],
-    reserved1: u64,
-    /// Interrupt stack table: IST1..IST7.
-    ist: [u64; 7],
-    reserved2: u64,
-    reserved3: u16,
-    /// Offset of the I/O permission bitmap; beyond the limit means none,
-    /// so every port access from ring 3 faults.
-    iomap_base: u16,
-}
-
+/// An IDT gate, written by hand: the `x86_64` crate's IDT type wants
+/// handlers in the unstable `x86-interrupt` calling convention (or a raw
+/// address per typed field), while every one of our 256 gates points at an
+/// assembly stub of `entry.rs` that saves the whole guest frame itself.
 #[repr(C, align(16))]
 #[derive(Clone, Copy)]
 struct IdtEntry {
@@ -90,15 +84,10 @@ struct IstStacks([[u8; IST_STACK_SIZE]; 3]);
 // The tables are written once by `init_boot_cpu`, before interrupts or
 // guests exist, and afterwards only read by the processor.
 static mut GDT: Gdt = Gdt([0; GDT_ENTRIES]);
-static mut TSS: Tss = Tss {
-    reserved0: 0,
-    rsp: [0; 3],
-    reserved1: 0,
-    ist: [0; 7],
-    reserved2: 0,
-    reserved3: 0,
-    iomap_base: core::mem::size_of::<Tss>() as u16,
-};
+/// The 64-bit TSS: RSP0 for entries from ring 3 and the IST stacks. Its
+/// I/O bitmap offset points past its end (the crate's default): no
+/// bitmap, so every port access from ring 3 faults.
+static mut TSS: TaskStateSegment = TaskStateSegment::new();
 static mut IDT: Idt = Idt([IdtEntry {
     offset_low: 0,
     selector: 0,
@@ -109,12 +98,6 @@ static mut IDT: Idt = Idt([IdtEntry {
     reserved: 0,
 }; 256]);
 static mut IST_STACKS: IstStacks = IstStacks([[0; IST_STACK_SIZE]; 3]);
-
-#[repr(C, packed)]
-struct DescriptorPointer {
-    limit: u16,
-    base: u64,
-}
 
 /// Sets up the boot CPU's GDT, TSS, IDT and `syscall` MSRs. `stack_top` is
 /// the CPU's hypervisor stack, where entries from ring 3 land.
@@ -138,24 +121,28 @@ unsafe fn fill_gdt(stack_top: u64) {
     let ist = addr_of_mut!(IST_STACKS);
     // SAFETY: exclusive access during boot (see the caller).
     unsafe {
-        (*tss).rsp[0] = stack_top;
+        (*tss).privilege_stack_table[0] = VirtAddr::new(stack_top);
         for (slot, stack) in (*ist).0.iter().enumerate() {
-            (*tss).ist[slot] = stack.as_ptr() as u64 + IST_STACK_SIZE as u64;
+            (*tss).interrupt_stack_table[slot] =
+                VirtAddr::new(stack.as_ptr() as u64 + IST_STACK_SIZE as u64);
         }
         let entries = &mut (*gdt).0;
-        entries[usize::from(HYPERVISOR_CS >> 3)] = 0x00af_9a00_0000_ffff;
-        entries[usize::from(HYPERVISOR_DS >> 3)] = 0x00cf_9200_0000_ffff;
-        entries[usize::from((SYSRET_BASE + 8) >> 3)] = 0x00cf_f200_0000_ffff; // ring-3 data
-        entries[usize::from((SYSRET_BASE + 16) >> 3)] = 0x00af_fa00_0000_ffff; // ring-3 64-bit code
-        let base = tss as u64;
-        let limit = (core::mem::size_of::<Tss>() - 1) as u64;
-        let low = (limit & 0xffff)
-            | ((base & 0xff_ffff) << 16)
-            | (0x89 << 40) // present, 64-bit TSS (available)
-            | (((limit >> 16) & 0xf) << 48)
-            | (((base >> 24) & 0xff) << 56);
-        entries[usize::from(TSS_SELECTOR >> 3)] = low;
-        entries[usize::from(TSS_SELECTOR >> 3) + 1] = base >> 32;
+        entries[usize::from(HYPERVISOR_CS >> 3)] = segment(Descriptor::kernel_code_segment());
+        entries[usize::from(HYPERVISOR_DS >> 3)] = segment(Descriptor::kernel_data_segment());
+        entries[usize::from((SYSRET_BASE + 8) >> 3)] = segment(Descriptor::user_data_segment());
+        entries[usize::from((SYSRET_BASE + 16) >> 3)] = segment(Descriptor::user_code_segment());
+        if let Descriptor::SystemSegment(low, high) = Descriptor::tss_segment(&*addr_of!(TSS)) {
+            entries[usize::from(TSS_SELECTOR >> 3)] = low;
+            entries[usize::from(TSS_SELECTOR >> 3) + 1] = high;
+        }
+    }
+}
+
+/// The raw value of a code or data segment descriptor.
+fn segment(descriptor: Descriptor) -> u64 {
+    match descriptor {
+        Descriptor::UserSegment(value) => value,
+        Descriptor::SystemSegment(low, _) => low,
     }
 }
 
@@ -192,39 +179,27 @@ unsafe fn fill_idt() {
 /// # Safety
 /// The GDT, TSS and IDT must be filled.
 unsafe fn load_tables() {
-    let gdt_pointer = DescriptorPointer {
+    let gdt_pointer = DescriptorTablePointer {
         limit: (GDT_ENTRIES * 8 - 1) as u16,
-        base: addr_of_mut!(GDT) as u64,
+        base: VirtAddr::from_ptr(addr_of!(GDT)),
     };
-    let idt_pointer = DescriptorPointer {
+    let idt_pointer = DescriptorTablePointer {
         limit: (core::mem::size_of::<Idt>() - 1) as u16,
-        base: addr_of_mut!(IDT) as u64,
+        base: VirtAddr::from_ptr(addr_of!(IDT)),
     };
-    // SAFETY: the tables are filled and 'static. Reloading CS through a far
-    // return and the data segments makes the CPU use the new GDT at once.
+    let null = SegmentSelector(0);
+    // SAFETY: the tables are filled and 'static. Reloading CS (the crate
+    // does it with a far return) and the data segments makes the CPU use
+    // the new GDT at once; the TSS descriptor is present and available.
     unsafe {
-        core::arch::asm!(
-            "lgdt [{gdt}]",
-            "lidt [{idt}]",
-            "push {cs}",
-            "lea {scratch}, [rip + 2f]",
-            "push {scratch}",
-            "retfq",
-            "2:",
-            "mov {scratch:e}, {ds}",
-            "mov ss, {scratch:e}",
-            "xor {scratch:e}, {scratch:e}",
-            "mov ds, {scratch:e}",
-            "mov es, {scratch:e}",
-            "mov fs, {scratch:e}",
-            "ltr {tss:x}",
-            gdt = in(reg) &gdt_pointer,
-            idt = in(reg) &idt_pointer,
-            cs = const HYPERVISOR_CS as u64,
-            ds = const HYPERVISOR_DS as u32,
-            tss = in(reg) TSS_SELECTOR,
-            scratch = out(reg) _,
-        );
+        lgdt(&gdt_pointer);
+        lidt(&idt_pointer);
+        CS::set_reg(SegmentSelector(HYPERVISOR_CS));
+        SS::set_reg(SegmentSelector(HYPERVISOR_DS));
+        DS::set_reg(null);
+        ES::set_reg(null);
+        FS::set_reg(null);
+        load_tss(SegmentSelector(TSS_SELECTOR));
     }
     // GS is not reloaded: loading a selector into GS would clear the GS
     // base that points at the per-CPU block.
@@ -262,13 +237,13 @@ pub fn load_hypervisor_gdt() {
 /// is [`reserved_gdt_entries`] and whose guest part passed
 /// `check_descriptor`, and must stay allocated until another GDT is loaded.
 pub unsafe fn load_gdt(table: *const u64) {
-    let pointer = DescriptorPointer {
+    let pointer = DescriptorTablePointer {
         limit: (GDT_ENTRIES * 8 - 1) as u16,
-        base: table as u64,
+        base: VirtAddr::from_ptr(table),
     };
     // SAFETY: the caller vouches for the table. The loaded segment registers
     // keep their cached descriptors; the TSS stays loaded.
-    unsafe { core::arch::asm!("lgdt [{}]", in(reg) &pointer, options(nostack, preserves_flags)) };
+    unsafe { lgdt(&pointer) };
 }
 
 fn init_syscall() {

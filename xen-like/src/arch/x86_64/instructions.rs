@@ -1,7 +1,21 @@
 //! Thin wrappers around single privileged instructions and MSRs.
+//!
+//! Where the `x86_64` crate has the instruction (MSRs, control registers,
+//! port I/O, `invlpg`, `hlt`, interrupt flag), the wrapper calls it; the
+//! rest is hand-written `asm!`, each for a reason given beside it: the
+//! debug registers are loaded six at once, the segment-selector loads must
+//! keep the per-CPU GS base, and `fxsave64`/`fxrstor64` take a buffer the
+//! crate does not model. The wrappers keep the hypervisor's own names and
+//! raw `u64` values, so that the callers (which handle guest-supplied
+//! numbers) never meet the crate's panicking constructors.
 
 use crate::traps::debug_registers::{DebugRegisters, DR6_ALWAYS_ONE, DR7_ALWAYS_ONE};
 use core::arch::asm;
+use x86_64::instructions::{interrupts, port::Port, tlb};
+use x86_64::registers::control::{Cr0, Cr2, Cr3, Cr4};
+use x86_64::registers::model_specific::Msr;
+use x86_64::structures::paging::PhysFrame;
+use x86_64::{PhysAddr, VirtAddr};
 
 /// IA32_EFER.
 pub const MSR_EFER: u32 = 0xC000_0080;
@@ -20,13 +34,9 @@ pub const MSR_KERNEL_GS_BASE: u32 = 0xC000_0102;
 
 /// Reads a model-specific register.
 pub fn read_msr(msr: u32) -> u64 {
-    let (low, high): (u32, u32);
     // SAFETY: the MSRs this module names exist on every x86_64 CPU; reading
     // one has no side effect on memory.
-    unsafe {
-        asm!("rdmsr", in("ecx") msr, out("eax") low, out("edx") high, options(nostack, nomem))
-    };
-    (u64::from(high) << 32) | u64::from(low)
+    unsafe { Msr::new(msr).read() }
 }
 
 /// Writes a model-specific register.
@@ -36,9 +46,7 @@ pub fn read_msr(msr: u32) -> u64 {
 /// hypervisor expects (entry points, selectors, bases).
 pub unsafe fn write_msr(msr: u32, value: u64) {
     // SAFETY: the caller upholds the contract above.
-    unsafe {
-        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack));
-    }
+    unsafe { Msr::new(msr).write(value) }
 }
 
 /// Sets the hypervisor's GS base.
@@ -57,28 +65,19 @@ pub fn write_kernel_gs_base(value: u64) {
 /// Reads the time-stamp counter.
 #[inline(always)]
 pub fn rdtsc() -> u64 {
-    let (low, high): (u32, u32);
     // SAFETY: rdtsc only reads the counter.
-    unsafe {
-        asm!("rdtsc", out("eax") low, out("edx") high, options(nostack, nomem, preserves_flags))
-    };
-    (u64::from(high) << 32) | u64::from(low)
+    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// Reads CR2, the address of the last page fault.
 pub fn read_cr2() -> u64 {
-    let value: u64;
-    // SAFETY: reading CR2 has no side effect.
-    unsafe { asm!("mov {}, cr2", out(reg) value, options(nostack, nomem, preserves_flags)) };
-    value
+    Cr2::read_raw()
 }
 
 /// Reads CR3, the current page-table root.
 pub fn read_cr3() -> u64 {
-    let value: u64;
-    // SAFETY: reading CR3 has no side effect.
-    unsafe { asm!("mov {}, cr3", out(reg) value, options(nostack, nomem, preserves_flags)) };
-    value
+    let (frame, flags) = Cr3::read_raw();
+    frame.start_address().as_u64() | u64::from(flags)
 }
 
 /// Loads a new page-table root (which also flushes non-global TLB entries).
@@ -87,15 +86,19 @@ pub fn read_cr3() -> u64 {
 /// `root` must be the physical address of a PML4 that maps the hypervisor
 /// (its code, stack and data) exactly as the current one does.
 pub unsafe fn write_cr3(root: u64) {
+    // The root is one of the hypervisor's own frames, so its address fits
+    // in 52 bits and PhysAddr cannot refuse it.
+    let frame = PhysFrame::containing_address(PhysAddr::new(root));
     // SAFETY: the caller upholds the contract above.
-    unsafe { asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) };
+    unsafe { Cr3::write_raw(frame, (root & 0xfff) as u16) };
 }
 
 /// Stops this CPU for good.
 pub fn halt_forever() -> ! {
+    interrupts::disable();
     loop {
-        // SAFETY: with interrupts off, hlt only wakes for NMI; we loop back.
-        unsafe { asm!("cli", "hlt", options(nostack, nomem)) };
+        // With interrupts off, hlt only wakes for an NMI; we loop back.
+        x86_64::instructions::hlt();
     }
 }
 
@@ -111,9 +114,7 @@ pub fn cpuid(leaf: u32) -> (u32, u32, u32, u32) {
 /// The port and value must be ones the hypervisor's own drivers own.
 pub unsafe fn outb(port: u16, value: u8) {
     // SAFETY: the caller upholds the contract above.
-    unsafe {
-        asm!("out dx, al", in("dx") port, in("al") value, options(nostack, nomem, preserves_flags))
-    };
+    unsafe { Port::<u8>::new(port).write(value) };
 }
 
 /// Writes a 16-bit word to an I/O port.
@@ -122,9 +123,7 @@ pub unsafe fn outb(port: u16, value: u8) {
 /// The port and value must be ones the hypervisor's own drivers own.
 pub unsafe fn outw(port: u16, value: u16) {
     // SAFETY: the caller upholds the contract above.
-    unsafe {
-        asm!("out dx, ax", in("dx") port, in("ax") value, options(nostack, nomem, preserves_flags))
-    };
+    unsafe { Port::<u16>::new(port).write(value) };
 }
 
 /// Writes a 32-bit word to an I/O port.
@@ -133,9 +132,7 @@ pub unsafe fn outw(port: u16, value: u16) {
 /// The port and value must be ones the hypervisor's own drivers own.
 pub unsafe fn outl(port: u16, value: u32) {
     // SAFETY: the caller upholds the contract above.
-    unsafe {
-        asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, nomem, preserves_flags))
-    };
+    unsafe { Port::<u32>::new(port).write(value) };
 }
 
 /// Reads a byte from an I/O port.
@@ -144,19 +141,16 @@ pub unsafe fn outl(port: u16, value: u32) {
 /// The port must be one the hypervisor's own drivers own (reads can have
 /// side effects on devices).
 pub unsafe fn inb(port: u16) -> u8 {
-    let value: u8;
     // SAFETY: the caller upholds the contract above.
-    unsafe {
-        asm!("in al, dx", in("dx") port, out("al") value, options(nostack, nomem, preserves_flags))
-    };
-    value
+    unsafe { Port::<u8>::new(port).read() }
 }
 
 /// Invalidates the TLB entry of one virtual address.
+/// A non-canonical address can have no TLB entry: there is nothing to drop.
 pub fn invlpg(address: u64) {
-    // SAFETY: dropping a TLB entry is always safe: the next access walks the
-    // page tables again.
-    unsafe { asm!("invlpg [{}]", in(reg) address, options(nostack, preserves_flags)) };
+    if let Ok(address) = VirtAddr::try_new(address) {
+        tlb::flush(address);
+    }
 }
 
 /// FS base.
@@ -214,10 +208,11 @@ pub fn fxrstor(state: &FpuState) {
 /// Stops the CPU until the next interrupt, with interrupts enabled just for
 /// the wait (the hypervisor otherwise runs with interrupts off).
 pub fn wait_for_interrupt() {
-    // SAFETY: `sti; hlt` cannot miss a wake-up: the interrupt shadow of sti
-    // covers the hlt. The handler runs on this stack and returns here; `cli`
+    // `sti; hlt` cannot miss a wake-up: the interrupt shadow of sti covers
+    // the hlt. The handler runs on this stack and returns here; `cli`
     // restores the hypervisor's interrupts-off state.
-    unsafe { asm!("sti", "hlt", "cli", options(nostack)) };
+    interrupts::enable_and_hlt();
+    interrupts::disable();
 }
 
 /// The CPUID leaf `leaf`, sub-leaf `subleaf`: (eax, ebx, ecx, edx).
@@ -228,18 +223,12 @@ pub fn cpuid_count(leaf: u32, subleaf: u32) -> (u32, u32, u32, u32) {
 
 /// Reads CR0.
 pub fn read_cr0() -> u64 {
-    let value: u64;
-    // SAFETY: reading CR0 has no side effect.
-    unsafe { asm!("mov {}, cr0", out(reg) value, options(nostack, nomem, preserves_flags)) };
-    value
+    Cr0::read_raw()
 }
 
 /// Reads CR4.
 pub fn read_cr4() -> u64 {
-    let value: u64;
-    // SAFETY: reading CR4 has no side effect.
-    unsafe { asm!("mov {}, cr4", out(reg) value, options(nostack, nomem, preserves_flags)) };
-    value
+    Cr4::read_raw()
 }
 
 /// IA32_TSC_AUX, which `rdtscp` returns in ecx.
