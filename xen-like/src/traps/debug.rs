@@ -9,6 +9,7 @@
 //! only while a breakpoint is enabled (DR7 has an enable bit set), as in
 //! Xen, so a vCPU that never debugs costs nothing on a context switch.
 
+use crate::arch::x86_64::frame::GuestFrame;
 use crate::arch::x86_64::instructions::{
     disable_breakpoints, load_debug_registers, take_debug_status,
 };
@@ -81,4 +82,35 @@ pub fn get_debugreg(domain: &mut Domain, register: u64) -> Result<u64, XenError>
 /// in DR6 in the guest's DR6 (which it reads with `get_debugreg`).
 pub fn record_debug_status(vcpu: &mut Vcpu) {
     vcpu.debug.record_status(take_debug_status());
+}
+
+/// A `#DB` arrived while the hypervisor ran. The guest's breakpoints are
+/// on guest addresses only (`debug_registers`), and the hypervisor reaches
+/// guest memory through the direct map, so this is a guest's data
+/// breakpoint on a `mov %ss` whose `#DB` the processor held back until the
+/// next instruction, a `syscall` or an `int3`, had entered the hypervisor
+/// (Xen's XSA-260 and XSA-265; `arch::x86_64::entry` explains the entry
+/// side). As Xen does, record the status in the vCPU's DR6 and go on: the
+/// `#DB` is a trap, so returning resumes the entry path where it was. A
+/// guest must not be able to stop the machine with it, so this is never
+/// fatal.
+pub fn hypervisor_context(frame: &GuestFrame) {
+    let recorded = crate::domain::with_current(|domain| {
+        record_debug_status(&mut domain.vcpu);
+        crate::console::guest_log!(
+            domain,
+            Debug,
+            "#DB in the hypervisor at rip {:#x} (a breakpoint held back by mov %ss): recorded in DR6, ignored",
+            frame.rip
+        );
+    });
+    if recorded.is_none() {
+        // No guest runs (the idle loop): nothing can have set a breakpoint,
+        // but clear the sticky status all the same.
+        take_debug_status();
+        log::warn!(
+            "#DB in the hypervisor at rip {:#x} with no guest running: ignored",
+            frame.rip
+        );
+    }
 }

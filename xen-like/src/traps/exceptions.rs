@@ -27,6 +27,7 @@ extern "C" fn handle_trap(frame: &mut GuestFrame) {
         }
         VECTOR_NMI => log::warn!("NMI received (ignored)"),
         VECTOR_DOUBLE_FAULT | VECTOR_MACHINE_CHECK => hypervisor_fatal(frame),
+        emulate::VECTOR_DEBUG if !frame.came_from_guest() => debug::hypervisor_context(frame),
         v if v < 32 && frame.came_from_guest() => guest_exception(frame),
         v if v < 32 => hypervisor_fatal(frame),
         v => log::warn!("unexpected interrupt on vector {v:#x} (ignored)"),
@@ -130,7 +131,7 @@ pub fn user_syscall(frame: &mut GuestFrame) {
 
 /// The hypervisor itself faulted: print everything and stop the machine.
 pub fn hypervisor_fatal(frame: &GuestFrame) -> ! {
-    let vector = frame.vector as usize;
+    let vector = usize::from(frame.vector as u8);
     let name = EXCEPTION_NAMES.get(vector).copied().unwrap_or("interrupt");
     let mut out = crate::console::fatal_writer();
     let _ = writeln!(out, "\n(XEN) ****************************************");

@@ -47,7 +47,11 @@ pub const GDT_ENTRIES: usize = (TSS_SELECTOR as usize >> 3) + 2;
 pub const FIRST_RESERVED_GDT_ENTRY: usize = 0xe000 >> 3;
 
 /// Vectors of the exceptions that get their own stacks (IST), because they
-/// can arrive when the current stack cannot be trusted.
+/// can arrive when the current stack cannot be trusted: `#DB` at the first
+/// instruction of `syscall_entry`, still on the guest's stack pointer
+/// (see `entry.rs`), NMI and machine checks anywhere, a double fault
+/// after a stack overflow.
+const VECTOR_DEBUG: u8 = 1;
 const VECTOR_NMI: u8 = 2;
 const VECTOR_DOUBLE_FAULT: u8 = 8;
 const VECTOR_MACHINE_CHECK: u8 = 18;
@@ -79,7 +83,7 @@ struct IdtEntry {
 struct Idt([IdtEntry; 256]);
 
 #[repr(C, align(16))]
-struct IstStacks([[u8; IST_STACK_SIZE]; 3]);
+struct IstStacks([[u8; IST_STACK_SIZE]; 4]);
 
 // The tables are written once by `init_boot_cpu`, before interrupts or
 // guests exist, and afterwards only read by the processor.
@@ -97,7 +101,7 @@ static mut IDT: Idt = Idt([IdtEntry {
     offset_high: 0,
     reserved: 0,
 }; 256]);
-static mut IST_STACKS: IstStacks = IstStacks([[0; IST_STACK_SIZE]; 3]);
+static mut IST_STACKS: IstStacks = IstStacks([[0; IST_STACK_SIZE]; 4]);
 
 /// Sets up the boot CPU's GDT, TSS, IDT and `syscall` MSRs. `stack_top` is
 /// the CPU's hypervisor stack, where entries from ring 3 land.
@@ -156,6 +160,7 @@ unsafe fn fill_idt() {
             VECTOR_NMI => 2,
             VECTOR_DOUBLE_FAULT => 1,
             VECTOR_MACHINE_CHECK => 3,
+            VECTOR_DEBUG => 4,
             _ => 0,
         };
         // Breakpoint and overflow may be raised by a guest with int3/into:

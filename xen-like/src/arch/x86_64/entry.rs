@@ -17,6 +17,22 @@
 //! - `enter_guest`: the first entry into a guest jumps to the common exit
 //!   with a frame the builder prepared.
 //!
+//! An exception in the hypervisor with the guest's GS (Xen's XSA-260 and
+//! XSA-265). `mov %ss` (and `pop %ss`) holds back a `#DB` its own memory
+//! access raised (a guest data breakpoint on the selector it loads) until
+//! the *next* instruction has run. If that instruction is `syscall`, or
+//! an `int3` that enters through the IDT, the `#DB` arrives in ring 0 at
+//! the first instruction of the hypervisor's entry: before `swapgs`, and
+//! for `syscall` still on the guest's stack pointer. So the `#DB` gate has
+//! its own IST stack (the CPU never pushes a frame on a stack the guest
+//! chose), and an exception from ring 0 checks the live GS base against
+//! the hypervisor's (`rdmsr`, as Xen's "paranoid" entries do) and swaps GS
+//! when it holds the guest's, marking the frame with `ENTRY_SWAPPED_GS`
+//! so that the exit swaps back. The `#DB` itself is recorded in the
+//! vCPU's DR6 and otherwise ignored (`traps::debug::hypervisor_context`).
+//! QEMU's software emulation raises such a `#DB` at once instead of after
+//! the next instruction, so it cannot replay this; real processors do.
+//!
 //! CR0.TS (the lazy-FPU flag a guest sets with `fpu_taskswitch`) is set
 //! only while a guest that asked for it runs: the exit paths set it after
 //! the last SSE instruction (`RESTORE_ALL`), and every entry clears it
@@ -140,19 +156,40 @@ core::arch::global_asm!(
     "    je 1f",
     "    clts",
     "    jmp 1f",
+    // From ring 0: GS may still (or already) hold the guest's base, if the
+    // exception hit the first instruction of an entry or the last ones of
+    // an exit (see "An exception in the hypervisor with the guest's GS"
+    // above). Compare the live base with the hypervisor's and swap if they
+    // differ, marking the frame (bit 32 of its vector word).
+    "5:  push %rax; push %rcx; push %rdx",
+    "    mov $0xc0000101, %ecx", // MSR_GS_BASE
+    "    rdmsr",
+    "    shl $32, %rdx",
+    "    or %rax, %rdx",
+    "    cmp HYPERVISOR_GS_BASE(%rip), %rdx",
+    "    pop %rdx; pop %rcx; pop %rax",
+    "    je 7f",
+    "    swapgs",
+    "    orl $1, 4(%rsp)", // ENTRY_SWAPPED_GS
     // From ring 0 CR0.TS is clear, except in the few instructions of the
     // exit path after it was set for the guest (a fault of iretq itself, an
     // NMI): clear it, so that SAVE_ALL and the handler can use SSE.
-    "5:  clts",
+    "7:  clts",
     "1:  SAVE_ALL",
     "    mov %rsp, %rdi",
     "    call handle_trap",
     ".global exit_through_iret",
     "exit_through_iret:",
     "    RESTORE_ALL",
-    "    add $16, %rsp", // vector and error code
-    "    testb $3, 8(%rsp)",
-    "    jz 2f",
+    "    testb $3, 24(%rsp)", // CS of the frame
+    "    jnz 8f",
+    // Back to ring 0: give GS back to the guest if the entry took it.
+    "    testl $1, 4(%rsp)", // ENTRY_SWAPPED_GS
+    "    jz 9f",
+    "    swapgs",
+    "9:  add $16, %rsp", // vector and error code
+    "    iretq",
+    "8:  add $16, %rsp", // vector and error code
     "    cmpb $0, %gs:{guest_ts}",
     "    je 6f",
     "    push %rax",
@@ -161,7 +198,7 @@ core::arch::global_asm!(
     "    mov %rax, %cr0",
     "    pop %rax",
     "6:  swapgs",
-    "2:  iretq",
+    "    iretq",
     ".popsection",
     ".pushsection .rodata.hypervisor_mxcsr, \"a\"",
     ".align 4",

@@ -21,6 +21,11 @@ pub const ENTRY_SYSCALL: u64 = 0x100;
 /// `vector` value of a frame that must be restored in full with `iretq`
 /// (set by handlers that rewrote `rcx`/`r11`, such as the `iret` hypercall).
 pub const ENTRY_FULL_RESTORE: u64 = 0x200;
+/// Flag in `vector` of a frame that interrupted ring 0 while GS held the
+/// guest's base (the first instruction of `syscall_entry`, the last ones of
+/// an exit path): the entry swapped GS, and the exit swaps it back. See
+/// `entry.rs`, "An exception in the hypervisor with the guest's GS".
+pub const ENTRY_SWAPPED_GS: u64 = 1 << 32;
 
 /// A guest's complete register state, lowest address first.
 #[repr(C, align(16))]

@@ -109,6 +109,14 @@ impl PerCpu {
 /// The boot CPU's block (further CPUs will get theirs from the heap).
 static BOOT_CPU: PerCpu = PerCpu::new();
 
+/// The boot CPU's block's address, which its GS base holds whenever the
+/// hypervisor runs its own code. The entry path compares the live GS base
+/// with it when an exception interrupts ring 0, to tell whether GS still
+/// holds the guest's base (see `entry.rs`). With several CPUs this becomes
+/// a check against the block at the top of the CPU's IST stack.
+#[no_mangle]
+static HYPERVISOR_GS_BASE: AtomicU64 = AtomicU64::new(0);
+
 /// Whether GS points at a per-CPU block yet (set once by the boot CPU; a
 /// CPU started later sets its GS base before it takes any lock).
 static GS_READY: AtomicBool = AtomicBool::new(false);
@@ -119,6 +127,7 @@ pub fn init_boot_cpu(stack_top: u64) {
     let address = block as *const PerCpu as u64;
     block.self_address.store(address, Ordering::Relaxed);
     block.stack_top.store(stack_top, Ordering::Relaxed);
+    HYPERVISOR_GS_BASE.store(address, Ordering::Relaxed);
     super::instructions::write_gs_base(address);
     // The guest's GS base, swapped in on the way to the guest, starts at 0.
     super::instructions::write_kernel_gs_base(0);
