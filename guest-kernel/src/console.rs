@@ -16,11 +16,12 @@
 //! Text is gathered in a small buffer and written per buffer-full or per
 //! `print!`. Line ends become `\r\n`: a serial terminal needs both.
 
+#![forbid(unsafe_code)]
+
+use crate::sys::memory::ConsoleRing;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
-use hypercall_abi::console::{
-    ring_position, ConsoleInterface, CONSOLE_IN_RING_SIZE, CONSOLE_OUT_RING_SIZE,
-};
+use core::sync::atomic::{AtomicU32, Ordering};
+use hypercall_abi::console::CONSOLE_OUT_RING_SIZE;
 use hypercall_abi::wrappers;
 
 /// Gathers bytes and writes them with `console_io` when full or dropped.
@@ -86,8 +87,8 @@ impl Drop for ConsoleWriter {
     }
 }
 
-/// The console ring, once mapped (null before, and always in Dom0).
-static RING: AtomicPtr<ConsoleInterface> = AtomicPtr::new(core::ptr::null_mut());
+/// The console ring, once mapped (never in Dom0).
+static RING: spin::Once<ConsoleRing> = spin::Once::new();
 /// The console's event channel.
 static PORT: AtomicU32 = AtomicU32::new(0);
 /// Where the console page is mapped.
@@ -105,56 +106,40 @@ pub fn init() {
     if mfn == 0 || port == 0 {
         return; // no console backend: keep using console_io
     }
-    let flags = crate::paging::WRITABLE | crate::paging::USER | crate::paging::NO_EXECUTE;
-    if crate::paging::map(CONSOLE_ADDRESS, mfn, flags).is_ok() {
+    if let Ok(ring) = ConsoleRing::map(CONSOLE_ADDRESS, mfn, None) {
         PORT.store(port, Ordering::Relaxed);
-        RING.store(CONSOLE_ADDRESS as *mut ConsoleInterface, Ordering::Release);
+        RING.call_once(|| ring);
     }
 }
 
 /// Writes bytes to the ring (sleeping while it is full) or, without one,
-/// through `console_io`.
+/// through `console_io`. The backend only moves out_cons, we only move
+/// out_prod.
 fn write_bytes(bytes: &[u8]) {
-    let ring = RING.load(Ordering::Acquire);
-    if ring.is_null() {
+    let Some(ring) = RING.get() else {
         wrappers::console_write(bytes);
         return;
-    }
+    };
     let port = PORT.load(Ordering::Relaxed);
     let mut done = 0;
     while done < bytes.len() {
-        // SAFETY: the ring is our console page, mapped for our whole life;
-        // the backend only moves out_cons, we only move out_prod.
-        let (producer, consumer) = unsafe {
-            (
-                core::ptr::addr_of!((*ring).out_prod).read_volatile(),
-                core::ptr::addr_of!((*ring).out_cons).read_volatile(),
-            )
-        };
+        let (producer, consumer) = ring.output_indices();
         let space = CONSOLE_OUT_RING_SIZE - producer.wrapping_sub(consumer) as usize;
         if space == 0 {
             let _ = crate::events::send(port);
             crate::events::wait_until(|| {
-                // SAFETY: as above.
-                let consumer = unsafe { core::ptr::addr_of!((*ring).out_cons).read_volatile() };
+                let (_, consumer) = ring.output_indices();
                 consumer != producer.wrapping_sub(CONSOLE_OUT_RING_SIZE as u32)
             });
             continue;
         }
         let count = space.min(bytes.len() - done);
         for (offset, &byte) in bytes[done..done + count].iter().enumerate() {
-            let position =
-                ring_position(producer.wrapping_add(offset as u32), CONSOLE_OUT_RING_SIZE);
-            // SAFETY: as above; position < CONSOLE_OUT_RING_SIZE.
-            unsafe { core::ptr::addr_of_mut!((*ring).output[position]).write_volatile(byte) };
+            ring.set_output_byte(producer.wrapping_add(offset as u32), byte);
         }
         // The bytes must be in the ring before the index says so.
         core::sync::atomic::fence(Ordering::Release);
-        // SAFETY: as above.
-        unsafe {
-            core::ptr::addr_of_mut!((*ring).out_prod)
-                .write_volatile(producer.wrapping_add(count as u32))
-        };
+        ring.set_output_producer(producer.wrapping_add(count as u32));
         done += count;
     }
     let _ = crate::events::send(port);
@@ -164,19 +149,10 @@ fn write_bytes(bytes: &[u8]) {
 /// everything written to the ring: a guest about to power off calls this
 /// so that its last lines are not lost with it.
 pub fn drain(timeout_ns: u64) {
-    let ring = RING.load(Ordering::Acquire);
-    if ring.is_null() {
-        return;
-    }
+    let Some(ring) = RING.get() else { return };
     let deadline = crate::time::system_time_ns() + timeout_ns;
     loop {
-        // SAFETY: as in write_bytes.
-        let (producer, consumer) = unsafe {
-            (
-                core::ptr::addr_of!((*ring).out_prod).read_volatile(),
-                core::ptr::addr_of!((*ring).out_cons).read_volatile(),
-            )
-        };
+        let (producer, consumer) = ring.output_indices();
         if producer == consumer || crate::time::system_time_ns() >= deadline {
             return;
         }
@@ -185,27 +161,19 @@ pub fn drain(timeout_ns: u64) {
     }
 }
 
-/// Reads what the backend put in the input ring (typed at `xl console`).
+/// Reads what the backend put in the input ring (typed at `xl console`);
+/// here we only move in_cons.
 pub fn read_input(out: &mut [u8]) -> usize {
-    let ring = RING.load(Ordering::Acquire);
-    if ring.is_null() {
-        return 0;
+    let Some(ring) = RING.get() else { return 0 };
+    let (producer, mut consumer) = ring.input_indices();
+    let mut count = 0;
+    while consumer != producer && count < out.len() {
+        out[count] = ring.input_byte(consumer);
+        consumer = consumer.wrapping_add(1);
+        count += 1;
     }
-    // SAFETY: as in write_bytes; here we only move in_cons.
-    unsafe {
-        let producer = core::ptr::addr_of!((*ring).in_prod).read_volatile();
-        let mut consumer = core::ptr::addr_of!((*ring).in_cons).read_volatile();
-        let mut count = 0;
-        while consumer != producer && count < out.len() {
-            out[count] =
-                core::ptr::addr_of!((*ring).input[ring_position(consumer, CONSOLE_IN_RING_SIZE)])
-                    .read_volatile();
-            consumer = consumer.wrapping_add(1);
-            count += 1;
-        }
-        core::ptr::addr_of_mut!((*ring).in_cons).write_volatile(consumer);
-        count
-    }
+    ring.set_input_consumer(consumer);
+    count
 }
 
 /// Used by the `print!` macro.

@@ -14,11 +14,14 @@
 //! block`, which unmasks and blocks in one step, so an event that arrives
 //! between the check and the block is never missed.
 
-use crate::start;
+#![forbid(unsafe_code)]
+
+use crate::sys::hypercalls::{self, EventChannelRequest};
+use crate::sys::shared_info;
 use core::sync::atomic::{AtomicU64, Ordering};
 use hypercall_abi::event_channel::{
-    EventChannelOp, EventChannelPort, EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindVirq,
-    EvtchnClose, EvtchnSend, EvtchnUnmask,
+    EventChannelPort, EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindVirq, EvtchnClose,
+    EvtchnSend, EvtchnUnmask,
 };
 use hypercall_abi::layout::DOMID_SELF;
 use hypercall_abi::wrappers;
@@ -28,10 +31,8 @@ static FIRED: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
 /// Upcalls taken (for statistics and tests).
 static UPCALLS: AtomicU64 = AtomicU64::new(0);
 
-fn op<T>(operation: EventChannelOp, argument: &mut T) -> Result<(), i64> {
-    // SAFETY: `argument` is the structure `operation` reads and writes,
-    // valid for the call.
-    match unsafe { wrappers::event_channel_op(operation, argument as *mut T as *mut u8) } {
+fn op<T: EventChannelRequest>(argument: &mut T) -> Result<(), i64> {
+    match hypercalls::event_channel_op(argument) {
         0 => Ok(()),
         error => Err(error),
     }
@@ -40,13 +41,10 @@ fn op<T>(operation: EventChannelOp, argument: &mut T) -> Result<(), i64> {
 /// Registers the upcall and lets events in. Called once at start.
 #[cfg(not(test))]
 pub fn init() {
-    let registration = hypercall_abi::callback::CallbackRegister::new(
+    let result = crate::sys::entry::register_callback(
         hypercall_abi::callback::CallbackType::Event,
-        hypercall_abi::callback::CALLBACKF_MASK_EVENTS,
         crate::traps::upcall_entry(),
     );
-    // SAFETY: the entry point is the upcall stub in traps.rs.
-    let result = unsafe { wrappers::callback_register(&registration) };
     if result != 0 {
         crate::println!("guest kernel: cannot register the event upcall ({result})");
         return;
@@ -54,55 +52,25 @@ pub fn init() {
     set_mask(false);
 }
 
-fn vcpu_info() -> Option<*mut hypercall_abi::VcpuInfo> {
-    let shared = start::shared_info_pointer();
-    // SAFETY: when not null, the pointer is our mapped shared info page.
-    (!shared.is_null()).then(|| unsafe { core::ptr::addr_of_mut!((*shared).vcpu_info[0]) })
-}
-
 /// Masks (`true`) or unmasks event delivery for this vCPU.
 pub fn set_mask(masked: bool) {
-    if let Some(info) = vcpu_info() {
-        // SAFETY: our own vcpu_info, in the mapped shared info page.
-        unsafe {
-            core::ptr::addr_of_mut!((*info).evtchn_upcall_mask).write_volatile(u8::from(masked))
-        };
-        if !masked {
-            // SAFETY: as above.
-            let pending =
-                unsafe { core::ptr::addr_of!((*info).evtchn_upcall_pending).read_volatile() };
-            if pending != 0 {
-                // Something arrived while masked: any hypercall lets the
-                // hypervisor deliver it on the way back (as Linux does).
-                wrappers::xen_version_number();
-            }
-        }
+    let pending = shared_info::set_upcall_mask(masked);
+    if !masked && pending == Some(true) {
+        // Something arrived while masked: any hypercall lets the
+        // hypervisor deliver it on the way back (as Linux does).
+        wrappers::xen_version_number();
     }
 }
 
 /// Delivers the pending events: called by the upcall stub.
 pub fn handle_upcall() {
-    let shared = start::shared_info_pointer();
-    let Some(info) = vcpu_info() else { return };
-    UPCALLS.fetch_add(1, Ordering::Relaxed);
-    // SAFETY: the bitmaps and selector live in our mapped shared info page;
-    // the hypervisor updates them with atomic operations, and so do we,
-    // through AtomicU64 views of the same 8-byte-aligned words.
-    unsafe {
-        core::ptr::addr_of_mut!((*info).evtchn_upcall_pending).write_volatile(0);
-        let selector = &*(core::ptr::addr_of_mut!((*info).evtchn_pending_sel) as *const AtomicU64);
-        let mut words = selector.swap(0, Ordering::SeqCst);
-        while words != 0 {
-            let word = words.trailing_zeros() as usize;
-            words &= words - 1;
-            let pending =
-                &*(core::ptr::addr_of_mut!((*shared).evtchn_pending[word]) as *const AtomicU64);
-            let mask = core::ptr::addr_of!((*shared).evtchn_mask[word]).read_volatile();
-            let ready = pending.load(Ordering::SeqCst) & !mask;
-            pending.fetch_and(!ready, Ordering::SeqCst);
-            FIRED[word].fetch_or(ready, Ordering::SeqCst);
-        }
+    if shared_info::shared_info().is_none() {
+        return;
     }
+    UPCALLS.fetch_add(1, Ordering::Relaxed);
+    shared_info::take_pending_events(|word, ready| {
+        FIRED[word].fetch_or(ready, Ordering::SeqCst);
+    });
 }
 
 /// Whether `port` fired since it was last taken; takes it.
@@ -140,7 +108,7 @@ pub fn bind_virq(virq: u32) -> Result<EventChannelPort, i64> {
         vcpu: 0,
         port: 0,
     };
-    op(EventChannelOp::BindVirq, &mut request)?;
+    op(&mut request)?;
     Ok(request.port)
 }
 
@@ -151,7 +119,7 @@ pub fn alloc_unbound(remote: u16) -> Result<EventChannelPort, i64> {
         remote_dom: remote,
         port: 0,
     };
-    op(EventChannelOp::AllocUnbound, &mut request)?;
+    op(&mut request)?;
     Ok(request.port)
 }
 
@@ -166,21 +134,21 @@ pub fn bind_interdomain(
         remote_port,
         local_port: 0,
     };
-    op(EventChannelOp::BindInterdomain, &mut request)?;
+    op(&mut request)?;
     Ok(request.local_port)
 }
 
 /// Signals the other end of `port`.
 pub fn send(port: EventChannelPort) -> Result<(), i64> {
-    op(EventChannelOp::Send, &mut EvtchnSend { port })
+    op(&mut EvtchnSend { port })
 }
 
 /// Closes `port`.
 pub fn close(port: EventChannelPort) -> Result<(), i64> {
-    op(EventChannelOp::Close, &mut EvtchnClose { port })
+    op(&mut EvtchnClose { port })
 }
 
 /// Unmasks `port` (delivering it if it was pending).
 pub fn unmask(port: EventChannelPort) -> Result<(), i64> {
-    op(EventChannelOp::Unmask, &mut EvtchnUnmask { port })
+    op(&mut EvtchnUnmask { port })
 }

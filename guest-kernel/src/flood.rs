@@ -11,9 +11,11 @@
 //! interval, and writes one last `console_io` line: the hypervisor lets it
 //! through and says first how many of this domain's messages it dropped.
 //! Its own report goes to its console ring (`xl console`), as usual.
+#![forbid(unsafe_code)]
 
 use guest_kernel::abi::sched::ShutdownReason;
 use guest_kernel::abi::{wrappers, XenError};
+use guest_kernel::sys::raw;
 use guest_kernel::{println, time};
 
 /// A hypercall number the hypervisor does not implement (`hvm_op`: a PV
@@ -38,8 +40,8 @@ pub fn flood(line: &str) -> ! {
     let mut text = heapless::String::<48>::new();
     for _ in 0..rounds {
         for _ in 0..calls {
-            // SAFETY: a hypercall without arguments that the hypervisor refuses.
-            let result = unsafe { wrappers::hypercall0_raw(UNIMPLEMENTED) };
+            // A hypercall without arguments that the hypervisor refuses.
+            let result = raw::hypercall0(UNIMPLEMENTED);
             if result == XenError::ENOSYS.as_return() {
                 refused += 1;
             }

@@ -54,15 +54,18 @@
 //! `progress=N` prints a progress line every N calls (default 5000).
 //! `unimplemented=P` sets the percentage of calls drawn from the numbers
 //! the hypervisor does not implement (default 10).
+#![forbid(unsafe_code)]
 
 use alloc::vec::Vec;
 use core::fmt::Write;
-use guest_kernel::abi::event_channel::VIRQ_TIMER;
+use guest_kernel::abi::event_channel::{EvtchnStatus, VIRQ_TIMER};
 use guest_kernel::abi::hypercall::Hypercall;
 use guest_kernel::abi::layout::{DOMID_SELF, HYPERVISOR_VIRT_START, MACH2PHYS_VIRT_START};
 use guest_kernel::abi::sched::ShutdownReason;
 use guest_kernel::abi::wrappers;
 use guest_kernel::paging::{self, PAGE_SIZE, PRESENT, USER, WRITABLE};
+use guest_kernel::sys::memory::OwnedPages;
+use guest_kernel::sys::{hypercalls, raw};
 use guest_kernel::{events, println, start, time, traps};
 
 /// Where the arena starts (PML4 slot 448, unused by the guest kernel).
@@ -70,6 +73,8 @@ const ARENA: u64 = 0xffff_e000_0000_0000;
 /// Pages in the arena; the page after it stays unmapped.
 const ARENA_PAGES: u64 = 16;
 const ARENA_SIZE: u64 = ARENA_PAGES * PAGE_SIZE;
+/// The arena, once mapped: the fuzzer writes its buffers through it.
+static ARENA_PAGES_MAPPED: spin::Once<OwnedPages> = spin::Once::new();
 /// Where the scratch page tables map (PML4 slot 464).
 const SCRATCH: u64 = 0xffff_e800_0000_0000;
 /// The real L4 slots page-table writes may fill: empty at start, and
@@ -124,35 +129,6 @@ const IMPLEMENTED: [(Hypercall, u64); 17] = [
 /// (its reset), vcpu_op (`VCPUOP_down`), set_segment_base (a random GS
 /// base under the guest kernel's feet), nmi_op.
 const UNSAFE_WHEN_IMPLEMENTED: [u64; 7] = [5, 6, 8, 16, 24, 25, 28];
-
-core::arch::global_asm!(
-    ".pushsection .text.fuzz_iret, \"ax\"",
-    // fuzz_iret(rflags, flags, rax, cs_slot) -> rax: enters the hypervisor
-    // through the hypercall page's iret entry with a frame that returns
-    // to the landing below, on the same stack, and gives back rax.
-    ".global fuzz_iret",
-    "fuzz_iret:",
-    "    pushfq",        // the real flags, for the landing
-    "    mov %rsp, %r9", // the stack pointer to land with
-    "    pushq $0xe02b", // ss
-    "    push %r9",      // rsp
-    "    push %rdi",     // rflags
-    "    push %rcx",     // cs, with junk above bit 15
-    "    lea fuzz_iret_landing(%rip), %rax",
-    "    push %rax",                    // rip
-    "    push %rsi",                    // flags
-    "    mov %rdx, %rax",               // the stub pushes rax, r11, rcx
-    "    jmp hypercall_page + 23 * 32", // HYPERVISOR_iret
-    "fuzz_iret_landing:",
-    "    popfq",
-    "    ret",
-    ".popsection",
-    options(att_syntax),
-);
-
-extern "C" {
-    fn fuzz_iret(rflags: u64, flags: u64, rax: u64, cs_slot: u64) -> u64;
-}
 
 /// SplitMix64: small, fast, and the same sequence for the same seed.
 struct Random(u64);
@@ -486,21 +462,12 @@ impl Fuzzer {
         let info = start::start_info();
         let nr_pages = info.nr_pages;
         // The M2P's extent: frames beyond it cannot be looked up.
-        let mut mapping = [0u64; 3];
-        // SAFETY: XENMEM_machphys_mapping writes three words into `mapping`.
-        let result = unsafe {
-            wrappers::hypercall_raw(
-                Hypercall::MemoryOp as u64,
-                [12, mapping.as_mut_ptr() as u64, 0, 0, 0],
-            )
-        };
-        if result != 0 {
-            return Err("XENMEM_machphys_mapping failed");
-        }
+        let mapping =
+            hypercalls::machphys_mapping().map_err(|_| "XENMEM_machphys_mapping failed")?;
         let max_mfn = mapping[2];
-        if paging::map_fresh_pages(ARENA, ARENA_PAGES) != Ok(ARENA_PAGES) {
-            return Err("cannot map the arena");
-        }
+        let arena =
+            OwnedPages::map_fresh(ARENA, ARENA_PAGES).map_err(|_| "cannot map the arena")?;
+        ARENA_PAGES_MAPPED.call_once(|| arena);
         let scratch_l1 =
             paging::ensure_l1(SCRATCH).map_err(|_| "cannot build the scratch tables")?;
         let root = paging::current_root();
@@ -575,17 +542,13 @@ impl Fuzzer {
         }
         let mut protected_ports = Vec::new();
         for port in 1..64u32 {
-            let mut status = [0u32; 6];
-            status[0] = u32::from(DOMID_SELF);
-            status[1] = port;
-            // SAFETY: EVTCHNOP_status reads and writes the 24-byte `status`.
-            let result = unsafe {
-                wrappers::hypercall_raw(
-                    Hypercall::EventChannelOp as u64,
-                    [5, status.as_mut_ptr() as u64, 0, 0, 0],
-                )
+            let mut status = EvtchnStatus {
+                dom: DOMID_SELF,
+                port,
+                ..EvtchnStatus::default()
             };
-            if result == 0 && status[2] != 0 {
+            let result = hypercalls::event_channel_op(&mut status);
+            if result == 0 && status.status != 0 {
                 protected_ports.push(port);
             }
         }
@@ -794,12 +757,13 @@ impl Fuzzer {
     /// Writes `bytes` at `address` if all of it lies in the arena (and as
     /// much as fits otherwise).
     fn write_bytes(address: u64, bytes: &[u8]) {
+        let Some(arena) = ARENA_PAGES_MAPPED.get() else {
+            return;
+        };
         for (offset, &byte) in bytes.iter().enumerate() {
             let at = address.wrapping_add(offset as u64);
             if Self::in_arena(at, 1) {
-                // SAFETY: inside the arena, mapped writable for the fuzzer
-                // alone; no Rust reference points into it.
-                unsafe { (at as *mut u8).write_volatile(byte) };
+                arena.write(at, &[byte]);
             }
         }
     }
@@ -811,8 +775,7 @@ impl Fuzzer {
     }
 
     fn read_word(address: u64) -> Option<u64> {
-        // SAFETY: inside the arena, as above.
-        Self::in_arena(address, 8).then(|| unsafe { (address as *const u64).read_unaligned() })
+        ARENA_PAGES_MAPPED.get()?.read_u64(address)
     }
 
     // ----- ports -----
@@ -1579,12 +1542,12 @@ impl Fuzzer {
     fn execute(&mut self, call: &Call) -> i64 {
         match call.special {
             Special::None => {
-                // SAFETY: the generator drew this call so that nothing it
+                // The generator drew this call so that nothing it
                 // may do reaches memory, tables or handlers the guest
                 // relies on (see the module comment); what it may break is
                 // the fuzzer's playground, or, if the hypervisor is wrong,
                 // the guest, which is what the fuzzer is looking for.
-                unsafe { wrappers::hypercall_raw(call.number, call.arguments) }
+                raw::hypercall(call.number, call.arguments)
             }
             Special::Block { nanoseconds } => {
                 wrappers::set_timer_op(time::system_time_ns() + nanoseconds + 1);
@@ -1598,9 +1561,9 @@ impl Fuzzer {
                 cs_slot,
             } => {
                 let rax = self.random.next() >> 1;
-                // SAFETY: the frame lands in fuzz_iret itself, on the same
-                // stack, with the trap flag clear.
-                let returned = unsafe { fuzz_iret(rflags, flags, rax, cs_slot) };
+                // The frame lands in the stub itself, on the same stack,
+                // with the trap flag clear.
+                let returned = raw::iret_to_self(rflags, flags, rax, cs_slot);
                 events::set_mask(true);
                 if returned == rax {
                     0
@@ -1671,9 +1634,7 @@ impl Fuzzer {
 fn restore_handlers() {
     traps::clear();
     traps::install();
-    // SAFETY: the event callback is the guest kernel's upcall entry; the
-    // failsafe and syscall callbacks are unused (0 clears them).
-    unsafe {
-        wrappers::hypercall3(Hypercall::SetCallbacks, traps::upcall_entry(), 0, 0);
-    }
+    // The event callback is the guest kernel's upcall entry; the failsafe
+    // and syscall callbacks are unused (0 clears them).
+    raw::set_callbacks(traps::upcall_entry(), 0, 0);
 }

@@ -13,12 +13,19 @@
 //!   with the `iret` hypercall;
 //! - [`paging`]: the guest's page tables, changed only through the
 //!   validated page-table hypercalls;
-//! - [`privileged`]: privileged and sensitive instructions run from ring 3,
-//!   with the fault caught when the hypervisor reflects one;
-//! - [`heap`]: a heap for `alloc` that grows by mapping fresh frames.
+//! - [`heap`]: a heap for `alloc` that grows by mapping fresh frames;
+//! - [`sys`]: every raw operation the modules above need (hypercalls that
+//!   take pointers, pages shared with the hypervisor or other domains,
+//!   assembly entry points, the allocator), as small safe functions. It is
+//!   the only module allowed `unsafe`; every other one says
+//!   `#![forbid(unsafe_code)]`. [`privileged`] (privileged and sensitive
+//!   instructions run from ring 3, the fault caught) lives there too.
 //!
-//! A binary built on it provides `guest_main(&'static StartInfo) -> !`.
+//! A binary built on it names its main function with
+//! [`guest_main!`]: `fn(&'static StartInfo) -> !`.
 #![cfg_attr(not(test), no_std)]
+// `unsafe` is denied here and allowed only in `sys` (see its comment).
+#![deny(unsafe_code)]
 
 #[cfg(not(test))]
 extern crate kernel_rt;
@@ -27,11 +34,16 @@ pub mod console;
 pub mod events;
 pub mod heap;
 pub mod paging;
-#[cfg(not(test))]
-pub mod privileged;
 pub mod start;
+// The one module of raw operations, allowed `unsafe` so that no other
+// module needs it (each of them forbids it).
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod time;
 pub mod traps;
+
+#[cfg(not(test))]
+pub use sys::privileged;
 
 pub use hypercall_abi as abi;
 pub use hypercall_abi::StartInfo;

@@ -42,6 +42,9 @@
 //! hold spaces: `cmdline=workload=fuzz,seed=7`).
 #![no_std]
 #![no_main]
+// Every raw operation of this binary goes through `guest_kernel::sys`
+// (its attacks through `guest_kernel::sys::raw`).
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 
@@ -53,16 +56,17 @@ mod sensitive;
 mod user;
 
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
-use guest_kernel::abi::hypercall::Hypercall;
 use guest_kernel::abi::mmu::{MmuUpdate, MmuUpdateKind};
 use guest_kernel::abi::sched::ShutdownReason;
 use guest_kernel::abi::sysctl::Sysctl;
 use guest_kernel::abi::{wrappers, XenError};
+use guest_kernel::sys::{hypercalls, raw};
 use guest_kernel::{events, paging, println, start, time, traps, StartInfo};
 
+guest_kernel::guest_main!(domu_main);
+
 /// The guest's main function, called by the library once it is set up.
-#[no_mangle]
-fn guest_main(start_info: &'static StartInfo) -> ! {
+fn domu_main(start_info: &'static StartInfo) -> ! {
     let line = start::command_line();
     let workload = line
         .split(|c: char| c.is_ascii_whitespace() || c == ',')
@@ -147,9 +151,9 @@ fn counter() -> ! {
 fn crash() -> ! {
     println!("crash: dropping the trap table and touching address 0");
     traps::clear();
-    // SAFETY: none: the fault is the point. With no handler, the
-    // hypervisor crashes this domain.
-    let value = unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
+    // The fault is the point: with no handler, the hypervisor crashes this
+    // domain.
+    let value = raw::read_u64(0);
     println!("crash: unexpectedly survived ({value})");
     guest_kernel::shutdown(ShutdownReason::Crash)
 }
@@ -161,24 +165,19 @@ fn describe(result: i64) -> &'static str {
 /// Tries what only the control domain may do.
 fn probe() -> ! {
     let mut create = Domctl::new(DomctlOp::CreateDomain, 0);
-    // SAFETY: the request lives for the call.
-    let result =
-        unsafe { wrappers::hypercall1(Hypercall::Domctl, &mut create as *mut Domctl as u64) };
+    let result = raw::domctl(&mut create);
     println!(
         "probe: domctl createdomain returned {result} ({})",
         describe(result)
     );
     let mut destroy = Domctl::new(DomctlOp::DestroyDomain, 0);
-    // SAFETY: as above.
-    let result =
-        unsafe { wrappers::hypercall1(Hypercall::Domctl, &mut destroy as *mut Domctl as u64) };
+    let result = raw::domctl(&mut destroy);
     println!(
         "probe: domctl destroydomain of Domain-0 returned {result} ({})",
         describe(result)
     );
     let mut info = Sysctl::physinfo();
-    // SAFETY: as above.
-    let result = unsafe { wrappers::sysctl(&mut info) };
+    let result = raw::sysctl(&mut info);
     println!(
         "probe: sysctl physinfo returned {result} ({})",
         describe(result)
@@ -194,9 +193,8 @@ fn probe() -> ! {
                 paging::l1_entry_address(l1, scratch),
                 (own << 12) | paging::PRESENT | paging::USER,
             );
-            let mut done = 0;
-            // SAFETY: the request names our own L1; the hypervisor checks it.
-            unsafe { wrappers::mmu_update(&[request], &mut done, 0) }
+            // The request names our own L1; the hypervisor checks it.
+            hypercalls::mmu_update(&[request], 0).0
         }
         Err(_) => -12,
     };

@@ -22,10 +22,12 @@
 //! (`start_info.mfn_list`). Machine to pseudo-physical: the M2P table the
 //! hypervisor maps read-only at `MACH2PHYS_VIRT_START`.
 
+#![forbid(unsafe_code)]
+
 use crate::start::{self, VIRT_BASE};
-use hypercall_abi::layout::{DOMID_SELF, MACH2PHYS_VIRT_START};
+use crate::sys::{hypercalls, memory};
+use hypercall_abi::layout::DOMID_SELF;
 use hypercall_abi::mmu::{MmuUpdate, MmuUpdateKind, MmuextCmd, MmuextOp, UVMF_INVLPG};
-use hypercall_abi::wrappers;
 use spin::Mutex;
 
 /// Size of a page.
@@ -66,26 +68,12 @@ static FRAMES: Mutex<Frames> = Mutex::new(Frames {
 
 /// The machine frame of pseudo-physical frame `pfn`, from the P2M list.
 pub fn pfn_to_mfn(pfn: u64) -> u64 {
-    let info = start::start_info();
-    assert!(
-        pfn < info.nr_pages,
-        "PFN {pfn:#x} beyond the domain's memory"
-    );
-    // SAFETY: mfn_list is the P2M array of nr_pages entries that the builder
-    // mapped in the start-of-day region; pfn < nr_pages.
-    unsafe {
-        (info.mfn_list as *const u64)
-            .add(pfn as usize)
-            .read_volatile()
-    }
+    memory::p2m_entry(pfn)
 }
 
 /// The pseudo-physical frame of machine frame `mfn`, from the M2P table.
 pub fn mfn_to_pfn(mfn: u64) -> u64 {
-    // SAFETY: the hypervisor maps the M2P read-only at MACH2PHYS_VIRT_START
-    // in every address space, one u64 per machine frame; the guest only
-    // asks about frames its own tables name, which the table covers.
-    unsafe { ((MACH2PHYS_VIRT_START + mfn * 8) as *const u64).read_volatile() }
+    memory::m2p_entry(mfn)
 }
 
 /// Where pseudo-physical frame `pfn` appears in the physmap.
@@ -93,13 +81,23 @@ pub fn physmap_address(pfn: u64) -> u64 {
     VIRT_BASE + pfn * PAGE_SIZE
 }
 
+/// The start-of-day region the builder mapped at `VIRT_BASE` (image,
+/// start_info, P2M, page tables, bootstrap stack), as (start, end).
+pub fn start_of_day_region() -> (u64, u64) {
+    let info = start::start_info();
+    // The region ends at a 4 MiB boundary after the bootstrap stack (Xen's
+    // layout); everything from there on is unused.
+    let stack_end = info.pt_base + info.nr_pt_frames * PAGE_SIZE + PAGE_SIZE;
+    (
+        VIRT_BASE,
+        (stack_end + (512 << 10)).next_multiple_of(4 << 20),
+    )
+}
+
 /// Sets up the frame allocator: frames after the start-of-day region are free.
 pub fn init() {
     let info = start::start_info();
-    // The start-of-day region ends at a 4 MiB boundary after the bootstrap
-    // stack (Xen's layout); everything from there on is unused.
-    let stack_end = info.pt_base + info.nr_pt_frames * PAGE_SIZE + PAGE_SIZE;
-    let region_end = (stack_end + (512 << 10)).next_multiple_of(4 << 20);
+    let (_, region_end) = start_of_day_region();
     let mut frames = FRAMES.lock();
     frames.next_free = (region_end - VIRT_BASE) / PAGE_SIZE;
     frames.nr_pages = info.nr_pages;
@@ -143,11 +141,7 @@ fn check(result: i64) -> Result<(), PagingError> {
 /// Reads entry `index` of the page table in machine frame `mfn`, through
 /// its read-only physmap mapping.
 pub fn read_entry(mfn: u64, index: u64) -> u64 {
-    let address = physmap_address(mfn_to_pfn(mfn)) + index * 8;
-    // SAFETY: every page-table frame of this guest is mapped read-only in
-    // the physmap (start-of-day tables by the builder, later ones by
-    // `new_table`), and index < 512.
-    unsafe { (address as *const u64).read_volatile() }
+    memory::page_table_entry(mfn_to_pfn(mfn), index)
 }
 
 /// Writes entries through `mmu_update`, `BATCH` at a time. Each request is
@@ -168,20 +162,13 @@ pub fn write_entries_foreign(requests: &[(u64, u64)], owner: u16) -> Result<(), 
                 value,
             ));
         }
-        let mut done = 0u32;
-        // SAFETY: the batch and `done` are ours for the call; the hypervisor
-        // validates every entry, and no Rust reference depends on mappings
-        // this changes (callers map fresh memory or unmap what they own).
-        check(unsafe { wrappers::mmu_update(&batch, &mut done, owner) })?;
+        check(hypercalls::mmu_update(&batch, owner).0)?;
     }
     Ok(())
 }
 
 fn extended(operation: MmuextOp) -> Result<(), PagingError> {
-    let mut done = 0u32;
-    // SAFETY: a single operation on our own frames, which the hypervisor
-    // checks.
-    check(unsafe { wrappers::mmuext_op(&[operation], &mut done, DOMID_SELF) })
+    check(hypercalls::mmuext_op(&[operation], DOMID_SELF).0)
 }
 
 /// Zeroes a frame without mapping it (`MMUEXT_CLEAR_PAGE`).
@@ -214,9 +201,7 @@ pub fn switch_root(mfn: u64) -> Result<(), PagingError> {
 
 /// Changes the entry that maps `address` (whose L1 must exist).
 pub fn set_pte(address: u64, value: u64) -> Result<(), PagingError> {
-    // SAFETY: the hypervisor validates the entry; callers only change
-    // mappings that no live Rust reference relies on.
-    check(unsafe { wrappers::update_va_mapping(address, value, UVMF_INVLPG) })
+    check(hypercalls::update_va_mapping(address, value, UVMF_INVLPG))
 }
 
 /// Index of `address` in its table at `level`.

@@ -10,13 +10,14 @@
 //! of the machine runs between them. The guest checks that each batch ends
 //! as it must (result 0, all 4,096 operations done, the tree usable) and
 //! prints a line per batch, forever.
+#![forbid(unsafe_code)]
 
 use alloc::vec::Vec;
 use guest_kernel::abi::layout::DOMID_SELF;
 use guest_kernel::abi::mmu::{MmuextCmd, MmuextOp};
 use guest_kernel::abi::sched::ShutdownReason;
-use guest_kernel::abi::wrappers;
 use guest_kernel::paging::{self, PagingError, PAGE_SIZE, PRESENT, USER, WRITABLE};
+use guest_kernel::sys::hypercalls;
 use guest_kernel::{println, time};
 
 /// L1 tables under the L2 (all of its slots but one, as in the finding).
@@ -57,10 +58,9 @@ pub fn run(command_line: &str) -> ! {
     loop {
         round += 1;
         let started = time::system_time_ns();
-        let mut done = 0u32;
-        // SAFETY: the operations name only our own tree, which no mapping
-        // of ours depends on; the hypervisor checks every one.
-        let result = unsafe { wrappers::mmuext_op(&operations, &mut done, DOMID_SELF) };
+        // The operations name only our own tree, which no mapping of ours
+        // depends on; the hypervisor checks every one.
+        let (result, done) = hypercalls::mmuext_op(&operations, DOMID_SELF);
         let milliseconds = (time::system_time_ns() - started) / 1_000_000;
         // The tree must still be whole: one more pin and unpin succeed.
         let usable = paging::pin(root, 4).and_then(|()| paging::unpin(root));

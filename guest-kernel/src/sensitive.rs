@@ -17,6 +17,7 @@
 //! hypervisor then emulates them or reflects the fault (see
 //! `docs/trap-and-emulate.md`). Each line printed is
 //! `sensitive: INSTRUCTION: trapped (VECTOR) | ran, saw VALUE`.
+#![forbid(unsafe_code)]
 
 use guest_kernel::abi::sched::ShutdownReason;
 use guest_kernel::println;

@@ -1,16 +1,9 @@
-//! Reading the time-stamp counter (allowed in ring 3).
+//! Time: the TSC (allowed in ring 3), system time and the wall clock from
+//! the shared info page, and sleeping on the one-shot timer.
+#![forbid(unsafe_code)]
 
-/// Reads the TSC after all earlier instructions have completed.
-#[inline(always)]
-pub fn rdtsc() -> u64 {
-    let (low, high): (u32, u32);
-    // SAFETY: lfence and rdtsc only order and read; CR4.TSD is clear, so
-    // rdtsc is allowed in ring 3.
-    unsafe {
-        core::arch::asm!("lfence", "rdtsc", out("eax") low, out("edx") high, options(nostack, nomem, preserves_flags));
-    }
-    (u64::from(high) << 32) | u64::from(low)
-}
+pub use crate::sys::cpu::rdtsc;
+use crate::sys::shared_info::read;
 
 /// Nanoseconds since the hypervisor booted, from our `vcpu_time_info`:
 /// the hypervisor's last snapshot plus the TSC cycles since, scaled as it
@@ -21,23 +14,19 @@ pub fn system_time_ns() -> u64 {
     };
     let info = &shared.vcpu_info[0].time;
     loop {
-        // SAFETY: plain reads of our own shared info page; the version
-        // protocol (odd = being written) detects a torn snapshot.
-        let version = unsafe { core::ptr::read_volatile(&info.version) };
+        // The version protocol (odd = being written) detects a torn
+        // snapshot: read again.
+        let version = read(&info.version);
         core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
-        // SAFETY: as above.
-        let (stamp, system, mul, shift) = unsafe {
-            (
-                core::ptr::read_volatile(&info.tsc_timestamp),
-                core::ptr::read_volatile(&info.system_time),
-                core::ptr::read_volatile(&info.tsc_to_system_mul),
-                core::ptr::read_volatile(&info.tsc_shift),
-            )
-        };
+        let (stamp, system, mul, shift) = (
+            read(&info.tsc_timestamp),
+            read(&info.system_time),
+            read(&info.tsc_to_system_mul),
+            read(&info.tsc_shift),
+        );
         let delta = rdtsc().saturating_sub(stamp);
         core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
-        // SAFETY: as above.
-        if version & 1 == 0 && unsafe { core::ptr::read_volatile(&info.version) } == version {
+        if version & 1 == 0 && read(&info.version) == version {
             let shifted = if shift >= 0 {
                 delta << shift
             } else {
@@ -55,19 +44,13 @@ pub fn wallclock_ns() -> u64 {
         return 0;
     };
     let (seconds, nanoseconds) = loop {
-        // SAFETY: plain reads of our own shared info page, with the version
-        // protocol as for vcpu_time_info.
-        let version = unsafe { core::ptr::read_volatile(&shared.wc_version) };
-        // SAFETY: as above.
-        let (low, high, nanoseconds) = unsafe {
-            (
-                core::ptr::read_volatile(&shared.wc_sec),
-                core::ptr::read_volatile(&shared.wc_sec_hi),
-                core::ptr::read_volatile(&shared.wc_nsec),
-            )
-        };
-        // SAFETY: as above.
-        if version & 1 == 0 && unsafe { core::ptr::read_volatile(&shared.wc_version) } == version {
+        let version = read(&shared.wc_version);
+        let (low, high, nanoseconds) = (
+            read(&shared.wc_sec),
+            read(&shared.wc_sec_hi),
+            read(&shared.wc_nsec),
+        );
+        if version & 1 == 0 && read(&shared.wc_version) == version {
             break (
                 (u64::from(high) << 32) | u64::from(low),
                 u64::from(nanoseconds),

@@ -9,10 +9,10 @@
 //!   rsp -> RCX, R11, [error code], RIP, CS, RFLAGS, RSP, SS
 //! ```
 //!
-//! Each handler stub below pops RCX and R11 back, pushes a zero error code
+//! Each handler stub (in `sys/entry.rs`) pops RCX and R11 back, pushes a zero error code
 //! where the CPU has none and the vector number, saves the other registers
 //! and calls [`guest_trap`]. A handler that returns goes back through the
-//! `iret` hypercall: the stub pushes the `flags` word and jumps to the
+//! `iret` hypercall: the stub (in `sys/entry.rs`) pushes the `flags` word and jumps to the
 //! hypercall page's `iret` entry, which pushes RAX, R11 and RCX to complete
 //! the `iret_context` and enters the hypervisor.
 //!
@@ -20,7 +20,10 @@
 //! reported and execution continues; every other exception is reported and
 //! the domain crashes, as a kernel bug should.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+#![forbid(unsafe_code)]
+
+#[cfg(not(test))]
+use crate::sys::entry;
 #[cfg(not(test))]
 use hypercall_abi::layout::TrapInfo;
 use hypercall_abi::sched::ShutdownReason;
@@ -64,14 +67,14 @@ const VECTOR_NMI: u8 = 2;
 /// set (`fpu_taskswitch`).
 const VECTOR_DEVICE_NOT_AVAILABLE: u8 = 7;
 
-/// A handler for #NM, as a `fn()` address, or 0: a kernel that switches
-/// FPU state lazily installs one; without it #NM is a crash like any fault.
-static DEVICE_NOT_AVAILABLE_HANDLER: AtomicUsize = AtomicUsize::new(0);
+/// A handler for #NM, if any: a kernel that switches FPU state lazily
+/// installs one; without it #NM is a crash like any fault.
+static DEVICE_NOT_AVAILABLE_HANDLER: spin::Mutex<Option<fn()>> = spin::Mutex::new(None);
 
 /// Installs `handler` for #NM (the hypervisor cleared CR0.TS before
 /// bouncing it; when `handler` returns, the faulting instruction runs again).
 pub fn set_device_not_available_handler(handler: fn()) {
-    DEVICE_NOT_AVAILABLE_HANDLER.store(handler as usize, Ordering::Relaxed);
+    *DEVICE_NOT_AVAILABLE_HANDLER.lock() = Some(handler);
 }
 
 /// The `vector` the event-upcall stub pushes (beyond the 256 real ones).
@@ -80,114 +83,13 @@ const UPCALL: u64 = 256;
 /// Address of the event-upcall entry, for `CALLBACKTYPE_event`.
 #[cfg(not(test))]
 pub fn upcall_entry() -> u64 {
-    guest_trap_stub_256 as *const () as u64
-}
-
-#[cfg(not(test))]
-core::arch::global_asm!(
-    ".pushsection .text.traps, \"ax\"",
-    ".macro TRAP_STUB vector, has_error",
-    ".global guest_trap_stub_\\vector",
-    "guest_trap_stub_\\vector:",
-    "    pop %rcx",
-    "    pop %r11",
-    "    .if \\has_error == 0",
-    "    push $0",
-    "    .endif",
-    "    push $\\vector",
-    "    jmp guest_trap_common",
-    ".endm",
-    "TRAP_STUB 0, 0",
-    "TRAP_STUB 1, 0",
-    "TRAP_STUB 2, 0",
-    "TRAP_STUB 256, 0", // not a vector: the event upcall (see events.rs)
-    "TRAP_STUB 3, 0",
-    "TRAP_STUB 4, 0",
-    "TRAP_STUB 5, 0",
-    "TRAP_STUB 6, 0",
-    "TRAP_STUB 7, 0",
-    "TRAP_STUB 10, 1",
-    "TRAP_STUB 11, 1",
-    "TRAP_STUB 12, 1",
-    "TRAP_STUB 13, 1",
-    "TRAP_STUB 14, 1",
-    "TRAP_STUB 16, 0",
-    "TRAP_STUB 17, 1",
-    "TRAP_STUB 19, 0",
-    "TRAP_STUB 20, 0",
-    "guest_trap_common:",
-    "    push %rax; push %rbx; push %rcx; push %rdx; push %rsi; push %rdi; push %rbp",
-    "    push %r8; push %r9; push %r10; push %r11; push %r12; push %r13; push %r14; push %r15",
-    "    cld",
-    "    mov %rsp, %rdi",
-    "    call guest_trap",
-    "    pop %r15; pop %r14; pop %r13; pop %r12; pop %r11; pop %r10; pop %r9; pop %r8",
-    "    pop %rbp; pop %rdi; pop %rsi; pop %rdx; pop %rcx; pop %rbx; pop %rax",
-    "    add $16, %rsp",                // vector and error code
-    "    push $0",                      // iret_context.flags: a plain iret
-    "    jmp hypercall_page + 23 * 32", // HYPERVISOR_iret
-    // probe_write(address, value) -> 0, or 1 if the store faulted.
-    ".global probe_write",
-    "probe_write:",
-    ".global probe_write_store",
-    "probe_write_store:",
-    "    mov %rsi, (%rdi)",
-    "    xor %eax, %eax",
-    "    ret",
-    ".global probe_write_recovery",
-    "probe_write_recovery:",
-    "    mov $1, %eax",
-    "    ret",
-    ".popsection",
-    options(att_syntax),
-);
-
-#[cfg(not(test))]
-extern "C" {
-    fn probe_write(address: u64, value: u64) -> u64;
-    fn probe_write_store();
-    fn probe_write_recovery();
-    fn guest_trap_stub_0();
-    fn guest_trap_stub_1();
-    fn guest_trap_stub_2();
-    fn guest_trap_stub_256();
-    fn guest_trap_stub_3();
-    fn guest_trap_stub_4();
-    fn guest_trap_stub_5();
-    fn guest_trap_stub_6();
-    fn guest_trap_stub_7();
-    fn guest_trap_stub_10();
-    fn guest_trap_stub_11();
-    fn guest_trap_stub_12();
-    fn guest_trap_stub_13();
-    fn guest_trap_stub_14();
-    fn guest_trap_stub_16();
-    fn guest_trap_stub_17();
-    fn guest_trap_stub_19();
-    fn guest_trap_stub_20();
+    entry::upcall_entry()
 }
 
 /// Registers the handlers with the hypervisor.
 #[cfg(not(test))]
 pub fn install() {
-    let stubs: [unsafe extern "C" fn(); 16] = [
-        guest_trap_stub_0,
-        guest_trap_stub_1,
-        guest_trap_stub_3,
-        guest_trap_stub_4,
-        guest_trap_stub_5,
-        guest_trap_stub_6,
-        guest_trap_stub_7,
-        guest_trap_stub_10,
-        guest_trap_stub_11,
-        guest_trap_stub_12,
-        guest_trap_stub_13,
-        guest_trap_stub_14,
-        guest_trap_stub_16,
-        guest_trap_stub_17,
-        guest_trap_stub_19,
-        guest_trap_stub_20,
-    ];
+    let stubs = entry::exception_entries();
     let mut table = [TrapInfo::END; HANDLED.len() + 1];
     for (slot, (&vector, stub)) in table.iter_mut().zip(HANDLED.iter().zip(stubs)) {
         // int3 and into may be raised from ring 3 (privilege level 3);
@@ -197,11 +99,9 @@ pub fn install() {
         } else {
             0
         };
-        *slot = TrapInfo::new(vector, privilege, true, stub as *const () as u64);
+        *slot = TrapInfo::new(vector, privilege, true, stub);
     }
-    // SAFETY: the table ends with TrapInfo::END and every address is one of
-    // the stubs above, which follow the bounce-frame convention.
-    let result = unsafe { hypercall_abi::wrappers::set_trap_table(&table) };
+    let result = entry::set_trap_table(&table);
     if result != 0 {
         crate::println!("guest kernel: set_trap_table failed ({result})");
         crate::shutdown(ShutdownReason::Crash);
@@ -213,14 +113,12 @@ pub fn install() {
 /// Called once the shared info page is mapped, because the handler reads
 /// the request's reason there: a request kept for a guest that has not
 /// registered yet is delivered at once when it does.
+#[cfg(not(test))]
 pub fn register_shutdown_callback() {
-    let registration = hypercall_abi::callback::CallbackRegister::new(
+    let result = entry::register_callback(
         hypercall_abi::callback::CallbackType::Nmi,
-        hypercall_abi::callback::CALLBACKF_MASK_EVENTS,
-        guest_trap_stub_2 as *const () as u64,
+        entry::nmi_entry(),
     );
-    // SAFETY: the entry point is the NMI stub above.
-    let result = unsafe { hypercall_abi::wrappers::callback_register(&registration) };
     if result != 0 {
         crate::println!("guest kernel: cannot register the NMI callback ({result})");
     }
@@ -229,8 +127,7 @@ pub fn register_shutdown_callback() {
 /// Forgets every handler: the next exception has nowhere to go, and the
 /// hypervisor crashes the domain. Used to show what that looks like.
 pub fn clear() -> i64 {
-    // SAFETY: a null table clears the trap table; nothing is read.
-    unsafe { hypercall_abi::wrappers::hypercall1(hypercall_abi::Hypercall::SetTrapTable, 0) }
+    entry::clear_trap_table()
 }
 
 /// A fault that `try_write` caught.
@@ -262,10 +159,7 @@ pub fn set_user_mode_handler(handler: fn(&mut TrapFrame)) {
 #[cfg(not(test))]
 pub fn try_write(address: u64, value: u64) -> Result<(), Fault> {
     *LAST_PROBE_FAULT.lock() = None;
-    // SAFETY: the store may fault, which is the point: the trap handler
-    // resumes at the recovery label with the stack as it was. If it does
-    // not fault it writes 8 bytes the caller chose to write.
-    match unsafe { probe_write(address, value) } {
+    match entry::probe_store(address, value) {
         0 => Ok(()),
         _ => Err(LAST_PROBE_FAULT.lock().take().unwrap_or(Fault {
             vector: 0,
@@ -281,9 +175,9 @@ pub fn fault_address() -> u64 {
     crate::start::shared_info().map_or(0, |shared| shared.vcpu_info[0].arch.cr2)
 }
 
-/// Called by the stubs with the saved registers.
-#[no_mangle]
-extern "C" fn guest_trap(frame: &mut TrapFrame) {
+/// Handles an exception or upcall: called by the stubs (through
+/// `sys::entry`) with the saved registers.
+pub(crate) fn handle(frame: &mut TrapFrame) {
     let vector = frame.vector as u8;
     let name = EXCEPTION_NAMES
         .get(usize::from(vector))
@@ -310,14 +204,16 @@ extern "C" fn guest_trap(frame: &mut TrapFrame) {
     // Only a fault of the probe's own store is the probe's: an event or a
     // shutdown request may arrive while the guest stands at that address.
     #[cfg(not(test))]
-    if (vector == 13 || vector == 14) && frame.rip == probe_write_store as *const () as u64 {
+    if let Some(recovery) =
+        entry::probe_recovery(frame.rip).filter(|_| vector == 13 || vector == 14)
+    {
         let address = if vector == 14 { fault_address() } else { 0 };
         *LAST_PROBE_FAULT.lock() = Some(Fault {
             vector,
             error_code: frame.error_code,
             address,
         });
-        frame.rip = probe_write_recovery as *const () as u64;
+        frame.rip = recovery;
         return;
     }
     if vector == VECTOR_NMI {
@@ -331,11 +227,8 @@ extern "C" fn guest_trap(frame: &mut TrapFrame) {
         return;
     }
     if vector == VECTOR_DEVICE_NOT_AVAILABLE {
-        let handler = DEVICE_NOT_AVAILABLE_HANDLER.load(Ordering::Relaxed);
-        if handler != 0 {
-            // SAFETY: only `set_device_not_available_handler` stores here,
-            // and it stores a `fn()`.
-            let handler: fn() = unsafe { core::mem::transmute::<usize, fn()>(handler) };
+        let handler = *DEVICE_NOT_AVAILABLE_HANDLER.lock();
+        if let Some(handler) = handler {
             handler();
             return;
         }

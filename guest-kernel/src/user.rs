@@ -38,16 +38,20 @@
 //! As `workload=user-noncanonical-iret` the kernel instead asks the hypervisor to enter user mode at a non-canonical RIP, which
 //! must crash this domain ("iret to a non-canonical address") and nothing
 //! else.
+#![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use guest_kernel::abi::callback::{CallbackRegister, CallbackType, CALLBACKF_MASK_EVENTS};
-use guest_kernel::abi::hypercall::Hypercall;
-use guest_kernel::abi::layout::{FLAT_KERNEL_SS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER};
+use guest_kernel::abi::callback::CallbackType;
+use guest_kernel::abi::layout::{SEGBASE_GS_KERNEL, SEGBASE_GS_USER};
 use guest_kernel::abi::mmu::{MmuextCmd, MmuextOp};
 use guest_kernel::abi::sched::ShutdownReason;
-use guest_kernel::abi::{wrappers, TrapInfo};
+use guest_kernel::abi::TrapInfo;
 use guest_kernel::paging::{self, PAGE_SIZE, USER, WRITABLE};
 use guest_kernel::start::VIRT_BASE;
+use guest_kernel::sys::entry;
+use guest_kernel::sys::hypercalls;
+use guest_kernel::sys::memory::OwnedPages;
+use guest_kernel::sys::user_mode::{self, UserFrame, UserProgram, ENTRY_INT_0X80, ENTRY_INT_0X82};
 use guest_kernel::traps::{self, TrapFrame};
 use guest_kernel::{print, println, shutdown};
 
@@ -82,220 +86,6 @@ const INT_0X82_ERROR_CODE: u64 = 0x82 * 8 + 2;
 /// Page-fault error code: not present, read, from user mode.
 const PAGE_FAULT_USER_READ_NOT_PRESENT: u64 = 1 << 2;
 
-/// How the kernel was entered from user mode (pushed by the entry stubs).
-const ENTRY_SYSCALL: u64 = 0;
-const ENTRY_INT_0X80: u64 = 1;
-const ENTRY_INT_0X82: u64 = 2;
-
-core::arch::global_asm!(
-    // The kernel stack that `stack_switch` names: the hypervisor puts the
-    // frame of every entry from user mode at its top.
-    ".pushsection .bss.user_entry_stack, \"aw\", @nobits",
-    ".balign 16",
-    ".global user_entry_stack_bottom",
-    "user_entry_stack_bottom:",
-    "    .skip 32768",
-    ".global user_entry_stack_top",
-    "user_entry_stack_top:",
-    ".popsection",
-    ".pushsection .text.user_entry, \"ax\"",
-    // Entries from user mode. The hypervisor left RCX, R11, RIP, CS,
-    // RFLAGS, RSP, SS on the stack. Each stub takes RCX and R11 back,
-    // pushes the iret `flags` to return with and its own kind, and goes to
-    // the common part, which saves the registers in a `UserFrame`.
-    ".global user_syscall_entry",
-    "user_syscall_entry:",
-    "    pop %rcx",
-    "    pop %r11",
-    "    push ${in_syscall}", // return sysret-style: rcx, r11 clobbered
-    "    push ${entry_syscall}",
-    "    jmp user_entry_common",
-    ".global user_int80_entry",
-    "user_int80_entry:",
-    "    pop %rcx",
-    "    pop %r11",
-    "    push $0", // a full iret: int $0x80 preserves rcx and r11
-    "    push ${entry_int80}",
-    "    jmp user_entry_common",
-    ".global user_int82_entry",
-    "user_int82_entry:",
-    "    pop %rcx",
-    "    pop %r11",
-    "    push $0",
-    "    push ${entry_int82}",
-    "    jmp user_entry_common",
-    "user_entry_common:",
-    "    push %rax; push %rbx; push %rcx; push %rdx; push %rsi; push %rdi; push %rbp",
-    "    push %r8; push %r9; push %r10; push %r11; push %r12; push %r13; push %r14; push %r15",
-    "    cld",
-    "    mov %rsp, %rdi",
-    "    call user_entry",
-    "    pop %r15; pop %r14; pop %r13; pop %r12; pop %r11; pop %r10; pop %r9; pop %r8",
-    "    pop %rbp; pop %rdi; pop %rsi; pop %rdx; pop %rcx; pop %rbx; pop %rax",
-    "    add $8, %rsp",                 // the kind; `flags` and the frame remain
-    "    jmp hypercall_page + 23 * 32", // HYPERVISOR_iret
-    // enter_user(rip, rsp, argument0, argument1): start a program. Builds
-    // an iret context with a user CS (RPL 3) and no kernel register values.
-    ".global enter_user",
-    "enter_user:",
-    "    push ${user_ss}",
-    "    push %rsi",
-    "    push $0x202", // IF: events enabled in user mode
-    "    push ${user_cs}",
-    "    push %rdi",
-    "    push $0", // flags: a full iret
-    "    mov %rdx, %rdi",
-    "    mov %rcx, %rsi",
-    "    xor %eax, %eax; xor %ebx, %ebx; xor %ecx, %ecx; xor %edx, %edx; xor %ebp, %ebp",
-    "    xor %r8d, %r8d; xor %r9d, %r9d; xor %r10d, %r10d; xor %r11d, %r11d",
-    "    xor %r12d, %r12d; xor %r13d, %r13d; xor %r14d, %r14d; xor %r15d, %r15d",
-    "    jmp hypercall_page + 23 * 32",
-    // read_gs_word(): the first 8 bytes at the current GS base.
-    ".global read_gs_word",
-    "read_gs_word:",
-    "    mov %gs:0, %rax",
-    "    ret",
-    ".popsection",
-    // ---------------------------------------------------------------
-    // The user programs: copied to USER_CODE, so position-independent
-    // and self-contained (strings included).
-    // ---------------------------------------------------------------
-    ".pushsection .rodata.user_programs, \"a\"",
-    ".balign 16",
-    ".global user_programs_start",
-    "user_programs_start:",
-    // init: write, getpid, %gs:0, exit(0).
-    ".global user_init",
-    "user_init:",
-    "    mov $1, %eax; mov $1, %edi; lea init_hello(%rip), %rsi",
-    "    mov $init_hello_end - init_hello, %edx; syscall",
-    "    mov $39, %eax; syscall",
-    "    add $0x30, %eax; push %rax", // the pid as one digit
-    "    mov $1, %eax; mov $1, %edi; lea init_pid(%rip), %rsi",
-    "    mov $init_pid_end - init_pid, %edx; syscall",
-    "    mov $1, %eax; mov $1, %edi; mov %rsp, %rsi; mov $1, %edx; syscall",
-    "    pop %rax",
-    "    mov $1, %eax; mov $1, %edi; lea init_gs(%rip), %rsi",
-    "    mov $init_gs_end - init_gs, %edx; syscall",
-    "    mov %gs:0, %rax; push %rax",
-    "    mov $1, %eax; mov $1, %edi; mov %rsp, %rsi; mov $8, %edx; syscall",
-    "    pop %rax",
-    "    xor %edi, %edi; mov $60, %eax; syscall",
-    "    ud2",
-    "init_hello: .ascii \"init: hello from user mode\\n\"",
-    "init_hello_end:",
-    "init_pid: .ascii \"\\ninit: getpid says \"",
-    "init_pid_end:",
-    "init_gs: .ascii \"\\ninit: %gs:0 holds: \"",
-    "init_gs_end:",
-    // syscall-bench(count in rdi, buffer in rsi): time getpid round trips.
-    ".global user_syscall_bench",
-    "user_syscall_bench:",
-    "    mov %rdi, %r12; mov %rsi, %r13",
-    "1:  rdtsc; shl $32, %rdx; or %rax, %rdx; mov %rdx, %r14",
-    "    mov $39, %eax; syscall",
-    "    rdtsc; shl $32, %rdx; or %rdx, %rax; sub %r14, %rax",
-    "    mov %rax, (%r13); add $8, %r13",
-    "    dec %r12; jnz 1b",
-    "    xor %edi, %edi; mov $60, %eax; syscall",
-    "    ud2",
-    // hypercall-by-syscall: xen_version as a user program would try it.
-    ".global user_hypercall_by_syscall",
-    "user_hypercall_by_syscall:",
-    "    mov $17, %eax; xor %edi, %edi; xor %esi, %esi; syscall",
-    "    mov %rax, %rdi; mov $60, %eax; syscall",
-    "    ud2",
-    // iret-from-user: an iret_context naming guest-kernel mode (CS RPL 0)
-    // at the kernel's entry point, then what the iret stub would do.
-    ".global user_iret_from_user",
-    "user_iret_from_user:",
-    "    push ${user_ss}; push %rsp; push $0x202; push ${kernel_cs_rpl0}",
-    "    movabs ${virt_base}, %rax; push %rax",
-    "    push $0; push $0; push $0; push $0", // flags, rcx, r11, rax
-    "    mov $23, %eax; syscall",
-    "    mov %rax, %rdi; mov $60, %eax; syscall",
-    "    ud2",
-    // int-0x80: getpid through the DPL-3 gate.
-    ".global user_int_0x80",
-    "user_int_0x80:",
-    "    mov $39, %eax; int $0x80",
-    "    mov %rax, %rdi; mov $60, %eax; syscall",
-    "    ud2",
-    // int-0x82: through a DPL-0 gate; must not return.
-    ".global user_int_0x82",
-    "user_int_0x82:",
-    "    int $0x82",
-    "    mov $0x82, %edi; mov $60, %eax; syscall",
-    "    ud2",
-    // kernel-read: the kernel's first page; must fault.
-    ".global user_kernel_read",
-    "user_kernel_read:",
-    "    movabs ${virt_base}, %rax; mov (%rax), %rax",
-    "    mov $0x77, %edi; mov $60, %eax; syscall",
-    "    ud2",
-    ".global user_programs_end",
-    "user_programs_end:",
-    ".popsection",
-    in_syscall = const guest_kernel::abi::layout::VGCF_IN_SYSCALL,
-    entry_syscall = const ENTRY_SYSCALL,
-    entry_int80 = const ENTRY_INT_0X80,
-    entry_int82 = const ENTRY_INT_0X82,
-    user_ss = const guest_kernel::abi::layout::FLAT_USER_SS64 as u64,
-    user_cs = const guest_kernel::abi::layout::FLAT_USER_CS64 as u64,
-    kernel_cs_rpl0 = const (guest_kernel::abi::layout::FLAT_KERNEL_CS64 & !3) as u64,
-    virt_base = const VIRT_BASE,
-    options(att_syntax),
-);
-
-extern "C" {
-    static user_entry_stack_bottom: u8;
-    static user_entry_stack_top: u8;
-    fn user_syscall_entry();
-    fn user_int80_entry();
-    fn user_int82_entry();
-    fn enter_user(rip: u64, rsp: u64, argument0: u64, argument1: u64) -> !;
-    fn read_gs_word() -> u64;
-    static user_programs_start: u8;
-    static user_programs_end: u8;
-    static user_init: u8;
-    static user_syscall_bench: u8;
-    static user_hypercall_by_syscall: u8;
-    static user_iret_from_user: u8;
-    static user_int_0x80: u8;
-    static user_int_0x82: u8;
-    static user_kernel_read: u8;
-}
-
-/// The registers of a program that entered the kernel, as the entry stub
-/// saved them (lowest address first).
-#[repr(C)]
-struct UserFrame {
-    r15: u64,
-    r14: u64,
-    r13: u64,
-    r12: u64,
-    r11: u64,
-    r10: u64,
-    r9: u64,
-    r8: u64,
-    rbp: u64,
-    rdi: u64,
-    rsi: u64,
-    rdx: u64,
-    rcx: u64,
-    rbx: u64,
-    rax: u64,
-    /// `ENTRY_*`: which stub.
-    kind: u64,
-    /// The iret `flags` the stub returns with.
-    flags: u64,
-    rip: u64,
-    cs: u64,
-    rflags: u64,
-    rsp: u64,
-    ss: u64,
-}
-
 /// How a program ended.
 #[derive(Clone, Copy, Debug)]
 enum Ending {
@@ -312,24 +102,16 @@ enum Ending {
 /// One user program and what must happen when it runs.
 struct Program {
     name: &'static str,
-    /// Its entry point in the kernel image (copied to `USER_CODE`).
-    entry: fn() -> u64,
+    /// Which of the programs' code (copied to `USER_CODE`) it runs.
+    entry: UserProgram,
     /// Checks the ending; `Err` says what went wrong.
     check: fn(&Ending) -> Result<(), &'static str>,
-}
-
-/// The address of a label of the assembly above (taking a raw address
-/// reads nothing, so it needs no `unsafe`).
-macro_rules! address_of {
-    ($label:ident) => {
-        (&raw const $label) as u64
-    };
 }
 
 const PROGRAMS: [Program; 7] = [
     Program {
         name: "init",
-        entry: || address_of!(user_init),
+        entry: UserProgram::Init,
         check: |ending| match ending {
             Ending::Exit(0) => Ok(()),
             _ => Err("init did not exit with status 0"),
@@ -337,7 +119,7 @@ const PROGRAMS: [Program; 7] = [
     },
     Program {
         name: "syscall-bench",
-        entry: || address_of!(user_syscall_bench),
+        entry: UserProgram::SyscallBench,
         check: |ending| match ending {
             Ending::Exit(0) => Ok(()),
             _ => Err("the benchmark did not exit with status 0"),
@@ -345,7 +127,7 @@ const PROGRAMS: [Program; 7] = [
     },
     Program {
         name: "hypercall-by-syscall",
-        entry: || address_of!(user_hypercall_by_syscall),
+        entry: UserProgram::HypercallBySyscall,
         check: |ending| match ending {
             Ending::Exit(ENOSYS) if LAST_UNKNOWN_CALL.load(Ordering::Relaxed) == 17 => Ok(()),
             _ => Err("xen_version from user mode did not reach the guest kernel as system call 17"),
@@ -353,7 +135,7 @@ const PROGRAMS: [Program; 7] = [
     },
     Program {
         name: "iret-from-user",
-        entry: || address_of!(user_iret_from_user),
+        entry: UserProgram::IretFromUser,
         check: |ending| match ending {
             Ending::Exit(ENOSYS) if LAST_UNKNOWN_CALL.load(Ordering::Relaxed) == 23 => Ok(()),
             _ => Err("iret from user mode did not reach the guest kernel as system call 23"),
@@ -361,7 +143,7 @@ const PROGRAMS: [Program; 7] = [
     },
     Program {
         name: "int-0x80",
-        entry: || address_of!(user_int_0x80),
+        entry: UserProgram::Int0x80,
         check: |ending| match ending {
             Ending::Exit(status)
                 if *status == PROCESS_ID.load(Ordering::Relaxed)
@@ -374,7 +156,7 @@ const PROGRAMS: [Program; 7] = [
     },
     Program {
         name: "int-0x82",
-        entry: || address_of!(user_int_0x82),
+        entry: UserProgram::Int0x82,
         check: |ending| match ending {
             Ending::Fault {
                 vector: 13,
@@ -386,7 +168,7 @@ const PROGRAMS: [Program; 7] = [
     },
     Program {
         name: "kernel-read",
-        entry: || address_of!(user_kernel_read),
+        entry: UserProgram::KernelRead,
         check: |ending| match ending {
             Ending::Fault {
                 vector: 14,
@@ -411,6 +193,8 @@ static INT_0X82_CALLS: AtomicU64 = AtomicU64::new(0);
 static FAILURES: AtomicU64 = AtomicU64::new(0);
 /// How many round trips `syscall-bench` times.
 static BENCH_ROUNDS: AtomicU64 = AtomicU64::new(2_000);
+/// The user pages: code, data (the GS page and the samples), stack.
+static USER_PAGES: spin::Once<[OwnedPages; 3]> = spin::Once::new();
 /// What the kernel GS base points at.
 static KERNEL_GS_BLOCK: u64 = KERNEL_GS_MAGIC;
 
@@ -429,9 +213,9 @@ pub fn run(workload: &str, line: &str) -> ! {
     }
     if workload == "user-noncanonical-iret" {
         println!("user: entering user mode at a non-canonical address (must crash this domain)");
-        // SAFETY: none needed for the kernel: the hypervisor must refuse the
-        // frame and crash this domain; if it does not, nothing runs there.
-        unsafe { enter_user(0x0000_8000_0000_0000, USER_STACK_TOP, 0, 0) }
+        // The hypervisor must refuse the frame and crash this domain; if it
+        // does not, nothing runs there.
+        user_mode::enter(0x0000_8000_0000_0000, USER_STACK_TOP, 0, 0)
     }
     if workload != "user" {
         println!("user: unknown workload '{workload}': stopping");
@@ -444,39 +228,25 @@ pub fn run(workload: &str, line: &str) -> ! {
 fn set_up() -> Result<(), &'static str> {
     // 1. The programs' code, read-only; the GS page, the samples and the
     //    stack, writable and not executable.
-    let (start, end) = (
-        address_of!(user_programs_start),
-        address_of!(user_programs_end),
-    );
-    let code_pages = (end - start).div_ceil(PAGE_SIZE);
-    for page in 0..code_pages {
-        let pfn = paging::allocate_frame().map_err(|_| "out of frames")?;
-        let address = USER_CODE + page * PAGE_SIZE;
-        paging::map(address, paging::pfn_to_mfn(pfn), WRITABLE | USER)
-            .map_err(|_| "cannot map the code page")?;
-    }
-    // SAFETY: the destination pages were just mapped writable for us, and
-    // the source is the programs' bytes in our rodata.
-    unsafe {
-        core::ptr::copy_nonoverlapping(
-            start as *const u8,
-            USER_CODE as *mut u8,
-            (end - start) as usize,
-        )
-    };
+    let code = user_mode::program_code();
+    let code_pages = (code.len() as u64).div_ceil(PAGE_SIZE);
+    let code_mapping = OwnedPages::map_each(USER_CODE, code_pages, WRITABLE | USER)
+        .map_err(|_| "cannot map the code pages")?;
+    code_mapping.write(USER_CODE, code);
     for page in 0..code_pages {
         paging::protect(USER_CODE + page * PAGE_SIZE, false)
             .map_err(|_| "cannot make the code read-only")?;
     }
     let data_pages = 1 + (MAX_SAMPLES * 8).div_ceil(PAGE_SIZE);
-    paging::map_fresh_pages(USER_GS_PAGE, data_pages).map_err(|_| "cannot map user data")?;
-    paging::map_fresh_pages(
+    let data =
+        OwnedPages::map_fresh(USER_GS_PAGE, data_pages).map_err(|_| "cannot map user data")?;
+    let stack = OwnedPages::map_fresh(
         USER_STACK_TOP - USER_STACK_PAGES * PAGE_SIZE,
         USER_STACK_PAGES,
     )
     .map_err(|_| "cannot map the user stack")?;
-    // SAFETY: the GS page was just mapped writable.
-    unsafe { (USER_GS_PAGE as *mut [u8; 8]).write_volatile(*USER_GS_MAGIC) };
+    USER_PAGES.call_once(|| [code_mapping, data, stack]);
+    data.write(USER_GS_PAGE, USER_GS_MAGIC);
 
     // 2. The user root: a fresh L4 sharing only slot 0 with the kernel's.
     let kernel_root = paging::current_root();
@@ -486,54 +256,40 @@ fn set_up() -> Result<(), &'static str> {
     let slot0 = paging::read_entry(kernel_root, 0);
     paging::write_entries(&[(user_root * PAGE_SIZE, slot0)])
         .map_err(|_| "cannot link the user pages into the user root")?;
-    let mut done = 0u32;
-    // SAFETY: one operation on our own pinned L4, which the hypervisor checks.
-    let result = unsafe {
-        wrappers::mmuext_op(
-            &[MmuextOp::with_mfn(MmuextCmd::NewUserBaseptr, user_root)],
-            &mut done,
-            guest_kernel::abi::layout::DOMID_SELF,
-        )
-    };
+    // One operation on our own pinned L4, which the hypervisor checks.
+    let (result, _) = hypercalls::mmuext_op(
+        &[MmuextOp::with_mfn(MmuextCmd::NewUserBaseptr, user_root)],
+        guest_kernel::abi::layout::DOMID_SELF,
+    );
     if result != 0 {
         return Err("MMUEXT_NEW_USER_BASEPTR refused");
     }
 
     // The two GS bases: the user's points at the GS page, the kernel's at
     // a word of its own; the hypervisor swaps them on every switch.
-    let set_gs_base = |which: u64, base: u64| {
-        // SAFETY: set_segment_base only changes this vCPU's own GS bases,
-        // which nothing in this kernel relies on but this module.
-        unsafe { wrappers::hypercall2(Hypercall::SetSegmentBase, which, base) }
-    };
-    let user_gs = set_gs_base(SEGBASE_GS_USER, USER_GS_PAGE);
-    let kernel_gs = set_gs_base(SEGBASE_GS_KERNEL, &KERNEL_GS_BLOCK as *const u64 as u64);
+    let user_gs = hypercalls::set_segment_base(SEGBASE_GS_USER, USER_GS_PAGE);
+    let kernel_gs =
+        hypercalls::set_segment_base(SEGBASE_GS_KERNEL, &KERNEL_GS_BLOCK as *const u64 as u64);
     if user_gs != 0 || kernel_gs != 0 {
         return Err("set_segment_base refused a GS base");
     }
 
     // 3. Where entries from user mode land.
-    let stack_top = address_of!(user_entry_stack_top);
-    // SAFETY: a mapped, writable stack that nothing else uses.
-    if unsafe { wrappers::stack_switch(u64::from(FLAT_KERNEL_SS), stack_top) } != 0 {
+    let stack_top = user_mode::entry_stack().end;
+    if user_mode::switch_to_entry_stack() != 0 {
         return Err("stack_switch refused");
     }
-    let registration = CallbackRegister::new(
-        CallbackType::Syscall,
-        CALLBACKF_MASK_EVENTS,
-        user_syscall_entry as *const () as u64,
-    );
-    // SAFETY: the entry point is the syscall stub above.
-    if unsafe { wrappers::callback_register(&registration) } != 0 {
+    let [syscall_entry, int80_entry, int82_entry] = user_mode::entries();
+    user_mode::set_entry_handler(user_entry);
+    if entry::register_callback(CallbackType::Syscall, syscall_entry) != 0 {
         return Err("the syscall callback was refused");
     }
     let table = [
-        TrapInfo::new(0x80, 3, true, user_int80_entry as *const () as u64),
-        TrapInfo::new(0x82, 0, true, user_int82_entry as *const () as u64),
+        TrapInfo::new(0x80, 3, true, int80_entry),
+        TrapInfo::new(0x82, 0, true, int82_entry),
         TrapInfo::END,
     ];
-    // SAFETY: both stubs follow the bounce-frame convention.
-    if unsafe { wrappers::set_trap_table(&table) } != 0 {
+    if entry::set_trap_table(&table) != 0 {
         return Err("set_trap_table refused the int $0x80 and $0x82 entries");
     }
     traps::set_user_mode_handler(user_fault);
@@ -556,16 +312,15 @@ fn start(index: usize) -> ! {
     };
     CURRENT.store(index, Ordering::Relaxed);
     PROCESS_ID.store(index as u64 + 1, Ordering::Relaxed);
-    let offset = (program.entry)() - address_of!(user_programs_start);
+    let offset = user_mode::program_offset(program.entry);
     let (argument0, argument1) = if program.name == "syscall-bench" {
         (BENCH_ROUNDS.load(Ordering::Relaxed), USER_SAMPLES)
     } else {
         (0, 0)
     };
-    // SAFETY: the entry is a program copied to the user code page, and the
-    // stack is the mapped user stack; the hypervisor switches to the user
-    // root.
-    unsafe { enter_user(USER_CODE + offset, USER_STACK_TOP, argument0, argument1) }
+    // The entry is a program copied to the user code page, and the stack is
+    // the mapped user stack; the hypervisor switches to the user root.
+    user_mode::enter(USER_CODE + offset, USER_STACK_TOP, argument0, argument1)
 }
 
 /// The current program ended: check it, say so, run the next.
@@ -588,9 +343,15 @@ fn finish(ending: Ending) -> ! {
 /// Prints `syscall-bench`'s samples as a `bench:` line.
 fn report_bench() {
     let rounds = BENCH_ROUNDS.load(Ordering::Relaxed) as usize;
-    // SAFETY: the program wrote `rounds` u64 samples at USER_SAMPLES, in
-    // pages the kernel's root maps too (they share slot 0).
-    let samples = unsafe { core::slice::from_raw_parts_mut(USER_SAMPLES as *mut u64, rounds) };
+    // The program wrote `rounds` u64 samples at USER_SAMPLES, in pages the
+    // kernel's root maps too (they share slot 0).
+    let data = USER_PAGES.get().map(|[_, data, _]| *data);
+    let mut samples: alloc::vec::Vec<u64> = (0..rounds as u64)
+        .map(|index| {
+            data.and_then(|data| data.read_u64(USER_SAMPLES + index * 8))
+                .unwrap_or(0)
+        })
+        .collect();
     samples.sort_unstable();
     println!(
         "bench: user_syscall_round_trip median={} min={} iterations={rounds}",
@@ -610,17 +371,12 @@ fn user_range(address: u64, length: u64) -> bool {
 /// Whether the entry frame lies on the stack the kernel named with
 /// `stack_switch`, as the hypervisor must put it.
 fn on_entry_stack(frame_address: u64) -> bool {
-    let (bottom, top) = (
-        address_of!(user_entry_stack_bottom),
-        address_of!(user_entry_stack_top),
-    );
-    (bottom..top).contains(&frame_address)
+    user_mode::entry_stack().contains(&frame_address)
 }
 
 /// A system call or software interrupt from user mode (called by the
 /// entry stubs).
-#[no_mangle]
-extern "C" fn user_entry(frame: &mut UserFrame) {
+fn user_entry(frame: &mut UserFrame) {
     if !on_entry_stack(frame as *const UserFrame as u64) || frame.cs & 3 != 3 {
         println!(
             "user: FAILED: an entry from user mode did not arrive on the stack_switch stack with a user CS (cs {:#x})",
@@ -645,10 +401,7 @@ extern "C" fn user_entry(frame: &mut UserFrame) {
         SYS_GETPID => PROCESS_ID.load(Ordering::Relaxed),
         SYS_EXIT => {
             // Back in guest-kernel mode, the kernel's GS base is loaded.
-            // SAFETY: the GS base is KERNEL_GS_BLOCK's address, or the
-            // check below fails loudly (it is our own readable memory or
-            // the user's, both mapped in the kernel's root).
-            if unsafe { read_gs_word() } != KERNEL_GS_MAGIC {
+            if user_mode::gs_word() != KERNEL_GS_MAGIC {
                 println!("user: FAILED: the kernel's GS base was not restored on entry");
                 FAILURES.fetch_add(1, Ordering::Relaxed);
             }
@@ -670,10 +423,17 @@ fn write(fd: u64, buffer: u64, length: u64) -> u64 {
     if !user_range(buffer, length) {
         return EFAULT;
     }
-    // SAFETY: the range is inside the user pages, which the kernel's root
-    // maps too; a program can only make its own output garbage.
-    let bytes = unsafe { core::slice::from_raw_parts(buffer as *const u8, length as usize) };
-    print!("{}", core::str::from_utf8(bytes).unwrap_or("(not UTF-8)"));
+    // The range is inside the user pages, which the kernel's root maps too;
+    // a program can only make its own output garbage.
+    let mut bytes = alloc::vec![0u8; length as usize];
+    let pages = USER_PAGES.get().into_iter().flatten();
+    if !pages
+        .into_iter()
+        .any(|pages| pages.read(buffer, &mut bytes))
+    {
+        return EFAULT;
+    }
+    print!("{}", core::str::from_utf8(&bytes).unwrap_or("(not UTF-8)"));
     length
 }
 
