@@ -29,7 +29,7 @@ use guest_kernel::abi::layout::StartInfoConsole;
 use guest_kernel::abi::memory::{MemoryOp, MemoryReservation};
 use guest_kernel::abi::pv_image::PvImage;
 use guest_kernel::abi::pv_layout::{self, Layout, LayoutError};
-use guest_kernel::abi::{hypercall_page, wrappers, StartInfo};
+use guest_kernel::abi::{hypercall_page, wrappers};
 use guest_kernel::paging::{self, PagingError, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
 
 /// Where Dom0 maps a new domain's start-of-day frames while writing them
@@ -371,14 +371,7 @@ fn write_start_of_day(
     // The console page and channel; without a channel the guest keeps
     // using console_io.
     start_info.console = StartInfoConsole::domu(p2m[first_extra + 1], console_port.unwrap_or(0));
-    // SAFETY: StartInfo is a repr(C) struct of integers.
-    let bytes = unsafe {
-        core::slice::from_raw_parts(
-            &start_info as *const StartInfo as *const u8,
-            core::mem::size_of::<StartInfo>(),
-        )
-    };
-    write(layout, layout.start_info, bytes);
+    write(layout, layout.start_info, bytemuck::bytes_of(&start_info));
     if let Some(page) = image.hypercall_page {
         let mut stubs = [0u8; 4096];
         hypercall_page::fill(&mut stubs);

@@ -3,18 +3,22 @@
 //! A native kernel loads an IDT; a PV kernel hands the hypervisor a trap
 //! table (`set_trap_table`) instead. When the guest faults, the hypervisor
 //! *bounces* the exception to the handler named there, with a frame on the
-//! guest's stack (see the hypervisor's `traps/bounce.rs`):
+//! guest's stack ([`BounceFrame`], declared in `hypercall_abi` for both
+//! sides):
 //!
 //! ```text
 //!   rsp -> RCX, R11, [error code], RIP, CS, RFLAGS, RSP, SS
 //! ```
 //!
-//! Each handler stub (in `sys/entry.rs`) pops RCX and R11 back, pushes a zero error code
-//! where the CPU has none and the vector number, saves the other registers
-//! and calls [`guest_trap`]. A handler that returns goes back through the
-//! `iret` hypercall: the stub (in `sys/entry.rs`) pushes the `flags` word and jumps to the
-//! hypercall page's `iret` entry, which pushes RAX, R11 and RCX to complete
-//! the `iret_context` and enters the hypervisor.
+//! Each handler stub (in `sys/entry.rs`) inserts a zero error code where
+//! the CPU has none, so that the whole [`BounceFrame`] is on the stack,
+//! pushes the vector number, saves the registers other than RCX and R11
+//! (the frame holds the interrupted ones; the registers themselves were
+//! clobbered by the hypervisor's return) and calls [`guest_trap`]. A
+//! handler that returns goes back through the `iret` hypercall: the stub
+//! takes RCX and R11 from the frame, pushes the `flags` word and jumps to
+//! the hypercall page's `iret` entry, which pushes RAX, R11 and RCX to
+//! complete the `iret_context` and enters the hypervisor.
 //!
 //! What this kernel does with each exception: a breakpoint (`int3`) is
 //! reported and execution continues; every other exception is reported and
@@ -24,12 +28,14 @@
 
 #[cfg(not(test))]
 use crate::sys::entry;
+use hypercall_abi::layout::BounceFrame;
 #[cfg(not(test))]
 use hypercall_abi::layout::TrapInfo;
 use hypercall_abi::sched::ShutdownReason;
 use hypercall_abi::x86::EXCEPTION_NAMES;
 
-/// Registers saved by the handler stubs, lowest address first.
+/// What a handler stub leaves on the stack, lowest address first: the
+/// registers it saved, the vector, and the bounce frame.
 #[repr(C)]
 #[derive(Debug)]
 pub struct TrapFrame {
@@ -37,7 +43,6 @@ pub struct TrapFrame {
     pub r14: u64,
     pub r13: u64,
     pub r12: u64,
-    pub r11: u64,
     pub r10: u64,
     pub r9: u64,
     pub r8: u64,
@@ -45,17 +50,17 @@ pub struct TrapFrame {
     pub rdi: u64,
     pub rsi: u64,
     pub rdx: u64,
-    pub rcx: u64,
     pub rbx: u64,
     pub rax: u64,
     pub vector: u64,
-    pub error_code: u64,
-    pub rip: u64,
-    pub cs: u64,
-    pub rflags: u64,
-    pub rsp: u64,
-    pub ss: u64,
+    /// The frame the hypervisor wrote (with a zero error code inserted
+    /// where the vector has none); RCX and R11 are restored from it.
+    pub bounce: BounceFrame,
 }
+
+// The stubs (sys/entry.rs) push 13 registers and the vector above the
+// bounce frame.
+const _: () = assert!(core::mem::offset_of!(TrapFrame, bounce) == 14 * 8);
 
 /// The vectors this kernel handles. NMI (2), double fault (8) and machine
 /// check (18) are the hypervisor's business; 15 is reserved.
@@ -189,7 +194,7 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
     }
     // The hypervisor shows guest-kernel mode as RPL 0 in the frame's CS,
     // guest-user mode as RPL 3.
-    if frame.cs & 3 == 3 && vector != VECTOR_NMI {
+    if frame.bounce.cs & 3 == 3 && vector != VECTOR_NMI {
         let handler = *USER_MODE_HANDLER.lock();
         if let Some(handler) = handler {
             handler(frame);
@@ -205,15 +210,15 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
     // shutdown request may arrive while the guest stands at that address.
     #[cfg(not(test))]
     if let Some(recovery) =
-        entry::probe_recovery(frame.rip).filter(|_| vector == 13 || vector == 14)
+        entry::probe_recovery(frame.bounce.rip).filter(|_| vector == 13 || vector == 14)
     {
         let address = if vector == 14 { fault_address() } else { 0 };
         *LAST_PROBE_FAULT.lock() = Some(Fault {
             vector,
-            error_code: frame.error_code,
+            error_code: frame.bounce.error_code,
             address,
         });
-        frame.rip = recovery;
+        frame.bounce.rip = recovery;
         return;
     }
     if vector == VECTOR_NMI {
@@ -234,14 +239,14 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
         }
     }
     if vector == VECTOR_BREAKPOINT {
-        crate::println!("breakpoint at rip {:#x}: continuing", frame.rip);
+        crate::println!("breakpoint at rip {:#x}: continuing", frame.bounce.rip);
         return;
     }
     crate::println!(
         "guest kernel: {name} (vector {vector}) at rip {:#x}, error code {:#x}, rsp {:#x}",
-        frame.rip,
-        frame.error_code,
-        frame.rsp
+        frame.bounce.rip,
+        frame.bounce.error_code,
+        frame.bounce.rsp
     );
     if vector == 14 {
         crate::println!(

@@ -452,7 +452,7 @@ fn user_fault(frame: &mut TrapFrame) {
     };
     finish(Ending::Fault {
         vector: frame.vector,
-        error_code: frame.error_code,
+        error_code: frame.bounce.error_code,
         address,
     })
 }

@@ -5,6 +5,7 @@
 //! callback is a guest kernel entry point that Xen jumps to, as the CPU would
 //! jump through an IDT or `LSTAR` on bare metal.
 
+use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
 
 abi_enum! {
@@ -45,7 +46,7 @@ pub const CALLBACKF_MASK_EVENTS: u16 = 1 << 0;
 
 /// Argument of `CALLBACKOP_register` (`callback_register`), 16 bytes. All
 /// fields are IN.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct CallbackRegister {
     /// A [`CallbackType`] number (Xen's field is named `type`).
@@ -75,7 +76,7 @@ impl CallbackRegister {
 }
 
 /// Argument of `CALLBACKOP_unregister` (`callback_unregister`), 4 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct CallbackUnregister {
     /// IN: a [`CallbackType`] number.

@@ -29,6 +29,7 @@
 //! [`SHUTDOWN_REQUEST_FLAG`] and the reason in `shared_info.arch.nmi_reason`.
 //! A guest that registered no NMI callback cannot be asked (`-EOPNOTSUPP`).
 
+use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
 
 use crate::layout::DomainId;
@@ -72,7 +73,7 @@ abi_enum! {
 }
 
 /// Payload of `CreateDomain`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct DomctlCreateDomain {
     /// IN: the most pages the domain may own.
@@ -80,7 +81,7 @@ pub struct DomctlCreateDomain {
 }
 
 /// Payload of `MaxMem`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct DomctlMaxMem {
     /// IN: the limit in KiB, as in Xen.
@@ -90,7 +91,7 @@ pub struct DomctlMaxMem {
 /// Payload of `SetVcpuContext`: what a PV kernel needs at its entry point
 /// (Xen's `vcpu_guest_context` trimmed to what a 64-bit PV guest's start
 /// of day uses).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct DomctlVcpuContext {
     /// IN: the entry point.
@@ -110,7 +111,7 @@ pub const SCHEDULER_GET: u32 = 0;
 pub const SCHEDULER_PUT: u32 = 1;
 
 /// Payload of `SchedulerOp`: the credit scheduler's parameters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct DomctlSchedulerOp {
     /// IN: [`SCHEDULER_GET`] or [`SCHEDULER_PUT`].
@@ -124,7 +125,7 @@ pub struct DomctlSchedulerOp {
 }
 
 /// Payload of `RequestShutdown`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct DomctlRequestShutdown {
     /// IN: a `SHUTDOWN_*` reason (poweroff 0, reboot 1, ...).
@@ -163,6 +164,28 @@ pub union DomctlPayload {
 
 const _: () = assert!(size_of::<DomctlPayload>() == DOMCTL_PAYLOAD_SIZE);
 
+// bytemuck derives `Pod` for structs only: for a union it cannot see that
+// every member is plain data and that one member (`raw`) covers every byte,
+// which is what makes any bit pattern valid for every member. Both are
+// checked here, at compile time: each member must be `Pod` (the function
+// below does not compile otherwise) and `raw` is the union's whole size
+// (the assertion above).
+const _: () = {
+    const fn pod<T: Pod>() {}
+    pod::<DomctlCreateDomain>();
+    pod::<DomainInfo>();
+    pod::<DomctlMaxMem>();
+    pod::<DomctlVcpuContext>();
+    pod::<DomctlRequestShutdown>();
+    pod::<DomctlSchedulerOp>();
+};
+// SAFETY: the zero bit pattern is valid for every member (all are Pod).
+unsafe impl Zeroable for DomctlPayload {}
+// SAFETY: repr(C), Copy, every member is Pod and `raw` covers all bytes
+// (checked just above), so the union has no padding and any bit pattern
+// is a valid value of every member.
+unsafe impl Pod for DomctlPayload {}
+
 impl core::fmt::Debug for DomctlPayload {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // SAFETY: `raw` covers every byte and any byte is a valid u8.
@@ -175,7 +198,7 @@ impl core::fmt::Debug for DomctlPayload {
 }
 
 /// A domctl request, 144 bytes, passed by guest-virtual address in `rdi`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
 #[repr(C)]
 pub struct Domctl {
     /// IN: a [`DomctlOp`] number.

@@ -11,6 +11,7 @@
 //! `arg` in `rsi` points at the structure named below. Directions (IN/OUT)
 //! are from the caller's point of view.
 
+use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
 
 use crate::layout::DomainId;
@@ -98,7 +99,7 @@ pub const NR_VIRQS: u32 = 24;
 // ---------------------------------------------------------------------------
 
 /// `EVTCHNOP_alloc_unbound` (`evtchn_alloc_unbound`), 8 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnAllocUnbound {
     /// IN: domain to allocate the port in (usually `DOMID_SELF`).
@@ -113,7 +114,7 @@ const _: () = assert!(size_of::<EvtchnAllocUnbound>() == 8);
 const _: () = assert!(offset_of!(EvtchnAllocUnbound, port) == 4);
 
 /// `EVTCHNOP_bind_interdomain` (`evtchn_bind_interdomain`), 12 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnBindInterdomain {
     /// IN: the remote domain.
@@ -131,7 +132,7 @@ const _: () = assert!(offset_of!(EvtchnBindInterdomain, remote_port) == 4);
 const _: () = assert!(offset_of!(EvtchnBindInterdomain, local_port) == 8);
 
 /// `EVTCHNOP_bind_virq` (`evtchn_bind_virq`), 12 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnBindVirq {
     /// IN: the VIRQ (`VIRQ_*`).
@@ -149,7 +150,7 @@ const _: () = assert!(offset_of!(EvtchnBindVirq, port) == 8);
 pub const BIND_PIRQ_WILL_SHARE: u32 = 1;
 
 /// `EVTCHNOP_bind_pirq` (`evtchn_bind_pirq`), 12 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnBindPirq {
     /// IN: the physical IRQ.
@@ -163,7 +164,7 @@ pub struct EvtchnBindPirq {
 const _: () = assert!(size_of::<EvtchnBindPirq>() == 12);
 
 /// `EVTCHNOP_bind_ipi` (`evtchn_bind_ipi`), 8 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnBindIpi {
     /// IN: the vCPU to notify.
@@ -175,7 +176,7 @@ pub struct EvtchnBindIpi {
 const _: () = assert!(size_of::<EvtchnBindIpi>() == 8);
 
 /// `EVTCHNOP_close` (`evtchn_close`), 4 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnClose {
     /// IN: the port to close. An interdomain peer's port reverts to unbound.
@@ -185,7 +186,7 @@ pub struct EvtchnClose {
 const _: () = assert!(size_of::<EvtchnClose>() == 4);
 
 /// `EVTCHNOP_send` (`evtchn_send`), 4 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnSend {
     /// IN: the local port whose other end is signalled.
@@ -220,7 +221,7 @@ abi_enum! {
 /// interdomain:  | dom    | pad    | port (u32)
 /// pirq / virq:  | number (u32)    |
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnStatusDetail {
     words: [u32; 2],
@@ -265,7 +266,7 @@ impl EvtchnStatusDetail {
 }
 
 /// `EVTCHNOP_status` (`evtchn_status`), 24 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnStatus {
     /// IN: the domain owning the port (`DOMID_SELF` unless privileged).
@@ -292,7 +293,7 @@ const _: () = assert!(offset_of!(EvtchnStatus, detail) == 16);
 ///
 /// IPI ports and per-vCPU VIRQ ports cannot be moved; other ports notify
 /// vCPU 0 until moved.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnBindVcpu {
     /// The port.
@@ -304,7 +305,7 @@ pub struct EvtchnBindVcpu {
 const _: () = assert!(size_of::<EvtchnBindVcpu>() == 8);
 
 /// `EVTCHNOP_unmask` (`evtchn_unmask`), 4 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnUnmask {
     /// IN: the port to unmask; if it is pending, the upcall is delivered.
@@ -314,7 +315,7 @@ pub struct EvtchnUnmask {
 const _: () = assert!(size_of::<EvtchnUnmask>() == 4);
 
 /// `EVTCHNOP_reset` (`evtchn_reset`), 2 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnReset {
     /// IN: the domain whose ports are all closed (`DOMID_SELF` unless
@@ -325,7 +326,7 @@ pub struct EvtchnReset {
 const _: () = assert!(size_of::<EvtchnReset>() == 2);
 
 /// `EVTCHNOP_init_control` (`evtchn_init_control`), 24 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnInitControl {
     /// IN: guest frame holding the FIFO control block.
@@ -344,7 +345,7 @@ const _: () = assert!(size_of::<EvtchnInitControl>() == 24);
 const _: () = assert!(offset_of!(EvtchnInitControl, link_bits) == 16);
 
 /// `EVTCHNOP_expand_array` (`evtchn_expand_array`), 8 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnExpandArray {
     /// IN: guest frame to add to the FIFO event array.
@@ -354,7 +355,7 @@ pub struct EvtchnExpandArray {
 const _: () = assert!(size_of::<EvtchnExpandArray>() == 8);
 
 /// `EVTCHNOP_set_priority` (`evtchn_set_priority`), 8 bytes. Both fields are IN.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct EvtchnSetPriority {
     /// The port.

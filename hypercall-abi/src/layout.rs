@@ -14,6 +14,7 @@
 //! touches a live shared page must use volatile or atomic accesses through a
 //! pointer, never a plain `&mut`.
 
+use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
 
 /// A domain identifier (`domid_t`).
@@ -185,7 +186,7 @@ pub const MAX_GUEST_CMDLINE: usize = 1024;
 ///                domU:    | mfn (u64)                       | evtchn | pad
 ///                dom0:    | info_off (u32) | info_size (u32)| unused
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct StartInfoConsole {
     words: [u64; 2],
@@ -234,7 +235,7 @@ impl StartInfoConsole {
 ///
 /// Fields from `magic` to `console` are also refilled on resume after
 /// suspend; the rest are only valid at first boot.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct StartInfo {
     /// `"xen-<version>-<platform>"`, NUL-padded; see [`StartInfo::MAGIC_PREFIX`].
@@ -389,7 +390,7 @@ pub const XEN_PVCLOCK_GUEST_STOPPED: u8 = 1 << 1;
 /// ```
 ///
 /// where a negative `tsc_shift` means shift right.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct VcpuTimeInfo {
     /// OUT: update counter, odd while an update is in progress.
@@ -419,7 +420,7 @@ const _: () = assert!(offset_of!(VcpuTimeInfo, tsc_shift) == 28);
 const _: () = assert!(offset_of!(VcpuTimeInfo, flags) == 29);
 
 /// The x86 part of `vcpu_info` (`arch_vcpu_info`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct ArchVcpuInfo {
     /// OUT: faulting address of the last page fault delivered to the guest
@@ -440,7 +441,7 @@ const _: () = assert!(offset_of!(ArchVcpuInfo, pad) == 8);
 /// in `evtchn_pending_sel`, and `evtchn_upcall_pending`, then calls the
 /// guest's event callback unless `evtchn_upcall_mask` is set. The mask is
 /// the PV guest's equivalent of the interrupt flag.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct VcpuInfo {
     /// OUT (guest clears): non-zero when events are waiting for this vCPU.
@@ -487,7 +488,7 @@ impl VcpuInfo {
 }
 
 /// The x86 part of `shared_info` (`arch_shared_info`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct ArchSharedInfo {
     /// IN (guest writes): number of valid entries in the P2M table.
@@ -605,7 +606,7 @@ pub const TRAP_INFO_MASK_EVENTS: u8 = 0b100;
 ///
 /// `set_trap_table` takes an array of these ended by an entry whose
 /// `address` is 0 ([`TrapInfo::END`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct TrapInfo {
     /// Exception or interrupt vector.
@@ -686,7 +687,7 @@ pub const VGCF_IN_SYSCALL: u64 = 1 << 8;
 /// `rax` last) and `rsp` points at `rax` when the hypercall is made. The
 /// saved CS says where to return: RPL 3 means guest user mode, anything
 /// else guest kernel mode.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct IretContext {
     /// Value of `rax` after the return.
@@ -721,6 +722,86 @@ const _: () = assert!(offset_of!(IretContext, rsp) == 56);
 const _: () = assert!(offset_of!(IretContext, ss) == 64);
 
 // ---------------------------------------------------------------------------
+// The bounce frame (Xen's x86_64/entry.S, create_bounce_frame).
+// ---------------------------------------------------------------------------
+
+/// The frame the hypervisor writes on the guest kernel's stack when it
+/// delivers an exception, an event upcall or a callback, 64 bytes, lowest
+/// address first. All fields are OUT. Xen has no C structure for it (it is
+/// written in assembly), so this is the one declaration both sides use: the
+/// hypervisor builds it, the guest kernel's entry stubs read it.
+///
+/// ```text
+///   rsp -> RCX, R11, [error code], RIP, CS, RFLAGS, RSP, SS
+/// ```
+///
+/// - RCX and R11 come first because a return to the handler with `sysretq`
+///   destroys them; a handler that pops them sees what a processor would
+///   push for a native kernel.
+/// - The error-code slot is on the stack only for vectors that have one
+///   ([`crate::x86::has_error_code`]); without it the frame is 8 bytes
+///   shorter and RIP follows R11 ([`BounceFrame::stack_words`]). A guest
+///   stub that inserts a zero there, as native kernels' stubs do, then has
+///   this whole structure on its stack.
+/// - CS shows RPL 0 when the guest kernel was interrupted (RPL 3 for guest
+///   user mode), and bits 32..39 of its slot hold the event mask saved at
+///   delivery; RFLAGS.IF shows whether events were unmasked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct BounceFrame {
+    /// The interrupted context's `rcx`.
+    pub rcx: u64,
+    /// The interrupted context's `r11`.
+    pub r11: u64,
+    /// The exception's error code; absent from the stack for vectors
+    /// without one.
+    pub error_code: u64,
+    /// Where the guest was interrupted.
+    pub rip: u64,
+    /// The interrupted code selector (RPL as above) and the saved event
+    /// mask in bits 32..39.
+    pub cs: u64,
+    /// The interrupted flags register.
+    pub rflags: u64,
+    /// The interrupted stack pointer.
+    pub rsp: u64,
+    /// The interrupted stack selector.
+    pub ss: u64,
+}
+
+const _: () = assert!(size_of::<BounceFrame>() == 64);
+const _: () = assert!(offset_of!(BounceFrame, rcx) == 0);
+const _: () = assert!(offset_of!(BounceFrame, r11) == 8);
+const _: () = assert!(offset_of!(BounceFrame, error_code) == 16);
+const _: () = assert!(offset_of!(BounceFrame, rip) == 24);
+const _: () = assert!(offset_of!(BounceFrame, cs) == 32);
+const _: () = assert!(offset_of!(BounceFrame, rflags) == 40);
+const _: () = assert!(offset_of!(BounceFrame, rsp) == 48);
+const _: () = assert!(offset_of!(BounceFrame, ss) == 56);
+
+impl BounceFrame {
+    /// Words in the frame with its error code.
+    pub const WORDS: usize = size_of::<Self>() / 8;
+    /// Index of the error-code word.
+    const ERROR_CODE_WORD: usize = offset_of!(Self, error_code) / 8;
+
+    /// The words as they go on the guest's stack, lowest address first,
+    /// and how many of them there are: all eight with the error code,
+    /// seven without it (the error-code slot left out).
+    pub fn stack_words(&self, with_error_code: bool) -> ([u64; Self::WORDS], usize) {
+        let words: [u64; Self::WORDS] = bytemuck::cast(*self);
+        if with_error_code {
+            return (words, Self::WORDS);
+        }
+        let mut shorter = [0; Self::WORDS];
+        shorter[..Self::ERROR_CODE_WORD].copy_from_slice(&words[..Self::ERROR_CODE_WORD]);
+        shorter[Self::ERROR_CODE_WORD..Self::WORDS - 1]
+            .copy_from_slice(&words[Self::ERROR_CODE_WORD + 1..]);
+        (shorter, Self::WORDS - 1)
+    }
+}
+
+// ---------------------------------------------------------------------------
 // multicall (xen.h).
 // ---------------------------------------------------------------------------
 
@@ -728,7 +809,7 @@ const _: () = assert!(offset_of!(IretContext, ss) == 64);
 ///
 /// Xen runs the entries in order and stores each hypercall's return value
 /// in its `result`. Only the first five arguments are used.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct MulticallEntry {
     /// IN: hypercall number.
@@ -747,18 +828,6 @@ const _: () = assert!(offset_of!(MulticallEntry, args) == 16);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_and_offsets_at_run_time() {
-        assert_eq!(size_of::<StartInfo>(), 1168);
-        assert_eq!(offset_of!(StartInfo, cmd_line), 128);
-        assert_eq!(size_of::<SharedInfo>(), 3136);
-        assert_eq!(offset_of!(SharedInfo, evtchn_mask), 2560);
-        assert_eq!(size_of::<VcpuInfo>(), 64);
-        assert_eq!(size_of::<TrapInfo>(), 16);
-        assert_eq!(size_of::<IretContext>(), 72);
-        assert_eq!(size_of::<MulticallEntry>(), 64);
-    }
 
     #[test]
     fn start_info_magic_and_command_line() {
@@ -788,16 +857,26 @@ mod tests {
         // On little-endian x86, info_off occupies the bytes at offset 72.
         let mut info = StartInfo::new();
         info.console = dom0;
-        // SAFETY: StartInfo is repr(C) plain integers with explicit padding,
-        // so viewing its memory as bytes reads only initialised bytes.
-        let bytes = unsafe {
-            core::slice::from_raw_parts(
-                (&info as *const StartInfo).cast::<u8>(),
-                size_of::<StartInfo>(),
-            )
-        };
+        let bytes = bytemuck::bytes_of(&info);
         assert_eq!(&bytes[72..76], &0x4b8u32.to_le_bytes());
         assert_eq!(&bytes[76..80], &0x30u32.to_le_bytes());
+    }
+
+    #[test]
+    fn bounce_frame_leaves_out_a_missing_error_code() {
+        let frame = BounceFrame {
+            rcx: 1,
+            r11: 2,
+            error_code: 3,
+            rip: 4,
+            cs: 5,
+            rflags: 6,
+            rsp: 7,
+            ss: 8,
+        };
+        assert_eq!(frame.stack_words(true), ([1, 2, 3, 4, 5, 6, 7, 8], 8));
+        let (words, count) = frame.stack_words(false);
+        assert_eq!(&words[..count], &[1, 2, 4, 5, 6, 7, 8]);
     }
 
     #[test]

@@ -17,13 +17,20 @@
 //! domctl payloads are project-defined (Xen's own are internal to its
 //! toolstack and change every release); see those modules.
 //!
+//! Every structure that is copied to or from a guest derives
+//! `bytemuck::Pod`: the derive refuses a structure with padding or with a
+//! field for which some bit patterns are invalid (a `bool`, an enum), so the
+//! hypervisor can copy guest bytes into it, and its bytes out to a guest,
+//! without `unsafe`. Padding is therefore always an explicit `pad` field,
+//! as in Xen's headers.
+//!
 //! # Map
 //!
 //! - [`hypercall`]: the hypercall numbers ([`Hypercall`]).
 //! - [`error`]: Xen's errno values ([`XenError`]) and the return convention.
 //! - [`layout`]: the x86_64 PV structures (`start_info`, `shared_info`,
-//!   `vcpu_info`, `trap_info`, `iret_context`, multicall entries) and the
-//!   address-space constants.
+//!   `vcpu_info`, `trap_info`, `iret_context`, the bounce frame, multicall
+//!   entries) and the address-space constants.
 //! - One module per hypercall family for its sub-ops and argument structures:
 //!   [`sched`], [`console`], [`version`], [`callback`], [`memory`], [`mmu`],
 //!   [`event_channel`], [`vcpu`], [`sysctl`], [`domctl`].
@@ -63,8 +70,8 @@ pub mod x86;
 pub use error::{result_from_raw, HypercallResult, UnknownValue, XenError};
 pub use hypercall::{Hypercall, HYPERCALL_PAGE_ENTRY_SIZE, NR_HYPERCALLS};
 pub use layout::{
-    DomainId, IretContext, MulticallEntry, SharedInfo, StartInfo, TrapInfo, VcpuInfo, VcpuTimeInfo,
-    PAGE_SIZE,
+    BounceFrame, DomainId, IretContext, MulticallEntry, SharedInfo, StartInfo, TrapInfo, VcpuInfo,
+    VcpuTimeInfo, PAGE_SIZE,
 };
 pub use sched::SchedShutdown;
 

@@ -7,6 +7,7 @@
 //!
 //! An *extent* is `2^extent_order` contiguous pages.
 
+use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
 
 use crate::layout::DomainId;
@@ -98,7 +99,7 @@ abi_enum! {
 }
 
 /// Argument of the reservation sub-ops (`xen_memory_reservation`), 32 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct MemoryReservation {
     /// IN/OUT: guest virtual address of an array of `nr_extents` frame
@@ -127,7 +128,7 @@ const _: () = assert!(offset_of!(MemoryReservation, domid) == 24);
 
 /// Argument of `XENMEM_memory_map` and `XENMEM_machine_memory_map`
 /// (`xen_memory_map`), 16 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct MemoryMap {
     /// IN: capacity of `buffer` in entries. OUT: entries written.
@@ -143,7 +144,7 @@ const _: () = assert!(size_of::<MemoryMap>() == 16);
 const _: () = assert!(offset_of!(MemoryMap, buffer) == 8);
 
 /// OUT buffer of `XENMEM_machphys_mapping` (`xen_machphys_mapping`), 24 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct MachphysMapping {
     /// OUT: start virtual address of the M2P table.
@@ -171,7 +172,7 @@ pub const XENMAPSPACE_DEV_MMIO: u32 = 5;
 
 /// Argument of `XENMEM_add_to_physmap` (`xen_add_to_physmap`), 24 bytes.
 /// All fields are IN.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct AddToPhysmap {
     /// The domain whose physical map changes.

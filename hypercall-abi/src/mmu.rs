@@ -13,6 +13,7 @@
 //! `foreigndom` is `DOMID_SELF`, or a domain whose frames the caller (a
 //! privileged domain) may map.
 
+use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
 
 abi_enum! {
@@ -49,7 +50,7 @@ pub const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
 /// | machine address of the entry (8-byte aligned)  | 0 | kind|
 /// +------------------------------------------------+---+-----+
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct MmuUpdate {
     /// Machine address of the target, with the [`MmuUpdateKind`] in bits 0-1.
@@ -148,7 +149,7 @@ abi_enum! {
 /// | TLB_FLUSH_MULTI                                | -             | `vcpumask` (guest VA of a bitmap) |
 /// | INVLPG_MULTI                                   | `linear_addr` | `vcpumask`  |
 /// | TLB_FLUSH_LOCAL, TLB_FLUSH_ALL, FLUSH_CACHE, FLUSH_CACHE_GLOBAL | -       | -           |
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct MmuextOp {
     /// An [`MmuextCmd`] number.

@@ -3,6 +3,7 @@
 //! `sched_op(cmd, arg)`: `cmd` in `rdi` is a [`SchedOp`], `arg` in `rsi`
 //! points at the structure the sub-op names (or is 0).
 
+use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
 
 use crate::layout::DomainId;
@@ -55,7 +56,7 @@ abi_enum! {
 }
 
 /// Argument of `SCHEDOP_shutdown` and `SCHEDOP_shutdown_code` (`sched_shutdown`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct SchedShutdown {
     /// IN: a [`ShutdownReason`] number.
@@ -65,7 +66,7 @@ pub struct SchedShutdown {
 const _: () = assert!(size_of::<SchedShutdown>() == 4);
 
 /// Argument of `SCHEDOP_poll` (`sched_poll`), 24 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct SchedPoll {
     /// IN: guest virtual address of an array of `u32` event-channel ports.
@@ -83,7 +84,7 @@ const _: () = assert!(offset_of!(SchedPoll, nr_ports) == 8);
 const _: () = assert!(offset_of!(SchedPoll, timeout) == 16);
 
 /// Argument of `SCHEDOP_remote_shutdown` (`sched_remote_shutdown`), 8 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct SchedRemoteShutdown {
     /// IN: the domain to shut down.

@@ -15,6 +15,7 @@
 //! memory. Only a privileged domain (`SIF_PRIVILEGED`) may make sysctls;
 //! others get `-EPERM`.
 
+use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
 
 use crate::layout::DomainId;
@@ -67,7 +68,7 @@ abi_enum! {
 /// copied and anything older. (Xen empties the whole ring, losing what was
 /// logged after the copy; here a reader that clears as it reads loses
 /// nothing.)
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct SysctlReadconsole {
     /// IN: non-zero to clear the ring after reading.
@@ -93,7 +94,7 @@ const _: () = assert!(offset_of!(SysctlReadconsole, buffer) == 8);
 const _: () = assert!(offset_of!(SysctlReadconsole, count) == 16);
 
 /// Payload of `Physinfo`, 32 bytes. All fields are OUT.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct SysctlPhysinfo {
     /// Number of physical CPUs the hypervisor runs on.
@@ -121,7 +122,7 @@ const _: () = assert!(offset_of!(SysctlPhysinfo, nr_domains) == 28);
 ///
 /// Fills `buffer` with up to `max_domains` [`DomainInfo`] records for
 /// domains whose ID is at least `first_domain`, in ascending ID order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct SysctlGetdomaininfolist {
     /// IN: lowest domain ID to report.
@@ -144,7 +145,7 @@ const _: () = assert!(offset_of!(SysctlGetdomaininfolist, buffer) == 8);
 const _: () = assert!(offset_of!(SysctlGetdomaininfolist, num_domains) == 16);
 
 /// Payload of `BenchSyscallFloor` (project-only), 8 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct SysctlBenchSyscallFloor {
     /// IN: non-zero to install the empty handler, zero to restore the real one.
@@ -156,7 +157,7 @@ pub struct SysctlBenchSyscallFloor {
 const _: () = assert!(size_of::<SysctlBenchSyscallFloor>() == 8);
 
 /// Payload of `BenchNative` (project-only), 40 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct SysctlBenchNative {
     /// IN: iterations of each measurement (at most 100,000).
@@ -177,7 +178,7 @@ const _: () = assert!(size_of::<SysctlBenchNative>() == 40);
 const _: () = assert!(offset_of!(SysctlBenchNative, pte_write_cycles) == 8);
 
 /// Payload of `LongestHypercall` (project-only), 16 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct SysctlLongestHypercall {
     /// IN: non-zero to start measuring afresh after this read.
@@ -217,6 +218,28 @@ pub union SysctlPayload {
 
 const _: () = assert!(size_of::<SysctlPayload>() == SYSCTL_PAYLOAD_SIZE);
 
+// bytemuck derives `Pod` for structs only: for a union it cannot see that
+// every member is plain data and that one member (`raw`) covers every byte,
+// which is what makes any bit pattern valid for every member. Both are
+// checked here, at compile time: each member must be `Pod` (the function
+// below does not compile otherwise) and `raw` is the union's whole size
+// (the assertion above).
+const _: () = {
+    const fn pod<T: Pod>() {}
+    pod::<SysctlReadconsole>();
+    pod::<SysctlPhysinfo>();
+    pod::<SysctlGetdomaininfolist>();
+    pod::<SysctlBenchSyscallFloor>();
+    pod::<SysctlBenchNative>();
+    pod::<SysctlLongestHypercall>();
+};
+// SAFETY: the zero bit pattern is valid for every member (all are Pod).
+unsafe impl Zeroable for SysctlPayload {}
+// SAFETY: repr(C), Copy, every member is Pod and `raw` covers all bytes
+// (checked just above), so the union has no padding and any bit pattern
+// is a valid value of every member.
+unsafe impl Pod for SysctlPayload {}
+
 impl core::fmt::Debug for SysctlPayload {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // SAFETY: `raw` covers every byte of the union and any byte value is
@@ -230,7 +253,7 @@ impl core::fmt::Debug for SysctlPayload {
 }
 
 /// A sysctl request, 136 bytes, passed by guest virtual address in `rdi`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
 #[repr(C)]
 pub struct Sysctl {
     /// IN: a [`SysctlOp`] number.
@@ -427,7 +450,7 @@ pub const DOMINF_PRIVILEGED: u32 = 1 << 31;
 /// One domain's state, as reported by `Getdomaininfolist`, 72 bytes.
 /// Project-defined (modelled on Xen's `xen_domctl_getdomaininfo`); all
 /// fields are OUT.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct DomainInfo {
     /// The domain's ID.
@@ -490,9 +513,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn layout_and_version_checks() {
-        assert_eq!(size_of::<Sysctl>(), 136);
-        assert_eq!(size_of::<DomainInfo>(), 72);
+    fn version_checks_and_payload_views() {
         let mut request = Sysctl::readconsole(SysctlReadconsole {
             incremental: 1,
             buffer: 0x1000,

@@ -4,6 +4,7 @@
 //! `rsi` the target vCPU of the calling domain, `arg` in `rdx` points at the
 //! structure named below (or is 0).
 
+use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
 
 abi_enum! {
@@ -59,7 +60,7 @@ pub const RUNSTATE_OFFLINE: i32 = 3;
 pub const XEN_RUNSTATE_UPDATE: u64 = 1 << 63;
 
 /// Where a vCPU's time went (`vcpu_runstate_info`), 48 bytes. All fields OUT.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct VcpuRunstateInfo {
     /// Current state (`RUNSTATE_*`).
@@ -77,7 +78,7 @@ const _: () = assert!(offset_of!(VcpuRunstateInfo, state_entry_time) == 8);
 const _: () = assert!(offset_of!(VcpuRunstateInfo, time) == 16);
 
 /// `VCPUOP_set_periodic_timer` (`vcpu_set_periodic_timer`), 8 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct VcpuSetPeriodicTimer {
     /// IN: period in nanoseconds (at least about a millisecond).
@@ -91,7 +92,7 @@ const _: () = assert!(size_of::<VcpuSetPeriodicTimer>() == 8);
 pub const VCPU_SSHOTTMR_FUTURE: u32 = 1 << 0;
 
 /// `VCPUOP_set_singleshot_timer` (`vcpu_set_singleshot_timer`), 16 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct VcpuSetSingleshotTimer {
     /// IN: absolute system time (ns) at which `VIRQ_TIMER` fires.
@@ -109,7 +110,7 @@ const _: () = assert!(offset_of!(VcpuSetSingleshotTimer, flags) == 8);
 ///
 /// The `vcpu_info` must not cross a page boundary; this may be done once
 /// per vCPU.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct VcpuRegisterVcpuInfo {
     /// IN: frame of the page that will hold the `vcpu_info`.

@@ -5,6 +5,7 @@
 //! 0 on success except `XENVER_version` and `XENVER_pagesize`, which return
 //! their answer directly.
 
+use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
 
 abi_enum! {
@@ -74,7 +75,7 @@ pub const XEN_COMMANDLINE_LEN: usize = 1024;
 
 /// OUT buffer of `XENVER_compile_info` (`xen_compile_info`), 144 bytes of
 /// NUL-terminated text fields.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct XenCompileInfo {
     /// OUT: compiler name and version.
@@ -93,7 +94,7 @@ const _: () = assert!(offset_of!(XenCompileInfo, compile_domain) == 80);
 const _: () = assert!(offset_of!(XenCompileInfo, compile_date) == 112);
 
 /// OUT buffer of `XENVER_platform_parameters` (`xen_platform_parameters`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct XenPlatformParameters {
     /// OUT: lowest virtual address Xen reserves in the guest's address space
@@ -104,7 +105,7 @@ pub struct XenPlatformParameters {
 const _: () = assert!(size_of::<XenPlatformParameters>() == 8);
 
 /// Buffer of `XENVER_get_features` (`xen_feature_info`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct XenFeatureInfo {
     /// IN: which 32-bit word of the feature bitmap to return.

@@ -76,6 +76,9 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const PROMPT_QUIET: Duration = Duration::from_millis(100);
 /// Time limit for one shell command, including QEMU exiting after `poweroff` or a crash.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long, once QEMU has exited, the harness waits for the reader threads to copy the rest
+/// of its output (normally a few milliseconds).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The memory size QEMU gives the machine unless a scenario asks for another.
 pub const DEFAULT_MEMORY: &str = "512M";
@@ -400,6 +403,8 @@ struct Output {
     stderr: Vec<u8>,
     /// QEMU closed its stdout (it exited, or is about to).
     serial_closed: bool,
+    /// QEMU closed its stderr: everything it wrote there is in `stderr`.
+    stderr_closed: bool,
 }
 
 /// The shared output with its wake-up signal.
@@ -433,6 +438,9 @@ pub struct Machine {
     consumed: usize,
     /// QEMU's exit status once it has been collected.
     exit: Option<ExitStatus>,
+    /// The reader threads of QEMU's stdout and stderr, until they are
+    /// drained (see [`Machine::drain_readers`]).
+    readers: Vec<thread::JoinHandle<()>>,
     /// The QEMU command line, for failure messages.
     command_line: String,
 }
@@ -473,14 +481,17 @@ impl Machine {
         let output: SharedOutput = Arc::default();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        spawn_reader(stdout, Arc::clone(&output), Stream::Serial);
-        spawn_reader(stderr, Arc::clone(&output), Stream::Stderr);
+        let readers = vec![
+            spawn_reader(stdout, Arc::clone(&output), Stream::Serial),
+            spawn_reader(stderr, Arc::clone(&output), Stream::Stderr),
+        ];
         Ok(Machine {
             stdin: child.stdin.take(),
             child,
             output,
             consumed: 0,
             exit: None,
+            readers,
             command_line,
         })
     }
@@ -834,10 +845,14 @@ impl Machine {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Collects QEMU's exit status if it has exited.
+    /// Collects QEMU's exit status if it has exited; then waits for the
+    /// reader threads to copy what QEMU wrote before it exited.
     fn poll_exit(&mut self) -> Option<ExitStatus> {
         if self.exit.is_none() {
             self.exit = self.child.try_wait().ok().flatten();
+            if self.exit.is_some() {
+                self.drain_readers();
+            }
         }
         self.exit
     }
@@ -847,6 +862,33 @@ impl Machine {
         if self.poll_exit().is_none() {
             let _ = self.child.kill();
             self.exit = self.child.wait().ok();
+            self.drain_readers();
+        }
+    }
+
+    /// Once QEMU has exited: waits (up to [`DRAIN_TIMEOUT`]) until both
+    /// reader threads have reached the end of their pipe, and joins them.
+    /// QEMU's last words on stderr (an abort message, say) may still be in
+    /// the pipe when its exit is collected; without this, a report built
+    /// right after the exit could miss them.
+    fn drain_readers(&mut self) {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        let (state, signal) = &*self.output;
+        let mut output = state.lock().unwrap_or_else(|poison| poison.into_inner());
+        while !(output.serial_closed && output.stderr_closed) {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                // Something else holds the pipes open: keep what arrived.
+                return;
+            }
+            output = signal
+                .wait_timeout(output, remaining)
+                .unwrap_or_else(|poison| poison.into_inner())
+                .0;
+        }
+        drop(output);
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
         }
     }
 }
@@ -867,8 +909,12 @@ enum Stream {
     Stderr,
 }
 
-/// Starts a thread that copies `source` into the shared output.
-fn spawn_reader(mut source: impl Read + Send + 'static, output: SharedOutput, stream: Stream) {
+/// Starts a thread that copies `source` into the shared output until its end.
+fn spawn_reader(
+    mut source: impl Read + Send + 'static,
+    output: SharedOutput,
+    stream: Stream,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut buffer = [0u8; 4096];
         loop {
@@ -877,7 +923,7 @@ fn spawn_reader(mut source: impl Read + Send + 'static, output: SharedOutput, st
             let mut state = state.lock().unwrap_or_else(|poison| poison.into_inner());
             match (stream, count) {
                 (Stream::Serial, 0) => state.serial_closed = true,
-                (Stream::Stderr, 0) => {}
+                (Stream::Stderr, 0) => state.stderr_closed = true,
                 (Stream::Serial, _) => state.serial.extend_from_slice(&buffer[..count]),
                 (Stream::Stderr, _) => state.stderr.extend_from_slice(&buffer[..count]),
             }
@@ -886,7 +932,7 @@ fn spawn_reader(mut source: impl Read + Send + 'static, output: SharedOutput, st
                 return;
             }
         }
-    });
+    })
 }
 
 /// Frames the serial log (and QEMU's stderr, if any) for a failure message.
@@ -1118,6 +1164,19 @@ mod tests {
         assert!(error.contains("status 35 (Dom0 crashed)"), "{error}");
         assert!(error.contains("(XEN) xen-like 0.1.0"), "{error}");
         assert!(error.contains("boom"), "{error}");
+    }
+
+    /// What QEMU writes to stderr just before it exits reaches the report, even when the
+    /// reader thread copies it after the exit status was collected. Here a child of the
+    /// stand-in says it 0.3 s after the stand-in exited; without the drain the report built
+    /// right after the exit misses it.
+    #[cfg(unix)]
+    #[test]
+    fn the_report_holds_stderr_written_as_qemu_exits() {
+        let mut machine = fake_machine("(sleep 0.3; echo 'last words' >&2) & exit 33");
+        assert_eq!(machine.wait_exit(Duration::from_secs(10)), Some(33));
+        let report = machine.log_report();
+        assert!(report.contains("last words"), "{report}");
     }
 
     #[cfg(unix)]

@@ -5,10 +5,23 @@
 
 use scenarios::Machine;
 
+/// How many checks the `mm-attacks` guest makes: one per `check` or
+/// `expect_result` it reaches in `tests/guests/src/bin/mm_attacks.rs`, the
+/// pin loop over four levels counting four. A guest that stops early, or a
+/// check added without updating this number, fails the scenario.
+const CHECKS: usize = 79;
+
 #[test]
 fn paging_attacks_are_all_refused() {
     let machine = Machine::run_test_guest("mm-attacks");
     let log = machine.log();
     let passed = log.lines().filter(|line| line.starts_with("ok: ")).count();
-    machine.ensure(passed >= 35, &format!("at least 35 checks ran ({passed})"));
+    machine.ensure(
+        passed == CHECKS,
+        &format!("all {CHECKS} checks ran and passed ({passed})"),
+    );
+    machine.ensure(
+        log.contains(&format!("\n{CHECKS} checks passed")),
+        &format!("the guest counted {CHECKS} checks"),
+    );
 }

@@ -117,10 +117,12 @@ core::arch::global_asm!(
     ".macro TRAP_STUB vector, has_error",
     ".global guest_trap_stub_\\vector",
     "guest_trap_stub_\\vector:",
-    "    pop %rcx",
-    "    pop %r11",
     "    .if \\has_error == 0",
-    "    push $0",
+    "    pop %rcx", // the interrupted rcx and r11 (BounceFrame's first words)
+    "    pop %r11",
+    "    push $0", // the error-code slot the hypervisor left out
+    "    push %r11",
+    "    push %rcx",
     "    .endif",
     "    push $\\vector",
     "    jmp guest_trap_common",
@@ -144,14 +146,17 @@ core::arch::global_asm!(
     "TRAP_STUB 19, 0",
     "TRAP_STUB 20, 0",
     "guest_trap_common:",
-    "    push %rax; push %rbx; push %rcx; push %rdx; push %rsi; push %rdi; push %rbp",
-    "    push %r8; push %r9; push %r10; push %r11; push %r12; push %r13; push %r14; push %r15",
+    "    push %rax; push %rbx; push %rdx; push %rsi; push %rdi; push %rbp",
+    "    push %r8; push %r9; push %r10; push %r12; push %r13; push %r14; push %r15",
     "    cld",
     "    mov %rsp, %rdi",
     "    call guest_trap",
-    "    pop %r15; pop %r14; pop %r13; pop %r12; pop %r11; pop %r10; pop %r9; pop %r8",
-    "    pop %rbp; pop %rdi; pop %rsi; pop %rdx; pop %rcx; pop %rbx; pop %rax",
-    "    add $16, %rsp",                // vector and error code
+    "    pop %r15; pop %r14; pop %r13; pop %r12; pop %r10; pop %r9; pop %r8",
+    "    pop %rbp; pop %rdi; pop %rsi; pop %rdx; pop %rbx; pop %rax",
+    "    add $8, %rsp",                 // the vector
+    "    pop %rcx",                     // BounceFrame.rcx and .r11, as the
+    "    pop %r11",                     // handler may have left them
+    "    add $8, %rsp",                 // the error code
     "    push $0",                      // iret_context.flags: a plain iret
     "    jmp hypercall_page + 23 * 32", // HYPERVISOR_iret
     // probe_write(address, value) -> 0, or 1 if the store faulted.

@@ -50,11 +50,11 @@ pub(crate) fn recover(frame: &mut crate::traps::TrapFrame) -> bool {
     };
     *LAST.lock() = Some(Caught {
         vector,
-        error_code: frame.error_code,
+        error_code: frame.bounce.error_code,
         address,
-        rip: frame.rip,
+        rip: frame.bounce.rip,
     });
-    frame.rip = frame.r11;
+    frame.bounce.rip = frame.bounce.r11;
     true
 }
 

@@ -31,7 +31,8 @@ core::arch::global_asm!(
     ".popsection",
     ".pushsection .text.user_entry, \"ax\"",
     // Entries from user mode. The hypervisor left RCX, R11, RIP, CS,
-    // RFLAGS, RSP, SS on the stack. Each stub takes RCX and R11 back,
+    // RFLAGS, RSP, SS on the stack (a `BounceFrame` without error code).
+    // Each stub takes RCX and R11 back,
     // pushes the iret `flags` to return with and its own kind, and goes to
     // the common part, which saves the registers in a `UserFrame`.
     ".global user_syscall_entry",

@@ -25,7 +25,6 @@ use alloc::{boxed::Box, vec::Vec};
 use hypercall_abi::layout::{SIF_INITDOMAIN, SIF_PRIVILEGED};
 use hypercall_abi::pv_image::PvImage;
 use hypercall_abi::pv_layout::{self, Layout, LayoutError};
-use hypercall_abi::StartInfo;
 
 /// Dom0's domain ID.
 const DOM0: u16 = 0;
@@ -156,15 +155,7 @@ pub fn build(
     if cut {
         log::warn!("Dom0's command line is longer than start_info holds and was cut");
     }
-    // SAFETY: StartInfo is a repr(C) struct of integers; viewing it as bytes
-    // is sound.
-    let start_info_bytes = unsafe {
-        core::slice::from_raw_parts(
-            &start_info as *const StartInfo as *const u8,
-            core::mem::size_of::<StartInfo>(),
-        )
-    };
-    memory.write(layout.start_info, start_info_bytes);
+    memory.write(layout.start_info, bytemuck::bytes_of(&start_info));
 
     // Events stay masked until the guest unmasks them, as in Xen.
     crate::domain::initialise_shared_info(shared_info.page());

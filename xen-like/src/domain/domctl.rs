@@ -20,10 +20,6 @@ use hypercall_abi::sysctl::{
 };
 use hypercall_abi::XenError;
 
-// SAFETY: a repr(C) struct of integers (its union members are all
-// integer structs).
-unsafe impl guest_access::Plain for Domctl {}
-
 /// Refuses a maximum memory of zero or beyond the machine's (see
 /// `crate::domain::max_memory`), naming the value in the log.
 fn check_max_pages(operation: &str, pages: u64) -> Result<(), XenError> {

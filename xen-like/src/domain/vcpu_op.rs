@@ -36,11 +36,6 @@ use hypercall_abi::sched::ShutdownReason;
 use hypercall_abi::vcpu::{VcpuOp, VcpuRunstateInfo, VcpuSetSingleshotTimer, VCPU_SSHOTTMR_FUTURE};
 use hypercall_abi::XenError;
 
-// SAFETY: repr(C) structs of integers from the ABI.
-unsafe impl guest_access::Plain for VcpuRunstateInfo {}
-// SAFETY: as above.
-unsafe impl guest_access::Plain for VcpuSetSingleshotTimer {}
-
 /// `vcpu_op(cmd, vcpuid, arg)`.
 pub fn vcpu_op(command: u64, vcpu: u64, argument: u64) -> Result<u64, XenError> {
     let Some(operation) = VcpuOp::from_register(command) else {

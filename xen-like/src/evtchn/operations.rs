@@ -14,27 +14,6 @@ use hypercall_abi::event_channel::{
 use hypercall_abi::layout::DOMID_SELF;
 use hypercall_abi::XenError;
 
-macro_rules! plain {
-    ($($type:ty),*) => {
-        $(
-            // SAFETY: a repr(C) struct of integers from the ABI.
-            unsafe impl guest_access::Plain for $type {}
-        )*
-    };
-}
-plain!(
-    EvtchnAllocUnbound,
-    EvtchnBindInterdomain,
-    EvtchnBindVirq,
-    EvtchnBindIpi,
-    EvtchnClose,
-    EvtchnSend,
-    EvtchnStatus,
-    EvtchnBindVcpu,
-    EvtchnUnmask,
-    EvtchnInitControl
-);
-
 /// Marks `port` of `domain` pending; wakes the domain if an upcall became
 /// due (or if it was polling that port).
 pub fn notify(domain: &mut Domain, port: Port) {

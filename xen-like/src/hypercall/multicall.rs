@@ -24,9 +24,6 @@ use hypercall_abi::error::result_to_raw;
 use hypercall_abi::hypercall::Hypercall;
 use hypercall_abi::{MulticallEntry, XenError};
 
-// SAFETY: a repr(C) struct of integers.
-unsafe impl guest_access::Plain for MulticallEntry {}
-
 /// The most entries one call may carry.
 pub const MAX_ENTRIES: u64 = 1024;
 const ENTRY_SIZE: u64 = core::mem::size_of::<MulticallEntry>() as u64;
@@ -64,14 +61,7 @@ fn run_entries(entries: u64, count: u64, budget: &mut u64) -> Result<Option<u64>
     while first < count {
         let length = (count - first).min(CHUNK as u64) as usize;
         let address = entries + first * ENTRY_SIZE;
-        // SAFETY: MulticallEntry is plain data; the slice covers exactly the
-        // `length` entries of the array.
-        let bytes = unsafe {
-            core::slice::from_raw_parts_mut(
-                chunk.as_mut_ptr() as *mut u8,
-                length * ENTRY_SIZE as usize,
-            )
-        };
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut chunk[..length]);
         // The results are written back into these entries: a read-only
         // array fails here, before any of its calls has run.
         guest_access::copy_from_guest_for_update(address, bytes)?;

@@ -20,37 +20,18 @@
 //! the hypervisor reads, acts on and writes back (`read_for_update`) are
 //! checked writable before the action. A bad pointer is then an `-EFAULT`
 //! for the guest, never a fault in the hypervisor.
+//!
+//! Values are copied as bytes, so the typed functions take only
+//! `bytemuck::Pod` types: plain data with no padding, for which any bytes
+//! the guest wrote are a valid value. The ABI structures derive it in
+//! `hypercall_abi`, where the derive checks there is no padding.
 
 use super::{physical_pointer, DirectMap, PAGE_SIZE};
 use crate::arch::x86_64::{instructions, percpu::this_cpu};
 use crate::console::GUEST;
 use crate::mm::pagewalk::{check_guest_range, translate, Access};
+use bytemuck::Pod;
 use hypercall_abi::XenError;
-
-/// Types that are plain bytes: any bit pattern is a valid value and they
-/// hold no pointers the hypervisor would follow.
-///
-/// # Safety
-/// Implement only for `#[repr(C)]` types made of integers (and arrays of
-/// them), with no padding that matters and no invariants.
-pub unsafe trait Plain: Copy {}
-
-// SAFETY: integers and the ABI's repr(C) integer structs are plain data.
-unsafe impl Plain for u64 {}
-// SAFETY: as above.
-unsafe impl Plain for u32 {}
-// SAFETY: as above.
-unsafe impl Plain for hypercall_abi::TrapInfo {}
-// SAFETY: as above.
-unsafe impl Plain for hypercall_abi::IretContext {}
-// SAFETY: as above.
-unsafe impl Plain for hypercall_abi::SchedShutdown {}
-// SAFETY: as above.
-unsafe impl Plain for hypercall_abi::callback::CallbackRegister {}
-// SAFETY: as above (the payload union's members are all integer structs).
-unsafe impl Plain for hypercall_abi::sysctl::Sysctl {}
-// SAFETY: as above.
-unsafe impl Plain for hypercall_abi::sysctl::DomainInfo {}
 
 /// Checks that the guest may name `[address, address + length)` as a
 /// buffer (step 1 above), without walking it: `-EFAULT` otherwise.
@@ -164,33 +145,24 @@ pub fn copy_to_guest(address: u64, data: &[u8]) -> Result<(), XenError> {
     })
 }
 
-fn read_value<T: Plain>(address: u64, access: Access) -> Result<T, XenError> {
-    let mut value = core::mem::MaybeUninit::<T>::zeroed();
-    // SAFETY: the buffer is the value's own storage, size_of::<T>() bytes.
-    let bytes = unsafe {
-        core::slice::from_raw_parts_mut(value.as_mut_ptr() as *mut u8, core::mem::size_of::<T>())
-    };
-    copy_in(address, bytes, access)?;
-    // SAFETY: every byte was written and T is Plain: any bytes are a valid T.
-    Ok(unsafe { value.assume_init() })
+fn read_value<T: Pod>(address: u64, access: Access) -> Result<T, XenError> {
+    let mut value = T::zeroed();
+    copy_in(address, bytemuck::bytes_of_mut(&mut value), access)?;
+    Ok(value)
 }
 
 /// Reads an in/out request that will be written back: as
 /// `read_from_guest`, but the guest must be able to write it too.
-pub fn read_for_update<T: Plain>(address: u64) -> Result<T, XenError> {
+pub fn read_for_update<T: Pod>(address: u64) -> Result<T, XenError> {
     read_value(address, Access::Write)
 }
 
 /// Reads one value of a plain type from the guest.
-pub fn read_from_guest<T: Plain>(address: u64) -> Result<T, XenError> {
+pub fn read_from_guest<T: Pod>(address: u64) -> Result<T, XenError> {
     read_value(address, Access::Read)
 }
 
 /// Writes one value of a plain type into the guest.
-pub fn write_to_guest<T: Plain>(address: u64, value: &T) -> Result<(), XenError> {
-    // SAFETY: a Plain value may be viewed as its bytes.
-    let bytes = unsafe {
-        core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
-    };
-    copy_to_guest(address, bytes)
+pub fn write_to_guest<T: Pod>(address: u64, value: &T) -> Result<(), XenError> {
+    copy_to_guest(address, bytemuck::bytes_of(value))
 }

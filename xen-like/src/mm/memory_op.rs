@@ -26,15 +26,6 @@ use hypercall_abi::XenError;
 /// Work-budget units one page of a reservation extent costs.
 const UNITS_PER_PAGE: u64 = 10;
 
-// SAFETY: repr(C) structs of integers.
-unsafe impl guest_access::Plain for MemoryReservation {}
-// SAFETY: as above.
-unsafe impl guest_access::Plain for MemoryMap {}
-// SAFETY: as above.
-unsafe impl guest_access::Plain for MachphysMapping {}
-// SAFETY: a domain ID is an integer.
-unsafe impl guest_access::Plain for u16 {}
-
 /// E820 type of RAM.
 const E820_RAM: u32 = 1;
 

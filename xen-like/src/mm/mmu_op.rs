@@ -23,11 +23,6 @@ use hypercall_abi::mmu::{
 };
 use hypercall_abi::XenError;
 
-// SAFETY: repr(C) structs of integers.
-unsafe impl guest_access::Plain for MmuUpdate {}
-// SAFETY: as above.
-unsafe impl guest_access::Plain for MmuextOp {}
-
 /// Logs why the frame table refused the caller's request and returns its
 /// error (not inside `domain::with`: see [`refused_to`]).
 fn refused(what: &str, refusal: Refusal) -> XenError {

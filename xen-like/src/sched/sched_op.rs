@@ -46,9 +46,6 @@ pub fn sched_op(command: u64, argument: u64) -> Result<u64, XenError> {
     }
 }
 
-// SAFETY: a repr(C) struct of integers.
-unsafe impl guest_access::Plain for SchedPoll {}
-
 /// `SCHEDOP_poll`: block until one of the listed ports is pending (masked
 /// or not) or the timeout (absolute system time in ns, 0 = none) passes.
 fn poll(argument: u64) -> Result<u64, XenError> {

@@ -21,7 +21,9 @@
 //! RCX and R11 sit on top, as in Xen, because a hypervisor that returns to
 //! the handler with `sysretq` destroys them (ours does after a `syscall`
 //! bounce); the handler pops them first and then sees a frame like the
-//! processor's. It returns with the `iret` hypercall.
+//! processor's. It returns with the `iret` hypercall. The frame is declared
+//! once, as `hypercall_abi::layout::BounceFrame`, which the guest kernel's
+//! entry stubs read.
 //!
 //! Where the frame goes depends on the mode the guest was in (see
 //! `guest_mode`):
@@ -40,7 +42,7 @@ use crate::domain::Domain;
 use crate::mm::guest_access;
 use crate::mm::pagewalk::check_guest_range;
 use core::fmt;
-use hypercall_abi::layout::{FLAT_RING3_CS64, FLAT_RING3_SS64};
+use hypercall_abi::layout::{BounceFrame, FLAT_RING3_CS64, FLAT_RING3_SS64};
 use hypercall_abi::x86::has_error_code;
 
 const RED_ZONE: u64 = 128;
@@ -131,28 +133,19 @@ pub fn bounce_to(
     let interrupted_cs = (shown_cs & 0xffff) | (u64::from(saved_mask) << 32);
     let interrupted_rflags =
         (frame.rflags & !RFLAGS_IF) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
-    let mut words = [0u64; 8];
-    let mut count = 0;
-    let mut push_low = |value: u64| {
-        words[count] = value;
-        count += 1;
+    let bounce = BounceFrame {
+        rcx: frame.rcx,
+        r11: frame.r11,
+        error_code: error_code.unwrap_or(0),
+        rip: frame.rip,
+        cs: interrupted_cs,
+        rflags: interrupted_rflags,
+        rsp: frame.rsp,
+        ss: frame.ss,
     };
-    push_low(frame.rcx);
-    push_low(frame.r11);
-    if let Some(code) = error_code {
-        push_low(code);
-    }
-    push_low(frame.rip);
-    push_low(interrupted_cs);
-    push_low(interrupted_rflags);
-    push_low(frame.rsp);
-    push_low(frame.ss);
+    let (words, count) = bounce.stack_words(error_code.is_some());
     let stack = (stack_top & !15).wrapping_sub(count as u64 * 8);
-    let bytes: &[u8] = {
-        // SAFETY: `words` is an array of integers; viewing its first `count`
-        // words as bytes is sound.
-        unsafe { core::slice::from_raw_parts(words.as_ptr() as *const u8, count * 8) }
-    };
+    let bytes: &[u8] = bytemuck::cast_slice(&words[..count]);
     guest_access::copy_to_guest(stack, bytes).map_err(|_| BounceError::BadStack(stack))?;
 
     if mask_events {

@@ -1755,6 +1755,28 @@ mod tests {
         table.assign(XEN_FRAME, Owner::Hypervisor).unwrap();
     }
 
+    /// The setup most tests share: [`FRAMES`] frames of which DOM owns
+    /// 10..=29, OTHER frame 30 and the hypervisor frame 31 ([`assign_all`]),
+    /// and empty page-table memory. Declares `$table` (a [`FrameTable`]) and
+    /// `$memory` (a [`FakeMemory`]) in the test's own scope: a macro rather
+    /// than a function because the table borrows frames that must live as
+    /// long as the test.
+    /// `fixture!(table, memory, unassigned)` leaves every frame free, for
+    /// the tests of assignment itself.
+    macro_rules! fixture {
+        ($table:ident, $memory:ident) => {
+            fixture!($table, $memory, unassigned);
+            assign_all(&mut $table);
+        };
+        ($table:ident, $memory:ident, unassigned) => {
+            let mut frames = frames();
+            // Some tests only read the memory.
+            #[allow(unused_mut)]
+            let mut $memory = FakeMemory::default();
+            let mut $table = FrameTable::new(&mut frames, hypervisor_slots());
+        };
+    }
+
     /// Writes (unvalidated, as a domain builder would) a tree
     /// L4[0] -> L3[0] -> L2[0] -> L1, whose entry 0 maps DATA writable and
     /// entry 1 maps DATA2 read-only; L4 slot 256 holds guest junk.
@@ -1975,10 +1997,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "ref count of frame 20")]
     fn checker_notices_a_lost_reference() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         table.pin(&mut memory, L4, 4, DOM).unwrap();
         table.frames[DATA as usize].ref_count -= 1;
@@ -1988,10 +2007,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "mapped writable")]
     fn checker_notices_a_writable_page_table() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         // What a guest writing its page table directly would do.
         memory.write_entry(L1_B, 0, pte(L1, P | W | U));
@@ -2025,10 +2041,7 @@ mod tests {
 
     #[test]
     fn type_none_cannot_be_taken() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         assert_eq!(
             error_of(table.get_page_type(&mut memory, DATA, PageType::None, DOM)),
             XenError::EINVAL
@@ -2065,10 +2078,7 @@ mod tests {
 
     #[test]
     fn descriptor_page_validates_and_fixes_up_dpl() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         memory.write_entry(DATA, 1, DATA_DPL3);
         memory.write_entry(DATA, 2, CODE_DPL0);
         install_gdt_frame(&mut table, &mut memory, DATA).unwrap();
@@ -2087,10 +2097,7 @@ mod tests {
     #[test]
     fn descriptor_page_with_a_bad_descriptor_is_refused_and_left_alone() {
         for bad in [GATE_TO_RING_0, TSS_32] {
-            let mut frames = frames();
-            let mut memory = FakeMemory::default();
-            let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-            assign_all(&mut table);
+            fixture!(table, memory);
             memory.write_entry(DATA, 0, CODE_DPL0);
             memory.write_entry(DATA, 511, bad);
             assert_eq!(
@@ -2106,10 +2113,7 @@ mod tests {
 
     #[test]
     fn descriptor_page_and_writable_mapping_exclude_each_other() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         // Mapped writable: it cannot become a descriptor page.
         let _ = table
@@ -2142,10 +2146,7 @@ mod tests {
 
     #[test]
     fn descriptor_page_of_another_domain_is_refused() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         for mfn in [FOREIGN, XEN_FRAME, 1000] {
             assert_eq!(
                 error_of(table.get_page_type(&mut memory, mfn, PageType::SegmentDescriptor, DOM)),
@@ -2157,10 +2158,7 @@ mod tests {
 
     #[test]
     fn update_descriptor_checks_the_descriptor_and_the_frame() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         // A plain frame takes a checked descriptor (with its fix-up).
         assert_eq!(
@@ -2211,10 +2209,7 @@ mod tests {
 
     #[test]
     fn hypervisor_held_frame_cannot_become_a_descriptor_page() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         table.hold_for_hypervisor(&mut memory, DATA, DOM).unwrap();
         assert_eq!(
             error_of(table.get_page_type(&mut memory, DATA, PageType::SegmentDescriptor, DOM)),
@@ -2227,9 +2222,7 @@ mod tests {
 
     #[test]
     fn assign_gives_owner_and_allocation_reference() {
-        let mut frames = frames();
-        let memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        fixture!(table, memory, unassigned);
         table.assign(DATA, Owner::Domain(DOM)).unwrap();
         let frame = table.info(DATA).unwrap();
         assert_eq!(frame.owner, Owner::Domain(DOM));
@@ -2242,9 +2235,7 @@ mod tests {
 
     #[test]
     fn assign_twice_is_refused_busy() {
-        let mut frames = frames();
-        let memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        fixture!(table, memory, unassigned);
         table.assign(DATA, Owner::Domain(DOM)).unwrap();
         assert_eq!(
             error_of(table.assign(DATA, Owner::Domain(OTHER))),
@@ -2261,9 +2252,7 @@ mod tests {
 
     #[test]
     fn release_returns_frame_to_free_and_it_can_be_reassigned() {
-        let mut frames = frames();
-        let memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        fixture!(table, memory, unassigned);
         table.assign(DATA, Owner::Domain(DOM)).unwrap();
         table.release(DATA, Owner::Domain(DOM)).unwrap();
         assert_eq!(*table.info(DATA).unwrap(), FrameInfo::FREE);
@@ -2277,9 +2266,7 @@ mod tests {
 
     #[test]
     fn release_by_non_owner_is_refused() {
-        let mut frames = frames();
-        let memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        fixture!(table, memory, unassigned);
         table.assign(DATA, Owner::Domain(DOM)).unwrap();
         assert_eq!(
             error_of(table.release(DATA, Owner::Domain(OTHER))),
@@ -2295,10 +2282,7 @@ mod tests {
 
     #[test]
     fn release_while_mapped_read_only_is_refused_busy() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let _ = table
             .update_entry(&mut memory, L1, 0, pte(DATA, P), DOM, false)
@@ -2318,10 +2302,7 @@ mod tests {
 
     #[test]
     fn release_while_typed_is_refused_busy() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         // A pinned page table.
         assert_eq!(
@@ -2343,10 +2324,7 @@ mod tests {
 
     #[test]
     fn release_of_current_base_is_refused_busy() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         table.switch_base(&mut memory, L4, None, DOM).unwrap();
         assert_eq!(
@@ -2367,10 +2345,7 @@ mod tests {
 
     #[test]
     fn get_page_of_foreign_or_missing_frame_is_refused() {
-        let mut frames = frames();
-        let memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         assert_eq!(error_of(table.get_page(FOREIGN, DOM)), XenError::EPERM);
         assert_eq!(error_of(table.get_page(XEN_FRAME, DOM)), XenError::EPERM);
         assert_eq!(error_of(table.get_page(1000, DOM)), XenError::EPERM);
@@ -2384,10 +2359,7 @@ mod tests {
 
     #[test]
     fn mapping_owned_frame_writable_gives_it_writable_type() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let flush = table
             .update_entry(&mut memory, L1, 5, pte(DATA, P | W), DOM, false)
@@ -2406,10 +2378,7 @@ mod tests {
 
     #[test]
     fn present_entries_get_the_user_bit() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let _ = table
             .update_entry(&mut memory, L1, 0, pte(DATA, P), DOM, false)
@@ -2425,10 +2394,7 @@ mod tests {
 
     #[test]
     fn mapping_foreign_frame_is_refused() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let before = counts(&table);
         let refusal = table.update_entry(&mut memory, L1, 0, pte(FOREIGN, P), DOM, false);
@@ -2446,10 +2412,7 @@ mod tests {
 
     #[test]
     fn mapping_hypervisor_frame_is_refused_even_read_only() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let result = table.update_entry(&mut memory, L1, 0, pte(XEN_FRAME, P), DOM, false);
         assert_eq!(error_of(result), XenError::EPERM);
@@ -2458,10 +2421,7 @@ mod tests {
 
     #[test]
     fn mapping_out_of_range_frame_is_refused() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let result = table.update_entry(&mut memory, L1, 0, pte(FRAMES as Mfn, P), DOM, false);
         assert_eq!(error_of(result), XenError::EPERM);
@@ -2477,10 +2437,7 @@ mod tests {
             );
             assert!(check_entry_bits(4, pte(DATA, P) | 1 << bit).is_err());
         }
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let result = table.update_entry(&mut memory, L1, 0, pte(DATA, P) | 1 << 52, DOM, false);
         assert_eq!(error_of(result), XenError::EINVAL);
@@ -2489,10 +2446,7 @@ mod tests {
 
     #[test]
     fn pat_bit_at_l1_is_refused() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let result = table.update_entry(&mut memory, L1, 0, pte(DATA, P | PTE_PAT_L1), DOM, false);
         assert_eq!(
@@ -2516,10 +2470,7 @@ mod tests {
                 ))
             );
         }
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         table.pin(&mut memory, L4, 4, DOM).unwrap();
         for (table_mfn, target) in [(L2, SPARE), (L3, SPARE)] {
@@ -2537,10 +2488,7 @@ mod tests {
         assert!(check_entry_bits(2, pte(L1, P | PTE_GLOBAL)).is_err());
         assert!(check_entry_bits(1, pte(DATA, P | PTE_GLOBAL)).is_ok());
 
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         table.pin(&mut memory, L4, 4, DOM).unwrap();
         table.pin(&mut memory, L1_B, 1, DOM).unwrap();
@@ -2569,10 +2517,7 @@ mod tests {
 
     #[test]
     fn writable_frame_cannot_be_pinned_as_l1() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let _ = table
             .update_entry(&mut memory, L1, 0, pte(SPARE, P | W), DOM, false)
@@ -2599,10 +2544,7 @@ mod tests {
 
     #[test]
     fn pinned_l1_cannot_be_mapped_writable_but_can_be_read_only() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let before = counts(&table);
         // The worked example of the opening comment.
@@ -2631,10 +2573,7 @@ mod tests {
 
     #[test]
     fn validation_refuses_an_l1_that_maps_itself_writable() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         memory.write_entry(L1, 0, pte(DATA, P | W));
         memory.write_entry(L1, 7, pte(L1, P | W));
         let before = counts(&table);
@@ -2651,10 +2590,7 @@ mod tests {
 
     #[test]
     fn pinning_l4_validates_whole_tree_and_copies_hypervisor_slots() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         table.pin(&mut memory, L4, 4, DOM).unwrap();
         let expect = [
@@ -2684,10 +2620,7 @@ mod tests {
 
     #[test]
     fn set_hypervisor_slots_applies_to_later_validations() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         let slots = core::array::from_fn(|i| pte(0x2000 + i as u64, P));
         table.set_hypervisor_slots(slots);
         table.pin(&mut memory, L4, 4, DOM).unwrap();
@@ -2697,10 +2630,7 @@ mod tests {
 
     #[test]
     fn unpinning_devalidates_and_returns_counts_to_start() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         let start = counts(&table);
         table.pin(&mut memory, L4, 4, DOM).unwrap();
@@ -2719,10 +2649,7 @@ mod tests {
 
     #[test]
     fn pin_and_unpin_refusals() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         table.pin(&mut memory, L1, 1, DOM).unwrap();
         assert_eq!(
             table.pin(&mut memory, L1, 1, DOM),
@@ -2765,10 +2692,7 @@ mod tests {
 
     #[test]
     fn failed_validation_gives_back_everything_taken() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         // L2 entry 0 -> a good L1; entry 1 -> an L1 that maps a foreign frame.
         memory.write_entry(L2, 0, pte(L1, P | W));
         memory.write_entry(L2, 1, pte(L1_B, P | W));
@@ -2789,10 +2713,7 @@ mod tests {
 
     #[test]
     fn l2_entry_pointing_at_an_l4_is_refused() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         table.pin(&mut memory, L4, 4, DOM).unwrap();
         let result = table.update_entry(&mut memory, L2, 1, pte(L4, P | W), DOM, false);
@@ -2810,10 +2731,7 @@ mod tests {
     fn l4_entry_pointing_at_the_same_l4_is_refused() {
         // During validation: the L4 is "L4, being validated" and cannot also
         // become the L3 its entry asks for.
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         memory.write_entry(L4, 1, pte(L4, P));
         let start = counts(&table);
@@ -2834,10 +2752,7 @@ mod tests {
 
     #[test]
     fn l4_update_in_hypervisor_slots_is_refused() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         table.pin(&mut memory, L4, 4, DOM).unwrap();
         for index in [256, 263, 271] {
@@ -2858,10 +2773,7 @@ mod tests {
 
     #[test]
     fn update_of_a_frame_that_is_not_a_table_in_use_is_refused() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         // Untyped data.
         let result = table.update_entry(&mut memory, DATA, 0, pte(DATA2, P), DOM, false);
         assert_eq!(result, Err(refuse(XenError::EINVAL, "is not a page table")));
@@ -2888,10 +2800,7 @@ mod tests {
 
     #[test]
     fn batch_stops_at_a_refused_update_and_keeps_earlier_ones() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let batch = [
             (L1, 0, pte(DATA, P | W)),
@@ -2930,10 +2839,7 @@ mod tests {
 
     #[test]
     fn replacing_an_entry_drops_the_old_target_and_needs_a_flush() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let _ = table
             .update_entry(&mut memory, L1, 0, pte(DATA, P | W), DOM, false)
@@ -2955,10 +2861,7 @@ mod tests {
 
     #[test]
     fn flush_is_needed_only_when_rights_are_lost() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let mut update = |table: &mut FrameTable, entry| {
             table
@@ -2982,10 +2885,7 @@ mod tests {
 
     #[test]
     fn unlinking_the_last_reference_devalidates_the_subtree() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         table.pin(&mut memory, L4, 4, DOM).unwrap();
         let flush = table
@@ -3005,10 +2905,7 @@ mod tests {
 
     #[test]
     fn relinking_the_same_table_keeps_it_validated() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         table.pin(&mut memory, L4, 4, DOM).unwrap();
         // Rewriting L2[0] with the same L1 (new reference taken first).
@@ -3023,10 +2920,7 @@ mod tests {
 
     #[test]
     fn put_page_type_reports_flush_when_devalidation_removes_mappings() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         memory.write_entry(L1, 0, pte(DATA, P));
         table
             .get_page_type(&mut memory, L1, PageType::L1, DOM)
@@ -3041,10 +2935,7 @@ mod tests {
 
     #[test]
     fn preserve_ad_keeps_accessed_and_dirty() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         pin_empty_l1s(&mut table, &mut memory);
         let _ = table
             .update_entry(&mut memory, L1, 0, pte(DATA, P | W), DOM, false)
@@ -3075,10 +2966,7 @@ mod tests {
 
     #[test]
     fn switch_base_takes_l4_type_on_new_and_drops_old() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         write_tree(&mut memory);
         table.switch_base(&mut memory, L4, None, DOM).unwrap();
         let l4 = table.info(L4).unwrap();
@@ -3177,10 +3065,7 @@ mod tests {
 
     #[test]
     fn a_mapped_frame_of_a_destroyed_domain_keeps_its_owner_until_unmapped() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         destroy_other_while_mapped(&mut table, &mut memory);
         // The frame still names OTHER: OTHER's record (a zombie) must stay,
         // and it is consistent as long as it does.
@@ -3208,10 +3093,7 @@ mod tests {
         // What the hypervisor did before zombies: the record went at
         // destruction while FOREIGN, still mapped, kept OTHER as its owner,
         // so the next domain with OTHER's ID inherited it.
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         destroy_other_while_mapped(&mut table, &mut memory);
         let record_removed = Domains {
             records: &[DOM],
@@ -3223,10 +3105,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "foreign mapping")]
     fn checker_allows_foreign_mappings_only_in_a_privileged_domains_l1() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         destroy_other_while_mapped(&mut table, &mut memory);
         check_invariants(&table, &memory, &[]);
     }
@@ -3252,10 +3131,7 @@ mod tests {
     fn without_the_hold_the_shared_page_could_become_a_page_table() {
         // What the hypervisor did before invariant 6: only a general
         // reference on the page. Step 2 of the attack then succeeds.
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         table.get_page(SPARE, DOM).unwrap();
         map_spare_then_remap_read_only(&mut table, &mut memory);
         assert_eq!(table.pin(&mut memory, SPARE, 1, DOM), Ok(()));
@@ -3263,10 +3139,7 @@ mod tests {
 
     #[test]
     fn a_frame_the_hypervisor_writes_can_never_be_pinned_or_linked() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         table.hold_for_hypervisor(&mut memory, SPARE, DOM).unwrap();
         check_invariants(&table, &memory, &[]);
         map_spare_then_remap_read_only(&mut table, &mut memory);
@@ -3297,10 +3170,7 @@ mod tests {
 
     #[test]
     fn a_page_table_cannot_become_a_frame_the_hypervisor_writes() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         table.pin(&mut memory, L1, 1, DOM).unwrap();
         let before = counts(&table);
         let refusal = table.hold_for_hypervisor(&mut memory, L1, DOM).unwrap_err();
@@ -3317,10 +3187,7 @@ mod tests {
 
     #[test]
     fn a_hold_is_taken_once_and_released_once() {
-        let mut frames = frames();
-        let mut memory = FakeMemory::default();
-        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
-        assign_all(&mut table);
+        fixture!(table, memory);
         table.hold_for_hypervisor(&mut memory, SPARE, DOM).unwrap();
         assert_eq!(
             table
