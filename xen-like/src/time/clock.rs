@@ -8,6 +8,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// The tick rate.
 pub const TICKS_PER_SECOND: u64 = 100;
 const CALIBRATION_MS: u64 = 20;
+/// How many calibration windows are measured; the median one counts.
+const CALIBRATION_WINDOWS: usize = 5;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 /// TSC at system time 0.
@@ -31,12 +33,22 @@ pub fn init() {
     );
     log::info!("wall clock at boot: {year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC (from the RTC)");
     apic::start_free_running_count();
-    let mut counts = [0u32; 2];
-    let mut sample = 0;
-    let cycles = pit::measure_with_pit(CALIBRATION_MS, || {
-        counts[sample.min(1)] = apic::current_count();
-        sample += 1;
-    });
+    // A stall of the machine inside a window (a host that deschedules its
+    // emulator, an SMI on real hardware) stretches or shrinks that window's
+    // TSC count: one window gave 5 to 30 GHz for a 2.6 GHz TSC on a loaded
+    // host. Measure several and keep the median one.
+    let mut windows = [(0u64, 0u64); CALIBRATION_WINDOWS];
+    for window in windows.iter_mut() {
+        let mut counts = [0u32; 2];
+        let mut sample = 0;
+        let cycles = pit::measure_with_pit(CALIBRATION_MS, || {
+            counts[sample.min(1)] = apic::current_count();
+            sample += 1;
+        });
+        *window = (cycles, u64::from(counts[0].wrapping_sub(counts[1])));
+    }
+    windows.sort_unstable();
+    let (cycles, apic_ticks) = windows[CALIBRATION_WINDOWS / 2];
     let tsc_hz = cycles * 1000 / CALIBRATION_MS;
     TSC_HZ.store(tsc_hz.max(1), Ordering::Relaxed);
     let (mul, shift) = timekeeping::scale_for(tsc_hz);
@@ -44,7 +56,6 @@ pub fn init() {
         u64::from(mul) | (u64::from(shift as u8) << 56),
         Ordering::Relaxed,
     );
-    let apic_ticks = u64::from(counts[0].wrapping_sub(counts[1]));
     let per_tick = apic_ticks * 1000 / CALIBRATION_MS / TICKS_PER_SECOND;
     APIC_HZ.store((per_tick * TICKS_PER_SECOND).max(1), Ordering::Relaxed);
     arm_timer_at(rdtsc() + housekeeping_cycles());
