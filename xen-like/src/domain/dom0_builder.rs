@@ -14,10 +14,9 @@
 //! - a shared info page, owned by the hypervisor;
 //! - a vCPU that enters at the image's entry point in ring 3.
 
-use super::{Domain, DomainState, Vcpu};
+use super::{Domain, Vcpu};
 use crate::arch::x86_64::frame::GuestFrame;
 use crate::boot::Module;
-use crate::console::rate_limit::{GuestOutput, RateLimit};
 use crate::mm::frame_table::Owner;
 use crate::mm::shared_page::SharedInfoFrame;
 use crate::mm::{self, frame_table, frames, m2p, paging, PAGE_SIZE};
@@ -192,25 +191,13 @@ pub fn build(
 
     let mut saved = GuestFrame::new_guest(image.entry, layout.stack_top);
     saved.rsi = layout.start_info;
-    Ok(Box::new(Domain {
-        id: 0,
-        privileged: true,
-        state: DomainState::Running,
-        pause_count: 0,
-        pending_shutdown: None,
-        output: GuestOutput::new(RateLimit::GUEST),
-        ports: crate::evtchn::ports::PortTable::new(),
-        blocked: false,
-        polling: None,
-        timer_deadline: 0,
-        vm_assist: 0,
-        frames: p2m,
-        max_pages: nr_pages,
-        shared_info,
-        vcpu: Vcpu::new(saved, true),
-        kernel_root: root_mfn,
-        user_root: None,
-    }))
+    let mut dom0 = Domain::new(DOM0, nr_pages, shared_info);
+    dom0.privileged = true;
+    dom0.pause_count = 0;
+    dom0.frames = p2m;
+    dom0.vcpu = Vcpu::new(saved, true);
+    dom0.kernel_root = root_mfn;
+    Ok(Box::new(dom0))
 }
 
 /// The new domain's memory, addressed by guest-virtual address within its
