@@ -277,7 +277,7 @@ pub fn return_to_guest(frame: &GuestFrame) -> ! {
 /// `stack_top` must be this CPU's hypervisor stack top (the TSS's RSP0), the
 /// current page tables must map the guest that `frame` describes, and the
 /// frame's selectors must be the guest selectors of our GDT.
-pub unsafe fn enter_guest(frame: &GuestFrame, stack_top: u64) -> ! {
+unsafe fn enter_guest(frame: &GuestFrame, stack_top: u64) -> ! {
     let slot = (stack_top - GUEST_FRAME_SIZE as u64) as *mut GuestFrame;
     // SAFETY:
     // 1. `slot` is the top GUEST_FRAME_SIZE bytes of this CPU's stack, which
