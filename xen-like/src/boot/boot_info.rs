@@ -26,6 +26,26 @@ pub struct Module {
     pub string: String<256>,
 }
 
+impl Module {
+    /// The module's bytes, read through the direct map.
+    ///
+    /// The slice borrows the module: the boot modules' frames stay the
+    /// hypervisor's (reserved in the frame allocator and the frame table)
+    /// until `boot::start` gives them back with `release_boot_range`, which
+    /// it does only once the Dom0 builder, the one reader, is done.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: [start, end) is RAM the loader put the module in, covered
+        // by the direct map and reserved for the hypervisor while the
+        // module is in use (see above); nothing writes it meanwhile.
+        unsafe {
+            core::slice::from_raw_parts(
+                crate::mm::physical_pointer::<u8>(self.start),
+                (self.end - self.start) as usize,
+            )
+        }
+    }
+}
+
 /// Everything we keep from the boot loader.
 #[derive(Debug, Default)]
 pub struct BootInfo {

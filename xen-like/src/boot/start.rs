@@ -8,9 +8,10 @@
 //! from the first boot module and entered in ring 3. The hypervisor then
 //! only runs when a guest enters it (hypercall, exception, interrupt).
 
-use crate::arch::x86_64::{apic, boot as early, cpu, entry, instructions, percpu, pit, power};
+use crate::arch::x86_64::{apic, boot as early, cpu, entry, percpu, pit, power};
 use crate::boot::cmdline;
 use crate::{boot, console, domain, hypercall, mm, sched, time};
+use alloc::boxed::Box;
 use core::fmt::Write;
 
 /// The hypervisor's name and version, as the banner and `xl info` show it.
@@ -23,18 +24,39 @@ extern "C" {
 
 /// The hypervisor's Rust entry point (`hypervisor_start` in `main.rs` calls
 /// it), with the multiboot magic and the physical address of the boot
-/// information.
+/// information. Runs the start of day as phases, one function each, in an
+/// order where each needs only what the ones before set up.
 pub fn start(magic: u32, info: u32) -> ! {
     console::init();
     mm::paging::adopt_boot_tables();
     log::info!("{BANNER}: Xen 4.17 PV64 interface, x86_64");
+    let boot = read_boot_information(magic, info);
+    let line = read_command_line(&boot);
+    set_up_memory(&boot);
+    set_up_cpu();
+    set_up_time_and_scheduler();
+    let dom0 = build_dom0(&boot, &line);
+    release_boot_memory(&boot);
+    start_dom0(dom0)
+}
 
-    let boot = match boot::read(magic, u64::from(info), |address| {
+/// Phase 1: what the boot loader handed over (multiboot1 or 2): the
+/// memory map, the modules, the command line. Read through the boot
+/// code's direct map of the first 4 GiB, where loaders put it. Without it
+/// nothing can go on: a hypervisor panic.
+fn read_boot_information(magic: u32, info: u32) -> boot::BootInfo {
+    match boot::read(magic, u64::from(info), |address| {
         mm::physical_pointer::<u8>(address)
     }) {
         Ok(boot) => boot,
         Err(error) => panic!("cannot read the boot information: {error:?}"),
-    };
+    }
+}
+
+/// Phase 2: the hypervisor's command line, parsed; the console takes its
+/// log levels from it at once, and every option it did not understand is
+/// reported (and ignored), as Xen does.
+fn read_command_line(boot: &boot::BootInfo) -> cmdline::CommandLine<'_> {
     // Both multiboot loaders put the image's own name first, as Xen's
     // cmdline_cook() expects: the options are what follows it.
     let options = boot
@@ -64,14 +86,22 @@ pub fn start(magic: u32, info: u32) -> ! {
             boot.dropped
         );
     }
+    line
+}
 
+/// Phase 3: memory. The frame allocator gets every RAM frame but the
+/// hypervisor's image, the boot information and the modules; the direct
+/// map grows to cover all RAM; the heap takes its frames; the frame table
+/// and the M2P table cover every machine frame, and the frame table learns
+/// the hypervisor's L4 slots (which every guest L4 must copy).
+fn set_up_memory(boot: &boot::BootInfo) {
     // The linker script defines these symbols; only their addresses
     // (absolute values: physical addresses) are used.
     let image = (
         core::ptr::addr_of!(__image_start_phys) as u64,
         core::ptr::addr_of!(__image_end_phys) as u64,
     );
-    let ram_end = mm::frames::init(&boot, image);
+    let ram_end = mm::frames::init(boot, image);
     mm::paging::map_all_ram(ram_end);
     let Some(heap) = mm::frames::allocate_contiguous(mm::heap::HEAP_SIZE / mm::PAGE_SIZE) else {
         panic!("no room for the {} MiB heap", mm::heap::HEAP_SIZE >> 20);
@@ -84,7 +114,6 @@ pub fn start(magic: u32, info: u32) -> ! {
             mm::heap::HEAP_SIZE,
         )
     };
-    // The frame table and the M2P table cover every machine frame.
     let frame_count = mm::frames::frame_count();
     mm::frame_table::init(frame_count);
     mm::m2p::init(frame_count);
@@ -94,41 +123,67 @@ pub fn start(magic: u32, info: u32) -> ! {
         mm::frames::total_count() >> 8,
         mm::frames::free_count() >> 8
     );
+}
 
+/// Phase 4: this CPU. Its per-CPU block, its GDT, TSS and IDT and its
+/// entry points (`syscall`), all on the boot stack, which from now on is
+/// its hypervisor stack; then the boot code's identity map goes (nothing
+/// runs from low addresses any more), the legacy PICs are silenced and the
+/// local APIC takes over interrupts.
+fn set_up_cpu() {
     let stack_top = early::boot_stack_top_address();
     percpu::init_boot_cpu(stack_top);
     cpu::init_boot_cpu(stack_top);
     mm::paging::drop_identity_map();
     pit::silence_legacy_pics();
     apic::init(mm::physical_to_virtual);
+}
+
+/// Phase 5: time (the TSC's rate, the one-shot timer) and then the credit
+/// scheduler, whose periods are measured in TSC cycles.
+fn set_up_time_and_scheduler() {
     time::init();
     sched::init();
     log::info!(
         "scheduler: credit (weights and caps), 30 ms periods, one-shot timer (at least every {} ms)",
         1000 / time::TICKS_PER_SECOND
     );
+}
 
+/// Phase 6: Dom0, built from the first boot module (its kernel) and the
+/// second (its ramdisk) with `dom0_mem` of memory. A machine without a
+/// Dom0 has nothing to do: a build failure stops it with a sentence that
+/// says what to change.
+fn build_dom0(boot: &boot::BootInfo, line: &cmdline::CommandLine) -> Box<domain::Domain> {
     let memory = line
         .dom0_mem
         .unwrap_or(domain::dom0_builder::DEFAULT_DOM0_MEMORY);
-    let dom0 = match domain::dom0_builder::build(boot.modules.first(), boot.modules.get(1), memory)
-    {
+    match domain::dom0_builder::build(boot.modules.first(), boot.modules.get(1), memory) {
         Ok(dom0) => dom0,
         Err(error) => {
             log::error!("cannot build Dom0: {}", describe_build_error(&error));
             power::fail(power::FailureCode::HypervisorFatal);
         }
-    };
-    // The modules were copied into Dom0: their frames are free again.
+    }
+}
+
+/// Phase 7: the modules were copied into Dom0, and the boot information
+/// was read: their frames go back to the allocator.
+fn release_boot_memory(boot: &boot::BootInfo) {
     for module in &boot.modules {
         mm::frame_table::release_boot_range(module.start, module.end);
     }
     let (start, end) = boot.info_range;
     mm::frame_table::release_boot_range(start, end);
+}
 
-    let root = dom0.kernel_root * mm::PAGE_SIZE;
-    // On the heap, not on this stack: enter_guest writes the stack top.
-    let first_frame = alloc::boxed::Box::new(dom0.vcpu.saved);
+/// Phase 8: Dom0 joins the domain table and the scheduler, becomes this
+/// CPU's current domain, its root is loaded, and the CPU enters it in
+/// ring 3. The hypervisor's boot is over: from here on it runs only when a
+/// guest enters it.
+fn start_dom0(dom0: Box<domain::Domain>) -> ! {
+    // On the heap, not on this stack, whose top the guest's frame takes.
+    let first_frame = Box::new(dom0.vcpu.saved);
     domain::insert(dom0);
     if let Err(error) = sched::add_domain(0) {
         // The scheduler is empty at boot: this is a hypervisor bug.
@@ -136,12 +191,10 @@ pub fn start(magic: u32, info: u32) -> ! {
     }
     domain::set_current(Some(0));
     log::info!("starting Dom0; {} MiB free", mm::frames::free_count() >> 8);
-    // SAFETY: Dom0's page tables map the hypervisor's slots like the idle
-    // table (the builder copied them), so switching keeps this code mapped.
-    unsafe { instructions::write_cr3(root) };
-    // SAFETY: the frame enters Dom0 in ring 3 with our GDT's guest
-    // selectors, `stack_top` is this CPU's RSP0, and CR3 maps Dom0.
-    unsafe { entry::enter_guest(&first_frame, stack_top) }
+    // Dom0's page tables map the hypervisor's slots like the idle table
+    // (the builder copied them), so switching keeps this code mapped.
+    domain::with(0, |dom0| mm::paging::load_guest_root(dom0));
+    entry::return_to_guest(&first_frame)
 }
 
 fn describe_build_error(error: &domain::dom0_builder::BuildError) -> heapless::String<256> {
@@ -165,6 +218,11 @@ fn describe_build_error(error: &domain::dom0_builder::BuildError) -> heapless::S
                 "the image's addresses leave no room for the start-of-day region"
             )
         }
+        BuildError::Outside(what, outside) => write!(
+            text,
+            "Dom0's {what} ({} bytes at pseudo-physical {:#x}) does not fit in its memory",
+            outside.length, outside.address
+        ),
         BuildError::Refused(reason) => {
             write!(text, "the frame table refused Dom0's page tables: {reason}")
         }

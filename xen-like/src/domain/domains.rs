@@ -217,6 +217,36 @@ pub struct Poll {
 }
 
 impl Domain {
+    /// The one way a `Domain` comes to be: domain `id`, unprivileged,
+    /// paused once, owning no memory yet (up to `max_pages` pages), with
+    /// its shared info page, no page-table root, an empty port table, and a
+    /// vCPU that has no context (it may not run until one is set).
+    ///
+    /// `domctl createdomain` uses it as it is; the Dom0 builder then gives
+    /// Dom0 what the toolstack gives another domain later (its memory, its
+    /// root, its first context) and its privilege.
+    pub fn new(id: DomainId, max_pages: u64, shared_info: SharedInfoFrame) -> Self {
+        Self {
+            id,
+            privileged: false,
+            state: DomainState::Running,
+            pause_count: 1,
+            frames: Vec::new(),
+            max_pages,
+            shared_info,
+            vcpu: Vcpu::new(GuestFrame::new_guest(0, 0), false),
+            kernel_root: 0,
+            user_root: None,
+            pending_shutdown: None,
+            output: GuestOutput::new(RateLimit::GUEST),
+            ports: PortTable::new(),
+            blocked: false,
+            polling: None,
+            timer_deadline: 0,
+            vm_assist: 0,
+        }
+    }
+
     /// Pages it owns.
     pub fn total_pages(&self) -> u64 {
         self.frames.len() as u64
@@ -368,25 +398,7 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
     // turn it into a page table.
     let shared_info = SharedInfoFrame::allocate(id)?;
     initialise_shared_info(shared_info.page());
-    let domain = Box::new(Domain {
-        id,
-        privileged: false,
-        state: DomainState::Running,
-        pause_count: 1,
-        frames: Vec::new(),
-        max_pages,
-        shared_info,
-        vcpu: Vcpu::new(GuestFrame::new_guest(0, 0), false),
-        kernel_root: 0,
-        user_root: None,
-        pending_shutdown: None,
-        output: GuestOutput::new(RateLimit::GUEST),
-        ports: PortTable::new(),
-        blocked: false,
-        polling: None,
-        timer_deadline: 0,
-        vm_assist: 0,
-    });
+    let domain = Box::new(Domain::new(id, max_pages, shared_info));
     insert(domain);
     if let Err(error) = crate::sched::add_domain(id) {
         // A domain the scheduler cannot take would exist but never run.
@@ -661,4 +673,35 @@ pub fn require_privileged() -> Result<(), XenError> {
         Some(true) => Ok(()),
         _ => Err(XenError::EPERM),
     }
+}
+
+/// The domain a hypercall's `domid` argument names, by Xen's rules (see
+/// `domain::target`): `DOMID_SELF` or the caller's own ID is the caller;
+/// another domain only for a privileged caller (`-EPERM`), and only if it
+/// is alive (`-ESRCH`). Call it outside `domain::with`: it may take the
+/// domain lock, and it logs a refusal against the caller.
+pub fn resolve_target(named: DomainId) -> Result<DomainId, XenError> {
+    let me = caller();
+    super::target::resolve(
+        me,
+        named,
+        || with_current(|domain| domain.privileged) == Some(true),
+        |id| with(id, |_| ()).is_some(),
+    )
+    .inspect_err(|error| {
+        if *error == XenError::EPERM {
+            crate::console::caller_log!(
+                Debug,
+                "naming domain {named} refused: the caller is not privileged: -EPERM"
+            );
+        } else {
+            crate::console::caller_log!(Debug, "domain {named} does not exist: -ESRCH");
+        }
+    })
+}
+
+/// The domain at the other end of an event channel, as the caller names
+/// it: `DOMID_SELF` is the caller; any other ID is taken as it is.
+pub fn resolve_peer(named: DomainId) -> DomainId {
+    super::target::peer(caller(), named)
 }

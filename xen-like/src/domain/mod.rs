@@ -78,6 +78,7 @@ pub mod domains;
 #[cfg(feature = "kernel")]
 pub mod domctl;
 pub mod max_memory;
+pub mod target;
 #[cfg(feature = "kernel")]
 pub mod vcpu_op;
 

@@ -11,7 +11,6 @@ use hypercall_abi::event_channel::{
     EvtchnBindVirq, EvtchnClose, EvtchnInitControl, EvtchnSend, EvtchnStatus, EvtchnStatusDetail,
     EvtchnStatusKind, EvtchnUnmask,
 };
-use hypercall_abi::layout::DOMID_SELF;
 use hypercall_abi::XenError;
 
 /// Marks `port` of `domain` pending; wakes the domain if an upcall became
@@ -63,17 +62,9 @@ pub fn deliver_upcall(frame: &mut GuestFrame) {
     }
 }
 
-/// The domain a request names: the caller (`DOMID_SELF` or its own ID),
-/// or, for a privileged caller, any existing one.
-fn resolve(caller: DomainId, named: u16) -> Result<DomainId, XenError> {
-    if named == DOMID_SELF || named == caller {
-        return Ok(caller);
-    }
-    crate::domain::require_privileged()?;
-    domain::with(named, |_| named).ok_or(XenError::ESRCH)
-}
-
-/// `event_channel_op(cmd, arg)`.
+/// `event_channel_op(cmd, arg)`: decodes the command and hands the
+/// guest's argument (an `evtchn_*` struct, IN and OUT fields as in Xen's
+/// `event_channel.h`) to the function for that operation.
 pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
     let caller = crate::domain::caller();
     let Some(operation) = EventChannelOp::from_register(command) else {
@@ -81,113 +72,22 @@ pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
         return Err(XenError::ENOSYS);
     };
     match operation {
-        EventChannelOp::AllocUnbound => {
-            let mut request: EvtchnAllocUnbound = guest_access::read_for_update(argument)?;
-            let owner = resolve(caller, request.dom)?;
-            let remote = if request.remote_dom == DOMID_SELF {
-                caller
-            } else {
-                request.remote_dom
-            };
-            request.port = domain::with(owner, |domain| domain.ports.alloc_unbound(remote))
-                .ok_or(XenError::ESRCH)??;
-            guest_access::write_to_guest(argument, &request)?;
-        }
-        EventChannelOp::BindInterdomain => {
-            let mut request: EvtchnBindInterdomain = guest_access::read_for_update(argument)?;
-            let remote = if request.remote_dom == DOMID_SELF {
-                caller
-            } else {
-                request.remote_dom
-            };
-            request.local_port = if remote == caller {
-                domain::with(caller, |domain| {
-                    rules::bind_interdomain_local(&mut domain.ports, caller, request.remote_port)
-                })
-                .ok_or(XenError::ESRCH)??
-            } else {
-                domain::with_two(caller, remote, |local, other| {
-                    rules::bind_interdomain(
-                        &mut local.ports,
-                        caller,
-                        &mut other.ports,
-                        remote,
-                        request.remote_port,
-                    )
-                })
-                .ok_or(XenError::ESRCH)??
-            };
-            // As Xen does: the new port starts pending, making up for any
-            // send dropped while the other end was unbound.
-            domain::with(caller, |domain| notify(domain, request.local_port));
-            guest_access::write_to_guest(argument, &request)?;
-        }
-        EventChannelOp::BindVirq => {
-            let mut request: EvtchnBindVirq = guest_access::read_for_update(argument)?;
-            request.port = domain::with(caller, |domain| {
-                domain.ports.bind_virq(request.virq, request.vcpu)
-            })
-            .ok_or(XenError::ESRCH)??;
-            guest_access::write_to_guest(argument, &request)?;
-        }
-        EventChannelOp::BindIpi => {
-            let mut request: EvtchnBindIpi = guest_access::read_for_update(argument)?;
-            request.port = domain::with(caller, |domain| domain.ports.bind_ipi(request.vcpu))
-                .ok_or(XenError::ESRCH)??;
-            guest_access::write_to_guest(argument, &request)?;
-        }
+        EventChannelOp::AllocUnbound => evtchn_alloc_unbound(argument)?,
+        EventChannelOp::BindInterdomain => evtchn_bind_interdomain(caller, argument)?,
+        EventChannelOp::BindVirq => evtchn_bind_virq(caller, argument)?,
+        EventChannelOp::BindIpi => evtchn_bind_ipi(caller, argument)?,
         EventChannelOp::Close => {
             let request: EvtchnClose = guest_access::read_from_guest(argument)?;
-            close(caller, request.port)?;
+            evtchn_close(caller, request.port)?;
         }
         EventChannelOp::Send => {
             let request: EvtchnSend = guest_access::read_from_guest(argument)?;
-            send(caller, request.port)?;
+            evtchn_send(caller, request.port)?;
         }
-        EventChannelOp::Status => {
-            let mut request: EvtchnStatus = guest_access::read_for_update(argument)?;
-            let owner = resolve(caller, request.dom)?;
-            let channel = domain::with(owner, |domain| domain.ports.status(request.port))
-                .ok_or(XenError::ESRCH)??;
-            let (kind, detail) = match channel {
-                Channel::Free => (EvtchnStatusKind::Closed, EvtchnStatusDetail::unbound(0)),
-                Channel::Unbound { remote } => (
-                    EvtchnStatusKind::Unbound,
-                    EvtchnStatusDetail::unbound(remote),
-                ),
-                Channel::Interdomain {
-                    remote,
-                    remote_port,
-                } => (
-                    EvtchnStatusKind::Interdomain,
-                    EvtchnStatusDetail::interdomain(remote, remote_port),
-                ),
-                Channel::Virq { virq } => (EvtchnStatusKind::Virq, EvtchnStatusDetail::irq(virq)),
-                Channel::Ipi => (EvtchnStatusKind::Ipi, EvtchnStatusDetail::irq(0)),
-            };
-            request.status = kind.raw();
-            request.vcpu = 0;
-            request.detail = detail;
-            guest_access::write_to_guest(argument, &request)?;
-        }
-        EventChannelOp::Unmask => {
-            let request: EvtchnUnmask = guest_access::read_from_guest(argument)?;
-            domain::with(caller, |domain| {
-                domain.ports.status(request.port)?;
-                // SAFETY: the domain's own shared info page.
-                rules::unmask(domain.shared_info(), request.port);
-                Ok::<(), XenError>(())
-            })
-            .ok_or(XenError::ESRCH)??;
-        }
-        EventChannelOp::BindVcpu => {
-            let request: EvtchnBindVcpu = guest_access::read_from_guest(argument)?;
-            domain::with(caller, |domain| {
-                domain.ports.bind_vcpu(request.port, request.vcpu)
-            })
-            .ok_or(XenError::ESRCH)??;
-        }
-        EventChannelOp::InitControl => return init_control(caller, argument),
+        EventChannelOp::Status => evtchn_status(argument)?,
+        EventChannelOp::Unmask => evtchn_unmask(caller, argument)?,
+        EventChannelOp::BindVcpu => evtchn_bind_vcpu(caller, argument)?,
+        EventChannelOp::InitControl => return evtchn_init_control(caller, argument),
         other => {
             caller_log!(
                 Warn,
@@ -198,6 +98,131 @@ pub fn event_channel_op(command: u64, argument: u64) -> Result<u64, XenError> {
         }
     }
     Ok(0)
+}
+
+/// `EVTCHNOP_alloc_unbound`: a new port of domain `dom` (IN; the caller,
+/// or any domain for a privileged caller: `domain::resolve_target`) that
+/// domain `remote_dom` (IN; `DOMID_SELF` is the caller) and only it may
+/// later connect to. Writes the new port to `port` (OUT).
+///
+/// Invariant: the port is `Unbound { remote }` until `remote` binds it or
+/// its owner closes it; nothing is delivered on it until then.
+fn evtchn_alloc_unbound(argument: u64) -> Result<(), XenError> {
+    let mut request: EvtchnAllocUnbound = guest_access::read_for_update(argument)?;
+    let owner = domain::resolve_target(request.dom)?;
+    let remote = domain::resolve_peer(request.remote_dom);
+    request.port = domain::with(owner, |domain| domain.ports.alloc_unbound(remote))
+        .ok_or(XenError::ESRCH)??;
+    guest_access::write_to_guest(argument, &request)
+}
+
+/// `EVTCHNOP_bind_interdomain`: connects a new port of the caller to port
+/// `remote_port` (IN) of domain `remote_dom` (IN; `DOMID_SELF` is the
+/// caller), which must be unbound and waiting for the caller. Writes the
+/// new port to `local_port` (OUT).
+///
+/// Invariants: afterwards both ends name each other (the rules are in
+/// `evtchn::ports::bind_interdomain`, with their tests); the new local port
+/// starts pending, as in Xen, making up for any send dropped while the
+/// other end was unbound.
+fn evtchn_bind_interdomain(caller: DomainId, argument: u64) -> Result<(), XenError> {
+    let mut request: EvtchnBindInterdomain = guest_access::read_for_update(argument)?;
+    let remote = domain::resolve_peer(request.remote_dom);
+    request.local_port = if remote == caller {
+        domain::with(caller, |domain| {
+            rules::bind_interdomain_local(&mut domain.ports, caller, request.remote_port)
+        })
+        .ok_or(XenError::ESRCH)??
+    } else {
+        domain::with_two(caller, remote, |local, other| {
+            rules::bind_interdomain(
+                &mut local.ports,
+                caller,
+                &mut other.ports,
+                remote,
+                request.remote_port,
+            )
+        })
+        .ok_or(XenError::ESRCH)??
+    };
+    domain::with(caller, |domain| notify(domain, request.local_port));
+    guest_access::write_to_guest(argument, &request)
+}
+
+/// `EVTCHNOP_bind_virq`: a new port of the caller on which virtual
+/// interrupt `virq` (IN) of vCPU `vcpu` (IN) is delivered. Writes the port
+/// to `port` (OUT). A VIRQ is bound to at most one port per domain.
+fn evtchn_bind_virq(caller: DomainId, argument: u64) -> Result<(), XenError> {
+    let mut request: EvtchnBindVirq = guest_access::read_for_update(argument)?;
+    request.port = domain::with(caller, |domain| {
+        domain.ports.bind_virq(request.virq, request.vcpu)
+    })
+    .ok_or(XenError::ESRCH)??;
+    guest_access::write_to_guest(argument, &request)
+}
+
+/// `EVTCHNOP_bind_ipi`: a new port of the caller that, when the caller
+/// sends on it, is raised on the caller's vCPU `vcpu` (IN). Writes the port
+/// to `port` (OUT).
+fn evtchn_bind_ipi(caller: DomainId, argument: u64) -> Result<(), XenError> {
+    let mut request: EvtchnBindIpi = guest_access::read_for_update(argument)?;
+    request.port = domain::with(caller, |domain| domain.ports.bind_ipi(request.vcpu))
+        .ok_or(XenError::ESRCH)??;
+    guest_access::write_to_guest(argument, &request)
+}
+
+/// `EVTCHNOP_status`: what port `port` (IN) of domain `dom` (IN; the
+/// caller, or any domain for a privileged caller) is: `status`, `vcpu` and
+/// the detail union (OUT), in Xen's encoding. Changes nothing.
+fn evtchn_status(argument: u64) -> Result<(), XenError> {
+    let mut request: EvtchnStatus = guest_access::read_for_update(argument)?;
+    let owner = domain::resolve_target(request.dom)?;
+    let channel = domain::with(owner, |domain| domain.ports.status(request.port))
+        .ok_or(XenError::ESRCH)??;
+    let (kind, detail) = match channel {
+        Channel::Free => (EvtchnStatusKind::Closed, EvtchnStatusDetail::unbound(0)),
+        Channel::Unbound { remote } => (
+            EvtchnStatusKind::Unbound,
+            EvtchnStatusDetail::unbound(remote),
+        ),
+        Channel::Interdomain {
+            remote,
+            remote_port,
+        } => (
+            EvtchnStatusKind::Interdomain,
+            EvtchnStatusDetail::interdomain(remote, remote_port),
+        ),
+        Channel::Virq { virq } => (EvtchnStatusKind::Virq, EvtchnStatusDetail::irq(virq)),
+        Channel::Ipi => (EvtchnStatusKind::Ipi, EvtchnStatusDetail::irq(0)),
+    };
+    request.status = kind.raw();
+    request.vcpu = 0;
+    request.detail = detail;
+    guest_access::write_to_guest(argument, &request)
+}
+
+/// `EVTCHNOP_unmask`: clears the mask bit of the caller's port `port` (IN)
+/// in its shared info page; if the port is pending, the upcall becomes due
+/// (Xen's 2-level rules: `evtchn::ports::unmask`). A port the caller does
+/// not have is `-EINVAL`.
+fn evtchn_unmask(caller: DomainId, argument: u64) -> Result<(), XenError> {
+    let request: EvtchnUnmask = guest_access::read_from_guest(argument)?;
+    domain::with(caller, |domain| {
+        domain.ports.status(request.port)?;
+        rules::unmask(domain.shared_info(), request.port);
+        Ok::<(), XenError>(())
+    })
+    .ok_or(XenError::ESRCH)?
+}
+
+/// `EVTCHNOP_bind_vcpu`: makes the caller's port `port` (IN) notify vCPU
+/// `vcpu` (IN) from now on. With one vCPU per domain only vCPU 0 exists.
+fn evtchn_bind_vcpu(caller: DomainId, argument: u64) -> Result<(), XenError> {
+    let request: EvtchnBindVcpu = guest_access::read_from_guest(argument)?;
+    domain::with(caller, |domain| {
+        domain.ports.bind_vcpu(request.port, request.vcpu)
+    })
+    .ok_or(XenError::ESRCH)?
 }
 
 /// Size of the FIFO ABI's control block (`evtchn_fifo_control_block`:
@@ -212,7 +237,7 @@ const FIFO_CONTROL_BLOCK_SIZE: u32 = 8 + 16 * 4;
 /// that is not the caller's memory `-EINVAL`. A well-formed request is
 /// then `-ENOSYS`, and the guest stays on the 2-level ABI (Linux falls
 /// back to it when this call fails).
-fn init_control(caller: DomainId, argument: u64) -> Result<u64, XenError> {
+fn evtchn_init_control(caller: DomainId, argument: u64) -> Result<u64, XenError> {
     let request: EvtchnInitControl = guest_access::read_for_update(argument)?;
     if !request.offset.is_multiple_of(8)
         || request.offset > PAGE_SIZE as u32 - FIFO_CONTROL_BLOCK_SIZE
@@ -248,10 +273,9 @@ fn init_control(caller: DomainId, argument: u64) -> Result<u64, XenError> {
 
 /// `EVTCHNOP_close` of `caller`'s `port`: frees it; the other end of an
 /// interdomain channel goes back to unbound (waiting for a new partner).
-pub fn close(caller: DomainId, port: Port) -> Result<(), XenError> {
+pub fn evtchn_close(caller: DomainId, port: Port) -> Result<(), XenError> {
     let closed = domain::with(caller, |domain| {
         let closed = domain.ports.close(port)?;
-        // SAFETY: the domain's own shared info page.
         rules::clear_pending(domain.shared_info(), port);
         Ok::<_, XenError>(closed)
     })
@@ -287,7 +311,7 @@ pub fn release_remote_ends(closer: DomainId, ends: &[rules::RemoteEnd]) {
 }
 
 /// `EVTCHNOP_send` from `caller` on `port`.
-pub fn send(caller: DomainId, port: Port) -> Result<(), XenError> {
+pub fn evtchn_send(caller: DomainId, port: Port) -> Result<(), XenError> {
     let target = domain::with(caller, |domain| rules::send_target(&domain.ports, port))
         .ok_or(XenError::ESRCH)??;
     match target {

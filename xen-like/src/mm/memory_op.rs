@@ -10,13 +10,12 @@
 //! result at the end counts the extents of every part, as in Xen.
 
 use crate::console::{caller_log, guest_log};
-use crate::domain::caller;
 use crate::domain::{self, Domain};
 use crate::mm::frame_table::Owner;
 use crate::mm::reservation::{run_extents, ExtentProgress};
 use crate::mm::{frame_table, guest_access, m2p, PAGE_SIZE};
 use crate::sched::continuation::Outcome;
-use hypercall_abi::layout::{DOMID_SELF, MACH2PHYS_VIRT_START};
+use hypercall_abi::layout::MACH2PHYS_VIRT_START;
 use hypercall_abi::memory::{
     continuation_command, start_extent, MachphysMapping, MemoryMap, MemoryOp, MemoryReservation,
     MEMOP_CMD_MASK,
@@ -28,17 +27,6 @@ const UNITS_PER_PAGE: u64 = 10;
 
 /// E820 type of RAM.
 const E820_RAM: u32 = 1;
-
-/// The domain a request names: the caller's own (`DOMID_SELF` or its ID),
-/// or, for a privileged caller building a domain, any existing one.
-fn target_domain(domid: u16) -> Result<u16, XenError> {
-    let me = caller();
-    if domid == DOMID_SELF || domid == me {
-        return Ok(me);
-    }
-    crate::domain::require_privileged()?;
-    domain::with(domid, |_| domid).ok_or(XenError::ESRCH)
-}
 
 /// `memory_op(cmd, arg)`, with the work `budget` left to this hypercall.
 pub fn memory_op(command: u64, argument: u64, budget: &mut u64) -> Outcome {
@@ -84,7 +72,7 @@ fn short_operation(operation: MemoryOp, argument: u64) -> Result<u64, XenError> 
         }
         MemoryOp::CurrentReservation | MemoryOp::MaximumReservation => {
             let domid: u16 = guest_access::read_from_guest(argument)?;
-            let target = target_domain(domid)?;
+            let target = domain::resolve_target(domid)?;
             domain::with(target, |domain| {
                 if operation == MemoryOp::CurrentReservation {
                     domain.total_pages()
@@ -152,7 +140,7 @@ fn change_reservation(
 
 fn reservation(argument: u64) -> Result<(u16, MemoryReservation), XenError> {
     let request: MemoryReservation = guest_access::read_from_guest(argument)?;
-    let target = target_domain(request.domid)?;
+    let target = domain::resolve_target(request.domid)?;
     if request.extent_order != 0 {
         // Extents of more than one page need contiguous machine memory,
         // which the allocator does not offer to guests yet.

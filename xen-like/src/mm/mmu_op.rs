@@ -16,7 +16,7 @@ use crate::mm::frame_table::{EntryUpdate, Flush, PageType, Refusal};
 use crate::mm::pagewalk::{is_canonical, PTE_ADDRESS_MASK, PTE_PRESENT};
 use crate::mm::{frame_table, guest_access, m2p, physical_pointer, tlb, PAGE_SIZE};
 use crate::sched::continuation::Outcome;
-use hypercall_abi::layout::{DOMID_SELF, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
+use hypercall_abi::layout::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use hypercall_abi::mmu::{
     MmuUpdate, MmuUpdateKind, MmuextCmd, MmuextOp, MMU_UPDATE_PREEMPTED, UVMF_FLUSHTYPE_MASK,
     UVMF_INVLPG, UVMF_TLB_FLUSH,
@@ -42,20 +42,11 @@ fn refused_to(domain: &mut Domain, what: &str, refusal: Refusal) -> XenError {
 
 /// Whose frames the entries may map: the caller's own (`DOMID_SELF` or
 /// its ID), or, for a privileged caller building a domain, that domain's
-/// (a *foreign* mapping; L1 entries only).
+/// (a *foreign* mapping; L1 entries only). The argument is a full
+/// register: a value no domain ID can have names no domain (`-ESRCH`).
 fn page_owner(foreign: u64) -> Result<u16, XenError> {
-    let me = caller();
-    if foreign == u64::from(DOMID_SELF) || foreign == u64::from(me) {
-        return Ok(me);
-    }
     let foreign = u16::try_from(foreign).map_err(|_| XenError::ESRCH)?;
-    crate::domain::require_privileged().inspect_err(|_| {
-        caller_log!(
-            Debug,
-            "page-table update for domain {foreign} refused: not privileged"
-        );
-    })?;
-    domain::with(foreign, |_| foreign).ok_or(XenError::ESRCH)
+    domain::resolve_target(foreign)
 }
 
 /// Checks a batch's guest pointers before any request in it is applied:
@@ -298,12 +289,15 @@ fn finish_deferred(domain: &mut Domain, budget: &mut u64) -> Result<(), XenError
         .map_err(|refusal| refused_to(domain, "deferred devalidation", refusal))
 }
 
+/// One `mmuext_op` request of the current domain: decodes its command and
+/// hands it to the function for that command. Commands that can retype a
+/// frame (pins, new base pointers) first flush a stale TLB (`mm::tlb`);
+/// every command first finishes a devalidation an earlier one deferred.
 fn extended_operation(
     domain: &mut Domain,
     operation: &MmuextOp,
     budget: &mut u64,
 ) -> Result<(), XenError> {
-    let id = domain.id;
     let Some(command) = operation.command() else {
         guest_log!(
             domain,
@@ -326,60 +320,19 @@ fn extended_operation(
     }
     finish_deferred(domain, budget)?;
     if let Some(level) = pin_level {
-        let deferred = &mut domain.vcpu.deferred_devalidation;
-        return frame_table::with_budget(budget, |frames, memory| {
-            frames.pin_preemptible(memory, mfn, level, id, deferred)
-        })
-        .map_err(|refusal| refused_to(domain, command.name(), refusal));
+        return pin_table(domain, command, mfn, level, budget);
     }
     match command {
-        MmuextCmd::UnpinTable => {
-            let deferred = &mut domain.vcpu.deferred_devalidation;
-            let flush = frame_table::with_budget(budget, |frames, memory| {
-                frames.unpin_preemptible(memory, mfn, id, deferred)
-            })
-            .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
-            if flush == Flush::Needed {
-                tlb::note_stale();
-            }
-        }
-        MmuextCmd::NewBaseptr => new_baseptr(domain, mfn, budget)?,
-        MmuextCmd::NewUserBaseptr => {
-            let old = domain.user_root;
-            let deferred = &mut domain.vcpu.deferred_devalidation;
-            if mfn == 0 {
-                if let Some(old) = old {
-                    let flush = frame_table::with_budget(budget, |frames, memory| {
-                        frames.put_page_and_type_preemptible(memory, old, deferred)
-                    });
-                    if flush == Flush::Needed {
-                        tlb::note_stale();
-                    }
-                }
-                domain.user_root = None;
-            } else {
-                frame_table::with_budget(budget, |frames, memory| {
-                    frames.switch_base_preemptible(memory, mfn, old, id, deferred)
-                })
-                .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
-                domain.user_root = Some(mfn);
-            }
-        }
-        MmuextCmd::ClearPage => {
-            // Zero one of the domain's frames without the guest mapping it
-            // (handy for a frame about to become a page table). The frame
-            // must be one that could be mapped writable: not a page table.
-            frame_table::clear_page(mfn, id)
-                .map_err(|refusal| refused_to(domain, command.name(), refusal))?;
-        }
+        MmuextCmd::UnpinTable => unpin_table(domain, mfn, budget),
+        MmuextCmd::NewBaseptr => new_baseptr(domain, mfn, budget),
+        MmuextCmd::NewUserBaseptr => new_user_baseptr(domain, mfn, budget),
+        MmuextCmd::ClearPage => clear_page(domain, mfn),
         MmuextCmd::TlbFlushLocal | MmuextCmd::TlbFlushAll | MmuextCmd::TlbFlushMulti => {
-            tlb::flush_all()
+            tlb::flush_all();
+            Ok(())
         }
         MmuextCmd::InvlpgLocal | MmuextCmd::InvlpgAll | MmuextCmd::InvlpgMulti => {
-            if !is_canonical(operation.arg1) {
-                return Err(XenError::EINVAL);
-            }
-            instructions::invlpg(operation.arg1);
+            invlpg(operation.arg1)
         }
         other => {
             guest_log!(
@@ -388,9 +341,99 @@ fn extended_operation(
                 "mmuext_op {} is not implemented: -ENOSYS",
                 other.name()
             );
-            return Err(XenError::ENOSYS);
+            Err(XenError::ENOSYS)
         }
     }
+}
+
+/// `MMUEXT_PIN_L1_TABLE` .. `MMUEXT_PIN_L4_TABLE` (`command`): validates
+/// the domain's frame `mfn` as a page table of `level` and keeps it so
+/// (a pin holds a type reference) until `MMUEXT_UNPIN_TABLE`, whether or
+/// not it is in use as a root or linked from another table.
+///
+/// Invariant: a frame the guest can still write through a mapping never
+/// becomes a page table (the frame table refuses it; the caller flushed a
+/// stale TLB first). Within `budget`: `-ERESTART` while validation of a
+/// big tree is unfinished (the continuation pins it again).
+fn pin_table(
+    domain: &mut Domain,
+    command: MmuextCmd,
+    mfn: u64,
+    level: u8,
+    budget: &mut u64,
+) -> Result<(), XenError> {
+    let id = domain.id;
+    let deferred = &mut domain.vcpu.deferred_devalidation;
+    frame_table::with_budget(budget, |frames, memory| {
+        frames.pin_preemptible(memory, mfn, level, id, deferred)
+    })
+    .map_err(|refusal| refused_to(domain, command.name(), refusal))
+}
+
+/// `MMUEXT_UNPIN_TABLE`: drops the pin on the domain's page table `mfn`.
+/// If that was its last type reference the table is devalidated, dropping
+/// the references its entries held (and the removed mappings make the TLB
+/// stale). Within `budget`: a big devalidation is deferred to the domain's
+/// next page-table operation (`finish_deferred`).
+fn unpin_table(domain: &mut Domain, mfn: u64, budget: &mut u64) -> Result<(), XenError> {
+    let id = domain.id;
+    let deferred = &mut domain.vcpu.deferred_devalidation;
+    let flush = frame_table::with_budget(budget, |frames, memory| {
+        frames.unpin_preemptible(memory, mfn, id, deferred)
+    })
+    .map_err(|refusal| refused_to(domain, MmuextCmd::UnpinTable.name(), refusal))?;
+    if flush == Flush::Needed {
+        tlb::note_stale();
+    }
+    Ok(())
+}
+
+/// `MMUEXT_NEW_USER_BASEPTR`: makes the L4 `mfn` the root the domain's
+/// user mode runs on (validated as one of its L4s, holding a type reference
+/// while it is the root), or, with `mfn` 0, leaves it with no user root.
+/// The old user root's reference is dropped either way. It is not loaded
+/// now: the guest is in kernel mode, and the switch to user mode loads it.
+fn new_user_baseptr(domain: &mut Domain, mfn: u64, budget: &mut u64) -> Result<(), XenError> {
+    let id = domain.id;
+    let old = domain.user_root;
+    let deferred = &mut domain.vcpu.deferred_devalidation;
+    if mfn == 0 {
+        if let Some(old) = old {
+            let flush = frame_table::with_budget(budget, |frames, memory| {
+                frames.put_page_and_type_preemptible(memory, old, deferred)
+            });
+            if flush == Flush::Needed {
+                tlb::note_stale();
+            }
+        }
+        domain.user_root = None;
+    } else {
+        frame_table::with_budget(budget, |frames, memory| {
+            frames.switch_base_preemptible(memory, mfn, old, id, deferred)
+        })
+        .map_err(|refusal| refused_to(domain, MmuextCmd::NewUserBaseptr.name(), refusal))?;
+        domain.user_root = Some(mfn);
+    }
+    Ok(())
+}
+
+/// `MMUEXT_CLEAR_PAGE`: zeroes the domain's frame `mfn` without the guest
+/// mapping it (handy for a frame about to become a page table). The frame
+/// must be one the guest could map writable: its own, and not a page table
+/// (`frame_table::clear_page` checks both).
+fn clear_page(domain: &mut Domain, mfn: u64) -> Result<(), XenError> {
+    frame_table::clear_page(mfn, domain.id)
+        .map_err(|refusal| refused_to(domain, MmuextCmd::ClearPage.name(), refusal))
+}
+
+/// `MMUEXT_INVLPG_LOCAL` (and, with one CPU, `_ALL` and `_MULTI`): drops
+/// this CPU's translation of the guest-virtual `address`. A non-canonical
+/// address is `-EINVAL` (`invlpg` of one is harmless, but Xen refuses it).
+fn invlpg(address: u64) -> Result<(), XenError> {
+    if !is_canonical(address) {
+        return Err(XenError::EINVAL);
+    }
+    instructions::invlpg(address);
     Ok(())
 }
 

@@ -28,6 +28,8 @@ pub mod memory_op;
 pub mod mmu_op;
 #[cfg(feature = "kernel")]
 pub mod native_bench;
+#[cfg(feature = "kernel")]
+pub mod new_domain_memory;
 pub mod pagewalk;
 #[cfg(feature = "kernel")]
 pub mod paging;

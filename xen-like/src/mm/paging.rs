@@ -134,6 +134,17 @@ pub fn hypervisor_pte(address: u64) -> Option<*mut u64> {
     Some(unsafe { &mut (*self::table(table))[index] as *mut u64 })
 }
 
+/// Loads the idle page table, for a CPU that runs no domain (the
+/// scheduler's idle loop): no guest's tables stay in use, and the TLB is
+/// flushed.
+pub fn load_idle_root() {
+    // SAFETY: the idle table is the hypervisor's own; every guest's L4
+    // copies its hypervisor slots, so the hypervisor stays mapped exactly
+    // as before the switch.
+    unsafe { instructions::write_cr3(idle_root()) };
+    super::tlb::root_loaded();
+}
+
 /// Loads the page-table root that domain's vCPU runs on in its current
 /// mode: the kernel's L4 (`NEW_BASEPTR`) in guest-kernel mode, the user's
 /// (`NEW_USER_BASEPTR`) in guest-user mode. Writing CR3 flushes the TLB.

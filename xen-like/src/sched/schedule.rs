@@ -5,7 +5,7 @@ use crate::arch::x86_64::frame::GuestFrame;
 use crate::arch::x86_64::instructions::{self, rdtsc};
 use crate::arch::x86_64::percpu::this_cpu;
 use crate::domain::{self, Domain, DomainId};
-use crate::mm::{guest_access, paging, tlb};
+use crate::mm::{guest_access, paging};
 use crate::sched::credit::{Credit, CreditError, Decision, Params};
 use crate::sched::runstate::Runstate;
 use crate::sync::lock_order::LockLevel;
@@ -286,9 +286,7 @@ fn idle() -> ! {
     domain::set_current(None);
     crate::mm::descriptor_tables::load_idle();
     crate::traps::fpu::switch_to_idle();
-    // SAFETY: the idle table maps the hypervisor exactly as every guest's does.
-    unsafe { instructions::write_cr3(paging::idle_root()) };
-    tlb::root_loaded();
+    paging::load_idle_root();
     loop {
         instructions::wait_for_interrupt();
         if let Decision::Run { vcpu, .. } = decide() {
@@ -298,10 +296,8 @@ fn idle() -> ! {
             // What woke it may have left an upcall due: deliver it now, as
             // the normal exit path would.
             crate::evtchn::deliver_upcall(&mut frame);
-            let stack_top = this_cpu().stack_top.load(Ordering::Relaxed);
-            // SAFETY: `stack_top` is this CPU's RSP0; CR3 now maps the
-            // domain the frame describes; its selectors are the guest ones.
-            unsafe { entry::enter_guest(&frame, stack_top) }
+            // `switch_to` loaded the domain's root.
+            entry::return_to_guest(&frame)
         }
     }
 }

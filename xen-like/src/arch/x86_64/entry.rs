@@ -238,6 +238,38 @@ pub fn interrupt_stub_address(vector: u8) -> u64 {
     interrupt_stubs as *const () as u64 + u64::from(vector) * INTERRUPT_STUB_SIZE
 }
 
+/// Leaves the hypervisor for the guest whose registers are `frame`, on
+/// this CPU, never to come back to the caller (the next entry starts
+/// afresh at the stack top): the safe way into a guest, for the scheduler's
+/// idle loop and the start of day.
+///
+/// It makes sure of what [`enter_guest`] needs: the stack top is this
+/// CPU's own (read from its per-CPU block, where the TSS's RSP0 came from),
+/// and the frame returns to ring 3 (CS and SS with RPL 3; the exit path
+/// restores the selectors, which the hypercalls that set them check). A
+/// frame that would return to ring 0 is a hypervisor bug, and stops the
+/// machine rather than running a guest's registers in ring 0.
+///
+/// The page tables loaded should be the guest's (`mm::paging::
+/// load_guest_root`); every root the hypervisor ever loads maps the
+/// hypervisor identically and without the user bit, so a wrong root could
+/// only make the guest fault, never expose the hypervisor.
+pub fn return_to_guest(frame: &GuestFrame) -> ! {
+    assert!(
+        frame.cs & 3 == 3 && frame.ss & 3 == 3,
+        "entering a guest with a ring-0 frame (cs {:#x}, ss {:#x})",
+        frame.cs,
+        frame.ss
+    );
+    let stack_top = super::percpu::this_cpu()
+        .stack_top
+        .load(core::sync::atomic::Ordering::Relaxed);
+    // SAFETY: `stack_top` is this CPU's hypervisor stack top, the frame
+    // returns to ring 3 (checked above), and the loaded page tables map the
+    // hypervisor as every root does (see above).
+    unsafe { enter_guest(frame, stack_top) }
+}
+
 /// Leaves the hypervisor for a guest whose registers are `frame`, never to
 /// come back to the caller: the next entry starts afresh at the stack top.
 ///
@@ -245,15 +277,17 @@ pub fn interrupt_stub_address(vector: u8) -> u64 {
 /// `stack_top` must be this CPU's hypervisor stack top (the TSS's RSP0), the
 /// current page tables must map the guest that `frame` describes, and the
 /// frame's selectors must be the guest selectors of our GDT.
-pub unsafe fn enter_guest(frame: &GuestFrame, stack_top: u64) -> ! {
+unsafe fn enter_guest(frame: &GuestFrame, stack_top: u64) -> ! {
     let slot = (stack_top - GUEST_FRAME_SIZE as u64) as *mut GuestFrame;
     // SAFETY:
     // 1. `slot` is the top GUEST_FRAME_SIZE bytes of this CPU's stack, which
     //    hold no live data once we abandon the current call chain here;
+    //    `frame` may itself lie on this stack, even overlap the slot: the
+    //    copy is a `memmove`, and `frame` is not used after it;
     // 2. the caller vouches for the frame's contents; the exit path then
     //    restores exactly those registers and `iretq`s to ring 3.
     unsafe {
-        slot.write(*frame);
+        core::ptr::copy(frame as *const GuestFrame, slot, 1);
         core::arch::asm!(
             "mov rsp, {slot}",
             "jmp {exit}",
