@@ -2,7 +2,7 @@
 //!
 //! A PV guest owns its page tables, but the hypervisor maps every
 //! page-table frame read-only in it and validates each change (see the
-//! hypervisor's `frame_table.rs`). So this module never writes a page-table
+//! hypervisor's `mm/frame_table/`). So this module never writes a page-table
 //! entry itself; it asks:
 //!
 //! - `update_va_mapping` to change the entry that maps one address;

@@ -14,6 +14,27 @@
 //! crash, its shutdown). In the log ring, guest lines may take at most a
 //! quarter (`LogRing::push_guest`), so they cannot push the hypervisor's
 //! own lines out of `xl dmesg`.
+//!
+//! # Invariants
+//!
+//! 1. **A guest cannot flood the console**: whatever an unprivileged guest
+//!    makes the hypervisor print goes through its domain's token bucket
+//!    (`rate_limit.rs`); what goes over the limit is dropped and counted
+//!    ("N messages suppressed"), as in Xen.
+//! 2. **Guests cannot push the hypervisor's lines out of `xl dmesg`**: guest
+//!    lines take at most a quarter of the log ring (`LogRing::push_guest`).
+//! 3. **Every line says whose it is**: the hypervisor's start with `(XEN)`,
+//!    a guest's `console_io` output with `(dN)` (as in Xen).
+//! 4. **A panic is always reported**: the panic path writes to the serial
+//!    line without waiting for any lock.
+//!
+//! # Files
+//!
+//! Pure rules, tested on the host: `log_ring.rs`, `rate_limit.rs`.
+//!
+//! Glue (built with the `kernel` feature): `serial_log.rs` (COM1, the `log`
+//! backend, the `guest_log!` and `caller_log!` macros), `console_io.rs` (the
+//! `console_io` hypercall) and `panic.rs`.
 
 #[cfg(feature = "kernel")]
 pub mod console_io;

@@ -70,6 +70,34 @@
 //! `domain::with` closure): take what is needed, drop the lock, then call.
 //! Every one of these locks is an `OrderedMutex`: in the builds the tests
 //! run, breaking the order panics with both lock names instead of hanging.
+//!
+//! # Invariants
+//!
+//! 1. **The zombie rule**: a frame owned by domain N exists only while a
+//!    record of domain N, live or dying, does; an ID is given out again only
+//!    when no record has it (see "Zombies" above).
+//! 2. **A zombie cannot act or be acted on**: no lookup that could run it,
+//!    send it an event, write its shared info page or give it memory finds
+//!    it; only the toolstack's questions and a repeated destroy see it.
+//! 3. **The lock order** (above) is never broken; in the builds the tests run
+//!    a breach panics with both lock names.
+//! 4. **Only a privileged domain (Dom0) uses the toolstack's operations**:
+//!    `require_privileged` answers `-EPERM` to anyone else, and every handler
+//!    that acts for the caller asks `caller()` who it is rather than trusting
+//!    an argument.
+//! 5. **What a guest did never stops the hypervisor**: a guest that cannot
+//!    take its own exception is crashed (`crash_current`), and Dom0's crash
+//!    stops the machine deliberately.
+//!
+//! # Files
+//!
+//! Pure rules, tested on the host: `max_memory.rs` (the check on a domain's
+//! memory limit).
+//!
+//! Glue (built with the `kernel` feature): `domains.rs` (the domain table,
+//! zombies, create, destroy, crash, shutdown, who is calling), `dom0_builder.rs`
+//! (building Dom0 at boot), `domctl.rs` (the toolstack's `domctl`) and
+//! `vcpu_op.rs` (`vcpu_op`, `vm_assist`).
 
 #[cfg(feature = "kernel")]
 pub mod dom0_builder;

@@ -25,6 +25,28 @@
 //! guest runs again it executes the same `syscall`, which goes on where the
 //! last one stopped. The guest sees one hypercall. This is Xen's
 //! `hypercall_create_continuation`.
+//!
+//! # Invariants
+//!
+//! 1. **This folder only decodes and dispatches**: it holds no policy. Each
+//!    operation goes to the folder that owns it (`mm::mmu_op`,
+//!    `mm::memory_op`, `evtchn`, `sched::sched_op`, `domain::domctl`,
+//!    `domain::vcpu_op`, `console::console_io`, `traps::hypercalls`), and
+//!    nothing calls up into this folder: it is entered only from the
+//!    `syscall` stub.
+//! 2. **Every hypercall answers**: a value, or a negated Xen errno; one that
+//!    is not implemented returns `-ENOSYS` with a log line naming it and the
+//!    caller. What a guest passes never panics the hypervisor.
+//! 3. **No hypercall holds the machine for long**: work is counted against
+//!    the budget and continued (above).
+//!
+//! # Files
+//!
+//! All glue (built with the `kernel` feature): `mod.rs` (`handle_syscall`,
+//! `dispatch`, `set_timer_op`), `multicall.rs` (a batch of hypercalls),
+//! `version.rs` (`xen_version`), `sysctl.rs` (the toolstack's machine-wide
+//! operations). The rules the handlers apply are in their mechanisms'
+//! folders, where the host tests are.
 
 mod multicall;
 mod sysctl;

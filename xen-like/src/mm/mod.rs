@@ -6,6 +6,48 @@
 //! Xen's reserved region (as in Xen, at 0xffff830000000000). Guests cannot
 //! reach it: its page-table entries lack the user bit, and guests run in
 //! ring 3.
+//!
+//! # Invariants
+//!
+//! What this folder's code guarantees, whatever a guest asks:
+//!
+//! 1. **The frame table's six invariants** (stated and argued in
+//!    `frame_table/mod.rs`, checked after every step of its host tests): a
+//!    domain maps only frames it owns; a page table is never writable; the
+//!    hypervisor's PML4 slots 256..=271 are out of a guest's reach; counts
+//!    stop a frame from going away while in use; removed rights are flushed
+//!    from the TLB before a frame can be retyped or freed (`tlb.rs`); a frame
+//!    the hypervisor writes on its own (the shared info page) is never a page
+//!    table.
+//! 2. **Frames change hands only through the frame table**
+//!    (`FrameTable::assign` and `FrameTable::release`): the glue
+//!    (`frame_table/global.rs`) takes a frame from the allocator before it
+//!    assigns it, and gives it back only once the table has released it.
+//! 3. **A guest pointer is never dereferenced.** Every access to guest memory
+//!    goes through `guest_access.rs`: the whole range is checked (canonical,
+//!    no wrap, outside the hypervisor's range), then each page is walked with
+//!    the guest's ring-3 permissions; a bad pointer is `-EFAULT`, never a
+//!    fault in the hypervisor.
+//! 4. **The direct map is the hypervisor's alone**: its entries lack the user
+//!    bit and guests run in ring 3.
+//! 5. **A long page-table or memory operation keeps the machine live**: it
+//!    spends at most `sched::continuation::WORK_PER_HYPERCALL` units, then
+//!    continues with its progress kept in the frame table and the arguments.
+//!
+//! # Files
+//!
+//! Pure rules, tested on the host by `cargo test`: `frame_table/` (its
+//! `mod.rs` is the essay to read first; `tests/` the random-sequence tests),
+//! `frame_allocator.rs`, `pagewalk.rs`, `shared_page/mod.rs` (the layout and
+//! its atomic bit operations), `descriptor.rs`, `reservation.rs`.
+//!
+//! Glue (built with the `kernel` feature): `direct_map.rs`, `paging.rs`,
+//! `frames.rs`, `frame_table/global.rs`, `m2p.rs`, `tlb.rs`, `heap.rs`,
+//! `guest_access.rs`, `shared_page/frame.rs`, `descriptor_tables.rs`, the
+//! hypercalls `mmu_op.rs` and `memory_op.rs`, and the ring-0 benchmark
+//! `native_bench.rs`. `unsafe` is allowed in this folder (raw memory through
+//! the direct map, page tables, guest copies); every block says why it is
+//! sound.
 
 pub mod descriptor;
 #[cfg(feature = "kernel")]

@@ -37,7 +37,7 @@
 //! frame list, the benchmark's scratch frames) are written once at first use
 //! and only read after.
 //!
-//! The hypervisor's wrapper (`arch/x86_64/ordered_lock.rs`) records the
+//! The hypervisor's wrapper (`sync/ordered_lock.rs`) records the
 //! levels each CPU holds in a bit mask and asks [`HeldLocks::acquire`]
 //! before every acquisition, in builds with the check on.
 

@@ -6,13 +6,14 @@
 //! and at the top of `domain/mod.rs`). In a checking build (debug builds,
 //! and kernels built with the `lock-order-check` feature, which
 //! `cargo xtask test`, `run`, `build` and `iso` turn on) each CPU keeps the
-//! levels it holds in a bit mask in its [`PerCpu`](super::percpu::PerCpu)
-//! block, and every acquisition is checked against it first: taking a lock
-//! the CPU already holds, or one that must come before a lock it holds,
-//! panics with a message naming both, rather than spinning forever (today)
-//! or deadlocking with another CPU (once there are several). In other
-//! builds (`cargo xtask bench`) the check compiles away and a lock costs
-//! what a `spin::Mutex` costs.
+//! levels it holds in a bit mask in its
+//! [`PerCpu`](crate::arch::x86_64::percpu::PerCpu) block, and every
+//! acquisition is checked against it first: taking a lock the CPU already
+//! holds, or one that must come before a lock it holds, panics with a
+//! message naming both, rather than spinning forever (today) or
+//! deadlocking with another CPU (once there are several). In other builds
+//! (`cargo xtask bench`) the check compiles away and a lock costs what a
+//! `spin::Mutex` costs.
 //!
 //! Locks taken before the boot CPU's per-CPU block exists (the console's,
 //! at the very start) are not checked: there is no mask to record them in

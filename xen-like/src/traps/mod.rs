@@ -6,6 +6,32 @@
 //! Xen does. A guest with no handler for it has crashed. An exception raised
 //! by the hypervisor itself is a bug: it is reported in full and the machine
 //! stops.
+//!
+//! # Invariants
+//!
+//! 1. **A guest's exception is the guest's**: it is bounced to the handler of
+//!    its trap table, on its kernel stack written through `mm::guest_access`;
+//!    if that is impossible (no handler, a bad stack), the guest is crashed,
+//!    never the hypervisor.
+//! 2. **An exception in the hypervisor is a bug**: it is reported in full and
+//!    the machine stops.
+//! 3. **A guest gets only what Xen's PV policy allows**: trap-and-emulate
+//!    emulates an allow-listed set of privileged instructions with Xen's
+//!    semantics (`emulate.rs`), CPUID shows an allow-list of features
+//!    (`cpuid_policy.rs`), debug registers may never point into the
+//!    hypervisor (`debug_registers.rs`), and a guest may raise only the
+//!    software interrupts its DPL rules allow (`software_interrupts.rs`).
+//!
+//! # Files
+//!
+//! Pure rules, tested on the host: `x86_decode.rs` (the instruction decoder),
+//! `cpuid_policy.rs`, `debug_registers.rs`, `software_interrupts.rs`.
+//!
+//! Glue (built with the `kernel` feature): `exceptions.rs` (the Rust side of
+//! every vector: guest exceptions, the timer interrupt, the hypervisor's own
+//! faults), `bounce.rs`, `hypercalls.rs` (the trap-related hypercalls),
+//! `emulate.rs`, `debug.rs`, `fpu.rs`, `guest_mode.rs`,
+//! `software_interrupt.rs`.
 
 #[cfg(feature = "kernel")]
 pub mod bounce;

@@ -15,7 +15,7 @@
 //! and offers only the operations the hypervisor needs, each a single
 //! atomic instruction or a sequence whose interleaving with the guest is
 //! argued beside it. The hypervisor reaches a page only as
-//! `&SharedInfoPage`, through `mm/shared_page.rs`, which holds the frame
+//! `&SharedInfoPage`, through `mm/shared_page/frame.rs`, which holds the frame
 //! for the domain's life (frame-table invariant 6); the event-channel rules
 //! and the time code take the same type, so host tests run them on a page
 //! in ordinary memory.
