@@ -24,11 +24,16 @@
 //! called by `hypervisor_start` in `main.rs`) and `boot_info.rs` (reading the
 //! multiboot1 or multiboot2 information); both may use `unsafe` for the
 //! loader's structures and the first entry into Dom0.
+#![deny(unsafe_code)]
 
+// Reading the loader's structures in physical memory.
 #[cfg(feature = "kernel")]
+#[allow(unsafe_code)]
 pub mod boot_info;
 pub mod cmdline;
+// Handing the heap its memory, once.
 #[cfg(feature = "kernel")]
+#[allow(unsafe_code)]
 pub mod start;
 
 #[cfg(feature = "kernel")]

@@ -98,6 +98,7 @@
 //! zombies, create, destroy, crash, shutdown, who is calling), `dom0_builder.rs`
 //! (building Dom0 at boot), `domctl.rs` (the toolstack's `domctl`) and
 //! `vcpu_op.rs` (`vcpu_op`, `vm_assist`).
+#![forbid(unsafe_code)]
 
 #[cfg(feature = "kernel")]
 pub mod dom0_builder;

@@ -42,6 +42,7 @@
 //!
 //! Glue (built with the `kernel` feature): `operations.rs` (the
 //! `event_channel_op` hypercall, `notify`, `send_virq`, `deliver_upcall`).
+#![forbid(unsafe_code)]
 
 #[cfg(feature = "kernel")]
 pub mod operations;

@@ -36,6 +36,7 @@
 //! |31:24   |  |  |  |  |19:16 |  |     |  |      |23:16   | (gate: selector)| (gate: offset) |
 //! +--------+--+--+--+--+------+--+-----+--+------+--------+----------------+----------------+
 //! ```
+#![forbid(unsafe_code)]
 
 /// Bytes in one descriptor.
 pub const DESCRIPTOR_SIZE: u64 = 8;

@@ -9,6 +9,7 @@
 //! The bitmap only answers "free or not". Who owns a frame, and what it is
 //! used for, is the business of the domain code (and, with validated paging,
 //! of the frame table).
+#![forbid(unsafe_code)]
 
 /// Why a frame could not be freed or reserved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

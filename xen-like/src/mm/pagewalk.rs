@@ -20,6 +20,7 @@
 //! Every level must be present and user-accessible, and writable too when
 //! the access is a write. A large page (PS bit) at L3 or L2 ends the walk
 //! early.
+#![forbid(unsafe_code)]
 
 use hypercall_abi::layout::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 

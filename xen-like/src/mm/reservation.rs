@@ -8,6 +8,7 @@
 //! of `cmd` (`hypercall_abi::memory::continuation_command`). The loop
 //! itself decides nothing about frames; the hypervisor passes it a step that
 //! does one extent, so that where it stops and resumes is tested here.
+#![forbid(unsafe_code)]
 
 /// How the loop over a request's extents ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

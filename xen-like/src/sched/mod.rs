@@ -54,6 +54,7 @@
 //! this CPU, charging time, the context switch, the tick's housekeeping, the
 //! idle loop) and `sched_op.rs` (the `sched_op` hypercall: yield, block, poll,
 //! shutdown).
+#![forbid(unsafe_code)]
 
 pub mod continuation;
 pub mod credit;

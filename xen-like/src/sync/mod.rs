@@ -21,7 +21,10 @@
 //! Glue (built with the `kernel` feature): `ordered_lock.rs` (`OrderedMutex`,
 //! which applies the rule; its forced unlock for the panic path is the one
 //! `unsafe` here).
+#![deny(unsafe_code)]
 
 pub mod lock_order;
 #[cfg(feature = "kernel")]
+// Forcing a lock open, for the panic path only.
+#[allow(unsafe_code)]
 pub mod ordered_lock;

@@ -16,6 +16,9 @@ const VECTOR_PAGE_FAULT: u8 = 14;
 const VECTOR_MACHINE_CHECK: u8 = 18;
 
 /// Called by `interrupt_common` for every exception and interrupt.
+// The assembly stubs (`arch/x86_64/entry.rs`) call this by name; an
+// unmangled name is the only `unsafe_code` this folder allows.
+#[allow(unsafe_code)]
 #[no_mangle]
 extern "C" fn handle_trap(frame: &mut GuestFrame) {
     let vector = frame.vector as u8;

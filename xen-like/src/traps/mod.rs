@@ -32,6 +32,7 @@
 //! faults), `bounce.rs`, `hypercalls.rs` (the trap-related hypercalls),
 //! `emulate.rs`, `debug.rs`, `fpu.rs`, `guest_mode.rs`,
 //! `software_interrupt.rs`.
+#![deny(unsafe_code)]
 
 #[cfg(feature = "kernel")]
 pub mod bounce;

@@ -207,8 +207,11 @@
 //!
 //! Had the kernel asked for the same entry without `WRITABLE`, step 4 would
 //! have been skipped and the update accepted: page tables may be read.
+#![deny(unsafe_code)]
 
+// The glue reads and writes table entries through the direct map.
 #[cfg(feature = "kernel")]
+#[allow(unsafe_code)]
 mod global;
 #[cfg(feature = "kernel")]
 pub use global::*;
