@@ -31,6 +31,13 @@ pub trait PhysicalMemory {
     fn read_u64(&self, physical: u64) -> u64;
 }
 
+// The entry bits are plain `u64` masks, not a `bitflags` type: an entry is
+// a word a guest wrote, with an address and flags in one value, and the
+// rules mask and compare it as such (`entry & PTE_ADDRESS_MASK`, `entry &
+// !allowed`). A flags type would have to be split off and put back around
+// every rule for no gain in checking. The grant table's `GTF_*` flags,
+// which are only flags, are a `bitflags` type.
+
 /// Present.
 pub const PTE_PRESENT: u64 = 1 << 0;
 /// Writable.

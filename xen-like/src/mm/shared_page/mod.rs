@@ -29,6 +29,10 @@ mod frame;
 #[cfg(feature = "kernel")]
 pub use frame::*;
 
+// Atomics, not the `volatile` crate: a volatile access stops the compiler
+// from caching or eliding it, but says nothing about ordering or about
+// read-modify-write against a guest writing the same word on another CPU
+// (Xen's `test_and_set_bit` on the pending bits). Atomics give both.
 use core::sync::atomic::{AtomicI8, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use hypercall_abi::layout::{EVTCHN_WORDS, MAX_VIRT_CPUS};
 use hypercall_abi::{SharedInfo, VcpuInfo, VcpuTimeInfo};
