@@ -247,7 +247,7 @@ const _: () = assert!(offset_of!(XenstoreDomainInterface, server_features) == 20
 const _: () = assert!(offset_of!(XenstoreDomainInterface, connection) == 2068);
 const _: () = assert!(offset_of!(XenstoreDomainInterface, error) == 2072);
 const _: () = assert!(size_of::<XenstoreDomainInterface>() == 2076);
-const _: () = assert!(size_of::<XenstoreDomainInterface>() <= crate::PAGE_SIZE as usize);
+const _: () = assert!(size_of::<XenstoreDomainInterface>() <= crate::PAGE_SIZE);
 
 #[cfg(test)]
 mod tests {
