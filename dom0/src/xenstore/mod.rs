@@ -208,6 +208,13 @@ impl Store {
             .is_some_and(|connection| connection.broken)
     }
 
+    /// Stops reading `domain`'s ring (the glue found its indices nonsense).
+    pub fn mark_broken(&mut self, domain: u16) {
+        if let Some(connection) = self.connections.get_mut(&domain) {
+            connection.broken = true;
+        }
+    }
+
     /// Watch events dropped for `domain` because it did not read them.
     pub fn dropped_events(&self, domain: u16) -> u64 {
         self.connections
