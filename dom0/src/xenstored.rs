@@ -25,7 +25,7 @@ use guest_kernel::{events, println};
 use spin::Mutex;
 
 /// Where Dom0 maps the store pages: one page per domain ID.
-const AREA: u64 = 0xffff_da00_0000_0000;
+const AREA: u64 = 0xffff_db00_0000_0000;
 
 /// The store (created at the first use).
 static STORE: Mutex<Option<Store>> = Mutex::new(None);
