@@ -110,6 +110,17 @@ pub struct ConsoleSetup {
     pub mfn: u64,
 }
 
+/// A new domain's connection to the config store: the port in the domain
+/// that Dom0 must connect to (`start_info.store_evtchn`) and the machine
+/// frame of the ring page (`start_info.store_mfn`).
+#[derive(Clone, Copy, Debug)]
+pub struct StoreSetup {
+    /// The event channel offered to Dom0 (in the new domain).
+    pub port: u32,
+    /// The store's ring page.
+    pub mfn: u64,
+}
+
 /// What `build` made.
 #[derive(Clone, Copy, Debug)]
 pub struct Built {
@@ -117,12 +128,15 @@ pub struct Built {
     pub id: u16,
     /// Its console, when one was asked for.
     pub console: Option<ConsoleSetup>,
+    /// Its store connection, when a console was asked for (the toolstack's
+    /// domains get both backends; the benchmarks' get neither).
+    pub store: Option<StoreSetup>,
 }
 
 /// Builds and starts (or leaves paused) a domain running `image` as
-/// `config` says, with a console ring for Dom0's backend when `console`
-/// (otherwise the guest prints through `console_io`, straight to the
-/// serial line).
+/// `config` says, with a console ring and a store ring for Dom0's backends
+/// when `console` (otherwise the guest prints through `console_io`,
+/// straight to the serial line, and has no store).
 pub fn build(
     config: &DomainConfig,
     file: &[u8],
@@ -163,15 +177,24 @@ pub fn build(
     create.u.create.max_pages = nr_pages;
     step("creating the domain", domctl(&mut create))?;
     let id = create.domain;
-    let result = offer_console_port(id, console).and_then(|port| {
-        let mfn = fill(id, config, file, &image, &layout, nr_pages, port)?;
+    let result = offer_port(id, console, "offering a console event channel").and_then(|port| {
+        let store_port = offer_port(id, console, "offering a store event channel")?;
+        let (mfn, store_mfn) = fill(
+            id, config, file, &image, &layout, nr_pages, port, store_port,
+        )?;
         crate::toolstack::apply_scheduling(id, config).map_err(|error| BuildError::Hypervisor {
             step: "setting the weight and cap",
             error,
         })?;
-        Ok(port.map(|port| ConsoleSetup { port, mfn }))
+        Ok((
+            port.map(|port| ConsoleSetup { port, mfn }),
+            store_port.map(|port| StoreSetup {
+                port,
+                mfn: store_mfn,
+            }),
+        ))
     });
-    let console = match result {
+    let (console, store) = match result {
         Ok(console) => console,
         Err(error) => {
             let _ = simple_domctl(DomctlOp::DestroyDomain, id);
@@ -187,12 +210,13 @@ pub fn build(
             });
         }
     }
-    Ok(Built { id, console })
+    Ok(Built { id, console, store })
 }
 
-/// Offers an event channel in domain `id` to Dom0, for its console.
-fn offer_console_port(id: u16, console: bool) -> Result<Option<u32>, BuildError> {
-    if !console {
+/// Offers an event channel in domain `id` to Dom0 (for its console or
+/// its store connection), when `wanted`.
+fn offer_port(id: u16, wanted: bool, step: &'static str) -> Result<Option<u32>, BuildError> {
+    if !wanted {
         return Ok(None);
     }
     let mut request = EvtchnAllocUnbound {
@@ -209,7 +233,7 @@ fn offer_console_port(id: u16, console: bool) -> Result<Option<u32>, BuildError>
     };
     if result < 0 {
         return Err(BuildError::Hypervisor {
-            step: "offering a console event channel",
+            step,
             error: result,
         });
     }
@@ -217,7 +241,8 @@ fn offer_console_port(id: u16, console: bool) -> Result<Option<u32>, BuildError>
 }
 
 /// Steps 3 to 5 for domain `id`.
-/// Returns the console page's machine frame.
+/// Returns the console page's and the store page's machine frames.
+#[allow(clippy::too_many_arguments)] // one call site; the facts of one build
 fn fill(
     id: u16,
     config: &DomainConfig,
@@ -226,11 +251,21 @@ fn fill(
     layout: &Layout,
     nr_pages: u64,
     console_port: Option<u32>,
-) -> Result<u64, BuildError> {
+    store_port: Option<u32>,
+) -> Result<(u64, u64), BuildError> {
     let p2m = populate(id, nr_pages)?;
     let mapped = layout.mapped_pages();
     map_window(id, &p2m[..mapped as usize])?;
-    let written = write_start_of_day(id, config, file, image, layout, &p2m, console_port);
+    let written = write_start_of_day(
+        id,
+        config,
+        file,
+        image,
+        layout,
+        &p2m,
+        console_port,
+        store_port,
+    );
     let unmapped = unmap_window(mapped);
     written?;
     unmapped?;
@@ -245,7 +280,8 @@ fn fill(
         "setting the vCPU context (validating the page tables)",
         domctl(&mut context),
     )?;
-    Ok(p2m[layout.pfn_of(layout.extra_start) as usize + 1])
+    let first_extra = layout.pfn_of(layout.extra_start) as usize;
+    Ok((p2m[first_extra + 1], p2m[first_extra]))
 }
 
 /// Asks the hypervisor for `nr_pages` frames for domain `id`; returns the
@@ -329,6 +365,7 @@ fn write(layout: &Layout, address: u64, data: &[u8]) {
 }
 
 /// Step 4: the contents of the start-of-day region.
+#[allow(clippy::too_many_arguments)] // one call site; the facts of one build
 fn write_start_of_day(
     id: u16,
     config: &DomainConfig,
@@ -337,6 +374,7 @@ fn write_start_of_day(
     layout: &Layout,
     p2m: &[u64],
     console_port: Option<u32>,
+    store_port: Option<u32>,
 ) -> Result<(), BuildError> {
     let mut info = Domctl::new(DomctlOp::GetDomainInfo, id);
     step("reading the domain's information", domctl(&mut info))?;
@@ -367,7 +405,9 @@ fn write_start_of_day(
         },
     );
     let first_extra = layout.pfn_of(layout.extra_start) as usize;
+    // The store's ring page and channel (a zero channel: no store).
     start_info.store_mfn = p2m[first_extra];
+    start_info.store_evtchn = store_port.unwrap_or(0);
     // The console page and channel; without a channel the guest keeps
     // using console_io.
     start_info.console = StartInfoConsole::domu(p2m[first_extra + 1], console_port.unwrap_or(0));

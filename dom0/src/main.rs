@@ -16,6 +16,7 @@ mod control;
 mod debug;
 mod files;
 mod toolstack;
+mod xenstored;
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -90,6 +91,7 @@ pub fn wait_for_activity() -> bool {
     if console == 0 || domains == 0 {
         wrappers::sched_yield();
         consoles::service();
+        xenstored::service();
         return true;
     }
     let mut domain_event = false;
@@ -97,9 +99,11 @@ pub fn wait_for_activity() -> bool {
         let typed = events::take(console);
         domain_event |= events::take(domains);
         let output = consoles::take_signals();
-        typed || domain_event || output
+        let store = xenstored::take_signals();
+        typed || domain_event || output || store
     });
     consoles::service();
+    xenstored::service();
     domain_event
 }
 
@@ -232,6 +236,12 @@ fn run(line: &str) {
             guest_kernel::shutdown(ShutdownReason::Reboot)
         }
         Ok(Command::Debug(command)) => debug::debug(command),
+        Ok(Command::XenstoreLs(path)) => xenstored::ls(path),
+        Ok(Command::XenstoreRead(path)) => xenstored::read(path),
+        Ok(Command::XenstoreWrite(path, value)) => xenstored::write(path, value),
+        Ok(Command::XenstoreRm(path)) => xenstored::remove(path),
+        Ok(Command::XenstoreList(path)) => xenstored::list(path),
+        Ok(Command::XenstoreWatch(path)) => xenstored::watch(path),
         Err(error) => println!("{error}"),
     }
 }

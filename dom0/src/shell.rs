@@ -65,6 +65,18 @@ pub enum Command<'a> {
     /// `debug ...`: commands that make Dom0 misbehave on purpose, for
     /// tests and labs.
     Debug(Debug),
+    /// `xenstore-ls [PATH]`: the config store's tree (from `/`).
+    XenstoreLs(Option<&'a str>),
+    /// `xenstore-read PATH`.
+    XenstoreRead(&'a str),
+    /// `xenstore-write PATH VALUE`.
+    XenstoreWrite(&'a str, &'a str),
+    /// `xenstore-rm PATH`: the node and everything under it.
+    XenstoreRm(&'a str),
+    /// `xenstore-list PATH`: the names of a node's children.
+    XenstoreList(&'a str),
+    /// `xenstore-watch PATH`: print changes under PATH until a key is pressed.
+    XenstoreWatch(&'a str),
 }
 
 /// The `debug` subcommands.
@@ -186,6 +198,13 @@ Commands:
   cat FILE             print a file from the ramdisk
   bench                run the microbenchmarks
   date                 the time of day (from the hypervisor's PV clock)
+  xenstore-ls [PATH]   the config store's tree, from PATH (default /)
+  xenstore-read PATH   a key's value
+  xenstore-write PATH VALUE
+                       set a key (created with its parents if missing)
+  xenstore-rm PATH     remove a key and everything under it
+  xenstore-list PATH   the names under a key
+  xenstore-watch PATH  print each change under PATH until a key is pressed
   poweroff             shut down Dom0 and the machine
   reboot               restart the machine
 Debug commands, for tests and labs. Those marked (!) crash Dom0 on purpose,
@@ -365,8 +384,62 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             _ => Err(xl_mistake(rest)),
         },
         "debug" => parse_debug(rest).map(Command::Debug),
+        "xenstore-ls" => match rest {
+            [] => Ok(Command::XenstoreLs(None)),
+            [path] => Ok(Command::XenstoreLs(Some(path))),
+            [_, extra, ..] => Err(extra_word(extra, "usage: xenstore-ls [PATH]")),
+        },
+        "xenstore-write" => match rest {
+            [path, value] => Ok(Command::XenstoreWrite(path, unquote(value))),
+            [_, _, extra, ..] => Err(extra_word(extra, "usage: xenstore-write PATH VALUE")),
+            _ => Err(ParseError::Wrong {
+                problem: Problem::Missing("the PATH and the VALUE"),
+                usage: "usage: xenstore-write PATH VALUE",
+            }),
+        },
+        "xenstore-read" | "xenstore-rm" | "xenstore-list" | "xenstore-watch" => {
+            let usage = match first {
+                "xenstore-read" => "usage: xenstore-read PATH",
+                "xenstore-rm" => "usage: xenstore-rm PATH",
+                "xenstore-list" => "usage: xenstore-list PATH",
+                _ => "usage: xenstore-watch PATH",
+            };
+            match rest {
+                [path] => Ok(match first {
+                    "xenstore-read" => Command::XenstoreRead(path),
+                    "xenstore-rm" => Command::XenstoreRm(path),
+                    "xenstore-list" => Command::XenstoreList(path),
+                    _ => Command::XenstoreWatch(path),
+                }),
+                [] => Err(ParseError::Wrong {
+                    problem: Problem::Missing("the PATH"),
+                    usage,
+                }),
+                [_, extra, ..] => Err(extra_word(extra, usage)),
+            }
+        }
         other => Err(ParseError::Unknown(other)),
     }
+}
+
+fn extra_word<'a>(word: &'a str, usage: &'static str) -> ParseError<'a> {
+    ParseError::Wrong {
+        problem: Problem::Extra(word),
+        usage,
+    }
+}
+
+/// A value without the quotes that kept its blanks together.
+fn unquote(value: &str) -> &str {
+    for quote in ['"', '\''] {
+        if let Some(inner) = value
+            .strip_prefix(quote)
+            .and_then(|v| v.strip_suffix(quote))
+        {
+            return inner;
+        }
+    }
+    value
 }
 
 /// Parses what follows `debug`.
@@ -741,9 +814,52 @@ mod tests {
     #[test]
     fn help_lists_every_command() {
         for command in [
-            "help", "xl list", "xl info", "xl dmesg", "poweroff", "ls", "cat", "bench", "debug",
+            "help",
+            "xl list",
+            "xl info",
+            "xl dmesg",
+            "poweroff",
+            "ls",
+            "cat",
+            "bench",
+            "debug",
+            "xenstore-ls",
+            "xenstore-read",
+            "xenstore-write",
+            "xenstore-rm",
+            "xenstore-list",
+            "xenstore-watch",
         ] {
             assert!(HELP.contains(command), "{command}");
         }
+    }
+
+    #[test]
+    fn xenstore_commands_take_xens_arguments() {
+        assert_eq!(parse("xenstore-ls"), Ok(Command::XenstoreLs(None)));
+        assert_eq!(
+            parse("xenstore-ls /vm"),
+            Ok(Command::XenstoreLs(Some("/vm")))
+        );
+        assert_eq!(
+            parse("xenstore-write /a \"two words\""),
+            Ok(Command::XenstoreWrite("/a", "two words"))
+        );
+        assert_eq!(parse("xenstore-read /a"), Ok(Command::XenstoreRead("/a")));
+        assert_eq!(parse("xenstore-watch /a"), Ok(Command::XenstoreWatch("/a")));
+        assert!(matches!(
+            parse("xenstore-read"),
+            Err(ParseError::Wrong {
+                problem: Problem::Missing(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("xenstore-rm /a /b"),
+            Err(ParseError::Wrong {
+                problem: Problem::Extra("/b"),
+                ..
+            })
+        ));
     }
 }

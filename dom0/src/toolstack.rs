@@ -2,8 +2,10 @@
 //! files, the lifecycle commands, and acting on domains that shut down or
 //! crash (`on_poweroff`, `on_reboot`, `on_crash`).
 //!
-//! Xen keeps domain names in XenStore; until this project has its config
-//! store, Dom0 keeps them here, for the domains it created.
+//! Xen keeps domain names in XenStore. This toolstack writes them there
+//! too (`/local/domain/N/name`, with `xl create`, removed with `xl
+//! destroy`), but still reads them from its own records here; reading them
+//! back from the store is a later step of issue 12.
 //!
 //! A destroyed domain whose frames another domain still maps stays a
 //! *zombie* (dying, `d` in `xl list`) until they are released: its record
@@ -16,6 +18,7 @@ use crate::builder;
 use crate::consoles;
 use crate::control::{self, domain_infos, explain, simple_domctl};
 use crate::files;
+use crate::xenstored;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -262,19 +265,13 @@ pub fn create(file: &str, paused: bool, attach: bool, overrides: &[&str]) {
     ) else {
         return;
     };
-    match builder::build(&config, kernel, paused, true) {
-        Ok(built) => {
-            let id = built.id;
+    match start(&config, kernel, paused, "xl create") {
+        Ok(id) => {
             println!(
                 "Started domain {} (id={id}){}",
                 config.name,
                 if paused { ", paused" } else { "" }
             );
-            if let Some(setup) = built.console {
-                if let Err(why) = consoles::connect(id, setup) {
-                    println!("xl create: domain {id}'s console is not available: {why}");
-                }
-            }
             remember(id, config, text, None);
             if attach {
                 consoles::attach(id, crate::wait_for_activity, is_running);
@@ -282,6 +279,51 @@ pub fn create(file: &str, paused: bool, attach: bool, overrides: &[&str]) {
         }
         Err(error) => println!("xl create: cannot build domain '{}': {error}", config.name),
     }
+}
+
+/// Builds a domain (paused), connects its console and store backends,
+/// writes its nodes in the store (`/local/domain/N/...`, `/vm/...`), and
+/// unpauses it unless `paused`: the guest finds its keys from its first
+/// instruction.
+fn start(
+    config: &DomainConfig,
+    kernel: &[u8],
+    paused: bool,
+    command: &str,
+) -> Result<u16, builder::BuildError> {
+    let built = builder::build(config, kernel, true, true)?;
+    let id = built.id;
+    if let Some(setup) = built.console {
+        if let Err(why) = consoles::connect(id, setup) {
+            println!("{command}: domain {id}'s console is not available: {why}");
+        }
+    }
+    if let Some(setup) = built.store {
+        match xenstored::connect(id, setup) {
+            Ok(()) => {
+                if let Err(error) = xenstored::write_domain_nodes(id, &config.name) {
+                    println!(
+                        "{command}: domain {id}'s keys could not be written to the store: {}",
+                        error.name()
+                    );
+                }
+            }
+            Err(why) => println!("{command}: domain {id}'s store is not available: {why}"),
+        }
+    }
+    if !paused {
+        if let Err(error) = simple_domctl(DomctlOp::UnpauseDomain, id) {
+            consoles::disconnect(id);
+            xenstored::disconnect(id);
+            xenstored::remove_domain_nodes(id);
+            let _ = simple_domctl(DomctlOp::DestroyDomain, id);
+            return Err(builder::BuildError::Hypervisor {
+                step: "unpausing the domain",
+                error,
+            });
+        }
+    }
+    Ok(id)
 }
 
 /// Records a domain just built. A record left with its ID (a zombie that
@@ -310,6 +352,10 @@ fn domain_info(id: u16) -> Result<DomainInfo, i64> {
 /// Destroys domain `id`; on success, says whether it is gone (`None`) or a
 /// zombie still holding `Some(frames)`, and updates its record to match.
 fn destroy_domain(id: u16) -> Result<Option<u64>, i64> {
+    // The store lets go of its ring page first (a foreign mapping would
+    // keep the domain a zombie), then forgets the domain's keys.
+    xenstored::disconnect(id);
+    xenstored::remove_domain_nodes(id);
     simple_domctl(DomctlOp::DestroyDomain, id)?;
     let held = domain_info(id)
         .ok()
@@ -519,12 +565,8 @@ fn act_on_shutdown(id: u16, reason: u32) {
             let Some(kernel) = files::find(&config.kernel) else {
                 return;
             };
-            match builder::build(&config, kernel, false, true) {
-                Ok(built) => {
-                    let new_id = built.id;
-                    if let Some(setup) = built.console {
-                        let _ = consoles::connect(new_id, setup);
-                    }
+            match start(&config, kernel, false, "[xl]") {
+                Ok(new_id) => {
                     println!("[xl] domain '{name}' (id {id}) {what}: restarted as id {new_id} ({key} = \"restart\")");
                     remember(new_id, config, text, Some(time::system_time_ns()));
                     if attached {

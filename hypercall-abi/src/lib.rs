@@ -10,7 +10,7 @@
 //! Everything here except [`sysctl`] and [`domctl`] mirrors Xen's public
 //! headers (`xen/include/public/`: `xen.h`, `errno.h`, `sched.h`,
 //! `event_channel.h`, `memory.h`, `callback.h`, `vcpu.h`, `version.h`,
-//! `elfnote.h`, `io/console.h`, `arch-x86/xen.h`, `arch-x86/xen-x86_64.h`).
+//! `elfnote.h`, `io/console.h`, `io/xs_wire.h`, `arch-x86/xen.h`, `arch-x86/xen-x86_64.h`).
 //! The Rust is our own; names follow Xen's, spelled in Rust style, and every
 //! `#[repr(C)]` structure has compile-time size and offset checks so that a
 //! mistake fails the build instead of corrupting a guest. The sysctl and
@@ -41,6 +41,7 @@
 //!   the hypervisor's Dom0 builder and Dom0's own domain builder.
 //! - [`wrappers`] (x86_64 only): guest-side functions that make hypercalls.
 //! - [`x86`]: exception vector names, which trap tables are indexed by.
+//! - [`xs_wire`]: XenStore's messages and its ring page (`io/xs_wire.h`).
 #![cfg_attr(not(test), no_std)]
 
 #[macro_use]
@@ -66,6 +67,7 @@ pub mod version;
 #[cfg(target_arch = "x86_64")]
 pub mod wrappers;
 pub mod x86;
+pub mod xs_wire;
 
 pub use error::{result_from_raw, HypercallResult, UnknownValue, XenError};
 pub use hypercall::{Hypercall, HYPERCALL_PAGE_ENTRY_SIZE, NR_HYPERCALLS};

@@ -10,8 +10,9 @@ fn two_guests_ping_pong_over_an_interdomain_channel() {
     let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
     machine.command("xl create /etc/xen/pong.cfg");
     machine.send_line("xl console pong").unwrap();
+    // Ports 1 and 2 are pong's console and store channels.
     machine
-        .expect("pong: port 2 offered to domain 2", Duration::from_secs(30))
+        .expect("pong: port 3 offered to domain 2", Duration::from_secs(30))
         .unwrap_or_else(|error| panic!("{error}"));
     machine.send(&[0x1d]).unwrap();
     machine.expect_prompt(Duration::from_secs(20)).unwrap();

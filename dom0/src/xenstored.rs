@@ -1,0 +1,365 @@
+//! The store daemon: Dom0's side of every domain's XenStore ring, around
+//! the pure store of `dom0::xenstore`.
+//!
+//! For each domain the toolstack creates, Dom0 maps the ring page that
+//! `start_info.store_mfn` names (a foreign mapping, as for the console)
+//! and connects to the event channel of `start_info.store_evtchn`. When the
+//! guest signals, `service` moves its requests into the store and the
+//! replies and watch events back (`dom0::xenstore::ring::service`). Dom0
+//! itself uses the store through a local call (`call`), the same dispatch
+//! without a ring. The shell's `xenstore-*` commands are here too.
+//!
+//! The only raw memory accesses are the four volatile index and byte
+//! accessors of [`MappedRing`], on a page mapped for the connection's life.
+
+use crate::builder::StoreSetup;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use dom0::xenstore::ring::{self, Index, RingPage};
+use dom0::xenstore::wire::Operation;
+use dom0::xenstore::{Store, XsError};
+use guest_kernel::abi::xs_wire::XenstoreDomainInterface;
+use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
+use guest_kernel::{events, println};
+use spin::Mutex;
+
+/// Where Dom0 maps the store pages: one page per domain ID.
+const AREA: u64 = 0xffff_db00_0000_0000;
+
+/// The store (created at the first use).
+static STORE: Mutex<Option<Store>> = Mutex::new(None);
+
+/// One domain's ring, as the daemon sees it.
+struct Connection {
+    domain: u16,
+    /// Dom0's end of the event channel.
+    port: u32,
+    page: MappedRing,
+}
+
+/// A guest's store page, mapped in Dom0.
+struct MappedRing(*mut XenstoreDomainInterface);
+
+// SAFETY: the pointer is a mapping in Dom0's address space that lives until
+// `disconnect`; Dom0 has one vCPU and reaches it only under the lock.
+unsafe impl Send for MappedRing {}
+
+impl RingPage for MappedRing {
+    fn load(&self, index: Index) -> u32 {
+        let page = self.0;
+        // SAFETY: the page is mapped until `disconnect` (see `connect`);
+        // the fields are aligned u32s, read volatile since the guest
+        // writes them concurrently.
+        let value = unsafe {
+            match index {
+                Index::RequestConsumer => core::ptr::addr_of!((*page).req_cons).read_volatile(),
+                Index::RequestProducer => core::ptr::addr_of!((*page).req_prod).read_volatile(),
+                Index::ResponseConsumer => core::ptr::addr_of!((*page).rsp_cons).read_volatile(),
+                Index::ResponseProducer => core::ptr::addr_of!((*page).rsp_prod).read_volatile(),
+            }
+        };
+        // The bytes the index covers are read after it.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+        value
+    }
+
+    fn store(&mut self, index: Index, value: u32) {
+        // The bytes written before are visible before the index moves.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+        let page = self.0;
+        // SAFETY: as in `load`.
+        unsafe {
+            match index {
+                Index::RequestConsumer => {
+                    core::ptr::addr_of_mut!((*page).req_cons).write_volatile(value)
+                }
+                Index::RequestProducer => {
+                    core::ptr::addr_of_mut!((*page).req_prod).write_volatile(value)
+                }
+                Index::ResponseConsumer => {
+                    core::ptr::addr_of_mut!((*page).rsp_cons).write_volatile(value)
+                }
+                Index::ResponseProducer => {
+                    core::ptr::addr_of_mut!((*page).rsp_prod).write_volatile(value)
+                }
+            }
+        }
+    }
+
+    fn request_byte(&self, position: usize) -> u8 {
+        let page = self.0;
+        // SAFETY: as in `load`; `ring::service` passes positions below the
+        // ring size, and `get` checks again.
+        unsafe {
+            (*core::ptr::addr_of!((*page).req))
+                .get(position)
+                .copied()
+                .unwrap_or(0)
+        }
+    }
+
+    fn write_response_byte(&mut self, position: usize, byte: u8) {
+        let page = self.0;
+        // SAFETY: as in `request_byte`.
+        unsafe {
+            if let Some(slot) = (*core::ptr::addr_of_mut!((*page).rsp)).get_mut(position) {
+                core::ptr::write_volatile(slot, byte);
+            }
+        }
+    }
+}
+
+static CONNECTIONS: Mutex<Vec<Connection>> = Mutex::new(Vec::new());
+
+/// Runs `work` on the store.
+fn with_store<T>(work: impl FnOnce(&mut Store) -> T) -> T {
+    let mut store = STORE.lock();
+    work(store.get_or_insert_with(Store::default))
+}
+
+/// Dom0's local call path into the store.
+pub fn call(operation: Operation<'_>) -> Result<Vec<u8>, XsError> {
+    with_store(|store| store.call(0, 0, operation))
+}
+
+fn address(domain: u16) -> u64 {
+    AREA + u64::from(domain) * PAGE_SIZE
+}
+
+/// Connects the daemon to a new domain's store ring and introduces it.
+pub fn connect(domain: u16, setup: StoreSetup) -> Result<(), &'static str> {
+    let port = events::bind_interdomain(domain, setup.port)
+        .map_err(|_| "cannot connect to its store channel")?;
+    let _ = events::take(port);
+    let target = address(domain);
+    let l1 = paging::ensure_l1(target).map_err(|_| "cannot map its store page")?;
+    let entry = (
+        paging::l1_entry_address(l1, target),
+        (setup.mfn * PAGE_SIZE) | PRESENT | WRITABLE | USER | NO_EXECUTE,
+    );
+    if paging::write_entries_foreign(&[entry], domain).is_err() {
+        let _ = events::close(port);
+        return Err("cannot map its store page");
+    }
+    CONNECTIONS.lock().push(Connection {
+        domain,
+        port,
+        page: MappedRing(target as *mut XenstoreDomainInterface),
+    });
+    with_store(|store| store.introduce(domain));
+    Ok(())
+}
+
+/// Disconnects from a domain's ring (before it is destroyed) and releases
+/// it in the store (`@releaseDomain`).
+pub fn disconnect(domain: u16) {
+    with_store(|store| store.release(domain));
+    let mut connections = CONNECTIONS.lock();
+    let Some(index) = connections.iter().position(|c| c.domain == domain) else {
+        return;
+    };
+    let connection = connections.remove(index);
+    let _ = events::close(connection.port);
+    if let Some(l1) = paging::l1_table(address(domain)) {
+        let _ = paging::write_entries(&[(paging::l1_entry_address(l1, address(domain)), 0)]);
+    }
+}
+
+/// Whether one of the rings signalled (takes the signals).
+pub fn take_signals() -> bool {
+    let mut any = false;
+    for connection in CONNECTIONS.lock().iter() {
+        any |= events::take(connection.port);
+    }
+    any
+}
+
+/// Serves every ring: requests in, replies and events out. A guest whose
+/// indices are nonsense or that broke the protocol is no longer served
+/// (and told so in its page's `error` field), and Dom0 goes on.
+pub fn service() {
+    let mut connections = CONNECTIONS.lock();
+    let mut store = STORE.lock();
+    let store = store.get_or_insert_with(Store::default);
+    for connection in connections.iter_mut() {
+        if store.is_broken(connection.domain) {
+            continue;
+        }
+        let progress = ring::service(store, connection.domain, &mut connection.page);
+        if progress.bad_indices || store.is_broken(connection.domain) {
+            println!(
+                "[xenstored] domain {} broke the ring protocol; no longer serving it",
+                connection.domain
+            );
+            store.mark_broken(connection.domain);
+            let page = connection.page.0;
+            // SAFETY: as in `MappedRing::load`.
+            unsafe {
+                core::ptr::addr_of_mut!((*page).error)
+                    .write_volatile(guest_kernel::abi::xs_wire::XENSTORE_ERROR_PROTO)
+            };
+        }
+        if progress.written > 0 || progress.taken > 0 {
+            let _ = events::send(connection.port);
+        }
+    }
+}
+
+/// `xl create`'s nodes for domain `id`: its home (owned by it, so it may
+/// write there within its quota; Dom0 may read everything anyway), its
+/// name and ID, and the VM record under `/vm`.
+pub fn write_domain_nodes(id: u16, name: &str) -> Result<(), XsError> {
+    let home = format!("/local/domain/{id}");
+    let vm = format!("/vm/{}", uuid_for(id));
+    call(Operation::Mkdir(home.as_bytes()))?;
+    let owner = format!("n{id}");
+    call(Operation::SetPerms(
+        home.as_bytes(),
+        alloc::vec![owner.as_bytes()],
+    ))?;
+    for (key, value) in [("name", name), ("domid", &format!("{id}")), ("vm", &vm)] {
+        call(Operation::Write(
+            format!("{home}/{key}").as_bytes(),
+            value.as_bytes(),
+        ))?;
+    }
+    call(Operation::Write(
+        format!("{vm}/name").as_bytes(),
+        name.as_bytes(),
+    ))?;
+    call(Operation::Write(
+        format!("{vm}/uuid").as_bytes(),
+        uuid_for(id).as_bytes(),
+    ))?;
+    Ok(())
+}
+
+/// `xl destroy`'s removal of domain `id`'s nodes.
+pub fn remove_domain_nodes(id: u16) {
+    let home = format!("/local/domain/{id}");
+    let vm = call(Operation::Read(format!("{home}/vm").as_bytes()));
+    if let Ok(vm) = vm {
+        let _ = call(Operation::Rm(&vm));
+    }
+    let _ = call(Operation::Rm(home.as_bytes()));
+}
+
+/// The VM's UUID. This toolstack has no UUIDs of its own yet: it makes one
+/// from the domain ID, unique among the running domains (Xen takes it from
+/// the configuration's `uuid` or makes a random one).
+fn uuid_for(id: u16) -> String {
+    format!("00000000-0000-0000-0000-{:012x}", id)
+}
+
+fn explain(command: &str, path: &str, error: XsError) {
+    let why = match error {
+        XsError::ENOENT => "there is no such node",
+        XsError::EACCES => "permission denied",
+        XsError::EINVAL => "not a valid path (letters, digits, - _ @ and / only)",
+        XsError::E2BIG => "the value is too large",
+        _ => "the store refused",
+    };
+    println!("{command}: {path}: {why} ({})", error.name());
+}
+
+/// `xenstore-read PATH`.
+pub fn read(path: &str) {
+    match call(Operation::Read(path.as_bytes())) {
+        Ok(value) => println!("{}", String::from_utf8_lossy(&value)),
+        Err(error) => explain("xenstore-read", path, error),
+    }
+}
+
+/// `xenstore-write PATH VALUE`.
+pub fn write(path: &str, value: &str) {
+    if let Err(error) = call(Operation::Write(path.as_bytes(), value.as_bytes())) {
+        explain("xenstore-write", path, error);
+    }
+}
+
+/// `xenstore-rm PATH`.
+pub fn remove(path: &str) {
+    if let Err(error) = call(Operation::Rm(path.as_bytes())) {
+        explain("xenstore-rm", path, error);
+    }
+}
+
+/// The names of `path`'s children.
+fn children(path: &str) -> Result<Vec<String>, XsError> {
+    let listing = call(Operation::Directory(path.as_bytes()))?;
+    Ok(listing
+        .split(|&byte| byte == 0)
+        .filter(|name| !name.is_empty())
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect())
+}
+
+/// `xenstore-list PATH`.
+pub fn list(path: &str) {
+    match children(path) {
+        Ok(names) => names.iter().for_each(|name| println!("{name}")),
+        Err(error) => explain("xenstore-list", path, error),
+    }
+}
+
+/// `xenstore-ls [PATH]`: the subtree, one node per line, indented by depth,
+/// as Xen's tool prints it (`name = "value"`).
+pub fn ls(path: Option<&str>) {
+    let root = path.unwrap_or("/");
+    if let Err(error) = children(root) {
+        return explain("xenstore-ls", root, error);
+    }
+    // Depth-first with an explicit stack, children in order.
+    let mut stack: Vec<(String, usize)> = Vec::new();
+    let push_children = |stack: &mut Vec<(String, usize)>, path: &str, depth: usize| {
+        if let Ok(names) = children(path) {
+            for name in names.iter().rev() {
+                let child = if path == "/" {
+                    format!("/{name}")
+                } else {
+                    format!("{path}/{name}")
+                };
+                stack.push((child, depth));
+            }
+        }
+    };
+    push_children(&mut stack, root, 0);
+    while let Some((path, depth)) = stack.pop() {
+        let value = call(Operation::Read(path.as_bytes())).unwrap_or_default();
+        let name = path.rsplit('/').next().unwrap_or("");
+        println!(
+            "{:depth$}{name} = \"{}\"",
+            "",
+            String::from_utf8_lossy(&value).escape_debug()
+        );
+        push_children(&mut stack, &path, depth + 1);
+    }
+}
+
+/// `xenstore-watch PATH`: prints each event until a key is pressed.
+pub fn watch(path: &str) {
+    const TOKEN: &[u8] = b"xenstore-watch";
+    if let Err(error) = call(Operation::Watch(path.as_bytes(), TOKEN)) {
+        return explain("xenstore-watch", path, error);
+    }
+    loop {
+        while let Some(message) = with_store(|store| store.take_message(0)) {
+            let payload = message.get(16..).unwrap_or(&[]);
+            if let Some(changed) = payload.split(|&byte| byte == 0).next() {
+                println!("{}", String::from_utf8_lossy(changed));
+            }
+        }
+        let mut typed = [0u8; 16];
+        let count = guest_kernel::abi::wrappers::console_read(&mut typed);
+        if count > 0 {
+            break;
+        }
+        if crate::wait_for_activity() {
+            crate::toolstack::watch();
+        }
+    }
+    let _ = call(Operation::Unwatch(path.as_bytes(), TOKEN));
+    // Drop events that came after the last print.
+    while with_store(|store| store.take_message(0)).is_some() {}
+}
