@@ -89,4 +89,9 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "kernel")]
+pub mod grant_table_op;
 pub mod table;
+
+#[cfg(feature = "kernel")]
+pub use grant_table_op::{configure, grant_table_op, GrantState};
