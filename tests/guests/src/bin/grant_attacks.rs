@@ -12,12 +12,17 @@
 //! Xen's `GNTST_*` status, and at the end every frame must come back: the
 //! free page count is what it was and the granted frame can be given back.
 //! It also checks that the honest path works: a writable grant mapping
-//! shares the page both ways, and a grant copy copies.
+//! shares the page both ways, and a grant copy copies. Last, as a
+//! privileged domain, it builds a second domain that grants it a frame,
+//! maps the grant and destroys the granter: the granter must stay a zombie
+//! holding just that frame, keep its ID from the next domain, and go, with
+//! every frame back, once the grant is unmapped.
 #![no_std]
 #![no_main]
 
 use core::sync::atomic::{AtomicU16, Ordering};
 
+use guest_kernel::abi::domctl::{Domctl, DomctlOp};
 use guest_kernel::abi::grant_table::{
     GntmapFlags, GnttabCopy, GnttabCopyPtr, GnttabGetVersion, GnttabMapGrantRef, GnttabOp,
     GnttabQuerySize, GnttabSetVersion, GnttabSetupTable, GnttabUnmapGrantRef, GrantFlags,
@@ -26,9 +31,10 @@ use guest_kernel::abi::grant_table::{
 use guest_kernel::abi::hypercall::Hypercall;
 use guest_kernel::abi::layout::DOMID_SELF;
 use guest_kernel::abi::memory::{MemoryOp, MemoryReservation};
-use guest_kernel::abi::sysctl::Sysctl;
+use guest_kernel::abi::mmu::{MmuUpdate, MmuUpdateKind};
+use guest_kernel::abi::sysctl::{DomainInfo, Sysctl, DOMINF_DYING};
 use guest_kernel::abi::{wrappers, StartInfo};
-use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, USER, WRITABLE};
+use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
 use guest_kernel::println;
 use test_guests::{check, expect_result, finish};
 
@@ -51,8 +57,12 @@ const NOBODY: u16 = 42;
 const MAPTRACK_LIMIT: u32 = 256;
 /// Pins of one kind one entry may hold (Xen's per-byte counters).
 const MAX_PINS: u32 = 127;
-/// `-ENOSYS`.
+/// `-ENOSYS`, `-ESRCH`.
 const ENOSYS: i64 = -38;
+const ESRCH: i64 = -3;
+/// Where the other domain's grant-table frame is mapped (foreign mapping)
+/// while its entry is written.
+const FOREIGN_TABLE: u64 = GRANT_TABLE + 0x3000;
 
 fn grant_table_op<T>(operation: GnttabOp, requests: &mut [T]) -> i64 {
     // SAFETY: the requests are ours for the call; the hypervisor reads and
@@ -644,5 +654,161 @@ fn guest_main(_start_info: &'static StartInfo) -> ! {
         decrease_reservation(data),
         1,
     );
+    dying_granter();
     finish()
+}
+
+fn domctl(request: &mut Domctl) -> i64 {
+    // SAFETY: the request is ours for the call.
+    unsafe { wrappers::hypercall1(Hypercall::Domctl, request as *mut Domctl as u64) }
+}
+
+fn domain_info(id: u16) -> Result<DomainInfo, i64> {
+    let mut request = Domctl::new(DomctlOp::GetDomainInfo, id);
+    match domctl(&mut request) {
+        0 => Ok(request.info()),
+        error => Err(error),
+    }
+}
+
+fn create_domain() -> Result<u16, i64> {
+    let mut request = Domctl::new(DomctlOp::CreateDomain, 0);
+    request.u.create.max_pages = 16;
+    match domctl(&mut request) {
+        0 => Ok(request.domain),
+        error => Err(error),
+    }
+}
+
+/// Gives domain `id` one frame; returns its MFN.
+fn populate_one(id: u16) -> Result<u64, i64> {
+    let mut frame = 0u64;
+    let request = MemoryReservation {
+        extent_start: &mut frame as *mut u64 as u64,
+        nr_extents: 1,
+        extent_order: 0,
+        mem_flags: 0,
+        domid: id,
+        ..MemoryReservation::default()
+    };
+    // SAFETY: the request and its one-entry array live for the call.
+    let result = unsafe {
+        wrappers::hypercall2(
+            Hypercall::MemoryOp,
+            u64::from(MemoryOp::PopulatePhysmap.raw()),
+            &request as *const MemoryReservation as u64,
+        )
+    };
+    match result {
+        1 => Ok(frame),
+        0 => Err(-12),
+        error => Err(error),
+    }
+}
+
+/// Maps `owner`'s frame `mfn` writable at `address` (0: unmaps).
+fn map_foreign(address: u64, mfn: u64, owner: u16) -> i64 {
+    let Ok(l1) = paging::ensure_l1(address) else {
+        return -12;
+    };
+    let value = if mfn == 0 {
+        0
+    } else {
+        (mfn * PAGE_SIZE) | PRESENT | WRITABLE | USER | NO_EXECUTE
+    };
+    let request = MmuUpdate::new(
+        MmuUpdateKind::NormalPtUpdate,
+        paging::l1_entry_address(l1, address),
+        value,
+    );
+    let mut done = 0;
+    // SAFETY: only FOREIGN_TABLE's entry changes, which no Rust reference
+    // relies on.
+    unsafe { wrappers::mmu_update(&[request], &mut done, owner) }
+}
+
+/// A granter destroyed while its grant is mapped stays a zombie holding
+/// the granted frame, until the mapping goes.
+fn dying_granter() {
+    let free_before = free_pages();
+    let Ok(granter) = create_domain() else {
+        check("create a granting domain", false, format_args!("refused"));
+        return;
+    };
+    let Ok(shared) = populate_one(granter) else {
+        check("give it a frame", false, format_args!("refused"));
+        return;
+    };
+    // Set up its grant table (privileged) and write entry 1 for us, as the
+    // granter itself would.
+    let mut frames = [0u64; 1];
+    let mut setup = [GnttabSetupTable {
+        dom: granter,
+        nr_frames: 1,
+        frame_list: frames.as_mut_ptr() as u64,
+        ..GnttabSetupTable::default()
+    }];
+    let _ = grant_table_op(GnttabOp::SetupTable, &mut setup);
+    expect_status(
+        "set up another domain's grant table (privileged)",
+        setup[0].status,
+        GrantStatus::Okay,
+    );
+    expect_result(
+        "map its grant-table frame (foreign mapping)",
+        map_foreign(FOREIGN_TABLE, frames[0], granter),
+        0,
+    );
+    // SAFETY: FOREIGN_TABLE maps the granter's grant-table frame writable;
+    // entry 1 is bytes 8..16: domid, frame, then flags.
+    unsafe {
+        ((FOREIGN_TABLE + 8 + 2) as *mut u16).write_volatile(ME);
+        ((FOREIGN_TABLE + 8 + 4) as *mut u32).write_volatile(shared as u32);
+        ((FOREIGN_TABLE + 8) as *mut u16).write_volatile(GrantFlags::PERMIT_ACCESS.bits());
+    }
+    expect_result("unmap it", map_foreign(FOREIGN_TABLE, 0, DOMID_SELF), 0);
+    let (status, handle) = map(1, granter, page(450), GntmapFlags::HOST_MAP);
+    expect_status("map the other domain's grant", status, GrantStatus::Okay);
+    write(page(450), SECRET);
+
+    let mut destroy = Domctl::new(DomctlOp::DestroyDomain, granter);
+    expect_result("destroy the granter", domctl(&mut destroy), 0);
+    let held = domain_info(granter).map(|info| (info.flags & DOMINF_DYING != 0, info.tot_pages));
+    check(
+        "the granter is a zombie holding only the granted frame",
+        held == Ok((true, 1)),
+        format_args!("{held:?} (dying, pages)"),
+    );
+    check(
+        "the mapping still reaches the granted frame",
+        read(page(450)) == SECRET,
+        format_args!("read {:#x}", read(page(450))),
+    );
+    match create_domain() {
+        Ok(next) => {
+            check(
+                "the next domain does not get the zombie's ID",
+                next != granter,
+                format_args!("zombie {granter}, new {next}"),
+            );
+            let mut destroy = Domctl::new(DomctlOp::DestroyDomain, next);
+            expect_result("destroy it", domctl(&mut destroy), 0);
+        }
+        Err(error) => check("create another domain", false, format_args!("{error}")),
+    }
+    expect_status(
+        "unmap the dead granter's grant",
+        unmap(handle, page(450)),
+        GrantStatus::Okay,
+    );
+    expect_result(
+        "the zombie is gone once the grant is unmapped",
+        domain_info(granter).map_or_else(|error| error, |_| 0),
+        ESRCH,
+    );
+    check(
+        "every frame of the granter came back",
+        free_pages() == free_before,
+        format_args!("free pages {} before, {} after", free_before, free_pages()),
+    );
 }
