@@ -24,8 +24,8 @@ use hypercall_abi::XenError;
 
 use super::table::{
     self, acquire_for_copy, check_copy_extent, refuse, release_after_copy, Access, ActiveTable,
-    CopySide, FrameTableReferences, Granter, Maptrack, Refusal, DEFAULT_MAX_GRANT_FRAMES,
-    DEFAULT_MAX_MAPTRACK_FRAMES, MAPTRACK_ENTRIES_PER_FRAME,
+    CopySide, FrameTableReferences, Granter, Kinds, Mapping, Maptrack, Refusal,
+    DEFAULT_MAX_GRANT_FRAMES, DEFAULT_MAX_MAPTRACK_FRAMES, MAPTRACK_ENTRIES_PER_FRAME,
 };
 use crate::console::caller_log;
 use crate::domain::{self, Domain};
@@ -344,23 +344,27 @@ fn map_grant_ref(caller: DomainId, request: &GnttabMapGrantRef) -> Result<(u32, 
             "neither GNTMAP_host_map nor GNTMAP_device_map",
         ));
     }
-    if !flags.contains(GntmapFlags::HOST_MAP) {
-        return Err(refuse(
-            GrantStatus::GeneralError,
-            "device mappings are not supported (there is no I/O MMU)",
-        ));
-    }
+    // A device mapping only holds the frame for DMA: without an I/O MMU
+    // its bus address is the machine address, and nothing is written.
+    let kinds = Kinds {
+        host: flags.contains(GntmapFlags::HOST_MAP),
+        device: flags.contains(GntmapFlags::DEVICE_MAP),
+    };
     let granter = resolve(caller, request.dom);
     let access = if flags.contains(GntmapFlags::READONLY) {
         Access::Read
     } else {
         Access::Write
     };
-    let location = locate_entry(
-        caller,
-        request.host_addr,
-        flags.contains(GntmapFlags::CONTAINS_PTE),
-    )?;
+    let location = if kinds.host {
+        Some(locate_entry(
+            caller,
+            request.host_addr,
+            flags.contains(GntmapFlags::CONTAINS_PTE),
+        )?)
+    } else {
+        None
+    };
     let reference = request.r#ref;
     let outcome = with_mapper_and_granter(
         caller,
@@ -369,8 +373,12 @@ fn map_grant_ref(caller: DomainId, request: &GnttabMapGrantRef) -> Result<(u32, 
             let Some(granting) = granting else {
                 return Err(refuse(GrantStatus::BadDomain, "no such granting domain").into());
             };
-            let (handle, frame) =
-                table::map(maptrack, caller, granting, references, reference, access)?;
+            let (handle, frame) = table::map(
+                maptrack, caller, granting, references, reference, access, kinds,
+            )?;
+            let Some(location) = location else {
+                return Ok((handle, frame, Flush::None));
+            };
             match references.table.update_entry_foreign(
                 references.memory,
                 location.table,
@@ -404,7 +412,7 @@ fn map_grant_ref(caller: DomainId, request: &GnttabMapGrantRef) -> Result<(u32, 
         Some(Err(MapError::Refused(refusal))) => Err(refusal),
         Some(Err(MapError::Undo(UndoMap { handle, reason }))) => {
             let _ = with_mapper_and_granter(caller, granter, |maptrack, granting, references| {
-                table::unmap(maptrack, handle, granting, references)
+                table::unmap(maptrack, handle, kinds, granting, references)
             });
             caller_log!(
                 Debug,
@@ -448,14 +456,44 @@ fn unmap_grant_ref(caller: DomainId, request: &GnttabUnmapGrantRef) -> Result<()
     let handle = request.handle;
     let mapping = domain::with(caller, |domain| domain.grants.maptrack.get(handle).copied())
         .ok_or(refuse(GrantStatus::BadDomain, "the caller is gone"))??;
-    if request.host_addr == 0 {
-        // Xen ignores a zero host address: the host mapping stays, and so
-        // does the handle.
+    if request.dev_bus_addr != 0 && request.dev_bus_addr != mapping.frame * PAGE_SIZE {
+        return Err(refuse(
+            GrantStatus::GeneralError,
+            "the bus address is not the mapping's",
+        ));
+    }
+    // As in Xen, a zero address leaves that half alone, and so does an
+    // address given for a half the mapping does not have.
+    let kinds = Kinds {
+        host: request.host_addr != 0 && mapping.kinds.host,
+        device: request.dev_bus_addr != 0 && mapping.kinds.device,
+    };
+    if kinds.host {
+        clear_host_entry(caller, request.host_addr, &mapping)?;
+    }
+    if kinds.count() == 0 {
         return Ok(());
     }
+    let unmapped =
+        with_mapper_and_granter(caller, mapping.granter, |maptrack, granting, references| {
+            table::unmap(maptrack, handle, kinds, granting, references)
+        });
+    domain::release_dying_frames();
+    match unmapped {
+        Some(result) => result.map(|_| ()),
+        None => Err(refuse(GrantStatus::BadDomain, "the caller is gone")),
+    }
+}
+
+/// Removes the page-table entry of a host mapping, which `host_addr` must
+/// name (its virtual address, or the entry's machine address) and which
+/// must still map the granted frame, then flushes the TLB: no translation
+/// of the frame may outlive the pin, since once it is dropped the granter
+/// may reuse the frame for something else.
+fn clear_host_entry(caller: DomainId, host_addr: u64, mapping: &Mapping) -> Result<(), Refusal> {
     let location = EntryLocation::from_machine_address(mapping.entry_address);
-    let named = request.host_addr == mapping.entry_address
-        || locate_entry(caller, request.host_addr, false).ok() == Some(location);
+    let named = host_addr == mapping.entry_address
+        || locate_entry(caller, host_addr, false).ok() == Some(location);
     if !named {
         return Err(refuse(
             GrantStatus::GeneralError,
@@ -476,18 +514,8 @@ fn unmap_grant_ref(caller: DomainId, request: &GnttabUnmapGrantRef) -> Result<()
     });
     // The flush below covers whatever rights the entry gave.
     let _flushed_below: Flush = cleared?;
-    // No translation of the frame may outlive the pin: once it is dropped
-    // the granter may reuse the frame for something else.
     tlb::flush_all();
-    let unmapped =
-        with_mapper_and_granter(caller, mapping.granter, |maptrack, granting, references| {
-            table::unmap(maptrack, handle, granting, references)
-        });
-    domain::release_dying_frames();
-    match unmapped {
-        Some(result) => result.map(|_| ()),
-        None => Err(refuse(GrantStatus::BadDomain, "the caller is gone")),
-    }
+    Ok(())
 }
 
 /// One side of a copy, as the rules see it, and the domain it is of.
@@ -738,6 +766,7 @@ pub fn tear_down(dying: &mut Domain) -> Vec<Mfn> {
                 let _ = table::unmap(
                     &mut maptrack,
                     handle,
+                    Kinds::BOTH,
                     Some(granter),
                     &mut FrameTableReferences { table, memory },
                 );
@@ -759,6 +788,7 @@ pub fn tear_down(dying: &mut Domain) -> Vec<Mfn> {
                 let _ = table::unmap(
                     &mut maptrack,
                     handle,
+                    Kinds::BOTH,
                     Some(granter),
                     &mut FrameTableReferences { table, memory },
                 );
@@ -769,6 +799,7 @@ pub fn tear_down(dying: &mut Domain) -> Vec<Mfn> {
                 let _ = table::unmap::<GrantFrames>(
                     &mut maptrack,
                     handle,
+                    Kinds::BOTH,
                     None,
                     &mut FrameTableReferences { table, memory },
                 );

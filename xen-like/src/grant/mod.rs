@@ -71,12 +71,14 @@
 //!    name another's mapping. The maptrack has a limit
 //!    (`gnttab_max_maptrack_frames`); past it, `GNTST_no_device_space`.
 //! 6. **The counts add up.** For every active entry, `readers` and
-//!    `writers` equal the mappings of it (by kind) in the mapper's maptrack,
-//!    plus copies in progress; `GTF_reading` is set by the hypervisor
+//!    `writers` equal the read-only and writable halves (host and device,
+//!    each pinned and referenced on its own, as in Xen) of the mappings of
+//!    it in the mapper's maptrack, plus copies in progress; `GTF_reading` is set by the hypervisor
 //!    exactly while the entry is pinned and `GTF_writing` while it has
 //!    writers (as long as the granter follows the protocol). The frame
 //!    table's counts of a granted frame include one general reference per
-//!    mapping and one `Writable` type reference per writable mapping.
+//!    mapping half and one `Writable` type reference per writable half, so
+//!    unmapping one half can never drop another's (XSA-224).
 //! 7. **The hypervisor's writes stay out of page tables.** A domain's
 //!    grant-table frames are written by the hypervisor whenever it likes,
 //!    so they are held under frame-table invariant 6 (`hold_for_hypervisor`)

@@ -193,6 +193,57 @@ impl ActiveTable {
     }
 }
 
+/// What a mapping is for: the host CPUs (`GNTMAP_host_map`: a page-table
+/// entry), devices (`GNTMAP_device_map`: a bus address, which without an
+/// I/O MMU is the machine address), or both. Each kind holds its own pin
+/// and its own frame references, and is unmapped on its own, as in Xen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kinds {
+    /// For the host CPUs.
+    pub host: bool,
+    /// For devices.
+    pub device: bool,
+}
+
+impl Kinds {
+    /// Host and device.
+    pub const BOTH: Kinds = Kinds {
+        host: true,
+        device: true,
+    };
+    /// Host only.
+    pub const HOST: Kinds = Kinds {
+        host: true,
+        device: false,
+    };
+    /// Device only.
+    pub const DEVICE: Kinds = Kinds {
+        host: false,
+        device: true,
+    };
+
+    /// How many kinds (0, 1 or 2): pins and references held.
+    pub fn count(self) -> u16 {
+        u16::from(self.host) + u16::from(self.device)
+    }
+
+    /// The kinds both have.
+    pub fn and(self, other: Kinds) -> Kinds {
+        Kinds {
+            host: self.host && other.host,
+            device: self.device && other.device,
+        }
+    }
+
+    /// The kinds of `self` that `other` lacks.
+    pub fn without(self, other: Kinds) -> Kinds {
+        Kinds {
+            host: self.host && !other.host,
+            device: self.device && !other.device,
+        }
+    }
+}
+
 /// One mapping a domain made of another's (or its own) grant: an entry of
 /// its maptrack (Xen's `grant_mapping`), found again by its handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +256,8 @@ pub struct Mapping {
     pub frame: Mfn,
     /// Read-only or writable.
     pub access: Access,
+    /// The kinds still mapped; the entry goes when none is left.
+    pub kinds: Kinds,
     /// Machine address of the page-table entry that maps it (set by the
     /// hypervisor once it has written the entry; 0 before).
     pub entry_address: u64,
@@ -296,13 +349,19 @@ impl Maptrack {
         })
     }
 
-    fn remove(&mut self, handle: GrantHandle) -> Result<Mapping, Refusal> {
-        self.get(handle)?;
-        let mapping = self.slots[handle as usize]
-            .take()
-            .ok_or(refuse(GrantStatus::BadHandle, "handle names no mapping"))?;
-        self.in_use -= 1;
-        Ok(mapping)
+    /// Takes `kinds` off the mapping of `handle`, and forgets the mapping
+    /// when no kind is left. Returns the mapping as it was.
+    fn remove(&mut self, handle: GrantHandle, kinds: Kinds) -> Result<Mapping, Refusal> {
+        let before = *self.get(handle)?;
+        let left = before.kinds.without(kinds);
+        let slot = &mut self.slots[handle as usize];
+        if left.count() == 0 {
+            *slot = None;
+            self.in_use -= 1;
+        } else if let Some(mapping) = slot {
+            mapping.kinds = left;
+        }
+        Ok(before)
     }
 }
 
@@ -518,11 +577,12 @@ pub struct Granter<'a, S: SharedEntries> {
 }
 
 /// `GNTTABOP_map_grant_ref`, the part that is rules: takes a maptrack
-/// handle of `mapper`'s, pins the granter's entry, takes the frame
-/// references of [`get_frame`], and records the mapping. Returns the
-/// handle and the frame; the caller then writes the page-table entry and
-/// records where ([`Maptrack::set_entry_address`]), or undoes everything
-/// with [`unmap`] if it cannot. On failure nothing changed.
+/// handle of `mapper`'s, pins the granter's entry and takes the frame
+/// references of [`get_frame`] once for each of `kinds`, and records the
+/// mapping. Returns the handle and the frame; the caller then writes the
+/// page-table entry of a host mapping and records where
+/// ([`Maptrack::set_entry_address`]), or undoes everything with [`unmap`]
+/// if it cannot. On failure nothing changed.
 pub fn map<S: SharedEntries>(
     maptrack: &mut Maptrack,
     mapper: DomainId,
@@ -530,7 +590,14 @@ pub fn map<S: SharedEntries>(
     frames: &mut impl FrameReferences,
     reference: GrantRef,
     access: Access,
+    kinds: Kinds,
 ) -> Result<(GrantHandle, Mfn), Refusal> {
+    if kinds.count() == 0 {
+        return Err(refuse(
+            GrantStatus::BadGntref,
+            "neither GNTMAP_host_map nor GNTMAP_device_map",
+        ));
+    }
     // Xen takes the handle first: a full maptrack is refused before the
     // reference is even looked at.
     if !maptrack.has_room() {
@@ -544,26 +611,44 @@ pub fn map<S: SharedEntries>(
         unpin(granter.active, granter.shared, reference, access);
         return Err(refusal);
     }
+    if kinds.count() == 2 {
+        // The second kind pins and references the frame once more.
+        let second =
+            pin(granter.active, granter.shared, mapper, reference, access).and_then(|_| {
+                get_frame(frames, frame, granter.id, access)
+                    .inspect_err(|_| unpin(granter.active, granter.shared, reference, access))
+            });
+        if let Err(refusal) = second {
+            put_frame(frames, frame, access);
+            unpin(granter.active, granter.shared, reference, access);
+            return Err(refusal);
+        }
+    }
     let mapping = Mapping {
         granter: granter.id,
         reference,
         frame,
         access,
+        kinds,
         entry_address: 0,
     };
     match maptrack.insert(mapping) {
         Ok(handle) => Ok((handle, frame)),
         Err(refusal) => {
-            put_frame(frames, frame, access);
-            unpin(granter.active, granter.shared, reference, access);
+            for _ in 0..kinds.count() {
+                put_frame(frames, frame, access);
+                unpin(granter.active, granter.shared, reference, access);
+            }
             Err(refusal)
         }
     }
 }
 
-/// `GNTTABOP_unmap_grant_ref`, the part that is rules: forgets the mapping
-/// of `handle` (`GNTST_bad_handle` if there is none, so a second unmap of
-/// the same handle is refused), drops its frame references and its pin.
+/// `GNTTABOP_unmap_grant_ref`, the part that is rules: takes `kinds` off
+/// the mapping of `handle` (`GNTST_bad_handle` if there is none, so a
+/// second unmap of the same handle is refused), drops the frame references
+/// and pins of the kinds it held, and forgets the mapping once no kind is
+/// left. A kind asked for but not held is ignored, as in Xen.
 /// `granter` is `None` when the granter is gone (destroyed while mapped):
 /// its active entries went with it, and only the references remain to
 /// drop, which lets its zombie go. The caller has removed the page-table
@@ -571,19 +656,25 @@ pub fn map<S: SharedEntries>(
 pub fn unmap<S: SharedEntries>(
     maptrack: &mut Maptrack,
     handle: GrantHandle,
+    kinds: Kinds,
     granter: Option<Granter<'_, S>>,
     frames: &mut impl FrameReferences,
 ) -> Result<Mapping, Refusal> {
-    let mapping = maptrack.remove(handle)?;
-    put_frame(frames, mapping.frame, mapping.access);
+    let mapping = maptrack.remove(handle, kinds)?;
+    let dropped = mapping.kinds.and(kinds).count();
+    for _ in 0..dropped {
+        put_frame(frames, mapping.frame, mapping.access);
+    }
     if let Some(granter) = granter {
         debug_assert_eq!(granter.id, mapping.granter);
-        unpin(
-            granter.active,
-            granter.shared,
-            mapping.reference,
-            mapping.access,
-        );
+        for _ in 0..dropped {
+            unpin(
+                granter.active,
+                granter.shared,
+                mapping.reference,
+                mapping.access,
+            );
+        }
     }
     Ok(mapping)
 }

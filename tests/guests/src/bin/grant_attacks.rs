@@ -527,6 +527,7 @@ fn guest_main(_start_info: &'static StartInfo) -> ! {
         format_args!("read {:#x}", read(page(4))),
     );
     expect_status("unmap it by its PTE", unmap(handle, pte), GrantStatus::Okay);
+    device_mappings(data);
 
     // Copies.
     expect_status(
@@ -656,6 +657,66 @@ fn guest_main(_start_info: &'static StartInfo) -> ! {
     );
     dying_granter();
     finish()
+}
+
+/// Host and device halves of one mapping unmap on their own (XSA-224):
+/// each holds its own references, and a device half (no I/O MMU: its bus
+/// address is the machine address) keeps the frame after the host half
+/// went.
+fn device_mappings(data: u64) {
+    let mut request = [GnttabMapGrantRef {
+        host_addr: page(5),
+        flags: (GntmapFlags::HOST_MAP | GntmapFlags::DEVICE_MAP).bits(),
+        r#ref: 15,
+        dom: DOMID_SELF,
+        ..GnttabMapGrantRef::default()
+    }];
+    let result = grant_table_op(GnttabOp::MapGrantRef, &mut request);
+    let [mapped] = request;
+    check(
+        "map host and device halves writable",
+        result == 0 && mapped.status == 0 && mapped.dev_bus_addr == data * PAGE_SIZE,
+        format_args!(
+            "returned {result}, status {}, bus address {:#x}",
+            mapped.status, mapped.dev_bus_addr
+        ),
+    );
+    expect_status(
+        "unmap the host half",
+        unmap(mapped.handle, page(5)),
+        GrantStatus::Okay,
+    );
+    expect_result(
+        "the device half still keeps the frame from its owner",
+        decrease_reservation(data),
+        0,
+    );
+    let unmap_device = |bus_address: u64| {
+        let mut request = [GnttabUnmapGrantRef {
+            dev_bus_addr: bus_address,
+            handle: mapped.handle,
+            ..GnttabUnmapGrantRef::default()
+        }];
+        match grant_table_op(GnttabOp::UnmapGrantRef, &mut request) {
+            0 => request[0].status,
+            _ => i16::MIN,
+        }
+    };
+    expect_status(
+        "unmap the device half with another bus address",
+        unmap_device(data * PAGE_SIZE + PAGE_SIZE),
+        GrantStatus::GeneralError,
+    );
+    expect_status(
+        "unmap the device half",
+        unmap_device(data * PAGE_SIZE),
+        GrantStatus::Okay,
+    );
+    expect_status(
+        "and the handle is gone",
+        unmap_device(data * PAGE_SIZE),
+        GrantStatus::BadHandle,
+    );
 }
 
 fn domctl(request: &mut Domctl) -> i64 {

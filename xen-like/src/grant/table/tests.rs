@@ -187,6 +187,7 @@ impl World {
             &mut references,
             reference,
             access,
+            Kinds::HOST,
         )
     }
 
@@ -201,7 +202,13 @@ impl World {
             active: &mut self.active,
             shared: &mut self.shared,
         };
-        unmap(&mut self.maptrack, handle, Some(granter), &mut references)
+        unmap(
+            &mut self.maptrack,
+            handle,
+            Kinds::BOTH,
+            Some(granter),
+            &mut references,
+        )
     }
 
     fn frame(&self, mfn: Mfn) -> FrameInfo {
@@ -267,6 +274,72 @@ fn a_granted_frame_maps_and_unmaps_with_the_status_bits() {
     assert_eq!(world.frame(GRANTED_FRAME).ref_count, before.ref_count);
     assert_eq!(world.frame(GRANTED_FRAME).type_count, 0);
     assert!(world.shared.revoke(3), "revocable once unmapped");
+}
+
+#[test]
+fn host_and_device_halves_unmap_on_their_own() {
+    let mut world = World::new();
+    world.shared.grant(8, MAPPER, GRANTED_FRAME, false);
+    let mut table = FrameTable::new(&mut world.frames, [0; 16]);
+    let mut references = FrameTableReferences {
+        table: &mut table,
+        memory: &mut world.tables,
+    };
+    let granter = Granter {
+        id: GRANTER,
+        active: &mut world.active,
+        shared: &mut world.shared,
+    };
+    let (handle, _) = map(
+        &mut world.maptrack,
+        MAPPER,
+        granter,
+        &mut references,
+        8,
+        Access::Write,
+        Kinds::BOTH,
+    )
+    .expect("granted");
+    assert_eq!(
+        references.table.info(GRANTED_FRAME).map(|f| f.type_count),
+        Some(2)
+    );
+    let mut unmap_kind =
+        |kinds: Kinds, references: &mut FrameTableReferences<'_, '_, FakeTables>| {
+            let granter = Granter {
+                id: GRANTER,
+                active: &mut world.active,
+                shared: &mut world.shared,
+            };
+            unmap(
+                &mut world.maptrack,
+                handle,
+                kinds,
+                Some(granter),
+                references,
+            )
+        };
+    unmap_kind(Kinds::HOST, &mut references).expect("the host half");
+    // XSA-224: the host unmap drops exactly one writable reference.
+    assert_eq!(
+        references.table.info(GRANTED_FRAME).map(|f| f.type_count),
+        Some(1)
+    );
+    unmap_kind(Kinds::HOST, &mut references).expect("nothing left to drop, ignored");
+    assert_eq!(
+        references.table.info(GRANTED_FRAME).map(|f| f.type_count),
+        Some(1)
+    );
+    unmap_kind(Kinds::DEVICE, &mut references).expect("the device half");
+    assert_eq!(
+        references.table.info(GRANTED_FRAME).map(|f| f.type_count),
+        Some(0)
+    );
+    assert_eq!(
+        unmap_kind(Kinds::DEVICE, &mut references).map_err(|refusal| refusal.status),
+        Err(GrantStatus::BadHandle)
+    );
+    assert_eq!(world.shared.flags(8), GrantFlags::PERMIT_ACCESS);
 }
 
 #[test]
@@ -450,7 +523,14 @@ fn a_mapping_keeps_the_frame_when_the_granter_is_gone() {
         memory: &mut world.tables,
     };
     // The granter was destroyed: its active entries went with it.
-    unmap::<FakeShared>(&mut world.maptrack, handle, None, &mut references).expect("ours");
+    unmap::<FakeShared>(
+        &mut world.maptrack,
+        handle,
+        Kinds::HOST,
+        None,
+        &mut references,
+    )
+    .expect("ours");
     table
         .release(GRANTED_FRAME, Owner::Domain(GRANTER))
         .expect("free once unmapped");

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use super::{FakeShared, FakeTables};
 use crate::grant::table::{
     acquire_for_copy, map, release_after_copy, unmap, Access, ActiveTable, CopySide,
-    FrameTableReferences, Granter, Maptrack,
+    FrameTableReferences, Granter, Kinds, Maptrack,
 };
 use crate::mm::frame_table::{FrameInfo, FrameTable, Mfn, Owner, PageType};
 use hypercall_abi::grant_table::{GrantFlags, GrantStatus};
@@ -129,6 +129,14 @@ fn access(rng: &mut Rng) -> Access {
     }
 }
 
+fn kinds(rng: &mut Rng) -> Kinds {
+    match rng.below(10) {
+        0..=5 => Kinds::HOST,
+        6..=7 => Kinds::DEVICE,
+        _ => Kinds::BOTH,
+    }
+}
+
 fn step(rng: &mut Rng, machine: &mut Machine, tally: &mut Tally) {
     let reference = rng.below(ENTRIES as u64 + 2) as u32;
     let Machine {
@@ -207,6 +215,7 @@ fn step(rng: &mut Rng, machine: &mut Machine, tally: &mut Tally) {
                 &mut references,
                 reference,
                 access(rng),
+                kinds(rng),
             ) {
                 Ok(_) => tally.maps += 1,
                 Err(refusal) => refuse(refusal.status),
@@ -226,7 +235,8 @@ fn step(rng: &mut Rng, machine: &mut Machine, tally: &mut Tally) {
                 active,
                 shared,
             };
-            match unmap(maptrack, handle, Some(granter), &mut references) {
+            let kinds = kinds(rng);
+            match unmap(maptrack, handle, kinds, Some(granter), &mut references) {
                 Ok(_) => tally.unmaps += 1,
                 Err(refusal) => refuse(refusal.status),
             }
@@ -291,12 +301,15 @@ fn check_invariants(machine: &Machine, step: usize) {
                 entry.frame, mapping.frame,
                 "step {step}: mapping and entry disagree"
             );
-            general[mapping.frame as usize] += 1;
+            // Each kind (host, device) holds a pin and references.
+            let held = mapping.kinds.count();
+            assert!(held > 0, "step {step}: a maptrack entry with no kind left");
+            general[mapping.frame as usize] += u32::from(held);
             match mapping.access {
-                Access::Read => readers[reference] += 1,
+                Access::Read => readers[reference] += held,
                 Access::Write => {
-                    writers[reference] += 1;
-                    writable[mapping.frame as usize] += 1;
+                    writers[reference] += held;
+                    writable[mapping.frame as usize] += u32::from(held);
                 }
             }
         }
