@@ -57,7 +57,7 @@ abi_enum! {
         Copy = 5 => "GNTTABOP_copy",
         /// Current and largest table size; [`GnttabQuerySize`].
         QuerySize = 6 => "GNTTABOP_query_size",
-        /// Unmap, putting another PTE in place.
+        /// Unmap, putting another PTE in place; [`GnttabUnmapAndReplace`].
         UnmapAndReplace = 7 => "GNTTABOP_unmap_and_replace",
         /// Choose the table format; [`GnttabSetVersion`].
         SetVersion = 8 => "GNTTABOP_set_version",
@@ -287,6 +287,27 @@ const _: () = assert!(size_of::<GnttabUnmapGrantRef>() == 24);
 const _: () = assert!(offset_of!(GnttabUnmapGrantRef, dev_bus_addr) == 8);
 const _: () = assert!(offset_of!(GnttabUnmapGrantRef, handle) == 16);
 const _: () = assert!(offset_of!(GnttabUnmapGrantRef, status) == 20);
+
+/// `GNTTABOP_unmap_and_replace` (`gnttab_unmap_and_replace`), 24 bytes:
+/// unmaps the host mapping of `handle` at `host_addr` and puts there the
+/// entry that maps `new_addr`, which is cleared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct GnttabUnmapAndReplace {
+    /// IN: the address (or PTE address) given to `map_grant_ref`.
+    pub host_addr: u64,
+    /// IN: the virtual address whose entry moves to `host_addr`.
+    pub new_addr: u64,
+    /// IN: the handle `map_grant_ref` returned.
+    pub handle: GrantHandle,
+    /// OUT: a [`GrantStatus`].
+    pub status: i16,
+}
+
+const _: () = assert!(size_of::<GnttabUnmapAndReplace>() == 24);
+const _: () = assert!(offset_of!(GnttabUnmapAndReplace, new_addr) == 8);
+const _: () = assert!(offset_of!(GnttabUnmapAndReplace, handle) == 16);
+const _: () = assert!(offset_of!(GnttabUnmapAndReplace, status) == 20);
 
 /// `GNTTABOP_setup_table` (`gnttab_setup_table`), 24 bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -16,8 +16,9 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use hypercall_abi::grant_table::{
     GntmapFlags, GnttabCopy, GnttabCopyPtr, GnttabGetVersion, GnttabMapGrantRef, GnttabOp,
-    GnttabQuerySize, GnttabSetVersion, GnttabSetupTable, GnttabUnmapGrantRef, GrantStatus,
-    GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF, GRANT_ENTRIES_PER_FRAME,
+    GnttabQuerySize, GnttabSetVersion, GnttabSetupTable, GnttabUnmapAndReplace,
+    GnttabUnmapGrantRef, GrantStatus, GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF,
+    GRANT_ENTRIES_PER_FRAME,
 };
 use hypercall_abi::layout::{DomainId, DOMID_SELF, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use hypercall_abi::XenError;
@@ -99,6 +100,7 @@ pub fn grant_table_op(command: u64, uop: u64, count: u64, budget: &mut u64) -> O
     match operation {
         GnttabOp::MapGrantRef => batch(operation, uop, count, budget, map_one),
         GnttabOp::UnmapGrantRef => batch(operation, uop, count, budget, unmap_one),
+        GnttabOp::UnmapAndReplace => batch(operation, uop, count, budget, unmap_and_replace_one),
         GnttabOp::Copy => batch(operation, uop, count, budget, copy_one),
         GnttabOp::SetupTable => Outcome::Done(single(uop, count, setup_table)),
         GnttabOp::QuerySize => Outcome::Done(single(uop, count, query_size)),
@@ -485,6 +487,124 @@ fn unmap_grant_ref(caller: DomainId, request: &GnttabUnmapGrantRef) -> Result<()
     }
 }
 
+/// Rule: the entry a host unmap removes must still be the grant's: present,
+/// mapping the granted frame, and writable exactly when the grant mapping
+/// is (Xen's check on the PTE flags, which stops a read-only entry put in
+/// place of a writable grant mapping from being unmapped as if it were it:
+/// XSA-234).
+fn check_still_mapped(entry: u64, mapping: &Mapping) -> Result<(), Refusal> {
+    let writable = entry & PTE_WRITABLE != 0;
+    if entry & PTE_PRESENT == 0
+        || (entry & PTE_ADDRESS_MASK) >> 12 != mapping.frame
+        || writable != (mapping.access == Access::Write)
+    {
+        return Err(refuse(
+            GrantStatus::GeneralError,
+            "the page-table entry is no longer the grant mapping (frame or rights differ)",
+        ));
+    }
+    Ok(())
+}
+
+/// `GNTTABOP_unmap_and_replace`, one request.
+fn unmap_and_replace_one(caller: DomainId, request: &mut GnttabUnmapAndReplace) {
+    request.status = match unmap_and_replace(caller, request) {
+        Ok(()) => GrantStatus::Okay.raw(),
+        Err(refusal) => refused("unmap_and_replace", refusal),
+    };
+}
+
+/// Unmaps the host half of `handle` at `host_addr` and moves the entry that
+/// maps `new_addr` into its place, leaving `new_addr` unmapped (Xen's
+/// `replace_grant_pv_mapping`). The moved entry goes through the frame
+/// table like any write: it takes its references at the new place before
+/// the old place gives its own back, so nothing is counted twice or lost.
+fn unmap_and_replace(caller: DomainId, request: &GnttabUnmapAndReplace) -> Result<(), Refusal> {
+    let handle = request.handle;
+    let mapping = domain::with(caller, |domain| domain.grants.maptrack.get(handle).copied())
+        .ok_or(refuse(GrantStatus::BadDomain, "the caller is gone"))??;
+    if request.new_addr == 0 {
+        let plain = GnttabUnmapGrantRef {
+            host_addr: request.host_addr,
+            handle,
+            ..GnttabUnmapGrantRef::default()
+        };
+        return unmap_grant_ref(caller, &plain);
+    }
+    if !mapping.kinds.host || request.host_addr == 0 {
+        return Err(refuse(
+            GrantStatus::GeneralError,
+            "the handle has no host mapping at that address",
+        ));
+    }
+    let location = EntryLocation::from_machine_address(mapping.entry_address);
+    let named = request.host_addr == mapping.entry_address
+        || locate_entry(caller, request.host_addr, false).ok() == Some(location);
+    let replacement = locate_entry(caller, request.new_addr, false)?;
+    if !named || replacement == location {
+        return Err(refuse(
+            GrantStatus::GeneralError,
+            "the addresses do not name the mapping and another entry",
+        ));
+    }
+    let moved = frame_table::with(|table, memory| {
+        check_still_mapped(memory.read_entry(location.table, location.index), &mapping)?;
+        let value = memory.read_entry(replacement.table, replacement.index);
+        // A present entry names a frame of whoever owns it: the caller's
+        // own, or one granted to it (its own entry holds the references).
+        let owner = if value & PTE_PRESENT != 0 {
+            match table
+                .info((value & PTE_ADDRESS_MASK) >> 12)
+                .map(|info| info.owner)
+            {
+                Some(frame_table::Owner::Domain(owner)) => owner,
+                _ => {
+                    return Err(refuse(
+                        GrantStatus::GeneralError,
+                        "the replacement entry maps no domain's frame",
+                    ))
+                }
+            }
+        } else {
+            caller
+        };
+        let put = table
+            .update_entry_foreign(
+                memory,
+                location.table,
+                location.index,
+                value,
+                caller,
+                owner,
+                false,
+            )
+            .map_err(|refusal| refuse(GrantStatus::GeneralError, refusal.reason))?;
+        let cleared = table
+            .update_entry(
+                memory,
+                replacement.table,
+                replacement.index,
+                0,
+                caller,
+                false,
+            )
+            .map_err(|refusal| refuse(GrantStatus::GeneralError, refusal.reason))?;
+        Ok(put.combine(cleared))
+    });
+    // The flush covers both entries.
+    let _flushed_below: Flush = moved?;
+    tlb::flush_all();
+    let unmapped =
+        with_mapper_and_granter(caller, mapping.granter, |maptrack, granting, references| {
+            table::unmap(maptrack, handle, Kinds::HOST, granting, references)
+        });
+    domain::release_dying_frames();
+    match unmapped {
+        Some(result) => result.map(|_| ()),
+        None => Err(refuse(GrantStatus::BadDomain, "the caller is gone")),
+    }
+}
+
 /// Removes the page-table entry of a host mapping, which `host_addr` must
 /// name (its virtual address, or the entry's machine address) and which
 /// must still map the granted frame, then flushes the TLB: no translation
@@ -501,13 +621,7 @@ fn clear_host_entry(caller: DomainId, host_addr: u64, mapping: &Mapping) -> Resu
         ));
     }
     let cleared = frame_table::with(|table, memory| {
-        let current = memory.read_entry(location.table, location.index);
-        if current & PTE_PRESENT == 0 || (current & PTE_ADDRESS_MASK) >> 12 != mapping.frame {
-            return Err(refuse(
-                GrantStatus::GeneralError,
-                "the page-table entry no longer maps the granted frame",
-            ));
-        }
+        check_still_mapped(memory.read_entry(location.table, location.index), mapping)?;
         table
             .update_entry(memory, location.table, location.index, 0, caller, false)
             .map_err(|refusal| refuse(GrantStatus::GeneralError, refusal.reason))

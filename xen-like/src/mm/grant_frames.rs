@@ -16,7 +16,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use hypercall_abi::grant_table::{
     GnttabCopy, GnttabGetVersion, GnttabMapGrantRef, GnttabQuerySize, GnttabSetVersion,
-    GnttabSetupTable, GnttabUnmapGrantRef, GrantFlags, GrantRef, GRANT_ENTRIES_PER_FRAME,
+    GnttabSetupTable, GnttabUnmapAndReplace, GnttabUnmapGrantRef, GrantFlags, GrantRef,
+    GRANT_ENTRIES_PER_FRAME,
 };
 use hypercall_abi::XenError;
 
@@ -29,6 +30,8 @@ use crate::grant::table::SharedEntries;
 unsafe impl Plain for GnttabMapGrantRef {}
 // SAFETY: as above.
 unsafe impl Plain for GnttabUnmapGrantRef {}
+// SAFETY: as above.
+unsafe impl Plain for GnttabUnmapAndReplace {}
 // SAFETY: as above.
 unsafe impl Plain for GnttabSetupTable {}
 // SAFETY: as above.

@@ -25,8 +25,8 @@ use core::sync::atomic::{AtomicU16, Ordering};
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
 use guest_kernel::abi::grant_table::{
     GntmapFlags, GnttabCopy, GnttabCopyPtr, GnttabGetVersion, GnttabMapGrantRef, GnttabOp,
-    GnttabQuerySize, GnttabSetVersion, GnttabSetupTable, GnttabUnmapGrantRef, GrantFlags,
-    GrantStatus, GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF,
+    GnttabQuerySize, GnttabSetVersion, GnttabSetupTable, GnttabUnmapAndReplace,
+    GnttabUnmapGrantRef, GrantFlags, GrantStatus, GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF,
 };
 use guest_kernel::abi::hypercall::Hypercall;
 use guest_kernel::abi::layout::DOMID_SELF;
@@ -528,6 +528,7 @@ fn guest_main(_start_info: &'static StartInfo) -> ! {
     );
     expect_status("unmap it by its PTE", unmap(handle, pte), GrantStatus::Okay);
     device_mappings(data);
+    replaced_entries(data, scratch);
 
     // Copies.
     expect_status(
@@ -717,6 +718,67 @@ fn device_mappings(data: u64) {
         unmap_device(data * PAGE_SIZE),
         GrantStatus::BadHandle,
     );
+}
+
+/// A host mapping whose entry the mapper rewrote is no longer the grant
+/// mapping: unmapping it is refused (XSA-234), until the entry is put
+/// back. `unmap_and_replace` moves another entry into its place.
+fn replaced_entries(data: u64, scratch: u64) {
+    let (status, handle) = map(15, DOMID_SELF, page(6), GntmapFlags::HOST_MAP);
+    expect_status("map a writable grant", status, GrantStatus::Okay);
+    let downgraded = paging::map(page(6), data, USER | NO_EXECUTE);
+    check(
+        "setup: the mapper rewrites the entry read-only",
+        downgraded.is_ok(),
+        format_args!("{downgraded:?}"),
+    );
+    expect_status(
+        "unmap an entry that is no longer the writable grant mapping",
+        unmap(handle, page(6)),
+        GrantStatus::GeneralError,
+    );
+    let restored = paging::map(page(6), data, WRITABLE | USER | NO_EXECUTE);
+    check(
+        "setup: the mapper puts the entry back",
+        restored.is_ok(),
+        format_args!("{restored:?}"),
+    );
+    let replacement = paging::map(page(7), scratch, USER | NO_EXECUTE);
+    check(
+        "setup: map a frame of ours read-only",
+        replacement.is_ok(),
+        format_args!("{replacement:?}"),
+    );
+    let mut request = [GnttabUnmapAndReplace {
+        host_addr: page(6),
+        new_addr: page(7),
+        handle,
+        status: 0,
+    }];
+    let result = grant_table_op(GnttabOp::UnmapAndReplace, &mut request);
+    check(
+        "unmap_and_replace",
+        result == 0 && request[0].status == 0,
+        format_args!("returned {result}, status {}", request[0].status),
+    );
+    let entry = |address: u64| {
+        paging::read_entry(
+            paging::l1_table(address).unwrap_or(0),
+            (address >> 12) & 511,
+        )
+    };
+    check(
+        "the replacement entry moved into the grant's place",
+        entry(page(6)) >> 12 & 0xff_ffff_ffff == scratch && entry(page(7)) & 1 == 0,
+        format_args!("{:#x} and {:#x}", entry(page(6)), entry(page(7))),
+    );
+    expect_status(
+        "and the handle is gone",
+        unmap(handle, page(6)),
+        GrantStatus::BadHandle,
+    );
+    let gone = paging::unmap(page(6));
+    check("setup: unmap it", gone.is_ok(), format_args!("{gone:?}"));
 }
 
 fn domctl(request: &mut Domctl) -> i64 {
