@@ -18,6 +18,8 @@
 
 use core::mem::{offset_of, size_of};
 
+use bytemuck::{Pod, Zeroable};
+
 use crate::layout::DomainId;
 
 /// A grant reference: an index into the granter's grant table
@@ -199,7 +201,7 @@ pub const GTF_TRANSFER_COMPLETED: u16 = 1 << 3;
 /// 4 KiB frame holds 512. Written by the granter in the order `domid`,
 /// `frame`, barrier, `flags`; the hypervisor changes `flags` and `domid`
 /// together with one 32-bit compare-and-exchange.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct GrantEntryV1 {
     /// [XEN,GST] `GTF_*` type and flags ([`GrantFlags`]).
@@ -239,7 +241,7 @@ bitflags::bitflags! {
 }
 
 /// `GNTTABOP_map_grant_ref` (`gnttab_map_grant_ref`), 32 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct GnttabMapGrantRef {
     /// IN: where to map: a virtual address in the current address space,
@@ -269,7 +271,7 @@ const _: () = assert!(offset_of!(GnttabMapGrantRef, handle) == 20);
 const _: () = assert!(offset_of!(GnttabMapGrantRef, dev_bus_addr) == 24);
 
 /// `GNTTABOP_unmap_grant_ref` (`gnttab_unmap_grant_ref`), 24 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct GnttabUnmapGrantRef {
     /// IN: the address (or PTE address) given to `map_grant_ref`; 0
@@ -281,6 +283,8 @@ pub struct GnttabUnmapGrantRef {
     pub handle: GrantHandle,
     /// OUT: a [`GrantStatus`].
     pub status: i16,
+    /// Padding.
+    pub pad: u16,
 }
 
 const _: () = assert!(size_of::<GnttabUnmapGrantRef>() == 24);
@@ -291,7 +295,7 @@ const _: () = assert!(offset_of!(GnttabUnmapGrantRef, status) == 20);
 /// `GNTTABOP_unmap_and_replace` (`gnttab_unmap_and_replace`), 24 bytes:
 /// unmaps the host mapping of `handle` at `host_addr` and puts there the
 /// entry that maps `new_addr`, which is cleared.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct GnttabUnmapAndReplace {
     /// IN: the address (or PTE address) given to `map_grant_ref`.
@@ -302,6 +306,8 @@ pub struct GnttabUnmapAndReplace {
     pub handle: GrantHandle,
     /// OUT: a [`GrantStatus`].
     pub status: i16,
+    /// Padding.
+    pub pad: u16,
 }
 
 const _: () = assert!(size_of::<GnttabUnmapAndReplace>() == 24);
@@ -310,15 +316,19 @@ const _: () = assert!(offset_of!(GnttabUnmapAndReplace, handle) == 16);
 const _: () = assert!(offset_of!(GnttabUnmapAndReplace, status) == 20);
 
 /// `GNTTABOP_setup_table` (`gnttab_setup_table`), 24 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct GnttabSetupTable {
     /// IN: whose table (`DOMID_SELF`; another domain needs privilege).
     pub dom: DomainId,
+    /// Padding.
+    pub pad0: u16,
     /// IN: how many frames the table should have at least.
     pub nr_frames: u32,
     /// OUT: a [`GrantStatus`].
     pub status: i16,
+    /// Padding.
+    pub pad1: [u8; 6],
     /// IN: guest address of an array of `nr_frames` `u64`s; OUT there:
     /// the table's frames (machine frame numbers for a PV guest).
     pub frame_list: u64,
@@ -340,7 +350,7 @@ pub const GNTCOPY_DEST_GREF: u16 = 1 << 1;
 pub const GNTCOPY_CAN_FAIL: u16 = 1 << 2;
 
 /// One side of a [`GnttabCopy`], 16 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct GnttabCopyPtr {
     /// IN: Xen's union `u`: a grant reference (the low 32 bits, with the
@@ -351,6 +361,8 @@ pub struct GnttabCopyPtr {
     pub domid: DomainId,
     /// IN: the first byte within the frame.
     pub offset: u16,
+    /// Padding.
+    pub pad: u32,
 }
 
 impl GnttabCopyPtr {
@@ -365,7 +377,7 @@ const _: () = assert!(offset_of!(GnttabCopyPtr, domid) == 8);
 const _: () = assert!(offset_of!(GnttabCopyPtr, offset) == 10);
 
 /// `GNTTABOP_copy` (`gnttab_copy`), 40 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct GnttabCopy {
     /// IN: where to copy from.
@@ -378,6 +390,8 @@ pub struct GnttabCopy {
     pub flags: u16,
     /// OUT: a [`GrantStatus`].
     pub status: i16,
+    /// Padding.
+    pub pad: u16,
 }
 
 const _: () = assert!(size_of::<GnttabCopy>() == 40);
@@ -387,17 +401,21 @@ const _: () = assert!(offset_of!(GnttabCopy, flags) == 34);
 const _: () = assert!(offset_of!(GnttabCopy, status) == 36);
 
 /// `GNTTABOP_query_size` (`gnttab_query_size`), 16 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct GnttabQuerySize {
     /// IN: whose table (`DOMID_SELF`; another domain needs privilege).
     pub dom: DomainId,
+    /// Padding.
+    pub pad0: u16,
     /// OUT: frames the table has now.
     pub nr_frames: u32,
     /// OUT: frames it may grow to.
     pub max_nr_frames: u32,
     /// OUT: a [`GrantStatus`].
     pub status: i16,
+    /// Padding.
+    pub pad1: u16,
 }
 
 const _: () = assert!(size_of::<GnttabQuerySize>() == 16);
@@ -406,7 +424,7 @@ const _: () = assert!(offset_of!(GnttabQuerySize, max_nr_frames) == 8);
 const _: () = assert!(offset_of!(GnttabQuerySize, status) == 12);
 
 /// `GNTTABOP_set_version` (`gnttab_set_version`), 4 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct GnttabSetVersion {
     /// IN: the version wanted (1 or 2); OUT: the version in effect.
@@ -416,7 +434,7 @@ pub struct GnttabSetVersion {
 const _: () = assert!(size_of::<GnttabSetVersion>() == 4);
 
 /// `GNTTABOP_get_version` (`gnttab_get_version`), 8 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct GnttabGetVersion {
     /// IN: whose table (`DOMID_SELF`; another domain needs privilege).
@@ -459,8 +477,7 @@ mod tests {
     fn copy_reference_is_the_low_half_of_the_union() {
         let side = GnttabCopyPtr {
             u: 0xdead_0000_0007,
-            domid: 0,
-            offset: 0,
+            ..GnttabCopyPtr::default()
         };
         assert_eq!(side.grant_ref(), 7);
     }

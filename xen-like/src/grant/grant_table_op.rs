@@ -120,7 +120,7 @@ pub fn grant_table_op(command: u64, uop: u64, count: u64, budget: &mut u64) -> O
 /// Runs `run` on each of the `count` requests at `uop` in turn, writing
 /// each back with its status; stops for a continuation when the budget is
 /// spent, as Xen's batches do.
-fn batch<T: guest_access::Plain>(
+fn batch<T: bytemuck::Pod>(
     operation: GnttabOp,
     uop: u64,
     count: u64,
@@ -156,7 +156,7 @@ fn batch<T: guest_access::Plain>(
 
 /// The sub-ops that take exactly one request (Xen: `count != 1` is
 /// `-EINVAL`).
-fn single<T: guest_access::Plain>(
+fn single<T: bytemuck::Pod>(
     uop: u64,
     count: u64,
     run: fn(DomainId, &mut T) -> Result<(), XenError>,

@@ -14,34 +14,12 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use hypercall_abi::grant_table::{
-    GnttabCopy, GnttabGetVersion, GnttabMapGrantRef, GnttabQuerySize, GnttabSetVersion,
-    GnttabSetupTable, GnttabUnmapAndReplace, GnttabUnmapGrantRef, GrantFlags, GrantRef,
-    GRANT_ENTRIES_PER_FRAME,
-};
+use hypercall_abi::grant_table::{GrantFlags, GrantRef, GRANT_ENTRIES_PER_FRAME};
 use hypercall_abi::XenError;
 
 use super::frame_table::{self, DirectMapTables, DomainId, FrameTable, Mfn, Owner};
-use super::guest_access::Plain;
 use super::{physical_pointer, PAGE_SIZE};
 use crate::grant::table::SharedEntries;
-
-// SAFETY: repr(C) structs of integers, every bit pattern valid.
-unsafe impl Plain for GnttabMapGrantRef {}
-// SAFETY: as above.
-unsafe impl Plain for GnttabUnmapGrantRef {}
-// SAFETY: as above.
-unsafe impl Plain for GnttabUnmapAndReplace {}
-// SAFETY: as above.
-unsafe impl Plain for GnttabSetupTable {}
-// SAFETY: as above.
-unsafe impl Plain for GnttabCopy {}
-// SAFETY: as above.
-unsafe impl Plain for GnttabQuerySize {}
-// SAFETY: as above.
-unsafe impl Plain for GnttabSetVersion {}
-// SAFETY: as above.
-unsafe impl Plain for GnttabGetVersion {}
 
 /// The frames of one domain's grant table, each held by the hypervisor
 /// (invariant 6) from the moment it is added until [`GrantFrames::release`].

@@ -145,7 +145,7 @@ fn copy(source: GnttabCopyPtr, dest: GnttabCopyPtr, length: u16, flags: u16) -> 
         dest,
         len: length,
         flags,
-        status: 0,
+        ..GnttabCopy::default()
     }];
     if grant_table_op(GnttabOp::Copy, &mut request) != 0 {
         return i16::MIN;
@@ -158,6 +158,7 @@ fn by_reference(reference: u32, domid: u16, offset: u16) -> GnttabCopyPtr {
         u: u64::from(reference),
         domid,
         offset,
+        ..GnttabCopyPtr::default()
     }
 }
 
@@ -166,6 +167,7 @@ fn by_frame(frame: u64, domid: u16, offset: u16) -> GnttabCopyPtr {
         u: frame,
         domid,
         offset,
+        ..GnttabCopyPtr::default()
     }
 }
 
@@ -753,7 +755,7 @@ fn replaced_entries(data: u64, scratch: u64) {
         host_addr: page(6),
         new_addr: page(7),
         handle,
-        status: 0,
+        ..GnttabUnmapAndReplace::default()
     }];
     let result = grant_table_op(GnttabOp::UnmapAndReplace, &mut request);
     check(
