@@ -42,9 +42,13 @@ pub const MAX_PINS_PER_KIND: u16 = 0x7f;
 /// (Xen's `gnttab_max_frames` default).
 pub const DEFAULT_MAX_GRANT_FRAMES: u32 = 64;
 
-/// Maptrack frames a domain may have unless configured otherwise (Xen's
-/// `gnttab_max_maptrack_frames` default).
-pub const DEFAULT_MAX_MAPTRACK_FRAMES: u32 = 1024;
+/// Maptrack frames a domain may have unless configured otherwise
+/// (`gnttab_max_maptrack_frames`): 16, 4,096 mappings. Xen's default is
+/// 1024 (262,144 mappings), but Xen keeps its maptrack in frames of its own
+/// large heap, while here every domain's maptrack shares the hypervisor's
+/// 8 MiB heap: at some 32 bytes a mapping, Xen's default would let one
+/// guest take all of it.
+pub const DEFAULT_MAX_MAPTRACK_FRAMES: u32 = 16;
 
 /// Maptrack entries in one maptrack frame: Xen's `struct grant_mapping` is
 /// 16 bytes, so a 4 KiB frame holds 256. The maptrack here lives on the
@@ -175,11 +179,22 @@ impl ActiveTable {
     }
 
     /// Makes room for `count` entries (the table grew); never shrinks.
-    pub fn grow_to(&mut self, count: u32) {
+    /// Fails, changing nothing, when the hypervisor's heap has no room:
+    /// a guest's request must never make the hypervisor abort.
+    pub fn grow_to(&mut self, count: u32) -> Result<(), Refusal> {
         let count = count as usize;
         if count > self.entries.len() {
+            self.entries
+                .try_reserve_exact(count - self.entries.len())
+                .map_err(|_| {
+                    refuse(
+                        GrantStatus::GeneralError,
+                        "no hypervisor memory for the active entries",
+                    )
+                })?;
             self.entries.resize(count, ActiveEntry::default());
         }
+        Ok(())
     }
 
     /// The entry of `reference`, if the table has one.
@@ -292,6 +307,12 @@ impl Maptrack {
         self.in_use
     }
 
+    /// One past the highest handle ever given out: every mapping's handle
+    /// is below it.
+    pub fn handle_end(&self) -> GrantHandle {
+        self.slots.len() as GrantHandle
+    }
+
     /// Records `mapping` under the lowest free handle; `GNTST_no_device_space`
     /// when the maptrack is full (as Xen answers).
     fn insert(&mut self, mapping: Mapping) -> Result<GrantHandle, Refusal> {
@@ -306,6 +327,14 @@ impl Maptrack {
                 "the maptrack is full: unmap something first",
             ));
         }
+        // The heap is shared by all domains: running out is a refusal for
+        // this one, never an abort of the hypervisor.
+        self.slots.try_reserve(1).map_err(|_| {
+            refuse(
+                GrantStatus::NoDeviceSpace,
+                "no hypervisor memory for another maptrack entry",
+            )
+        })?;
         self.slots.push(Some(mapping));
         self.in_use += 1;
         Ok((self.slots.len() - 1) as GrantHandle)
@@ -467,7 +496,7 @@ pub fn pin(
             "grant reference beyond the end of the granter's table",
         ));
     }
-    active.grow_to(shared.entry_count());
+    active.grow_to(shared.entry_count())?;
     let entry = active.entries[reference as usize];
     let pinned = entry.is_pinned();
     if pinned && entry.mapper != mapper {
