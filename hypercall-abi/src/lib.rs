@@ -33,7 +33,7 @@
 //!   entries) and the address-space constants.
 //! - One module per hypercall family for its sub-ops and argument structures:
 //!   [`sched`], [`console`], [`version`], [`callback`], [`memory`], [`mmu`],
-//!   [`event_channel`], [`vcpu`], [`sysctl`], [`domctl`].
+//!   [`event_channel`], [`grant_table`], [`vcpu`], [`sysctl`], [`domctl`].
 //! - [`elfnote`]: the ELF notes a PV kernel image carries for its loader.
 //! - [`pv_image`], [`pv_layout`], [`hypercall_page`]: what a domain builder
 //!   needs to start any Xen PV64 kernel: reading the image and its notes,
@@ -53,6 +53,7 @@ pub mod domctl;
 pub mod elfnote;
 pub mod error;
 pub mod event_channel;
+pub mod grant_table;
 pub mod hypercall;
 pub mod hypercall_page;
 pub mod layout;

@@ -15,7 +15,6 @@
 //! boot and console hardware files. Every other module forbids it.
 #![cfg_attr(not(test), no_std)]
 
-#[cfg(feature = "kernel")]
 extern crate alloc;
 
 #[cfg(feature = "kernel")]
@@ -24,6 +23,7 @@ pub mod boot;
 pub mod console;
 pub mod domain;
 pub mod evtchn;
+pub mod grant;
 #[cfg(feature = "kernel")]
 pub mod hypercall;
 pub mod mm;

@@ -8,6 +8,8 @@
 
 use heapless::Vec;
 
+use crate::grant::table::{DEFAULT_MAX_GRANT_FRAMES, DEFAULT_MAX_MAPTRACK_FRAMES};
+
 /// How much the hypervisor prints (Xen's `loglvl=` / `guest_loglvl=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -105,6 +107,13 @@ pub struct CommandLine<'a> {
     pub sched: &'a str,
     /// `maxcpus=N`: the most CPUs to start.
     pub maxcpus: Option<u32>,
+    /// `gnttab_max_frames=N`: the most grant-table frames a domain may
+    /// have (Xen's default 64).
+    pub gnttab_max_frames: u32,
+    /// `gnttab_max_maptrack_frames=N`: the most maptrack frames (of 256
+    /// mappings each) a domain may have (16 here, 1024 in Xen: see
+    /// `grant::table::DEFAULT_MAX_MAPTRACK_FRAMES`).
+    pub gnttab_max_maptrack_frames: u32,
     /// Options that were not understood.
     pub problems: Vec<Problem<'a>, MAX_PROBLEMS>,
     /// How many problems did not fit in `problems`.
@@ -126,6 +135,8 @@ impl Default for CommandLine<'_> {
             serial_console: true,
             sched: "credit",
             maxcpus: None,
+            gnttab_max_frames: DEFAULT_MAX_GRANT_FRAMES,
+            gnttab_max_maptrack_frames: DEFAULT_MAX_MAPTRACK_FRAMES,
             problems: Vec::new(),
             dropped_problems: 0,
         }
@@ -226,6 +237,17 @@ fn apply<'a>(
             }
             line.maxcpus = Some(count);
         }
+        "gnttab_max_frames" | "gnttab_max_maptrack_frames" => {
+            let count: u32 = need(value)?.parse().map_err(|_| "is not a number")?;
+            if count == 0 {
+                return Err("must be at least 1");
+            }
+            if name == "gnttab_max_frames" {
+                line.gnttab_max_frames = count;
+            } else {
+                line.gnttab_max_maptrack_frames = count;
+            }
+        }
         _ => return Err("is not a known option"),
     }
     Ok(())
@@ -242,6 +264,24 @@ mod tests {
         assert_eq!(line.loglvl, LogLevels::at(LogLevel::Info));
         assert_eq!(line.guest_loglvl.always, LogLevel::None);
         assert_eq!(line.guest_loglvl.rate_limited, LogLevel::Info);
+    }
+
+    #[test]
+    fn grant_table_limits_take_xens_option_names() {
+        let line = parse("");
+        assert_eq!(
+            (line.gnttab_max_frames, line.gnttab_max_maptrack_frames),
+            (64, 16)
+        );
+        let line = parse("gnttab_max_frames=4 gnttab_max_maptrack_frames=1");
+        assert_eq!(
+            (line.gnttab_max_frames, line.gnttab_max_maptrack_frames),
+            (4, 1)
+        );
+        assert!(line.problems.is_empty());
+        let line = parse("gnttab_max_frames=0 gnttab_max_maptrack_frames=many");
+        assert_eq!(line.problems.len(), 2);
+        assert_eq!(line.gnttab_max_frames, 64);
     }
 
     #[test]

@@ -66,6 +66,7 @@ fn read_command_line(boot: &boot::BootInfo) -> cmdline::CommandLine<'_> {
     let line = cmdline::parse(options);
     hypercall::set_command_line(options);
     console::configure(line.loglvl, line.guest_loglvl, line.serial_console);
+    crate::grant::configure(line.gnttab_max_frames, line.gnttab_max_maptrack_frames);
     log::info!("booted by {}, command line: \"{options}\"", boot.protocol);
     for problem in &line.problems {
         log::warn!(

@@ -204,6 +204,8 @@ pub struct Domain {
     pub timer_deadline: u64,
     /// The `vm_assist` types it enabled, one bit each (`VMASST_TYPE_*`).
     pub vm_assist: u64,
+    /// Its grant table and its maptrack (`crate::grant`).
+    pub grants: crate::grant::GrantState,
 }
 
 /// A `sched_op poll` in progress: wake when one of `ports` is pending or at
@@ -244,6 +246,7 @@ impl Domain {
             polling: None,
             timer_deadline: 0,
             vm_assist: 0,
+            grants: crate::grant::GrantState::new(),
         }
     }
 
@@ -493,6 +496,9 @@ fn tear_down(mut domain: Domain) -> Vec<u64> {
     crate::sched::remove_domain(id);
     let remote_ends = crate::evtchn::close_all(&mut domain);
     crate::evtchn::release_remote_ends(id, &remote_ends);
+    // Its grant mappings of others' frames go, and the hypervisor stops
+    // writing its grant-table frames.
+    let grant_frames = crate::grant::grant_table_op::tear_down(&mut domain);
     let shared_info = domain.shared_info;
     // A stale translation must not outlive the frames it reaches (mm::tlb).
     tlb::flush_if_stale();
@@ -524,6 +530,7 @@ fn tear_down(mut domain: Domain) -> Vec<u64> {
     }
     let mut frames = domain.frames;
     frames.push(shared_info_mfn);
+    frames.extend(grant_frames);
     frames
 }
 

@@ -169,6 +169,7 @@ fn dispatch(
         Some(Hypercall::MmuUpdate) => return mmu::mmu_update(a0, a1, a2, a3, budget),
         Some(Hypercall::MmuextOp) => return mmu::mmuext_op(a0, a1, a2, a3, budget),
         Some(Hypercall::MemoryOp) => return memory::memory_op(a0, a1, budget),
+        Some(Hypercall::GrantTableOp) => return crate::grant::grant_table_op(a0, a1, a2, budget),
         _ => {}
     }
     let result = match call {

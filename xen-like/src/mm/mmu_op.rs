@@ -466,7 +466,7 @@ pub(crate) fn new_baseptr(domain: &mut Domain, mfn: u64, budget: &mut u64) -> Re
 
 /// Finds the L1 table and index that map `address` in the tree rooted at
 /// `root` (an MFN); `None` when an upper level is missing.
-fn find_l1(root: u64, address: u64) -> Option<(u64, usize)> {
+pub(crate) fn find_l1(root: u64, address: u64) -> Option<(u64, usize)> {
     let mut table = root;
     for level in [4u32, 3, 2] {
         let index = (address >> (12 + 9 * (level - 1))) & 511;

@@ -59,6 +59,8 @@ pub mod frame_table;
 #[cfg(feature = "kernel")]
 pub mod frames;
 #[cfg(feature = "kernel")]
+pub mod grant_frames;
+#[cfg(feature = "kernel")]
 pub mod guest_access;
 #[cfg(feature = "kernel")]
 pub mod heap;
