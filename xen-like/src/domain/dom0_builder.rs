@@ -204,7 +204,7 @@ pub fn build(
         polling: None,
         timer_deadline: 0,
         vm_assist: 0,
-        frames: p2m,
+        frames: p2m.into_iter().collect(),
         max_pages: nr_pages,
         shared_info,
         vcpu: Vcpu::new(saved, true),

@@ -13,7 +13,8 @@ use crate::sched::runstate::Runstate;
 use crate::sync::lock_order::LockLevel;
 use crate::sync::ordered_lock::OrderedMutex;
 use crate::traps::debug_registers::DebugRegisters;
-use alloc::{boxed::Box, collections::BTreeMap, vec::Vec};
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::{boxed::Box, vec::Vec};
 use core::sync::atomic::{AtomicU32, Ordering};
 use hypercall_abi::event_channel::VIRQ_DOM_EXC;
 use hypercall_abi::layout::DOMID_FIRST_RESERVED;
@@ -173,8 +174,10 @@ pub struct Domain {
     /// How many times it was paused and not unpaused (it runs only at 0).
     pub pause_count: u32,
     /// The machine frames of its memory (for a PV guest, in no particular
-    /// order: the guest keeps its own P2M).
-    pub frames: Vec<u64>,
+    /// order: the guest keeps its own P2M). A set, because
+    /// `decrease_reservation` looks frames up by number: a search through
+    /// a list of 10,000 frames cost some 30,000 cycles per frame given back.
+    pub frames: BTreeSet<u64>,
     /// The most pages it may own.
     pub max_pages: u64,
     /// Its shared info page, which it owns but which is not part of its
@@ -513,7 +516,7 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
         privileged: false,
         state: DomainState::Running,
         pause_count: 1,
-        frames: Vec::new(),
+        frames: BTreeSet::new(),
         max_pages,
         shared_info,
         vcpu: Vcpu::new(GuestFrame::new_guest(0, 0), false),
@@ -670,7 +673,7 @@ fn begin_teardown(mut domain: Box<Domain>) -> Teardown {
         crate::mm::descriptor_tables::release(table, memory, &mut vcpu);
         shared_info.release_hold(table, memory)
     });
-    let mut frames = frames;
+    let mut frames: Vec<u64> = frames.into_iter().collect();
     frames.push(shared_info_mfn);
     let roots = [Some(kernel_root).filter(|&root| root != 0), user_root]
         .into_iter()
