@@ -15,6 +15,8 @@
 //! boot and console hardware files. Every other module forbids it.
 #![cfg_attr(not(test), no_std)]
 
+// The pure modules use `Vec` too (the frame table's list of freed
+// frames), on the host and in the kernel alike.
 extern crate alloc;
 
 #[cfg(feature = "kernel")]

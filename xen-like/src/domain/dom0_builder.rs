@@ -112,7 +112,7 @@ pub fn build(
     let mut dom0 = Domain::new(DOM0, nr_pages, shared_info);
     dom0.privileged = true;
     dom0.pause_count = 0;
-    dom0.frames = frames;
+    dom0.frames = frames.into_iter().collect();
     dom0.vcpu = Vcpu::new(saved, true);
     dom0.kernel_root = root_mfn;
     Ok(Box::new(dom0))

@@ -5,7 +5,7 @@ use crate::arch::x86_64::instructions::{rdtsc, FpuState};
 use crate::arch::x86_64::percpu::{this_cpu, NO_DOMAIN};
 use crate::console::rate_limit::{GuestOutput, RateLimit};
 use crate::evtchn::ports::PortTable;
-use crate::mm::frame_table::{Flush, Owner};
+use crate::mm::frame_table::{Owner, Relinquished};
 use crate::mm::shared_page::SharedInfoFrame;
 use crate::mm::shared_page::SharedInfoPage;
 use crate::mm::{frame_table, m2p, tlb};
@@ -13,7 +13,8 @@ use crate::sched::runstate::Runstate;
 use crate::sync::lock_order::LockLevel;
 use crate::sync::ordered_lock::OrderedMutex;
 use crate::traps::debug_registers::DebugRegisters;
-use alloc::{boxed::Box, collections::BTreeMap, vec::Vec};
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::{boxed::Box, vec::Vec};
 use core::sync::atomic::{AtomicU32, Ordering};
 use hypercall_abi::event_channel::VIRQ_DOM_EXC;
 use hypercall_abi::layout::DOMID_FIRST_RESERVED;
@@ -173,8 +174,10 @@ pub struct Domain {
     /// How many times it was paused and not unpaused (it runs only at 0).
     pub pause_count: u32,
     /// The machine frames of its memory (for a PV guest, in no particular
-    /// order: the guest keeps its own P2M).
-    pub frames: Vec<u64>,
+    /// order: the guest keeps its own P2M). A set, because
+    /// `decrease_reservation` looks frames up by number: a search through
+    /// a list of 10,000 frames cost some 30,000 cycles per frame given back.
+    pub frames: BTreeSet<u64>,
     /// The most pages it may own.
     pub max_pages: u64,
     /// Its shared info page, which it owns but which is not part of its
@@ -233,7 +236,7 @@ impl Domain {
             privileged: false,
             state: DomainState::Running,
             pause_count: 1,
-            frames: Vec::new(),
+            frames: BTreeSet::new(),
             max_pages,
             shared_info,
             vcpu: Vcpu::new(GuestFrame::new_guest(0, 0), false),
@@ -273,18 +276,23 @@ impl Domain {
 static DOMAINS: OrderedMutex<BTreeMap<DomainId, Box<Domain>>> =
     OrderedMutex::new(LockLevel::Domains, BTreeMap::new());
 
-/// What is left of a destroyed domain while another domain still
-/// references some of its frames: a zombie (Xen's dying domain). Its
-/// record keeps its ID taken until it owns no frame.
+/// A destroyed domain: its record while destruction tears it down (in
+/// parts, see [`destroy`]) and, after that, while another domain still
+/// references some of its frames (a zombie, Xen's dying domain). The record
+/// keeps its ID taken until it owns no frame.
 #[derive(Debug)]
 pub struct Zombie {
     /// Its ID, not given to any other domain while this record exists.
     pub id: DomainId,
-    /// Every frame it still owns (its shared info page included); empty
-    /// until destruction has torn the domain down.
-    pub frames: Vec<u64>,
-    /// Whether destruction has finished tearing it down (until then its
-    /// frames are not listed yet, and it must not be taken for gone).
+    /// How many of its frames others still reference: each was
+    /// relinquished (`FrameTable::relinquish`) and is freed by the put of
+    /// its last reference, which counts it off here ([`dying_frames_freed`]).
+    pub held: u64,
+    /// Destruction under way: what is left to tear down. `None` once it is
+    /// done (`torn_down`), and for a moment while a CPU works on it.
+    teardown: Option<Box<Teardown>>,
+    /// Whether destruction has finished tearing it down (until then it
+    /// must not be taken for gone, even when it holds nothing yet).
     pub torn_down: bool,
     /// What it was allowed to own, for `getdomaininfo`.
     pub max_pages: u64,
@@ -292,14 +300,149 @@ pub struct Zombie {
     pub cpu_cycles: u64,
 }
 
+impl Zombie {
+    /// The frames it still owns: those others hold, and those destruction
+    /// has not given back yet.
+    pub fn pages(&self) -> u64 {
+        self.held
+            + self
+                .teardown
+                .as_ref()
+                .map_or(0, |teardown| teardown.frames_left())
+    }
+}
+
+/// Where destruction of a domain stands (Xen's `domain_relinquish_resources`,
+/// which also goes in steps and answers `-ERESTART` in between).
+#[derive(Debug)]
+struct Teardown {
+    id: DomainId,
+    /// Every frame the domain owned, its shared info page included.
+    frames: Vec<u64>,
+    /// The base pointers (kernel and user roots) not dropped yet.
+    roots: heapless::Vec<u64, 2>,
+    /// A devalidation that ran out of budget (the domain's own, left by its
+    /// last page-table hypercall, or one of destruction's).
+    deferred: Option<u64>,
+    stage: TeardownStage,
+    /// How many frames this part relinquished (still referenced elsewhere).
+    relinquished: u64,
+    /// The parts so far, the cycles they took and the longest of them.
+    parts: u32,
+    cycles: u64,
+    longest_part: u64,
+}
+
+/// The steps of a teardown, in order; each may stop in the middle when the
+/// budget runs out and goes on from there in the next part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TeardownStage {
+    /// Drop the base pointers.
+    Roots,
+    /// Unpin every pinned table, from frame `next` on.
+    Unpin { next: usize },
+    /// End validations and devalidations left halfway
+    /// (`FrameTable::abandon_partial_preemptible`'s position).
+    Partial { position: usize },
+    /// Give back frames from `next` on: freed, or relinquished if others
+    /// still reference them.
+    Release { next: usize },
+    /// Nothing left.
+    Done,
+}
+
+/// Budget units one frame given back costs (its M2P entry, the frame
+/// table, the allocator): measured with `cargo xtask bench`'s destruction
+/// row, a frame costs about as much as a few page-table entries.
+const UNITS_PER_RELEASED_FRAME: u64 = 4;
+
+impl Teardown {
+    fn frames_left(&self) -> u64 {
+        match self.stage {
+            TeardownStage::Release { next } => (self.frames.len() - next) as u64,
+            TeardownStage::Done => 0,
+            _ => self.frames.len() as u64,
+        }
+    }
+
+    /// Goes on until done (`Ok`) or until the frame table's budget runs out
+    /// (`-ERESTART`, the progress kept here and in the frames).
+    fn run(
+        &mut self,
+        table: &mut frame_table::FrameTable<'static>,
+        memory: &mut frame_table::DirectMapTables,
+    ) -> Result<(), frame_table::Refusal> {
+        let owner = Owner::Domain(self.id);
+        loop {
+            // Any flush is the one before the frames are given back.
+            let _flushed_later = table.finish_deferred(memory, &mut self.deferred)?;
+            match self.stage {
+                TeardownStage::Roots => match self.roots.pop() {
+                    // The domain runs nowhere: no TLB holds its mappings.
+                    Some(root) => {
+                        let _ =
+                            table.put_page_and_type_preemptible(memory, root, &mut self.deferred);
+                    }
+                    None => self.stage = TeardownStage::Unpin { next: 0 },
+                },
+                TeardownStage::Unpin { next } => {
+                    let Some(&mfn) = self.frames.get(next) else {
+                        self.stage = TeardownStage::Partial { position: 0 };
+                        continue;
+                    };
+                    table.spend(1)?;
+                    if table.info(mfn).is_some_and(|info| info.pinned) {
+                        match table.unpin_preemptible(memory, mfn, self.id, &mut self.deferred) {
+                            Err(refusal) if refusal == frame_table::PREEMPTED => {
+                                return Err(refusal)
+                            }
+                            _ => {}
+                        }
+                    }
+                    self.stage = TeardownStage::Unpin { next: next + 1 };
+                }
+                TeardownStage::Partial { mut position } => {
+                    let ended =
+                        table.abandon_partial_preemptible(memory, &self.frames, &mut position);
+                    self.stage = TeardownStage::Partial { position };
+                    ended?;
+                    // Mappings of these frames were removed: none may
+                    // survive in a TLB once they are free (mm::tlb).
+                    tlb::flush_all();
+                    self.stage = TeardownStage::Release { next: 0 };
+                }
+                TeardownStage::Release { next } => {
+                    let Some(&mfn) = self.frames.get(next) else {
+                        self.stage = TeardownStage::Done;
+                        continue;
+                    };
+                    table.spend(UNITS_PER_RELEASED_FRAME)?;
+                    m2p::set(mfn, m2p::INVALID_ENTRY);
+                    match table.relinquish(mfn, owner) {
+                        Ok(Relinquished::Now) => crate::mm::frames::free(mfn),
+                        Ok(Relinquished::Later) => self.relinquished += 1,
+                        Err(refusal) => log::error!(
+                            "dying domain {}: frame {mfn:#x} cannot be given up ({}): a hypervisor bug; forgetting it",
+                            self.id,
+                            refusal.reason
+                        ),
+                    }
+                    self.stage = TeardownStage::Release { next: next + 1 };
+                }
+                TeardownStage::Done => return Ok(()),
+            }
+        }
+    }
+}
+
 /// The dying half of the domain table, by ID. Lock order: `DOMAINS`
 /// first, when both are needed.
 static ZOMBIES: OrderedMutex<BTreeMap<DomainId, Zombie>> =
     OrderedMutex::new(LockLevel::Zombies, BTreeMap::new());
 
-/// How many zombies exist: lets [`release_dying_frames`] return at once in
-/// the common case, on the page-table hypercalls' fast path.
-static ZOMBIE_COUNT: AtomicU32 = AtomicU32::new(0);
+/// Zombies that went (their last frame was freed) since Dom0 was last told
+/// (see [`announce_gone_zombies`]).
+static ZOMBIES_GONE: AtomicU32 = AtomicU32::new(0);
 
 /// Adds a newly built domain.
 pub fn insert(domain: Box<Domain>) {
@@ -406,7 +549,8 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
     if let Err(error) = crate::sched::add_domain(id) {
         // A domain the scheduler cannot take would exist but never run.
         log::warn!("cannot create domain {id}: {}", error.description());
-        let _ = destroy(id);
+        let mut unlimited = frame_table::UNLIMITED_WORK;
+        let _ = destroy(id, &mut unlimited);
         return Err(error.errno());
     }
     log::info!("created domain {id} (up to {} MiB)", max_pages >> 8);
@@ -421,17 +565,75 @@ pub fn initialise_shared_info(page: &SharedInfoPage) {
     crate::time::publish_vcpu_time(page);
 }
 
-/// Destroys domain `id` (never Dom0) and gives back its memory. Frames that
-/// another domain still references (a foreign mapping that was not undone)
-/// cannot be freed yet: the domain then stays a zombie until they are (see
-/// the module comment). Destroying a zombie again is not an error: it looks
-/// once more for frames that can go.
-pub fn destroy(id: DomainId) -> Result<(), XenError> {
+/// Destroys domain `id` (never Dom0) and gives back its memory, within
+/// `budget` (see `sched::continuation`): `-ERESTART` when the budget ran
+/// out, and the same call made again goes on where this one stopped (the
+/// `destroydomain` domctl becomes a continuation, as Xen's does).
+///
+/// The first call takes the domain out of the table of live domains: from
+/// then on nothing can run it, send it an event or give it memory, and its
+/// record in the dying half of the table keeps its ID taken (`getdomaininfo`
+/// shows it dying, `d`). The calls then tear it down in parts: base
+/// pointers, pins, tables left halfway, and finally its frames. Frames that
+/// another domain still references (a foreign mapping not undone) are
+/// relinquished: the domain stays a zombie until the last of them is freed
+/// by the put of its last reference ([`dying_frames_freed`]). Destroying a
+/// zombie again is not an error.
+pub fn destroy(id: DomainId, budget: &mut u64) -> Result<(), XenError> {
     if id == 0 {
         return Err(XenError::EINVAL);
     }
-    // From this moment no lookup finds the domain, and its zombie record
-    // keeps its ID taken until its last frame is released.
+    let Some(mut teardown) = take_teardown(id)? else {
+        // Torn down already: a zombie waiting for its last frames.
+        return Ok(());
+    };
+    let started = rdtsc();
+    let progress = frame_table::with_budget(budget, |table, memory| teardown.run(table, memory));
+    let took = rdtsc().saturating_sub(started);
+    teardown.parts += 1;
+    teardown.cycles += took;
+    teardown.longest_part = teardown.longest_part.max(took);
+    let relinquished = core::mem::take(&mut teardown.relinquished);
+    let mut zombies = ZOMBIES.lock();
+    let Some(zombie) = zombies.get_mut(&id) else {
+        log::error!("domain {id}'s record went while it was being torn down: a hypervisor bug");
+        return Err(XenError::ESRCH);
+    };
+    zombie.held += relinquished;
+    if progress.is_err() {
+        zombie.teardown = Some(teardown);
+        return Err(XenError::ERESTART);
+    }
+    zombie.torn_down = true;
+    let held = zombie.held;
+    let freed = teardown.frames.len() as u64 - held;
+    if held == 0 {
+        zombies.remove(&id);
+    }
+    drop(zombies);
+    log::info!(
+        "domain {id} destroyed; {} KiB freed in {} cycles, in {} part(s), the longest {} cycles",
+        freed * 4,
+        teardown.cycles,
+        teardown.parts,
+        teardown.longest_part
+    );
+    if held == 0 {
+        crate::evtchn::send_virq(0, VIRQ_DOM_EXC);
+    } else {
+        log::warn!(
+            "domain {id} is dying: {held} of its frames are still referenced by another domain \
+             (a mapping not undone); it keeps its ID until they are released"
+        );
+    }
+    Ok(())
+}
+
+/// Destruction's state for `id`: begun now if the domain is live (it
+/// leaves the live table for the dying one, and what destruction takes at
+/// once is taken), taken from its record if it is under way, `None` if it
+/// is torn down already.
+fn take_teardown(id: DomainId) -> Result<Option<Box<Teardown>>, XenError> {
     let domain = {
         let mut domains = DOMAINS.lock();
         let mut zombies = ZOMBIES.lock();
@@ -441,56 +643,34 @@ pub fn destroy(id: DomainId) -> Result<(), XenError> {
                     id,
                     Zombie {
                         id,
-                        frames: Vec::new(),
+                        held: 0,
+                        teardown: None,
                         torn_down: false,
                         max_pages: domain.max_pages,
                         cpu_cycles: cpu_cycles(&domain),
                     },
                 );
-                ZOMBIE_COUNT.fetch_add(1, Ordering::Relaxed);
-                Some(domain)
+                domain
             }
-            None if zombies.contains_key(&id) => None,
-            None => return Err(XenError::ESRCH),
+            None => {
+                let zombie = zombies.get_mut(&id).ok_or(XenError::ESRCH)?;
+                if zombie.torn_down {
+                    return Ok(None);
+                }
+                // Under way on another CPU if the record holds nothing: let
+                // the caller come back.
+                return zombie.teardown.take().map(Some).ok_or(XenError::ERESTART);
+            }
         }
     };
-    let first_time = domain.is_some();
-    // How long destruction holds the CPU (not preemptible yet; see
-    // docs/continuations.md): said in the log line.
-    let started = rdtsc();
-    if let Some(domain) = domain {
-        let frames = tear_down(*domain);
-        if let Some(zombie) = ZOMBIES.lock().get_mut(&id) {
-            zombie.frames = frames;
-            zombie.torn_down = true;
-        }
-    }
-    let owned = with_zombie(id, |zombie| zombie.frames.len() as u64).unwrap_or(0);
-    for gone in release_frames_of_zombies() {
-        if gone == id && first_time {
-            log::info!(
-                "domain {id} destroyed; {} KiB freed in {} cycles",
-                owned * 4,
-                rdtsc().saturating_sub(started)
-            );
-        } else {
-            log_zombie_gone(gone);
-        }
-    }
-    if let Some(held) = with_zombie(id, |zombie| zombie.frames.len()) {
-        log::warn!(
-            "domain {id} is dying: {held} of its frames are still referenced by another domain \
-             (a mapping not undone); it keeps its ID until they are released"
-        );
-    }
-    Ok(())
+    Ok(Some(Box::new(begin_teardown(domain))))
 }
 
-/// What destruction takes from a domain at once: its place in the
-/// scheduler, its event channels, its page tables, the hypervisor's hold on
-/// its shared info page, its M2P entries. Returns every frame it still
-/// owns, for [`release_dying_frames`].
-fn tear_down(mut domain: Domain) -> Vec<u64> {
+/// What destruction takes from a domain at once, a bounded amount of work:
+/// its place in the scheduler, its event channels, its GDT frames and the
+/// hypervisor's hold on its shared info page. The rest is left to
+/// [`Teardown::run`].
+fn begin_teardown(mut domain: Box<Domain>) -> Teardown {
     let id = domain.id;
     crate::console::last_word(&mut domain);
     crate::sched::remove_domain(id);
@@ -499,39 +679,38 @@ fn tear_down(mut domain: Domain) -> Vec<u64> {
     // Its grant mappings of others' frames go, and the hypervisor stops
     // writing its grant-table frames.
     let grant_frames = crate::grant::grant_table_op::tear_down(&mut domain);
-    let shared_info = domain.shared_info;
     // A stale translation must not outlive the frames it reaches (mm::tlb).
     tlb::flush_if_stale();
+    let Domain {
+        frames,
+        kernel_root,
+        user_root,
+        shared_info,
+        mut vcpu,
+        ..
+    } = *domain;
     let shared_info_mfn = frame_table::with(|table, memory| {
-        // Drop the base pointers and every pin: page tables then lose their
-        // type counts, and devalidation drops the references they held.
-        for root in [
-            Some(domain.kernel_root).filter(|&root| root != 0),
-            domain.user_root,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let _: Flush = table.put_page_type(memory, root);
-            table.put_page(root);
-        }
-        for &mfn in &domain.frames {
-            if table.info(mfn).is_some_and(|info| info.pinned) {
-                let _ = table.unpin(memory, mfn, id);
-            }
-        }
-        crate::mm::descriptor_tables::release(table, memory, &mut domain.vcpu);
-        // Validations and devalidations that preemption left halfway.
-        table.abandon_partial(memory, &domain.frames);
+        crate::mm::descriptor_tables::release(table, memory, &mut vcpu);
         shared_info.release_hold(table, memory)
     });
-    for &mfn in &domain.frames {
-        m2p::set(mfn, m2p::INVALID_ENTRY);
-    }
-    let mut frames = domain.frames;
+    let mut frames: Vec<u64> = frames.into_iter().collect();
     frames.push(shared_info_mfn);
     frames.extend(grant_frames);
-    frames
+    let roots = [Some(kernel_root).filter(|&root| root != 0), user_root]
+        .into_iter()
+        .flatten()
+        .collect();
+    Teardown {
+        id,
+        frames,
+        roots,
+        deferred: vcpu.deferred_devalidation,
+        stage: TeardownStage::Roots,
+        relinquished: 0,
+        parts: 0,
+        cycles: 0,
+        longest_part: 0,
+    }
 }
 
 /// Looks at zombie `id`, if there is one: for the toolstack's questions.
@@ -546,66 +725,43 @@ pub fn for_each_zombie(mut action: impl FnMut(&Zombie)) {
     }
 }
 
-/// Frees every frame of a zombie that nothing references any more, and
-/// removes each zombie left with no frame (its ID is free from then on).
-/// Called wherever a reference to another domain's frame may have gone:
-/// after the page-table hypercalls (and on every destroy). Costs one
-/// atomic load while there is no zombie.
-pub fn release_dying_frames() {
-    for id in release_frames_of_zombies() {
-        log_zombie_gone(id);
+/// The frame table freed these relinquished frames of dying domains: the
+/// put of their last reference just happened (`mm::frame_table::with` calls
+/// this once it has let go of the table). Each goes back to the allocator
+/// and off its zombie's count; a torn-down zombie left with no frame goes,
+/// and its ID is free from this moment. Dom0 hears of it at the end of the
+/// hypercall ([`announce_gone_zombies`]): the caller may hold the domain
+/// table, which sending an event takes. Work: one step per frame freed,
+/// which the put that freed it paid for.
+pub fn dying_frames_freed(freed: Vec<(DomainId, u64)>) {
+    // The mapping just removed may live on in a TLB: no frame may be freed
+    // while a stale translation still reaches it (mm::tlb).
+    tlb::flush_all();
+    let mut zombies = ZOMBIES.lock();
+    for (id, mfn) in freed {
+        crate::mm::frames::free(mfn);
+        let Some(zombie) = zombies.get_mut(&id) else {
+            log::error!("frame {mfn:#x} of domain {id} was freed, but the domain has no record: a hypervisor bug");
+            continue;
+        };
+        zombie.held = zombie.held.saturating_sub(1);
+        if zombie.torn_down && zombie.held == 0 {
+            zombies.remove(&id);
+            ZOMBIES_GONE.fetch_add(1, Ordering::Relaxed);
+            log::info!(
+                "domain {id} (dying) is gone: its last frames were released and ID {id} is free"
+            );
+        }
     }
 }
 
-fn log_zombie_gone(id: DomainId) {
-    log::info!("domain {id} (dying) is gone: its last frames were released and ID {id} is free");
-}
-
-/// The work of [`release_dying_frames`]; returns the zombies that went.
-/// Dom0 hears of each through `VIRQ_DOM_EXC`, as in Xen.
-fn release_frames_of_zombies() -> Vec<DomainId> {
-    if ZOMBIE_COUNT.load(Ordering::Relaxed) == 0 {
-        return Vec::new();
-    }
-    // The mapping just removed may live on in the TLB: no frame may be
-    // freed while a stale translation still reaches it (mm::tlb).
-    tlb::flush_if_stale();
-    let mut gone: Vec<DomainId> = Vec::new();
-    {
-        let mut zombies = ZOMBIES.lock();
-        for zombie in zombies.values_mut().filter(|zombie| zombie.torn_down) {
-            let id = zombie.id;
-            let owner = Owner::Domain(id);
-            frame_table::with(|table, _| {
-                zombie.frames.retain(|&mfn| match table.release(mfn, owner) {
-                    Ok(()) => {
-                        crate::mm::frames::free(mfn);
-                        false
-                    }
-                    // Still mapped or referenced: the zombie keeps it.
-                    Err(refusal) if refusal.error == XenError::EBUSY => true,
-                    Err(refusal) => {
-                        log::error!(
-                            "dying domain {id}: frame {mfn:#x} cannot be released ({}): a hypervisor bug; forgetting it",
-                            refusal.reason
-                        );
-                        false
-                    }
-                })
-            });
-            if zombie.frames.is_empty() {
-                gone.push(id);
-            }
-        }
-        for id in &gone {
-            zombies.remove(id);
-        }
-    }
-    for _ in &gone {
-        ZOMBIE_COUNT.fetch_sub(1, Ordering::Relaxed);
+/// Tells Dom0 (`VIRQ_DOM_EXC`, as in Xen) that zombies went since it was
+/// last told. Called at the end of the hypercalls that can drop the last
+/// reference to a frame, holding no lock; one atomic load when none went.
+pub fn announce_gone_zombies() {
+    if ZOMBIES_GONE.swap(0, Ordering::Relaxed) > 0 {
         crate::evtchn::send_virq(0, VIRQ_DOM_EXC);
     }
-    gone
 }
 
 /// The current domain did something fatal: mark it crashed and say why.

@@ -11,6 +11,7 @@ use crate::domain::{self, Domain, DomainState, Zombie};
 use crate::domain::{caller, require_privileged};
 use crate::mm::pagewalk::is_canonical;
 use crate::mm::{frame_table, frames, guest_access, tlb};
+use crate::sched::continuation::Outcome;
 use crate::sched::credit::Params;
 use hypercall_abi::domctl::{Domctl, DomctlOp, SCHEDULER_GET, SCHEDULER_PUT};
 use hypercall_abi::sched::ShutdownReason;
@@ -35,8 +36,19 @@ fn check_max_pages(operation: &str, pages: u64) -> Result<(), XenError> {
     })
 }
 
-/// `domctl(op)`: read the request, perform it, write the answer back.
-pub fn domctl(address: u64) -> Result<u64, XenError> {
+/// `domctl(op)`, with the work `budget` left to this hypercall: only
+/// `destroydomain` uses it, and when it runs out the domctl becomes a
+/// continuation (the same call, made again, goes on with the destruction;
+/// Xen's `-ERESTART` from `domain_kill`).
+pub fn domctl(address: u64, budget: &mut u64) -> Outcome {
+    match perform(address, budget) {
+        Err(XenError::ERESTART) => Outcome::Continue(heapless::Vec::from_iter([address])),
+        result => Outcome::Done(result),
+    }
+}
+
+/// Reads the request, performs it, writes the answer back.
+fn perform(address: u64, budget: &mut u64) -> Result<u64, XenError> {
     require_privileged()?;
     // Read writable: a domain created for a request whose answer cannot
     // be written back would be a domain nobody knows about.
@@ -55,7 +67,7 @@ pub fn domctl(address: u64) -> Result<u64, XenError> {
             if target == caller() {
                 return Err(XenError::EINVAL);
             }
-            domain::destroy(target)?;
+            domain::destroy(target, budget)?;
         }
         DomctlOp::PauseDomain => {
             if target == caller() {
@@ -215,7 +227,7 @@ pub fn describe_zombie(zombie: &Zombie) -> DomainInfo {
     DomainInfo {
         domid: zombie.id,
         flags: DOMINF_DYING,
-        tot_pages: zombie.frames.len() as u64,
+        tot_pages: zombie.pages(),
         max_pages: zombie.max_pages,
         cpu_time: crate::time::cycles_to_ns(zombie.cpu_cycles),
         nr_online_vcpus: 1,

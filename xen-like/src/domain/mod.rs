@@ -38,12 +38,17 @@
 //!
 //! A zombie is not a [`Domain`]: no lookup that could act on a domain
 //! ([`with`], [`for_each`], ...) can find it, so nothing can run it, send
-//! it an event, write its shared info page or give it memory. Only the
-//! toolstack's questions (`getdomaininfo`, `xl list`) and a repeated
-//! destroy see it. Its frames are released by [`release_dying_frames`],
-//! which the page-table hypercalls call once they may have dropped a
-//! mapping; when the last frame goes, the record goes and the ID is free.
-//!
+//! it an event, write its shared info page or give it memory; the
+//! operations that name it answer `-ESRCH`, as for a domain that does not
+//! exist. Only the toolstack's questions (`getdomaininfo`, `xl list`) and a
+//! repeated destroy see it. Destruction itself goes in parts of bounded
+//! work ([`destroy`] answers `-ERESTART` and the `destroydomain` domctl
+//! becomes a continuation): the domain is a dying record from the first
+//! part on, so its ID cannot be reused halfway. A frame still referenced
+//! at the end is *relinquished*: the put of its last reference frees it
+//! on the spot ([`dying_frames_freed`]), and the record goes with the last
+//! such frame; nothing looks for them later.
+
 //! # The lock order
 //!
 //! The hypervisor's global locks are taken from the outside in, never the
@@ -55,8 +60,10 @@
 //!    changes the frame table (`setvcpucontext` pins the new tables,
 //!    `memory_op` takes and gives back frames).
 //! 3. `domain::ZOMBIES` (below): `xl list` and destruction look at both
-//!    halves of the domain table, live first; a zombie's frames go back to
-//!    the frame table while the zombie is held.
+//!    halves of the domain table, live first; a freed frame of a zombie is
+//!    counted off it (and given to the allocator) while it is held, after
+//!    the frame table is let go: nothing calls the frame table while
+//!    holding `ZOMBIES`, since the frame table's glue may take it.
 //! 4. `mm::frame_table::TABLE`: destroying a domain gives its frames to
 //!    the allocator while the table is held.
 //! 5. `mm::frames::FRAMES`: only logs under it.

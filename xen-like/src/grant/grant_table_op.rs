@@ -407,7 +407,7 @@ fn map_grant_ref(caller: DomainId, request: &GnttabMapGrantRef) -> Result<(u32, 
             if flush == Flush::Needed {
                 // The entry replaced another mapping.
                 tlb::note_stale();
-                domain::release_dying_frames();
+                domain::announce_gone_zombies();
             }
             Ok((handle, frame))
         }
@@ -480,7 +480,7 @@ fn unmap_grant_ref(caller: DomainId, request: &GnttabUnmapGrantRef) -> Result<()
         with_mapper_and_granter(caller, mapping.granter, |maptrack, granting, references| {
             table::unmap(maptrack, handle, kinds, granting, references)
         });
-    domain::release_dying_frames();
+    domain::announce_gone_zombies();
     match unmapped {
         Some(result) => result.map(|_| ()),
         None => Err(refuse(GrantStatus::BadDomain, "the caller is gone")),
@@ -598,7 +598,7 @@ fn unmap_and_replace(caller: DomainId, request: &GnttabUnmapAndReplace) -> Resul
         with_mapper_and_granter(caller, mapping.granter, |maptrack, granting, references| {
             table::unmap(maptrack, handle, Kinds::HOST, granting, references)
         });
-    domain::release_dying_frames();
+    domain::announce_gone_zombies();
     match unmapped {
         Some(result) => result.map(|_| ()),
         None => Err(refuse(GrantStatus::BadDomain, "the caller is gone")),

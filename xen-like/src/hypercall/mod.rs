@@ -170,6 +170,7 @@ fn dispatch(
         Some(Hypercall::MmuextOp) => return mmu::mmuext_op(a0, a1, a2, a3, budget),
         Some(Hypercall::MemoryOp) => return memory::memory_op(a0, a1, budget),
         Some(Hypercall::GrantTableOp) => return crate::grant::grant_table_op(a0, a1, a2, budget),
+        Some(Hypercall::Domctl) => return domctl::domctl(a0, budget),
         _ => {}
     }
     let result = match call {
@@ -197,7 +198,6 @@ fn dispatch(
         }
         Some(Hypercall::Sysctl) => sysctl::sysctl(a0),
         Some(Hypercall::UpdateVaMapping) => mmu::update_va_mapping(a0, a1, a2),
-        Some(Hypercall::Domctl) => domctl::domctl(a0),
         Some(Hypercall::EventChannelOp) => crate::evtchn::event_channel_op(a0, a1),
         Some(Hypercall::VcpuOp) => vcpu::vcpu_op(a0, a1, a2),
         Some(Hypercall::VmAssist) => on_current(|domain| vcpu::vm_assist(domain, a0, a1)),

@@ -175,14 +175,14 @@ fn decrease(
         budget,
         |index| {
             let mfn: u64 = guest_access::read_from_guest(request.extent_start + index * 8)?;
-            let Some(position) = domain.frames.iter().position(|&owned| owned == mfn) else {
+            if !domain.frames.contains(&mfn) {
                 guest_log!(
                     domain,
                     Debug,
                     "decrease_reservation of frame {mfn:#x}, not part of its memory"
                 );
                 return Ok(false);
-            };
+            }
             if let Err(refusal) = frame_table::release(mfn, Owner::Domain(domain.id)) {
                 guest_log!(
                     domain,
@@ -192,7 +192,7 @@ fn decrease(
                 );
                 return Ok(false);
             }
-            domain.frames.swap_remove(position);
+            domain.frames.remove(&mfn);
             m2p::set(mfn, m2p::INVALID_ENTRY);
             Ok(true)
         },
@@ -253,7 +253,7 @@ fn increase(
                 }
             }
             m2p::set(mfn, pfn);
-            domain.frames.push(mfn);
+            domain.frames.insert(mfn);
             Ok(true)
         },
     )

@@ -134,9 +134,9 @@ fn run_batch(
             return Outcome::Done(Err(error));
         }
     }
-    // The batch may have removed the last mapping of a dying domain's
-    // frame (an update, an unpin, a new base).
-    domain::release_dying_frames();
+    // The batch may have freed the last frame of a dying domain (an
+    // update, an unpin, a new base): Dom0 hears of it now.
+    domain::announce_gone_zombies();
     match stopped_at {
         Some(index) => Outcome::Continue(heapless::Vec::from_iter([
             first + index * size,
@@ -508,8 +508,8 @@ pub fn update_va_mapping(address: u64, value: u64, flags: u64) -> Result<u64, Xe
         // The same L1 entry may be reachable through other addresses (an L1
         // linked from two L2 entries): their translations may be stale too.
         tlb::note_stale();
-        // It may have been the last mapping of a dying domain's frame.
-        domain::release_dying_frames();
+        // It may have freed the last frame of a dying domain.
+        domain::announce_gone_zombies();
     }
     Ok(0)
 }

@@ -19,7 +19,8 @@
 //!    the new domain's tables, `memory_op` takes and gives frames).
 //! 3. `Zombies` (`domain::ZOMBIES`): the dying half of the domain table,
 //!    read after the live half (`getdomaininfo`, destruction); a zombie's
-//!    frames are released to the frame table while it is held.
+//!    freed frames go to the allocator while it is held (after the frame
+//!    table is let go, whose glue takes it).
 //! 4. `FrameTable` (`mm::frame_table::TABLE`): destroying a domain releases
 //!    its frames to the allocator while the table is held.
 //! 5. `FrameAllocator` (`mm::frames::FRAMES`): takes no other lock but the

@@ -195,8 +195,8 @@ pub fn handle(frame: &mut GuestFrame) -> Outcome {
     .unwrap_or(Outcome::Reflect);
     if released_a_base {
         // The old root may have been the last table mapping a dying
-        // domain's frame (as after `MMUEXT_NEW_BASEPTR`).
-        domain::release_dying_frames();
+        // domain's frame (as after `MMUEXT_NEW_BASEPTR`), which freed it.
+        domain::announce_gone_zombies();
     }
     outcome
 }

@@ -61,10 +61,20 @@ pub fn init(frame_count: u64) {
 }
 
 /// Runs `action` on the frame table with direct-map access to page tables.
+/// If it dropped the last reference to frames a dying domain gave up,
+/// they are handed to `domain::dying_frames_freed` once the table is let
+/// go (which takes the dying domains' lock, taken before this one).
 pub fn with<R>(action: impl FnOnce(&mut FrameTable<'static>, &mut DirectMapTables) -> R) -> R {
-    let mut guard = TABLE.lock();
-    let table = guard.as_mut().expect("the frame table is set up at boot");
-    action(table, &mut DirectMapTables)
+    let (result, freed) = {
+        let mut guard = TABLE.lock();
+        let table = guard.as_mut().expect("the frame table is set up at boot");
+        let result = action(table, &mut DirectMapTables);
+        (result, table.take_freed())
+    };
+    if !freed.is_empty() {
+        crate::domain::dying_frames_freed(freed);
+    }
+    result
 }
 
 /// Runs `action` on the frame table with `budget` units of work (see

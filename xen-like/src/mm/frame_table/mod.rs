@@ -115,6 +115,16 @@
 //! path that makes a frame's owner `Domain(N)` (`assign`) starts from a
 //! live record N, and a record goes only when it owns no frame.
 //!
+//! A dying domain's frame is not looked for later: destruction
+//! *relinquishes* each frame it cannot release at once
+//! ([`FrameTable::relinquish`]), giving up the allocation reference and
+//! marking the frame `relinquished`. The frame then lives exactly as long
+//! as the references others hold, and the [`FrameTable::put_page`] that
+//! drops the last one frees it on the spot and reports it
+//! ([`FrameTable::take_freed`]), so that the hypervisor returns it to the
+//! allocator and counts it off its zombie (Xen's `put_page` freeing a page
+//! whose `PGC_allocated` is clear).
+//!
 //! # Validation
 //!
 //! Taking a page-table type on a frame whose type count is zero validates
@@ -216,6 +226,7 @@ mod global;
 #[cfg(feature = "kernel")]
 pub use global::*;
 
+use alloc::vec::Vec;
 use hypercall_abi::XenError;
 
 use crate::mm::descriptor::{check_descriptor, BadDescriptor, DESCRIPTORS_PER_PAGE};
@@ -346,6 +357,11 @@ pub struct FrameInfo {
     /// stopped by preemption, or running further up the call chain (Xen's
     /// `PGT_partial`). See "Preemption" above.
     pub partial: Partial,
+    /// Whether its owner gave it up while others still referenced it
+    /// (its domain is being destroyed): the allocation reference is gone,
+    /// and the last [`FrameTable::put_page`] frees the frame (Xen's
+    /// cleared `PGC_allocated`). See "Owners" above.
+    pub relinquished: bool,
 }
 
 /// How far a validation or devalidation of a page table has got.
@@ -385,6 +401,7 @@ impl FrameInfo {
         validated: false,
         hypervisor_writes: false,
         partial: Partial::None,
+        relinquished: false,
     };
 }
 
@@ -417,6 +434,16 @@ impl Flush {
             Flush::None
         }
     }
+}
+
+/// What became of a frame its dying owner gave up
+/// ([`FrameTable::relinquish`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relinquished {
+    /// Nothing else referred to it: it is free, for the allocator.
+    Now,
+    /// Still referenced: the last reference frees it.
+    Later,
 }
 
 /// Why an operation was refused: a Xen error code for the guest, and a
@@ -682,6 +709,9 @@ pub struct FrameTable<'a> {
     /// Work left before a preemptible operation must stop (see
     /// "Preemption"); [`UNLIMITED_WORK`] outside hypercalls.
     budget: u64,
+    /// Relinquished frames whose last reference went, not yet handed back
+    /// (see [`FrameTable::take_freed`]).
+    freed: Vec<(DomainId, Mfn)>,
 }
 
 impl<'a> FrameTable<'a> {
@@ -692,6 +722,7 @@ impl<'a> FrameTable<'a> {
             frames,
             hypervisor_slots,
             budget: UNLIMITED_WORK,
+            freed: Vec::new(),
         }
     }
 
@@ -777,6 +808,12 @@ impl<'a> FrameTable<'a> {
                 "releases a frame the caller does not own",
             ));
         }
+        if frame.relinquished {
+            return Err(refuse(
+                XenError::EINVAL,
+                "frame was already given up by its dying owner",
+            ));
+        }
         if frame.type_count > 0 {
             return Err(refuse(
                 XenError::EBUSY,
@@ -819,7 +856,61 @@ impl<'a> FrameTable<'a> {
         if let Some(frame) = frame {
             debug_assert!(frame.ref_count > 0, "put_page without a reference");
             frame.ref_count = frame.ref_count.saturating_sub(1);
+            if frame.ref_count == 0 && frame.relinquished {
+                // The last reference to a dying domain's frame: it is free
+                // now (a reference count of 0 leaves no type reference).
+                if let Owner::Domain(owner) = frame.owner {
+                    *frame = FrameInfo::FREE;
+                    self.freed.push((owner, mfn));
+                }
+            }
         }
+    }
+
+    /// The owner, a dying domain, gives `mfn` up (domain destruction). A
+    /// frame nothing else refers to is released at once
+    /// ([`Relinquished::Now`]: the caller returns it to the allocator, as
+    /// after [`FrameTable::release`]). One still mapped, typed or
+    /// referenced loses its allocation reference and is marked
+    /// `relinquished` ([`Relinquished::Later`]): the [`FrameTable::put_page`]
+    /// that drops its last reference frees it and lists it for
+    /// [`FrameTable::take_freed`]. Refused for a frame `owner` does not own,
+    /// and for a page table still being validated or devalidated, which
+    /// destruction ends first ([`FrameTable::abandon_partial_preemptible`]).
+    pub fn relinquish(&mut self, mfn: Mfn, owner: Owner) -> Result<Relinquished, Refusal> {
+        match self.release(mfn, owner) {
+            Ok(()) => return Ok(Relinquished::Now),
+            Err(refusal) if refusal.error != XenError::EBUSY => return Err(refusal),
+            Err(_) => {}
+        }
+        let frame = self.frame_mut(mfn).ok_or(refuse(
+            XenError::EINVAL,
+            "frame number is beyond the end of machine memory",
+        ))?;
+        if frame.partial != Partial::None {
+            return Err(refuse(
+                XenError::EBUSY,
+                "frame is a page table being validated or devalidated",
+            ));
+        }
+        if frame.ref_count < 2 {
+            // Typed with no reference beside the allocation's: every type
+            // reference comes with a general one, so this cannot be.
+            return Err(refuse(
+                XenError::EBUSY,
+                "frame is typed but holds no reference besides its allocation",
+            ));
+        }
+        frame.ref_count -= 1;
+        frame.relinquished = true;
+        Ok(Relinquished::Later)
+    }
+
+    /// The relinquished frames freed by their last [`FrameTable::put_page`]
+    /// since the last call, with the domain each belonged to: the caller
+    /// returns them to the allocator and counts them off their zombies.
+    pub fn take_freed(&mut self) -> Vec<(DomainId, Mfn)> {
+        core::mem::take(&mut self.freed)
     }
 
     /// How much work (entries of page tables checked or released, and
@@ -833,6 +924,18 @@ impl<'a> FrameTable<'a> {
     /// caller that must finish whatever it starts.
     pub fn set_work_budget(&mut self, work: u64) {
         self.budget = work;
+    }
+
+    /// Spends `units` of work on a step of the caller's own (domain
+    /// destruction's walk over its frames): `-ERESTART` ([`PREEMPTED`]) when
+    /// none is left. A step begun with some budget left always runs, as an
+    /// operation does.
+    pub fn spend(&mut self, units: u64) -> Result<(), Refusal> {
+        if self.budget == 0 {
+            return Err(PREEMPTED);
+        }
+        self.budget = self.budget.saturating_sub(units);
+        Ok(())
     }
 
     /// Spends one unit of work; `false` when none is left.
@@ -1316,27 +1419,48 @@ impl<'a> FrameTable<'a> {
     /// Ends every validation and devalidation left halfway among `frames`
     /// (domain destruction), without a budget: half-validated tables give
     /// back what their checked entries took, half-devalidated ones finish.
-    /// Higher levels go first, so that a table being devalidated finishes
-    /// the lower table its last entry is waiting for.
     pub fn abandon_partial(&mut self, memory: &mut impl TableMemory, frames: &[Mfn]) {
-        self.unbounded(|table| {
-            for level in (1..=4).rev() {
-                for &mfn in frames {
-                    let Some(frame) = table.info(mfn) else {
-                        continue;
-                    };
-                    if frame.page_type.table_level() != Some(level) {
-                        continue;
-                    }
+        let mut position = 0;
+        let _always_finishes = self
+            .unbounded(|table| table.abandon_partial_preemptible(memory, frames, &mut position));
+    }
+
+    /// The preemptible form of [`FrameTable::abandon_partial`]: one unit of
+    /// work per frame looked at, plus the entries given back; `-ERESTART`
+    /// ([`PREEMPTED`]) when the budget runs out, with `position` (0 at the
+    /// start) saying where to go on. Higher levels go first, so that a
+    /// table being devalidated finishes the lower table its last entry is
+    /// waiting for.
+    pub fn abandon_partial_preemptible(
+        &mut self,
+        memory: &mut impl TableMemory,
+        frames: &[Mfn],
+        position: &mut usize,
+    ) -> Result<(), Refusal> {
+        let count = frames.len();
+        while *position < 4 * count {
+            let level = 4 - (*position / count) as u8;
+            let mfn = frames[*position % count];
+            if !self.spend_work() {
+                return Err(PREEMPTED);
+            }
+            if let Some(frame) = self.info(mfn) {
+                if frame.page_type.table_level() == Some(level) {
                     if let Partial::Validating { done } = frame.partial {
-                        table.set_partial(mfn, Partial::Devalidating { remaining: done });
+                        self.set_partial(mfn, Partial::Devalidating { remaining: done });
                     }
-                    if let Partial::Devalidating { .. } = table.partial_of(mfn) {
-                        let _flushed_by_caller = table.devalidate_table(memory, mfn, level);
+                    if let Partial::Devalidating { .. } = self.partial_of(mfn) {
+                        // A flush is the caller's: destruction flushes
+                        // before it frees anything.
+                        if self.devalidate_table(memory, mfn, level).is_err() {
+                            return Err(PREEMPTED);
+                        }
                     }
                 }
             }
-        });
+            *position += 1;
+        }
+        Ok(())
     }
 
     /// `MMU_NORMAL_PT_UPDATE` / `MMU_PT_UPDATE_PRESERVE_AD`: writes `new`
@@ -1880,7 +2004,13 @@ mod tests {
                      a new domain given ID {owner} would inherit it"
                 );
             }
-            refs[mfn] += 1;
+            if frame.relinquished {
+                // Given up by its dying owner: only others' references
+                // keep it, and the last of them frees it.
+                assert!(frame.ref_count > 0, "relinquished frame {mfn} leaked");
+            } else {
+                refs[mfn] += 1;
+            }
             if frame.hypervisor_writes {
                 // Invariant 6.
                 assert_eq!(
@@ -3088,6 +3218,93 @@ mod tests {
         check_invariants_with(&table, &memory, &[], &only_dom0);
         // A new domain given OTHER's ID gets nothing of the old one's.
         assert!(!table.is_owned_by(FOREIGN, OTHER));
+    }
+
+    #[test]
+    fn a_relinquished_frame_is_freed_by_the_put_of_its_last_reference() {
+        let mut frames = frames();
+        let mut memory = FakeMemory::default();
+        let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+        assign_all(&mut table);
+        destroy_other_while_mapped(&mut table, &mut memory);
+        // Destruction gives up OTHER's frames: the unmapped one at once,
+        // the mapped one when its mapping goes.
+        assert_eq!(
+            table.relinquish(DATA2, Owner::Domain(OTHER)),
+            Err(refuse(
+                XenError::EPERM,
+                "releases a frame the caller does not own"
+            ))
+        );
+        table.assign(40, Owner::Domain(OTHER)).unwrap();
+        assert_eq!(
+            table.relinquish(40, Owner::Domain(OTHER)),
+            Ok(Relinquished::Now)
+        );
+        assert_eq!(
+            table.relinquish(FOREIGN, Owner::Domain(OTHER)),
+            Ok(Relinquished::Later)
+        );
+        assert_eq!(
+            error_of(table.relinquish(FOREIGN, Owner::Domain(OTHER))),
+            XenError::EINVAL,
+            "given up once only"
+        );
+        check_invariants_with(&table, &memory, &[], &DOM0_AND_OTHER);
+        assert!(table.take_freed().is_empty());
+        let _flush = table
+            .update_entry_foreign(&mut memory, L1, 0, 0, DOM, OTHER, false)
+            .unwrap();
+        assert_eq!(table.take_freed(), vec![(OTHER, FOREIGN)]);
+        assert_eq!(*table.info(FOREIGN).unwrap(), FrameInfo::FREE);
+        assert!(table.take_freed().is_empty(), "reported once");
+        let only_dom0 = Domains {
+            records: &[DOM],
+            privileged: &[DOM],
+        };
+        check_invariants_with(&table, &memory, &[], &only_dom0);
+    }
+
+    #[test]
+    fn a_preempted_abandon_ends_as_an_unpreempted_one() {
+        // A tree pinned halfway (validation preempted), abandoned with a
+        // budget of 3 at a time and without one: the same end.
+        let run = |budget: u64| {
+            let mut frames = frames();
+            let mut memory = FakeMemory::default();
+            let mut table = FrameTable::new(&mut frames, hypervisor_slots());
+            assign_all(&mut table);
+            write_tree(&mut memory);
+            table.set_work_budget(5);
+            let refusal = table.pin_preemptible(&mut memory, L4, 4, DOM, &mut None);
+            assert_eq!(refusal, Err(PREEMPTED));
+            table.set_work_budget(UNLIMITED_WORK);
+            let owned: Vec<Mfn> = (0..FRAMES as Mfn)
+                .filter(|&mfn| table.is_owned_by(mfn, DOM))
+                .collect();
+            let mut position = 0;
+            let mut calls = 0;
+            loop {
+                calls += 1;
+                table.set_work_budget(budget);
+                let done = table.abandon_partial_preemptible(&mut memory, &owned, &mut position);
+                table.set_work_budget(UNLIMITED_WORK);
+                check_invariants(&table, &memory, &[]);
+                match done {
+                    Ok(()) => break,
+                    Err(refusal) => assert_eq!(refusal, PREEMPTED),
+                }
+            }
+            assert!(owned
+                .iter()
+                .all(|&mfn| table.info(mfn).unwrap().partial == Partial::None));
+            (counts(&table), calls)
+        };
+        let (unbounded, one_call) = run(UNLIMITED_WORK);
+        let (bounded, calls) = run(3);
+        assert_eq!(one_call, 1);
+        assert!(calls > 10, "{calls} calls");
+        assert_eq!(bounded, unbounded);
     }
 
     #[test]
