@@ -12,8 +12,7 @@
 //! | `iret-hypervisor-cs` | `iret` with the hypervisor's own ring-0 code selector | segments other than the flat 64-bit ones |
 //! | `iret-kernel-ss` | `iret` with a ring-0 data selector as SS | as above |
 //! | `iret-null-ss` | `iret` with a null SS | as above |
-//! | `iret-noncanonical-rip` | `iret` to `0x0000800000000000` | a non-canonical address |
-//! | `iret-noncanonical-rsp` | `iret` with that as the stack | a non-canonical stack pointer |
+//! | `iret-noncanonical-rip` | `iret` to `0x0000800000000000` with the stack in the direct map | the `#GP` that takes the place of the hypervisor's faulting `iretq` (XSA-7) cannot be written there |
 //! | `iret-frame-in-hypervisor` | `iret` with the frame in the M2P window | frame not readable |
 //! | `trap-handler-in-hypervisor` | `#UD` handler in the direct map, then `ud2` | handler not a guest address |
 //! | `event-callback-in-hypervisor` | event callback in the direct map, then an event | cannot deliver an event upcall |
@@ -71,9 +70,11 @@ pub fn run(kind: &str) -> ! {
         "iret-kernel-ss" => iret(kernel_cs, landing_stack(), HYPERVISOR_DS),
         "iret-null-ss" => iret(kernel_cs, landing_stack(), 0),
         "iret-noncanonical-rip" => {
-            raw::iret_with_frame(NON_CANONICAL, kernel_cs, RFLAGS_IF, landing_stack(), ss)
+            // The hypervisor must not execute an `iretq` to that address
+            // (it would fault in ring 0); it delivers the #GP to the
+            // guest instead, whose stack is the hypervisor's: crashed.
+            raw::iret_with_frame(NON_CANONICAL, kernel_cs, RFLAGS_IF, DIRECT_MAP, ss)
         }
-        "iret-noncanonical-rsp" => iret(kernel_cs, NON_CANONICAL, ss),
         // The hypervisor must refuse to read a frame there.
         "iret-frame-in-hypervisor" => raw::iret_with_frame_at(M2P_WINDOW + 4096),
         "trap-handler-in-hypervisor" => {

@@ -32,7 +32,7 @@
 //! - `user`: runs tiny programs in guest user mode that make system calls
 //!   into this kernel, and checks what user mode may not do;
 //!   `user-noncanonical-iret` enters user mode at a non-canonical address
-//!   and must be crashed (`user.rs`);
+//!   and must get the `#GP` from user mode there (`user.rs`);
 //! - `attack-KIND`: hands the hypervisor a crafted frame or entry point and
 //!   must be crashed by it (the kinds are listed in `attacks.rs`);
 //! - `fuzz seed=N count=M`: makes M random hypercalls, tries to make the

@@ -241,6 +241,67 @@ core::arch::global_asm!(
     "1:  add $8, %rsp", // the return address the call pushed
     "    mov $1, %eax",
     "    ret",
+    // The `iret` hypercall in guest-kernel mode (CS 0xe030 shows RPL 0,
+    // SS 0xe02b), building the `iret_context` (rax, r11, rcx, flags, rip,
+    // cs, rflags, rsp, ss, lowest first) as the hypercall page's stub
+    // would. rbx keeps this probe's own stack.
+    //
+    // probe_iret_to(rip): to `rip` on this stack, with r11 the recovery
+    // address: a fault at `rip` is caught.
+    ".global probe_iret_to",
+    "probe_iret_to:",
+    "    push %rbx",
+    "    mov %rsp, %rbx",
+    "    lea 1f(%rip), %r11",
+    "    push $0xe02b",
+    "    push %rbx",
+    "    pushfq",
+    "    push $0xe030",
+    "    push %rdi",
+    "    push $0",
+    "    push $0",
+    "    push %r11",
+    "    push $0",
+    "    mov $23, %eax",
+    "    syscall",
+    "    ud2",
+    "1:  mov %rbx, %rsp",
+    "    pop %rbx",
+    "    mov $1, %eax",
+    "    ret",
+    // probe_iret_with_stack(rsp, out): to the next instruction with stack
+    // `rsp`, which it stores at (out) before taking its own stack back.
+    ".global probe_iret_with_stack",
+    "probe_iret_with_stack:",
+    "    push %rbx",
+    "    push %rsi",
+    "    mov %rsp, %rbx",
+    "    lea 1f(%rip), %r11",
+    "    push $0xe02b",
+    "    push %rdi",
+    "    pushfq",
+    "    push $0xe030",
+    "    lea 2f(%rip), %rax",
+    "    push %rax",
+    "    push $0",
+    "    push $0",
+    "    push %r11",
+    "    push $0",
+    "    mov $23, %eax",
+    "    syscall",
+    "    ud2",
+    "2:  mov %rsp, %rax",
+    "    mov %rbx, %rsp",
+    "    pop %rsi",
+    "    mov %rax, (%rsi)",
+    "    pop %rbx",
+    "    xor %eax, %eax",
+    "    ret",
+    "1:  mov %rbx, %rsp",
+    "    pop %rsi",
+    "    pop %rbx",
+    "    mov $1, %eax",
+    "    ret",
     ".popsection",
     options(att_syntax),
 );
@@ -289,6 +350,8 @@ extern "C" {
     fn probe_smsw(out: *mut u16) -> u64;
     fn probe_popf_clear_if(out: *mut u64) -> u64;
     fn probe_call(code: u64) -> u64;
+    fn probe_iret_to(rip: u64) -> u64;
+    fn probe_iret_with_stack(rsp: u64, out: *mut u64) -> u64;
 }
 
 /// What `cpuid` returned: eax, ebx, ecx, edx.
@@ -525,6 +588,29 @@ pub fn popf_clear_interrupts() -> Result<u64, Caught> {
 pub unsafe fn call(code: u64) -> Result<(), Caught> {
     // SAFETY: the caller vouches for the code.
     armed(|| (unsafe { probe_call(code) }, ()))
+}
+
+/// The `iret` hypercall back into guest-kernel mode at `rip`, on the
+/// current stack. It never returns normally: `Err` with the fault taken at
+/// `rip` (for a non-canonical `rip`, the `#GP(0)` that Xen delivers in
+/// place of its own `iretq`'s fault).
+pub fn iret_to(rip: u64) -> Result<(), Caught> {
+    // SAFETY: the probe builds a well-formed kernel-mode iret frame on its
+    // own stack and recovers through r11 from whatever `rip` raises.
+    armed(|| (unsafe { probe_iret_to(rip) }, ()))
+}
+
+/// The `iret` hypercall back into guest-kernel mode at the next
+/// instruction, with `rsp` as the stack pointer: `Ok` with the stack
+/// pointer the guest then had (the probe touches no memory through it).
+pub fn iret_with_stack(rsp: u64) -> Result<u64, Caught> {
+    armed(|| {
+        let mut value = 0u64;
+        // SAFETY: the probe only reads its RSP after the iret, takes its
+        // own stack back from rbx, and stores 8 bytes at the local.
+        let faulted = unsafe { probe_iret_with_stack(rsp, &mut value) };
+        (faulted, value)
+    })
 }
 
 /// The data segment selectors DS, ES, FS and GS as this vCPU has them.

@@ -91,7 +91,7 @@ extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
     if this_cpu().guest_user_mode.load(Ordering::Relaxed) {
         // A user program's system call: the guest kernel's business.
         crate::traps::user_syscall(frame);
-        crate::sched::on_exit(frame);
+        crate::traps::leave_to_guest(frame);
         return may_sysret(frame);
     }
     let entered = rdtsc();
@@ -104,18 +104,20 @@ extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
             return match domain::with_current(|domain| trap_calls::iret(domain, frame)) {
                 Some(Ok(rax)) => {
                     frame.rax = rax;
-                    crate::sched::on_exit(frame);
+                    crate::traps::leave_to_guest(frame);
                     may_sysret(frame)
                 }
                 Some(Err(reason)) => {
                     trap_calls::iret_failed(reason);
-                    crate::sched::on_exit(frame);
+                    crate::traps::leave_to_guest(frame);
                     0
                 }
                 None => 0,
             };
         }
-        Some(Hypercall::Multicall) => multicall::multicall(arguments[0], arguments[1], &mut budget),
+        Some(Hypercall::Multicall) => {
+            multicall::multicall(arguments[0], arguments[1], &mut budget, frame)
+        }
         _ => dispatch(call, number, &arguments, &mut budget),
     };
     match outcome {
@@ -129,7 +131,7 @@ extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
         cpu.longest_hypercall_number
             .store(number, Ordering::Relaxed);
     }
-    crate::sched::on_exit(frame);
+    crate::traps::leave_to_guest(frame);
     may_sysret(frame)
 }
 

@@ -2,8 +2,18 @@
 //!
 //! The guest passes an array of `multicall_entry` (op, result, args[6]);
 //! each is dispatched like a hypercall of its own, and its result is written
-//! into the entry. Entries may not be `multicall` (no nesting) or `iret`
-//! (which does not return). Every entry runs, whatever the earlier results.
+//! into the entry. Every entry runs, whatever the earlier results, except
+//! after an `iret`:
+//!
+//! - A `multicall` entry is `-EINVAL` (no nesting).
+//! - An `iret` entry returns from the multicall's own `syscall` as the
+//!   `iret` hypercall would (the `iret_context` is on the guest's stack at
+//!   that `syscall`), and **ends the multicall** there: its result, the
+//!   restored rax, is the entry's result and the multicall's return value,
+//!   and the entries after it do not run. Xen's XSA-213 fix: the `iret`
+//!   may enter guest *user* mode, and an entry run after it would then run
+//!   with the user's page tables and privilege, a user program making the
+//!   kernel's hypercalls.
 //!
 //! Entries are read 16 at a time, one guest copy (one page walk) per batch
 //! instead of per entry, which saves about 150 cycles an entry. The one
@@ -19,7 +29,10 @@
 //! from that entry on (see `hypercall`, "Continuations").
 
 use super::{dispatch, Outcome};
+use crate::arch::x86_64::frame::GuestFrame;
+use crate::domain;
 use crate::mm::guest_access;
+use crate::traps::hypercalls as trap_calls;
 use hypercall_abi::error::result_to_raw;
 use hypercall_abi::hypercall::Hypercall;
 use hypercall_abi::{MulticallEntry, XenError};
@@ -35,27 +48,44 @@ const ARGUMENTS_OFFSET: u64 = core::mem::offset_of!(MulticallEntry, args) as u64
 /// instead of one per entry).
 const CHUNK: usize = 16;
 
-/// `multicall(entries, count)`.
-pub fn multicall(entries: u64, count: u64, budget: &mut u64) -> Outcome {
+/// How the entries ended.
+enum Ending {
+    /// All ran.
+    Done,
+    /// The work budget ran out: the entry at this index is the first not done.
+    Stopped(u64),
+    /// An `iret` entry returned to the guest with this rax.
+    Iret(u64),
+}
+
+/// `multicall(entries, count)`; `frame` is the guest's, which an `iret`
+/// entry rewrites.
+pub fn multicall(entries: u64, count: u64, budget: &mut u64, frame: &mut GuestFrame) -> Outcome {
     if let Err(error) = guest_access::check_array(entries, count, ENTRY_SIZE) {
         return Outcome::Done(Err(error));
     }
     if count > MAX_ENTRIES {
         return Outcome::Done(Err(XenError::EINVAL));
     }
-    match run_entries(entries, count, budget) {
-        Ok(None) => Outcome::Done(Ok(0)),
-        Ok(Some(stopped_at)) => Outcome::Continue(heapless::Vec::from_iter([
+    match run_entries(entries, count, budget, frame) {
+        Ok(Ending::Done) => Outcome::Done(Ok(0)),
+        Ok(Ending::Stopped(stopped_at)) => Outcome::Continue(heapless::Vec::from_iter([
             entries + stopped_at * ENTRY_SIZE,
             count - stopped_at,
         ])),
+        Ok(Ending::Iret(rax)) => Outcome::Done(Ok(rax)),
         Err(error) => Outcome::Done(Err(error)),
     }
 }
 
-/// Runs the entries in order; `Some(index)` when the work budget ran out
-/// and entry `index` is the first not done.
-fn run_entries(entries: u64, count: u64, budget: &mut u64) -> Result<Option<u64>, XenError> {
+/// Runs the entries in order, until the last, the end of the work budget
+/// or an `iret`.
+fn run_entries(
+    entries: u64,
+    count: u64,
+    budget: &mut u64,
+    frame: &mut GuestFrame,
+) -> Result<Ending, XenError> {
     let mut chunk = [MulticallEntry::default(); CHUNK];
     let mut first = 0;
     while first < count {
@@ -71,13 +101,18 @@ fn run_entries(entries: u64, count: u64, budget: &mut u64) -> Result<Option<u64>
             // One unit per entry; the first entry of a call always runs, so
             // every call makes progress.
             if *budget == 0 {
-                return Ok(Some(index));
+                return Ok(Ending::Stopped(index));
             }
             *budget -= 1;
             let call = Hypercall::from_register(entry.op);
             let outcome = match call {
-                Some(Hypercall::Multicall | Hypercall::Iret) => {
-                    Outcome::Done(Err(XenError::EINVAL))
+                Some(Hypercall::Multicall) => Outcome::Done(Err(XenError::EINVAL)),
+                Some(Hypercall::Iret) => {
+                    let rax = iret(frame);
+                    // Best effort, as in Xen: the guest has already left
+                    // through its iret frame.
+                    let _ = guest_access::write_to_guest(entry_address + RESULT_OFFSET, &rax);
+                    return Ok(Ending::Iret(rax));
                 }
                 _ => {
                     let [a0, a1, a2, a3, a4, _] = entry.args;
@@ -99,11 +134,25 @@ fn run_entries(entries: u64, count: u64, budget: &mut u64) -> Result<Option<u64>
                         let slot_address = entry_address + ARGUMENTS_OFFSET + slot as u64 * 8;
                         guest_access::write_to_guest(slot_address, argument)?;
                     }
-                    return Ok(Some(index));
+                    return Ok(Ending::Stopped(index));
                 }
             }
         }
         first += length as u64;
     }
-    Ok(None)
+    Ok(Ending::Done)
+}
+
+/// An `iret` entry: the `iret` hypercall on the multicall's frame. A frame
+/// it cannot return to crashes the guest, as the hypercall does; the rax
+/// then no longer matters.
+fn iret(frame: &mut GuestFrame) -> u64 {
+    match domain::with_current(|domain| trap_calls::iret(domain, frame)) {
+        Some(Ok(rax)) => rax,
+        Some(Err(reason)) => {
+            trap_calls::iret_failed(reason);
+            0
+        }
+        None => 0,
+    }
 }

@@ -46,6 +46,9 @@ use hypercall_abi::layout::{BounceFrame, FLAT_RING3_CS64, FLAT_RING3_SS64};
 use hypercall_abi::x86::has_error_code;
 
 const RED_ZONE: u64 = 128;
+const VECTOR_PAGE_FAULT: u8 = 14;
+/// The page-fault error code's bit for an access from user mode.
+const PAGE_FAULT_USER: u64 = 1 << 2;
 /// RFLAGS bits cleared on entry to a handler: TF, NT, RF, VM (as hardware
 /// does), and AC (as Xen does: no alignment checks in the guest kernel).
 const RFLAGS_CLEARED_ON_ENTRY: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 18);
@@ -89,10 +92,21 @@ pub fn bounce_exception(
     if handler.address == 0 {
         return Err(BounceError::NoHandler);
     }
-    if vector == 14 {
+    let mut error_code = has_error_code(vector).then_some(frame.error_code);
+    if vector == VECTOR_PAGE_FAULT {
         domain.shared_info().vcpu(0).set_cr2(fault_address);
+        // The processor saw ring 3 either way; the guest is told which of
+        // its own modes faulted, as Xen tells it: a kernel's read of an
+        // unmapped page is a supervisor fault (error code 0), as natively.
+        error_code = error_code.map(|code| {
+            let code = code & !PAGE_FAULT_USER;
+            if domain.vcpu.kernel_mode {
+                code
+            } else {
+                code | PAGE_FAULT_USER
+            }
+        });
     }
-    let error_code = has_error_code(vector).then_some(frame.error_code);
     bounce_to(
         domain,
         frame,

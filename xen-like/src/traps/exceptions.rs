@@ -5,6 +5,7 @@ use crate::arch::x86_64::frame::GuestFrame;
 use crate::arch::x86_64::instructions::{rdtsc, read_cr2};
 use crate::arch::x86_64::{apic, percpu::this_cpu, pit, power};
 use crate::domain;
+use crate::mm::pagewalk::is_canonical;
 use core::fmt::Write;
 use core::sync::atomic::Ordering;
 use hypercall_abi::x86::EXCEPTION_NAMES;
@@ -36,7 +37,46 @@ extern "C" fn handle_trap(frame: &mut GuestFrame) {
         v => log::warn!("unexpected interrupt on vector {v:#x} (ignored)"),
     }
     if frame.came_from_guest() {
+        leave_to_guest(frame);
+    }
+}
+
+/// The last policy step of every return to a guest, from an exception, an
+/// interrupt or a hypercall: the scheduler's decisions and a due event
+/// upcall (`sched::on_exit`), then the return address's check.
+///
+/// A guest may name a non-canonical RIP to return to: with the `iret`
+/// hypercall, or by a `syscall` that ends exactly at the top of the lower
+/// half (`0x00007fffffffffff`), whose return address is then
+/// `0x0000800000000000`. The processor refuses that address in the
+/// hypervisor's own `iretq` (or, on Intel, in `sysretq`: Xen's XSA-7,
+/// CVE-2012-0217, where the fault is taken in ring 0 on the guest's
+/// stack), and that fault belongs to the guest. Xen catches the fault of
+/// its `iretq` and delivers it to the guest as if the guest had raised it
+/// at that address: a `#GP(0)` with the frame's RIP and stack. Here the
+/// hypervisor never executes that `iretq`: it delivers the same `#GP(0)`
+/// before leaving, and a guest that cannot take it is crashed. (A
+/// non-canonical stack pointer is not checked: `iretq` and `sysretq` load
+/// RSP without looking at it, and the guest's next stack access faults in
+/// the guest.)
+///
+/// Each round either moves RIP to the guest's `#GP` handler (canonical:
+/// registration checks it) or crashes the guest, after which `on_exit`
+/// switches to another domain's frame, checked in turn: the loop ends.
+pub fn leave_to_guest(frame: &mut GuestFrame) {
+    loop {
         crate::sched::on_exit(frame);
+        if is_canonical(frame.rip) {
+            return;
+        }
+        let address = frame.rip;
+        crate::console::caller_log!(
+            Debug,
+            "return to the non-canonical address {address:#x}: #GP(0) to the guest"
+        );
+        frame.vector = u64::from(VECTOR_GENERAL_PROTECTION);
+        frame.error_code = 0;
+        deliver_or_crash(frame, VECTOR_GENERAL_PROTECTION, 0);
     }
 }
 
@@ -85,6 +125,12 @@ fn guest_exception(frame: &mut GuestFrame) {
     if hardware_vector == emulate::VECTOR_DEBUG {
         domain::with_current(|domain| debug::record_debug_status(&mut domain.vcpu));
     }
+    deliver_or_crash(frame, vector, fault_address);
+}
+
+/// Delivers exception `vector` (its error code in the frame) to the
+/// current guest, or crashes the guest when it cannot take it.
+fn deliver_or_crash(frame: &mut GuestFrame, vector: u8, fault_address: u64) {
     let outcome = domain::with_current(|domain| {
         if vector == VECTOR_GENERAL_PROTECTION {
             // It may be an `int $n` the trap table's DPL lets through.

@@ -153,25 +153,26 @@ pub fn set_callbacks(
 /// What a crafted frame gets (the guest cannot return to ring 0, nor make
 /// the hypervisor's own `iretq`/`sysretq` fault):
 /// - a frame the guest cannot read (unmapped, or in the hypervisor's
-///   range), a non-canonical RIP or RSP (which `iretq` or `sysretq` would
-///   fault on, CVE-2012-0217's class), or selectors other than the flat
-///   64-bit ones (a ring-0 or kernel data selector, a null or garbage SS):
-///   an un-returnable frame, and the domain is crashed with the reason;
+///   range), or selectors other than the flat 64-bit ones (a ring-0 or
+///   kernel data selector, a null or garbage SS): an un-returnable frame,
+///   and the domain is crashed with the reason;
 /// - the RPL of CS and SS (ring 0, 1 or 2 in a bounce frame means guest
 ///   kernel mode) is forced to 3, and RFLAGS is sanitised as Xen does:
-///   IOPL, NT, RF, VM, VIF and VIP cleared, IF set.
+///   IOPL, NT, RF, VM, VIF and VIP cleared, IF set;
+/// - a non-canonical RIP is returned to as Xen returns to it: the
+///   processor would refuse it in the hypervisor's `iretq`, and the guest
+///   gets that `#GP(0)` at the address instead (`traps::leave_to_guest`);
+/// - a non-canonical RSP is loaded as it is (Xen's `do_iret` does not look
+///   at it either, and neither `iretq` nor `sysretq` checks it): the
+///   guest's next stack access faults in the guest. A kernel's exception
+///   handler returns to such a stack when the faulting code had loaded it
+///   on purpose (XTF's `memop-seg` does).
 ///
 /// A RIP in the hypervisor's range is canonical and returnable: the guest
 /// then takes a page fault at it in ring 3, its own business.
 pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static str> {
     let context: IretContext = guest_access::read_from_guest(frame.rsp)
         .map_err(|_| "iret frame is not readable on the guest stack")?;
-    if !is_canonical(context.rip) {
-        return Err("iret to a non-canonical address");
-    }
-    if !is_canonical(context.rsp) {
-        return Err("iret with a non-canonical stack pointer");
-    }
     // Only the low 16 bits of the CS and SS slots are selectors: bounce
     // frames keep the saved event mask in bits 32..39 of the CS slot.
     let (cs, ss) = (context.cs & 0xffff, context.ss & 0xffff);

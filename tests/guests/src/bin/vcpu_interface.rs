@@ -11,6 +11,10 @@
 //! register_vcpu_info, and at the very end `down`, which powers the domain
 //! off as Xen does for the last vCPU). The runstate area is aimed at the
 //! guest's own L4, mapped read-only: the hypervisor must never write it.
+//! Then returns the processor would refuse (`iret` to a non-canonical RIP:
+//! a `#GP` for the guest, XSA-7) or load as they are (a non-canonical
+//! RSP), an `iret` inside a multicall (which ends it, XSA-213), and the
+//! user bit of a kernel page fault's error code.
 #![no_std]
 #![no_main]
 
@@ -27,8 +31,8 @@ use guest_kernel::abi::vcpu::{
     XEN_RUNSTATE_UPDATE,
 };
 use guest_kernel::abi::version::{XenVersionOp, XEN_COMMANDLINE_LEN};
-use guest_kernel::abi::{wrappers, StartInfo};
-use guest_kernel::{println, time};
+use guest_kernel::abi::{wrappers, MulticallEntry, StartInfo};
+use guest_kernel::{println, privileged, time};
 use test_guests::{check, expect_result, report};
 
 const ENOENT: i64 = -2;
@@ -493,6 +497,118 @@ fn check_timer_precision() {
     );
 }
 
+/// The first non-canonical address above the lower half: where a
+/// `syscall` ending at the top of the lower half returns (Xen's XSA-7).
+const NON_CANONICAL: u64 = 0x0000_8000_0000_0000;
+/// A lower-half address this guest never maps.
+const UNMAPPED: u64 = 0x0000_7000_0000_0000;
+const GENERAL_PROTECTION: u8 = 13;
+const PAGE_FAULT: u8 = 14;
+/// A page-fault error code's write bit and user bit.
+const PAGE_FAULT_WRITE: u64 = 1 << 1;
+const PAGE_FAULT_USER: u64 = 1 << 2;
+
+core::arch::global_asm!(
+    ".pushsection .text.vcpu_interface, \"ax\"",
+    // multicall_iret(entries, count, rax): a multicall (13) from a stack
+    // holding an iret_context that returns, in guest-kernel mode, to the
+    // instruction after the `syscall` with `rax`. rbx keeps the stack, so
+    // that it comes back whether the multicall ended at the iret entry or
+    // returned normally (with the context still pushed).
+    ".global multicall_iret",
+    "multicall_iret:",
+    "    push %rbx",
+    "    mov %rsp, %rbx",
+    "    push $0xe02b",
+    "    push %rbx",
+    "    pushfq",
+    "    push $0xe030",
+    "    lea 1f(%rip), %rax",
+    "    push %rax",
+    "    push $0",
+    "    push $0",
+    "    push $0",
+    "    push %rdx",
+    "    mov $13, %eax",
+    "    syscall",
+    "1:  mov %rbx, %rsp",
+    "    pop %rbx",
+    "    ret",
+    ".popsection",
+    options(att_syntax),
+);
+
+extern "C" {
+    fn multicall_iret(entries: *mut MulticallEntry, count: u64, rax: u64) -> u64;
+}
+
+/// Returns to addresses and stacks that the processor's own `iretq` would
+/// fault on, or load without a look, as Xen handles them.
+fn check_iret() {
+    // XSA-7: the hypervisor never executes an `iretq` (or `sysretq`) to a
+    // non-canonical RIP, which would fault in ring 0; the guest gets the
+    // #GP(0) at that address, as from Xen.
+    let result = privileged::iret_to(NON_CANONICAL);
+    check(
+        "iret to a non-canonical RIP: #GP(0) at that RIP, delivered to the guest",
+        matches!(result, Err(caught) if caught.vector == GENERAL_PROTECTION
+            && caught.error_code == 0 && caught.rip == NON_CANONICAL),
+        format_args!("{result:x?}"),
+    );
+    // A kernel may return to a stack pointer that is not canonical (its
+    // exception handler returning to code that loaded one on purpose): Xen
+    // loads it as it is, and the next stack access faults in the guest.
+    let result = privileged::iret_with_stack(NON_CANONICAL + 0x40);
+    check(
+        "iret with a non-canonical RSP: loaded as it is",
+        result == Ok(NON_CANONICAL + 0x40),
+        format_args!("{result:x?}"),
+    );
+}
+
+/// An `iret` entry ends its multicall (Xen's XSA-213 fix): it returns
+/// through the guest's iret frame, and no later entry runs after it (in
+/// what may be guest user mode).
+fn check_multicall_iret() {
+    const IDENTIFIER: u64 = 0xdead;
+    const UNTOUCHED: u64 = 0x5a5a;
+    let mut entries = [MulticallEntry::default(); 2];
+    entries[0].op = Hypercall::Iret as u64;
+    entries[0].result = UNTOUCHED;
+    entries[1].op = Hypercall::XenVersion as u64;
+    entries[1].args[0] = XenVersionOp::Version as u64;
+    entries[1].result = UNTOUCHED;
+    // SAFETY: the entries are this stack's; the iret frame the helper
+    // builds returns to it, in guest-kernel mode, on its own stack.
+    let returned = unsafe { multicall_iret(entries.as_mut_ptr(), 2, IDENTIFIER) };
+    check(
+        "multicall [iret, xen_version]: returns through the iret frame, with its rax",
+        returned == IDENTIFIER && entries[0].result == IDENTIFIER,
+        format_args!(
+            "returned {returned:#x}, iret entry's result {:#x}",
+            entries[0].result
+        ),
+    );
+    check(
+        "multicall [iret, xen_version]: the entry after the iret does not run",
+        entries[1].result == UNTOUCHED,
+        format_args!("xen_version entry's result {:#x}", entries[1].result),
+    );
+}
+
+/// The page-fault error code says which of the guest's own modes faulted
+/// (Xen rewrites the user bit: the processor always saw ring 3).
+fn check_page_fault_error_code() {
+    let result = guest_kernel::traps::try_write(UNMAPPED, 0);
+    check(
+        "a kernel write to an unmapped page: #PF with error code W (supervisor, not present)",
+        matches!(result, Err(fault) if fault.vector == PAGE_FAULT
+            && fault.error_code & (PAGE_FAULT_WRITE | PAGE_FAULT_USER) == PAGE_FAULT_WRITE
+            && fault.address == UNMAPPED),
+        format_args!("{result:x?}"),
+    );
+}
+
 #[no_mangle]
 fn guest_main(start_info: &'static StartInfo) -> ! {
     println!("vcpu-interface: the small vCPU-interface calls");
@@ -503,6 +619,9 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
     check_vm_assist();
     check_vcpu_op(start_info);
     check_timer_precision();
+    check_iret();
+    check_multicall_iret();
+    check_page_fault_error_code();
     // The verdict first: `down` of the last vCPU powers the domain off.
     report();
     vcpu_op(VcpuOp::Down, 0, 0);
