@@ -586,31 +586,15 @@ const RESERVATION_EXTENTS: usize = 10_000;
 /// (ten units an extent), so none is cut.
 const SMALL_CALL_EXTENTS: usize = 100;
 
-/// `memory_op(operation)` on `count` extents from `list` (0: none) for
-/// domain `id`; the result and the cycles the call took.
+/// `memory_op(operation)` on the extents of `list` for domain `id`; the
+/// result and the cycles the call took.
 fn reservation_call(
     operation: guest_kernel::abi::memory::MemoryOp,
     id: u16,
-    list: u64,
-    count: usize,
+    list: &mut [u64],
 ) -> (i64, u64) {
-    let request = guest_kernel::abi::memory::MemoryReservation {
-        extent_start: list,
-        nr_extents: count as u64,
-        extent_order: 0,
-        mem_flags: 0,
-        domid: id,
-        ..Default::default()
-    };
     let started = time::rdtsc();
-    // SAFETY: the request and its list live for the call.
-    let result = unsafe {
-        wrappers::hypercall2(
-            Hypercall::MemoryOp,
-            u64::from(operation.raw()),
-            &request as *const _ as u64,
-        )
-    };
+    let result = crate::sys::control::reservation(operation, id, list);
     (result, time::rdtsc() - started)
 }
 
@@ -622,15 +606,12 @@ fn reservation_call(
 /// Rows: the longest hypercall of each big call, and the cycles per extent
 /// of each big and each cut-free way.
 fn bench_reservations() {
-    use crate::control::simple_domctl;
+    use crate::control::{domctl, simple_domctl};
     use guest_kernel::abi::domctl::{Domctl, DomctlOp};
     use guest_kernel::abi::memory::MemoryOp;
     let mut create = Domctl::new(DomctlOp::CreateDomain, 0);
     create.u.create.max_pages = (RESERVATION_EXTENTS + 16) as u64;
-    // SAFETY: the request is Dom0's own memory, valid for the call.
-    let created =
-        unsafe { wrappers::hypercall1(Hypercall::Domctl, &mut create as *mut Domctl as u64) };
-    if created != 0 {
+    if let Err(created) = domctl(&mut create) {
         println!("bench: creating a domain for the reservation rows failed ({created})");
         return;
     }
@@ -659,8 +640,7 @@ fn bench_reservations() {
                 }
             }
             let _ = longest_hypercall_since_reset();
-            let (result, took) =
-                reservation_call(operation, id, list.as_mut_ptr() as u64, RESERVATION_EXTENTS);
+            let (result, took) = reservation_call(operation, id, &mut list);
             if result != RESERVATION_EXTENTS as i64 {
                 println!(
                     "bench: {} of {RESERVATION_EXTENTS} did {result}",
@@ -681,8 +661,7 @@ fn bench_reservations() {
         {
             let mut took = 0;
             for chunk in list.chunks_mut(SMALL_CALL_EXTENTS) {
-                let (result, cycles) =
-                    reservation_call(operation, id, chunk.as_mut_ptr() as u64, chunk.len());
+                let (result, cycles) = reservation_call(operation, id, chunk);
                 if result != chunk.len() as i64 {
                     println!("bench: a small {operation:?} call did {result}");
                     break 'rounds;
@@ -691,12 +670,7 @@ fn bench_reservations() {
             }
             per_extent_uncut[row].push(took / RESERVATION_EXTENTS as u64);
         }
-        let (result, _) = reservation_call(
-            MemoryOp::DecreaseReservation,
-            id,
-            list.as_mut_ptr() as u64,
-            RESERVATION_EXTENTS,
-        );
+        let (result, _) = reservation_call(MemoryOp::DecreaseReservation, id, &mut list);
         if result != RESERVATION_EXTENTS as i64 {
             println!("bench: the last decrease of a round did {result}");
             break;

@@ -98,6 +98,23 @@ pub fn domctl(request: &mut Domctl) -> Result<(), i64> {
 /// back into it. Returns how many it gave (fewer when memory ran out), or
 /// the raw (negative) error.
 pub fn populate_physmap(domain: u16, frames: &mut [u64]) -> Result<u64, i64> {
+    let given = reservation(MemoryOp::PopulatePhysmap, domain, frames);
+    u64::try_from(given).map_err(|_| given)
+}
+
+/// A reservation sub-op of `memory_op` (`increase_reservation`,
+/// `decrease_reservation`, `populate_physmap`) for domain `domain`, one
+/// order-0 extent per entry of `frames` (which the hypervisor reads, or
+/// writes the new machine frames into): the raw result, the number of
+/// extents done or a negated errno. Any other sub-op is refused with
+/// `-EINVAL` (their arguments are other structures).
+pub fn reservation(operation: MemoryOp, domain: u16, frames: &mut [u64]) -> i64 {
+    if !matches!(
+        operation,
+        MemoryOp::IncreaseReservation | MemoryOp::DecreaseReservation | MemoryOp::PopulatePhysmap
+    ) {
+        return XenError::EINVAL.as_return();
+    }
     let request = MemoryReservation {
         extent_start: frames.as_mut_ptr() as u64,
         nr_extents: frames.len() as u64,
@@ -106,15 +123,15 @@ pub fn populate_physmap(domain: u16, frames: &mut [u64]) -> Result<u64, i64> {
         domid: domain,
         ..MemoryReservation::default()
     };
-    // SAFETY: the request and the frame array (nr_extents entries, the
-    // slice's length) are borrowed for the call; the hypervisor writes at
-    // most one u64 per extent into the array.
-    let given = unsafe {
+    // SAFETY: `operation` takes a `MemoryReservation` (checked above); the
+    // request and the frame array (nr_extents entries, the slice's length)
+    // are borrowed for the call, and the hypervisor reads or writes at most
+    // one u64 per extent of the array.
+    unsafe {
         wrappers::hypercall2(
             Hypercall::MemoryOp,
-            u64::from(MemoryOp::PopulatePhysmap.raw()),
+            u64::from(operation.raw()),
             &request as *const MemoryReservation as u64,
         )
-    };
-    u64::try_from(given).map_err(|_| given)
+    }
 }
