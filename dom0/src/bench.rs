@@ -9,12 +9,17 @@
 //! fails measures its error path, not the operation, and a number that
 //! looks fine would hide that. Such a benchmark prints
 //! `bench: NAME failed: ERROR; no number is reported for it` instead.
+//!
+//! The raw operations timed here (the null multicall batch, the emulated
+//! instructions) are `sys::timing`'s.
+#![forbid(unsafe_code)]
 
+use crate::areas::BENCH_PAGES;
 use crate::control::{explain, sysctl};
+use crate::sys::timing::{self, NullMulticalls, NULL_BATCH};
 use alloc::vec::Vec;
-use guest_kernel::abi::hypercall::Hypercall;
 use guest_kernel::abi::sysctl::Sysctl;
-use guest_kernel::abi::{wrappers, MulticallEntry};
+use guest_kernel::abi::wrappers;
 use guest_kernel::{paging, println, time};
 
 /// Iterations per benchmark.
@@ -86,9 +91,8 @@ pub fn bench() {
         return explain("bench: switching to the empty syscall handler", error);
     }
     let floor = measure("syscall_floor", || {
-        // SAFETY: in floor mode every syscall except sysctl returns at once
-        // without touching anything; rax 0 is not sysctl.
-        unsafe { wrappers::hypercall0_raw(0) };
+        // In floor mode every syscall except sysctl returns at once.
+        timing::null_syscall();
         // The empty handler returns no result: there is nothing to check.
         Ok::<(), ()>(())
     });
@@ -108,24 +112,16 @@ pub fn bench() {
         "",
     );
     bench_emulation();
-    let mut calls = [MulticallEntry {
-        op: Hypercall::XenVersion as u64,
-        ..MulticallEntry::default()
-    }; 32];
-    let batch = measure("multicall_32_null", || {
-        // SAFETY: 32 xen_version entries that take no pointers.
-        succeeded(unsafe {
-            wrappers::hypercall2(Hypercall::Multicall, calls.as_mut_ptr() as u64, 32)
-        })
-    });
+    let mut calls = NullMulticalls::new();
+    let batch = measure("multicall_32_null", || succeeded(calls.call()));
     // Each entry's own result: a version, not an error (checked once, after
     // the last call, outside the timing).
-    let batch = match calls.iter().find(|call| (call.result as i64) < 0) {
-        Some(call) => failed("multicall_32_null", call.result as i64),
+    let batch = match calls.results().find(|&result| result < 0) {
+        Some(result) => failed("multicall_32_null", result),
         None => batch,
     };
     report("multicall_32_null", batch, "");
-    report_per("multicall_per_entry", batch, 32, "");
+    report_per("multicall_per_entry", batch, NULL_BATCH as u64, "");
     if let Err(error) = bench_paging() {
         println!("bench: paging benchmarks skipped: {error:?}");
     }
@@ -144,23 +140,7 @@ fn bench_emulation() {
     report(
         "forced_emulation_cpuid",
         measure("forced_emulation_cpuid", || {
-            let (maximum, signature): (u32, u32);
-            // SAFETY: the hypervisor emulates the sequence and advances RIP
-            // past it; cpuid writes eax..edx, declared as outputs (rbx is
-            // saved by hand, as LLVM reserves it).
-            unsafe {
-                core::arch::asm!(
-                    "xchg {scratch:r}, rbx",
-                    "ud2",
-                    ".ascii \"xen\"",
-                    "cpuid",
-                    "xchg {scratch:r}, rbx",
-                    scratch = inout(reg) 0u64 => _,
-                    inout("eax") 0x4000_0000u32 => maximum,
-                    inout("ecx") 0u32 => _,
-                    out("edx") signature,
-                )
-            };
+            let (maximum, signature) = timing::forced_emulation_cpuid(0x4000_0000);
             // Leaf 0x40000000: the last hypervisor leaf, and "XenVMMXenVMM"
             // ending in EDX with "nVMM".
             match (maximum, signature) {
@@ -173,10 +153,7 @@ fn bench_emulation() {
     report(
         "emulated_mov_from_cr3",
         measure("emulated_mov_from_cr3", || {
-            let root: u64;
-            // SAFETY: the hypervisor emulates the read (the #GP it raises in
-            // ring 3) and puts the base pointer in the register.
-            unsafe { core::arch::asm!("mov {}, cr3", out(reg) root, options(nostack)) };
+            let root = timing::emulated_read_cr3();
             // The machine address of Dom0's L4: page-aligned, never 0.
             if root != 0 && root.is_multiple_of(4096) {
                 Ok(())
@@ -189,7 +166,7 @@ fn bench_emulation() {
 }
 
 /// Where the paging benchmarks map their pages.
-const BENCH_AREA: u64 = 0xffff_d100_0000_0000;
+const BENCH_AREA: u64 = BENCH_PAGES.start;
 
 fn bench_paging() -> Result<(), paging::PagingError> {
     let mut native = Sysctl::bench_native(BENCH_ITERATIONS as u32);
@@ -457,18 +434,7 @@ fn bench_events() {
         println!("bench: event benchmarks skipped: cannot connect a loopback channel");
         return;
     };
-    let shared = guest_kernel::start::shared_info_pointer();
-    let mask = || {
-        let (word, bit) = ((listening / 64) as usize, 1u64 << (listening % 64));
-        // SAFETY: our own mapped shared info page; the mask bitmap is the
-        // guest's to write.
-        unsafe {
-            let mask = core::ptr::addr_of_mut!((*shared).evtchn_mask[word]);
-            let value = mask.read_volatile();
-            mask.write_volatile(value | bit);
-        }
-    };
-    mask();
+    guest_kernel::sys::shared_info::mask_port(listening);
     report(
         "evtchn_send_masked",
         measure("evtchn_send_masked", || events::send(connected)),
@@ -620,31 +586,15 @@ const RESERVATION_EXTENTS: usize = 10_000;
 /// (ten units an extent), so none is cut.
 const SMALL_CALL_EXTENTS: usize = 100;
 
-/// `memory_op(operation)` on `count` extents from `list` (0: none) for
-/// domain `id`; the result and the cycles the call took.
+/// `memory_op(operation)` on the extents of `list` for domain `id`; the
+/// result and the cycles the call took.
 fn reservation_call(
     operation: guest_kernel::abi::memory::MemoryOp,
     id: u16,
-    list: u64,
-    count: usize,
+    list: &mut [u64],
 ) -> (i64, u64) {
-    let request = guest_kernel::abi::memory::MemoryReservation {
-        extent_start: list,
-        nr_extents: count as u64,
-        extent_order: 0,
-        mem_flags: 0,
-        domid: id,
-        ..Default::default()
-    };
     let started = time::rdtsc();
-    // SAFETY: the request and its list live for the call.
-    let result = unsafe {
-        wrappers::hypercall2(
-            Hypercall::MemoryOp,
-            u64::from(operation.raw()),
-            &request as *const _ as u64,
-        )
-    };
+    let result = crate::sys::control::reservation(operation, id, list);
     (result, time::rdtsc() - started)
 }
 
@@ -656,15 +606,12 @@ fn reservation_call(
 /// Rows: the longest hypercall of each big call, and the cycles per extent
 /// of each big and each cut-free way.
 fn bench_reservations() {
-    use crate::control::simple_domctl;
+    use crate::control::{domctl, simple_domctl};
     use guest_kernel::abi::domctl::{Domctl, DomctlOp};
     use guest_kernel::abi::memory::MemoryOp;
     let mut create = Domctl::new(DomctlOp::CreateDomain, 0);
     create.u.create.max_pages = (RESERVATION_EXTENTS + 16) as u64;
-    // SAFETY: the request is Dom0's own memory, valid for the call.
-    let created =
-        unsafe { wrappers::hypercall1(Hypercall::Domctl, &mut create as *mut Domctl as u64) };
-    if created != 0 {
+    if let Err(created) = domctl(&mut create) {
         println!("bench: creating a domain for the reservation rows failed ({created})");
         return;
     }
@@ -693,8 +640,7 @@ fn bench_reservations() {
                 }
             }
             let _ = longest_hypercall_since_reset();
-            let (result, took) =
-                reservation_call(operation, id, list.as_mut_ptr() as u64, RESERVATION_EXTENTS);
+            let (result, took) = reservation_call(operation, id, &mut list);
             if result != RESERVATION_EXTENTS as i64 {
                 println!(
                     "bench: {} of {RESERVATION_EXTENTS} did {result}",
@@ -715,8 +661,7 @@ fn bench_reservations() {
         {
             let mut took = 0;
             for chunk in list.chunks_mut(SMALL_CALL_EXTENTS) {
-                let (result, cycles) =
-                    reservation_call(operation, id, chunk.as_mut_ptr() as u64, chunk.len());
+                let (result, cycles) = reservation_call(operation, id, chunk);
                 if result != chunk.len() as i64 {
                     println!("bench: a small {operation:?} call did {result}");
                     break 'rounds;
@@ -725,12 +670,7 @@ fn bench_reservations() {
             }
             per_extent_uncut[row].push(took / RESERVATION_EXTENTS as u64);
         }
-        let (result, _) = reservation_call(
-            MemoryOp::DecreaseReservation,
-            id,
-            list.as_mut_ptr() as u64,
-            RESERVATION_EXTENTS,
-        );
+        let (result, _) = reservation_call(MemoryOp::DecreaseReservation, id, &mut list);
         if result != RESERVATION_EXTENTS as i64 {
             println!("bench: the last decrease of a round did {result}");
             break;

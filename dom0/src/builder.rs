@@ -8,35 +8,36 @@
 //! 3. `memory_op populate_physmap` for the new domain: its memory, one
 //!    frame per PFN; the machine frame numbers come back (its P2M).
 //! 4. Map the start-of-day frames into Dom0 with *foreign* mappings
-//!    (`mmu_update` naming the new domain), and write into them: the
-//!    kernel's segments, the P2M list, start_info, the hypercall page, and
-//!    the page tables, as plain data. Then unmap them all: a frame about to
-//!    become a page table must have no writable mapping anywhere.
+//!    (`mmu_update` naming the new domain; a `sys::foreign::ForeignPages`
+//!    at `areas::BUILDER_WINDOW`), and write into them, each write checked
+//!    against the window: the kernel's segments, the P2M list, start_info,
+//!    the hypercall page, and the page tables, as plain data. Then unmap
+//!    them all: a frame about to become a page table must have no writable
+//!    mapping anywhere.
 //! 5. `domctl setvcpucontext`: the hypervisor validates and pins the page
 //!    tables and records the entry point, stack and start_info address.
 //! 6. `domctl unpausedomain` (unless asked to leave it paused).
 //!
 //! If a step fails, the half-built domain is destroyed.
+#![forbid(unsafe_code)]
 
+use crate::areas::BUILDER_WINDOW;
 use crate::control::{domctl, simple_domctl};
+use crate::sys::foreign::ForeignPages;
 use alloc::vec::Vec;
 use core::fmt;
 use dom0::config::DomainConfig;
 use guest_kernel::abi::domctl::{Domctl, DomctlOp, DomctlVcpuContext};
-use guest_kernel::abi::event_channel::{EventChannelOp, EvtchnAllocUnbound};
-use guest_kernel::abi::hypercall::Hypercall;
+use guest_kernel::abi::event_channel::EvtchnAllocUnbound;
+use guest_kernel::abi::hypercall_page;
 use guest_kernel::abi::layout::StartInfoConsole;
-use guest_kernel::abi::memory::{MemoryOp, MemoryReservation};
 use guest_kernel::abi::pv_image::PvImage;
 use guest_kernel::abi::pv_layout::{self, Layout, LayoutError};
-use guest_kernel::abi::{hypercall_page, wrappers};
-use guest_kernel::paging::{self, PagingError, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
+use guest_kernel::paging::{PagingError, PAGE_SIZE};
+use guest_kernel::sys::hypercalls::event_channel_op;
 
-/// Where Dom0 maps a new domain's start-of-day frames while writing them
-/// (1 GiB of address space that nothing else uses).
-const WINDOW: u64 = 0xffff_d800_0000_0000;
-/// The largest start-of-day region the window holds.
-const WINDOW_PAGES: u64 = (1 << 30) / PAGE_SIZE;
+/// The largest start-of-day region the builder's window holds.
+const WINDOW_PAGES: u64 = BUILDER_WINDOW.length / PAGE_SIZE;
 /// Pages between start_info and the page tables: the xenstore and console
 /// rings, as Xen lays out a DomU.
 const EXTRA_PAGES: u64 = 2;
@@ -224,13 +225,7 @@ fn offer_port(id: u16, wanted: bool, step: &'static str) -> Result<Option<u32>, 
         remote_dom: 0,
         port: 0,
     };
-    // SAFETY: the request lives for the call.
-    let result = unsafe {
-        wrappers::event_channel_op(
-            EventChannelOp::AllocUnbound,
-            &mut request as *mut EvtchnAllocUnbound as *mut u8,
-        )
-    };
+    let result = event_channel_op(&mut request);
     if result < 0 {
         return Err(BuildError::Hypervisor {
             step,
@@ -254,19 +249,21 @@ fn fill(
     store_port: Option<u32>,
 ) -> Result<(u64, u64), BuildError> {
     let p2m = populate(id, nr_pages)?;
-    let mapped = layout.mapped_pages();
-    map_window(id, &p2m[..mapped as usize])?;
+    let mapped = layout.mapped_pages() as usize;
+    let window = ForeignPages::map(BUILDER_WINDOW.start, id, &p2m[..mapped], true)
+        .map_err(BuildError::Paging)?;
     let written = write_start_of_day(
         id,
         config,
         file,
         image,
         layout,
+        &window,
         &p2m,
         console_port,
         store_port,
     );
-    let unmapped = unmap_window(mapped);
+    let unmapped = window.unmap().map_err(BuildError::Paging);
     written?;
     unmapped?;
     let mut context = Domctl::new(DomctlOp::SetVcpuContext, id);
@@ -288,80 +285,39 @@ fn fill(
 /// machine frame of each PFN.
 fn populate(id: u16, nr_pages: u64) -> Result<Vec<u64>, BuildError> {
     let mut frames: Vec<u64> = (0..nr_pages).collect();
-    let request = MemoryReservation {
-        extent_start: frames.as_mut_ptr() as u64,
-        nr_extents: nr_pages,
-        extent_order: 0,
-        mem_flags: 0,
-        domid: id,
-        ..MemoryReservation::default()
-    };
-    // SAFETY: the request and the frame array (nr_pages entries) live for
-    // the call; the hypervisor writes the new MFNs into the array.
-    let got = unsafe {
-        wrappers::hypercall2(
-            Hypercall::MemoryOp,
-            u64::from(MemoryOp::PopulatePhysmap.raw()),
-            &request as *const MemoryReservation as u64,
-        )
-    };
-    if got < 0 {
-        return Err(BuildError::Hypervisor {
+    let got = crate::sys::control::populate_physmap(id, &mut frames).map_err(|error| {
+        BuildError::Hypervisor {
             step: "giving the domain its memory",
-            error: got,
-        });
-    }
-    if (got as u64) < nr_pages {
+            error,
+        }
+    })?;
+    if got < nr_pages {
         return Err(BuildError::OutOfMemory {
             wanted: nr_pages,
-            got: got as u64,
+            got,
         });
     }
     Ok(frames)
 }
 
-/// Maps `frames` (the new domain's) at the window, writable.
-fn map_window(id: u16, frames: &[u64]) -> Result<(), BuildError> {
-    for (chunk_index, chunk) in frames.chunks(512).enumerate() {
-        let first = WINDOW + chunk_index as u64 * 512 * PAGE_SIZE;
-        let l1 = paging::ensure_l1(first).map_err(BuildError::Paging)?;
-        let requests: Vec<(u64, u64)> = chunk
-            .iter()
-            .enumerate()
-            .map(|(offset, &mfn)| {
-                let address = first + offset as u64 * PAGE_SIZE;
-                (
-                    paging::l1_entry_address(l1, address),
-                    (mfn * PAGE_SIZE) | PRESENT | WRITABLE | USER | NO_EXECUTE,
-                )
-            })
-            .collect();
-        paging::write_entries_foreign(&requests, id).map_err(BuildError::Paging)?;
+/// Copies `data` to the new domain's virtual address `address`, through
+/// the window; refuses a range outside the start-of-day region.
+fn write(
+    window: &ForeignPages,
+    layout: &Layout,
+    address: u64,
+    data: &[u8],
+) -> Result<(), BuildError> {
+    let inside = address
+        .checked_sub(layout.v_start)
+        .is_some_and(|offset| window.write(offset, data));
+    if inside {
+        Ok(())
+    } else {
+        Err(BuildError::BadImage(
+            "puts data outside its start-of-day region",
+        ))
     }
-    Ok(())
-}
-
-/// Removes the window's mappings again.
-fn unmap_window(pages: u64) -> Result<(), BuildError> {
-    for chunk in 0..pages.div_ceil(512) {
-        let first = WINDOW + chunk * 512 * PAGE_SIZE;
-        let l1 = paging::l1_table(first).ok_or(BuildError::Paging(PagingError::Refused(-22)))?;
-        let count = (pages - chunk * 512).min(512);
-        let requests: Vec<(u64, u64)> = (0..count)
-            .map(|page| (paging::l1_entry_address(l1, first + page * PAGE_SIZE), 0))
-            .collect();
-        paging::write_entries(&requests).map_err(BuildError::Paging)?;
-    }
-    Ok(())
-}
-
-/// Copies `data` to the new domain's virtual address `address`.
-fn write(layout: &Layout, address: u64, data: &[u8]) {
-    let target = (WINDOW + (address - layout.v_start)) as *mut u8;
-    // SAFETY: `address` lies in the start-of-day region (the layout and the
-    // image checks guarantee it), which is mapped writable at the window,
-    // and nothing else uses those frames yet.
-    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), target, data.len()) };
 }
 
 /// Step 4: the contents of the start-of-day region.
@@ -372,6 +328,7 @@ fn write_start_of_day(
     file: &[u8],
     image: &PvImage,
     layout: &Layout,
+    window: &ForeignPages,
     p2m: &[u64],
     console_port: Option<u32>,
     store_port: Option<u32>,
@@ -384,15 +341,16 @@ fn write_start_of_day(
         let start = segment.file_offset as usize;
         // PvImage::parse checked that every segment lies within the file.
         let bytes = &file[start..start + segment.file_size as usize];
-        write(layout, segment.virtual_address, bytes);
+        write(window, layout, segment.virtual_address, bytes)?;
         // The rest up to memory_size is zero: populated frames come zeroed.
     }
     for (pfn, mfn) in p2m.iter().enumerate() {
         write(
+            window,
             layout,
             layout.p2m_start + pfn as u64 * 8,
             &mfn.to_le_bytes(),
-        );
+        )?;
     }
     let (mut start_info, _) = pv_layout::start_info(
         layout,
@@ -411,22 +369,31 @@ fn write_start_of_day(
     // The console page and channel; without a channel the guest keeps
     // using console_io.
     start_info.console = StartInfoConsole::domu(p2m[first_extra + 1], console_port.unwrap_or(0));
-    write(layout, layout.start_info, bytemuck::bytes_of(&start_info));
+    write(
+        window,
+        layout,
+        layout.start_info,
+        bytemuck::bytes_of(&start_info),
+    )?;
     if let Some(page) = image.hypercall_page {
         let mut stubs = [0u8; 4096];
         hypercall_page::fill(&mut stubs);
-        write(layout, page, &stubs);
+        write(window, layout, page, &stubs)?;
     }
+    let mut tables_written = Ok(());
     pv_layout::build_page_tables(
         layout,
         |pfn| p2m[pfn as usize],
         |table, index, value| {
-            write(
-                layout,
-                layout.v_start + table * PAGE_SIZE + index as u64 * 8,
-                &value.to_le_bytes(),
-            );
+            if tables_written.is_ok() {
+                tables_written = write(
+                    window,
+                    layout,
+                    layout.v_start + table * PAGE_SIZE + index as u64 * 8,
+                    &value.to_le_bytes(),
+                );
+            }
         },
     );
-    Ok(())
+    tables_written
 }

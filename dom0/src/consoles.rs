@@ -6,20 +6,21 @@
 //! domain's scrollback (kept from the first byte, up to a limit) and tells
 //! the guest there is room again. `xl console NAME` prints the scrollback
 //! and then forwards output and keystrokes live until Ctrl-] detaches.
+//!
+//! The ring page is the guest kernel's `ConsoleRing`, mapped at the
+//! domain's page of `areas::CONSOLE_RINGS`: every access to it is a
+//! volatile one, at a position reduced modulo the ring's size.
+#![forbid(unsafe_code)]
 
+use crate::areas::CONSOLE_RINGS;
 use crate::builder::ConsoleSetup;
 use alloc::vec::Vec;
-use guest_kernel::abi::console::{
-    ring_position, ConsoleInterface, CONSOLE_IN_RING_SIZE, XENCONSOLE_CONNECTED,
-    XENCONSOLE_DISCONNECTED,
-};
+use guest_kernel::abi::console::{CONSOLE_IN_RING_SIZE, CONSOLE_OUT_RING_SIZE};
 use guest_kernel::console::ConsoleWriter;
-use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
+use guest_kernel::sys::memory::ConsoleRing;
 use guest_kernel::{events, println};
 use spin::Mutex;
 
-/// Where Dom0 maps the console pages: one page per domain ID.
-const AREA: u64 = 0xffff_d900_0000_0000;
 /// The scrollback kept per domain; beyond it (by a quarter) the oldest bytes go.
 const SCROLLBACK_LIMIT: usize = 256 * 1024;
 /// Ctrl-], which detaches from a console, as in Xen's xl.
@@ -30,13 +31,10 @@ struct Console {
     domain: u16,
     /// Dom0's end of the console's event channel.
     port: u32,
-    ring: *mut ConsoleInterface,
+    /// The guest's ring page, mapped until `disconnect`.
+    ring: ConsoleRing,
     scrollback: Vec<u8>,
 }
-
-// SAFETY: the ring pointer is a mapping in Dom0's address space that lives
-// until `disconnect`; Dom0 has one vCPU and reaches it only under the lock.
-unsafe impl Send for Console {}
 
 static CONSOLES: Mutex<Vec<Console>> = Mutex::new(Vec::new());
 /// The domain whose console is attached to the serial line, if any.
@@ -52,30 +50,18 @@ static UNREAD: Mutex<heapless::Vec<u8, CONSOLE_IN_RING_SIZE>> = Mutex::new(heapl
 /// Takes back the keys still unread in `console`'s input ring (its domain
 /// stopped: nobody else will read them) into `UNREAD`.
 fn reclaim_input(console: &Console) {
-    let ring = console.ring;
-    // SAFETY: the ring is mapped until `disconnect`, which calls this before
-    // it unmaps; the domain stopped, so it no longer moves in_cons, and we
-    // own in_prod.
-    unsafe {
-        let producer = core::ptr::addr_of!((*ring).in_prod).read_volatile();
-        let mut consumer = core::ptr::addr_of!((*ring).in_cons).read_volatile();
-        let mut unread = UNREAD.lock();
-        let count = producer
-            .wrapping_sub(consumer)
-            .min(CONSOLE_IN_RING_SIZE as u32);
-        for _ in 0..count {
-            let byte =
-                core::ptr::addr_of!((*ring).input[ring_position(consumer, CONSOLE_IN_RING_SIZE)])
-                    .read_volatile();
-            let _ = unread.push(byte);
-            consumer = consumer.wrapping_add(1);
-        }
-        core::ptr::addr_of_mut!((*ring).in_prod).write_volatile(consumer);
+    let ring = &console.ring;
+    // The domain stopped, so it no longer moves in_cons, and we own in_prod.
+    let (producer, mut consumer) = ring.input_indices();
+    let mut unread = UNREAD.lock();
+    let count = producer
+        .wrapping_sub(consumer)
+        .min(CONSOLE_IN_RING_SIZE as u32);
+    for _ in 0..count {
+        let _ = unread.push(ring.input_byte(consumer));
+        consumer = consumer.wrapping_add(1);
     }
-}
-
-fn address(domain: u16) -> u64 {
-    AREA + u64::from(domain) * PAGE_SIZE
+    ring.set_input_producer(consumer);
 }
 
 /// Connects the backend to a new domain's console. Returns a sentence on
@@ -84,17 +70,15 @@ pub fn connect(domain: u16, setup: ConsoleSetup) -> Result<(), &'static str> {
     let port = events::bind_interdomain(domain, setup.port)
         .map_err(|_| "cannot connect to its console channel")?;
     let _ = events::take(port);
-    let target = address(domain);
-    let l1 = paging::ensure_l1(target).map_err(|_| "cannot map its console page")?;
-    let entry = (
-        paging::l1_entry_address(l1, target),
-        (setup.mfn * PAGE_SIZE) | PRESENT | WRITABLE | USER | NO_EXECUTE,
-    );
-    paging::write_entries_foreign(&[entry], domain).map_err(|_| "cannot map its console page")?;
-    let ring = target as *mut ConsoleInterface;
-    // SAFETY: the page was mapped just above and stays mapped until
-    // `disconnect`; the guest only reads `connection`.
-    unsafe { core::ptr::addr_of_mut!((*ring).connection).write_volatile(XENCONSOLE_CONNECTED) };
+    let ring = CONSOLE_RINGS
+        .page_for(domain)
+        .and_then(|address| ConsoleRing::map(address, setup.mfn, Some(domain)).ok());
+    let Some(ring) = ring else {
+        let _ = events::close(port);
+        return Err("cannot map its console page");
+    };
+    // The guest only reads `connection`.
+    ring.set_connected(true);
     CONSOLES.lock().push(Console {
         domain,
         port,
@@ -115,14 +99,9 @@ pub fn disconnect(domain: u16) {
     if *ATTACHED.lock() == Some(domain) {
         reclaim_input(&console);
     }
-    // SAFETY: the page is still mapped (it is unmapped just below).
-    unsafe {
-        core::ptr::addr_of_mut!((*console.ring).connection).write_volatile(XENCONSOLE_DISCONNECTED)
-    };
+    console.ring.set_connected(false);
     let _ = events::close(console.port);
-    if let Some(l1) = paging::l1_table(address(domain)) {
-        let _ = paging::write_entries(&[(paging::l1_entry_address(l1, address(domain)), 0)]);
-    }
+    console.ring.unmap();
     let mut attached = ATTACHED.lock();
     if *attached == Some(domain) {
         *attached = None;
@@ -144,31 +123,22 @@ pub fn service() {
     let attached = *ATTACHED.lock();
     let mut consoles = CONSOLES.lock();
     for console in consoles.iter_mut() {
-        let ring = console.ring;
-        // SAFETY: the ring is the guest's console page, mapped at `ring`
-        // until disconnect; the guest moves out_prod, we move out_cons.
-        let (producer, mut consumer) = unsafe {
-            (
-                core::ptr::addr_of!((*ring).out_prod).read_volatile(),
-                core::ptr::addr_of!((*ring).out_cons).read_volatile(),
-            )
-        };
+        let ring = &console.ring;
+        // The guest moves out_prod, we move out_cons.
+        let (producer, mut consumer) = ring.output_indices();
         if producer == consumer {
             continue;
         }
         let start = console.scrollback.len();
         // A guest could claim any producer value: copy at most one ring's worth.
-        let available = producer.wrapping_sub(consumer).min(2048);
+        let available = producer
+            .wrapping_sub(consumer)
+            .min(CONSOLE_OUT_RING_SIZE as u32);
         for _ in 0..available {
-            // SAFETY: as above; the position is within the output ring.
-            let byte = unsafe {
-                core::ptr::addr_of!((*ring).output[ring_position(consumer, 2048)]).read_volatile()
-            };
-            console.scrollback.push(byte);
+            console.scrollback.push(ring.output_byte(consumer));
             consumer = consumer.wrapping_add(1);
         }
-        // SAFETY: as above.
-        unsafe { core::ptr::addr_of_mut!((*ring).out_cons).write_volatile(producer) };
+        ring.set_output_consumer(producer);
         let _ = events::send(console.port);
         if attached == Some(console.domain) {
             ConsoleWriter::new().write_raw(&console.scrollback[start..]);
@@ -188,22 +158,18 @@ fn send_input(domain: u16, bytes: &[u8]) {
     let Some(console) = consoles.iter().find(|console| console.domain == domain) else {
         return;
     };
-    let ring = console.ring;
-    // SAFETY: as in service; here we move in_prod, the guest in_cons.
-    unsafe {
-        let mut producer = core::ptr::addr_of!((*ring).in_prod).read_volatile();
-        let consumer = core::ptr::addr_of!((*ring).in_cons).read_volatile();
-        for &byte in bytes {
-            if producer.wrapping_sub(consumer) as usize >= CONSOLE_IN_RING_SIZE {
-                break;
-            }
-            core::ptr::addr_of_mut!((*ring).input[ring_position(producer, CONSOLE_IN_RING_SIZE)])
-                .write_volatile(byte);
-            producer = producer.wrapping_add(1);
+    let ring = &console.ring;
+    // Here we move in_prod, the guest in_cons.
+    let (mut producer, consumer) = ring.input_indices();
+    for &byte in bytes {
+        if producer.wrapping_sub(consumer) as usize >= CONSOLE_IN_RING_SIZE {
+            break;
         }
-        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
-        core::ptr::addr_of_mut!((*ring).in_prod).write_volatile(producer);
+        ring.set_input_byte(producer, byte);
+        producer = producer.wrapping_add(1);
     }
+    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    ring.set_input_producer(producer);
     let _ = events::send(console.port);
 }
 

@@ -1,49 +1,47 @@
 //! `debug ...`: commands that make Dom0 misbehave on purpose, for the
 //! scenario tests and for labs (what does a fault look like? an unknown
-//! hypercall?).
+//! hypercall?). The odd operations themselves are the guest kernel's
+//! `sys::raw`, shared with the attacking test workloads.
+#![forbid(unsafe_code)]
 
 use alloc::vec::Vec;
 use dom0::shell::Debug;
-use guest_kernel::abi::{wrappers, XenError};
+use guest_kernel::abi::XenError;
+use guest_kernel::sys::raw;
 use guest_kernel::{paging, println, start};
 
 pub fn debug(command: Debug) {
     match command {
         Debug::PageFault => {
             println!("Reading the unmapped address 0xdead0000...");
-            // SAFETY: none: this is the point. The read faults, the
-            // hypervisor bounces the page fault to our handler, which
-            // reports it and crashes the domain.
-            let value = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
+            // The read faults, the hypervisor bounces the page fault to
+            // our handler, which reports it and crashes the domain.
+            let value = raw::read_u64(0xdead_0000);
             println!("unexpectedly read {value:#x}");
         }
         Debug::NoHandler => {
             let result = guest_kernel::traps::clear();
             println!("Trap table cleared ({result}); reading the unmapped address 0xdead0000...");
-            // SAFETY: none, as above; with no handler the hypervisor
-            // crashes the domain itself.
-            let value = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
+            // With no handler the hypervisor crashes the domain itself.
+            let value = raw::read_u64(0xdead_0000);
             println!("unexpectedly read {value:#x}");
         }
         Debug::Privileged => {
             println!("Executing hlt in ring 3...");
-            // SAFETY: hlt is privileged: in ring 3 it raises #GP, which is
-            // the point; it touches no memory.
-            unsafe { core::arch::asm!("hlt", options(nomem, nostack)) };
+            // hlt is privileged: in ring 3 it raises #GP, which is the point.
+            raw::halt();
             println!("unexpectedly survived hlt");
         }
         Debug::Breakpoint => {
-            // SAFETY: int3 raises #BP, which our trap table handles and
-            // returns from with the iret hypercall; no state is changed.
-            unsafe { core::arch::asm!("int3", options(nomem, nostack)) };
+            raw::breakpoint();
             println!("back from the breakpoint handler");
         }
         Debug::Hypercall(number, arguments) => {
-            // SAFETY: none in general, which is why `help` marks this
-            // command: the arguments are the user's (0 when not given), and
-            // a hypercall given a Dom0 address or a callback may write Dom0's
-            // memory or crash it. Pointers of 0 fail with -EFAULT.
-            let result = unsafe { wrappers::hypercall_raw(number, arguments) };
+            // Unchecked, which is why `help` marks this command: the
+            // arguments are the user's (0 when not given), and a hypercall
+            // given a Dom0 address or a callback may write Dom0's memory or
+            // crash it. Pointers of 0 fail with -EFAULT.
+            let result = raw::hypercall(number, arguments);
             match XenError::from_return(result) {
                 Some(error) => println!(
                     "hypercall {number} returned {result} ({}: {})",

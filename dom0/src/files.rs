@@ -1,19 +1,9 @@
 //! Dom0's ramdisk: a ustar archive the hypervisor's builder placed after
 //! Dom0's kernel, holding guest images and configuration files.
+#![forbid(unsafe_code)]
 
-use guest_kernel::{print, println, start};
-
-/// Dom0's ramdisk, where the builder put it.
-pub fn ramdisk() -> &'static [u8] {
-    let info = start::start_info();
-    if info.mod_start == 0 || info.mod_len == 0 {
-        return &[];
-    }
-    // SAFETY: the builder mapped the ramdisk at mod_start (a virtual
-    // address, since SIF_MOD_START_PFN is clear) for mod_len bytes, inside
-    // the start-of-day region that stays mapped.
-    unsafe { core::slice::from_raw_parts(info.mod_start as *const u8, info.mod_len as usize) }
-}
+use crate::sys::ramdisk;
+use guest_kernel::{print, println};
 
 /// The regular files of the ramdisk (a ustar archive).
 pub fn ramdisk_files() -> impl Iterator<Item = (heapless::String<100>, &'static [u8])> {

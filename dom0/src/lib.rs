@@ -2,6 +2,9 @@
 //! command parser, `xl`'s output formats, and the config store (`xenstore`). The binary (`src/main.rs`)
 //! connects them to the console and the hypercalls.
 #![cfg_attr(not(test), no_std)]
+// Pure logic: no module here needs `unsafe` (Dom0's raw operations are the
+// binary's `sys` module).
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

@@ -4,17 +4,27 @@
 //! guest-kernel library) with the privileges of the control domain: it may
 //! read the physical console, and call the control hypercalls (`sysctl`
 //! and `domctl`). Here it runs the `dom0# ` shell on the serial console.
+//!
+//! Dom0's raw operations live in [`sys`], the one module allowed `unsafe`;
+//! every other module says `#![forbid(unsafe_code)]`.
 #![no_std]
 #![no_main]
+// `unsafe` is denied here and allowed only in `sys` (see its comment).
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
+mod areas;
 mod bench;
 mod builder;
 mod consoles;
 mod control;
 mod debug;
 mod files;
+// The one module of raw operations, allowed `unsafe` so that no other
+// module needs it (each of them forbids it).
+#[allow(unsafe_code)]
+mod sys;
 mod toolstack;
 mod xenstored;
 
@@ -26,19 +36,21 @@ use dom0::xl;
 use guest_kernel::abi::event_channel::{VIRQ_CONSOLE, VIRQ_DOM_EXC};
 use guest_kernel::abi::layout::HYPERVISOR_VIRT_START;
 use guest_kernel::abi::sched::ShutdownReason;
-use guest_kernel::abi::sysctl::{Sysctl, SysctlReadconsole};
+use guest_kernel::abi::sysctl::Sysctl;
 use guest_kernel::abi::version::{
     XenVersionOp, XEN_CAPABILITIES_INFO_LEN, XEN_CHANGESET_INFO_LEN, XEN_EXTRAVERSION_LEN,
 };
 use guest_kernel::abi::wrappers;
 use guest_kernel::console::ConsoleWriter;
+use guest_kernel::sys::hypercalls::xen_version_into;
 use guest_kernel::{events, print, println, StartInfo};
 
 const PROMPT: &str = "dom0# ";
 
+guest_kernel::guest_main!(dom0_main);
+
 /// Dom0's main function, called by the guest-kernel library.
-#[no_mangle]
-fn guest_main(start_info: &'static StartInfo) -> ! {
+fn dom0_main(start_info: &'static StartInfo) -> ! {
     println!(
         "Dom0: {} MiB, {} files in the ramdisk. Type 'help' for the commands.",
         (start_info.nr_pages * 4096) >> 20,
@@ -248,9 +260,7 @@ fn run(line: &str) {
 
 /// Reads a NUL-padded string from `xen_version`.
 fn version_text<const N: usize>(operation: XenVersionOp, buffer: &mut [u8; N]) -> &str {
-    // SAFETY: the buffer has the size the operation writes.
-    let result = unsafe { wrappers::xen_version(operation, buffer.as_mut_ptr()) };
-    if result < 0 {
+    if xen_version_into(operation, buffer) < 0 {
         return "(unavailable)";
     }
     let length = buffer.iter().position(|&byte| byte == 0).unwrap_or(N);
@@ -266,8 +276,7 @@ fn xl_info() {
     let mut extra = [0u8; XEN_EXTRAVERSION_LEN];
     let mut caps = [0u8; XEN_CAPABILITIES_INFO_LEN];
     let mut changeset = [0u8; XEN_CHANGESET_INFO_LEN];
-    // SAFETY: XENVER_pagesize takes no buffer.
-    let pagesize = unsafe { wrappers::xen_version(XenVersionOp::Pagesize, core::ptr::null_mut()) };
+    let pagesize = xen_version_into(XenVersionOp::Pagesize, &mut []);
     let info = xl::HostInfo {
         physinfo: *request.physinfo_payload(),
         xen_major: (version >> 16) as u32,
@@ -288,24 +297,15 @@ fn xl_dmesg(clear: bool) {
     loop {
         // With `-c` every read also forgets what it returned, so a line
         // logged while we print stays in the ring for the next `xl dmesg`.
-        let mut request = Sysctl::readconsole(SysctlReadconsole {
-            clear: u8::from(clear),
-            incremental: 1,
-            index,
-            buffer: buffer.as_mut_ptr() as u64,
-            count: buffer.len() as u32,
-            ..Default::default()
-        });
-        if let Err(error) = control::sysctl(&mut request) {
-            return control::explain("xl dmesg: reading the hypervisor's log", error);
-        }
-        let payload = request.readconsole_payload();
-        if payload.count == 0 {
+        let (count, next) = match sys::control::readconsole(&mut buffer, clear, index) {
+            Ok(read) => read,
+            Err(error) => return control::explain("xl dmesg: reading the hypervisor's log", error),
+        };
+        if count == 0 {
             break;
         }
-        let text = core::str::from_utf8(&buffer[..payload.count as usize])
-            .unwrap_or("(log is not text)\n");
+        let text = core::str::from_utf8(&buffer[..count]).unwrap_or("(log is not text)\n");
         let _ = ConsoleWriter::new().write_str(text);
-        index = payload.index;
+        index = next;
     }
 }

@@ -13,7 +13,9 @@
 //! (a new domain may be called the same; it gets another ID, since the
 //! hypervisor does not reuse a zombie's ID), and the record goes when the
 //! hypervisor says the zombie is gone.
+#![forbid(unsafe_code)]
 
+use crate::areas::HELD_FRAMES;
 use crate::builder;
 use crate::consoles;
 use crate::control::{self, domain_infos, explain, simple_domctl};
@@ -824,9 +826,6 @@ pub fn console(target: &str) {
     consoles::attach(id, crate::wait_for_activity, is_running);
 }
 
-/// Where `debug hold-frame` maps a domain's frame: one page per domain ID.
-const HOLD_AREA: u64 = 0xffff_da00_0000_0000;
-
 /// `debug hold-frame NAME|ID`: maps the domain's shared info frame into
 /// Dom0, read-only, with a foreign mapping, and leaves it mapped, as a
 /// backend that forgot to unmap would. Destroying the domain then leaves a
@@ -843,7 +842,12 @@ pub fn hold_frame(target: &str) {
         Ok(info) => info.shared_info_frame,
         Err(error) => return explain("debug hold-frame: reading the domain's information", error),
     };
-    let address = HOLD_AREA + u64::from(id) * PAGE_SIZE;
+    // One page per domain ID (`areas::HELD_FRAMES`); `resolve` gave a
+    // domain's ID, which is below the reserved ones.
+    let Some(address) = HELD_FRAMES.page_for(id) else {
+        println!("debug hold-frame: domain {id} has no page in Dom0's hold area");
+        return;
+    };
     let mapped = paging::ensure_l1(address).and_then(|l1| {
         paging::write_entries_foreign(
             &[(
@@ -867,11 +871,14 @@ pub fn hold_frame(target: &str) {
 /// `debug release-frame ID`: removes the mapping `hold-frame` made; if the
 /// domain was a zombie waiting for that frame, it goes.
 pub fn release_frame(id: u16) {
-    let address = HOLD_AREA + u64::from(id) * PAGE_SIZE;
-    let Some(l1) = paging::l1_table(address) else {
+    let Some(l1) = HELD_FRAMES
+        .page_for(id)
+        .and_then(|address| paging::l1_table(address).map(|l1| (l1, address)))
+    else {
         println!("debug release-frame: no frame of domain {id} is held");
         return;
     };
+    let (l1, address) = l1;
     let entry = paging::l1_entry_address(l1, address);
     if paging::read_entry(l1, (entry % PAGE_SIZE) / 8) & PRESENT == 0 {
         println!("debug release-frame: no frame of domain {id} is held");

@@ -9,23 +9,25 @@
 //! itself uses the store through a local call (`call`), the same dispatch
 //! without a ring. The shell's `xenstore-*` commands are here too.
 //!
-//! The only raw memory accesses are the four volatile index and byte
-//! accessors of [`MappedRing`], on a page mapped for the connection's life.
+//! The ring page is a `sys::foreign::ForeignPages` at the domain's page of
+//! `areas::STORE_RINGS`, mapped for the connection's life (dropping the
+//! connection unmaps it); every access to it is a bounds-checked volatile
+//! one, at the field offsets of `XenstoreDomainInterface`.
+#![forbid(unsafe_code)]
 
+use crate::areas::STORE_RINGS;
 use crate::builder::StoreSetup;
+use crate::sys::foreign::ForeignPages;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::mem::offset_of;
 use dom0::xenstore::ring::{self, Index, RingPage};
 use dom0::xenstore::wire::Operation;
 use dom0::xenstore::{Store, XsError};
 use guest_kernel::abi::xs_wire::XenstoreDomainInterface;
-use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
 use guest_kernel::{events, println};
 use spin::Mutex;
-
-/// Where Dom0 maps the store pages: one page per domain ID.
-const AREA: u64 = 0xffff_db00_0000_0000;
 
 /// The store (created at the first use).
 static STORE: Mutex<Option<Store>> = Mutex::new(None);
@@ -35,30 +37,31 @@ struct Connection {
     domain: u16,
     /// Dom0's end of the event channel.
     port: u32,
-    page: MappedRing,
+    /// The guest's ring page, mapped while the connection lives.
+    page: ForeignPages,
 }
 
-/// A guest's store page, mapped in Dom0.
-struct MappedRing(*mut XenstoreDomainInterface);
+/// Where an index lives in the page.
+fn index_offset(index: Index) -> usize {
+    match index {
+        Index::RequestConsumer => offset_of!(XenstoreDomainInterface, req_cons),
+        Index::RequestProducer => offset_of!(XenstoreDomainInterface, req_prod),
+        Index::ResponseConsumer => offset_of!(XenstoreDomainInterface, rsp_cons),
+        Index::ResponseProducer => offset_of!(XenstoreDomainInterface, rsp_prod),
+    }
+}
 
-// SAFETY: the pointer is a mapping in Dom0's address space that lives until
-// `disconnect`; Dom0 has one vCPU and reaches it only under the lock.
-unsafe impl Send for MappedRing {}
+/// Where the byte at `position` of a ring starting at `ring` lives, if it
+/// is inside that ring.
+fn ring_offset(ring: usize, position: usize) -> Option<u64> {
+    (position < guest_kernel::abi::xs_wire::XENSTORE_RING_SIZE).then_some((ring + position) as u64)
+}
 
-impl RingPage for MappedRing {
+impl RingPage for ForeignPages {
     fn load(&self, index: Index) -> u32 {
-        let page = self.0;
-        // SAFETY: the page is mapped until `disconnect` (see `connect`);
-        // the fields are aligned u32s, read volatile since the guest
-        // writes them concurrently.
-        let value = unsafe {
-            match index {
-                Index::RequestConsumer => core::ptr::addr_of!((*page).req_cons).read_volatile(),
-                Index::RequestProducer => core::ptr::addr_of!((*page).req_prod).read_volatile(),
-                Index::ResponseConsumer => core::ptr::addr_of!((*page).rsp_cons).read_volatile(),
-                Index::ResponseProducer => core::ptr::addr_of!((*page).rsp_prod).read_volatile(),
-            }
-        };
+        // Volatile, since the guest writes the indices concurrently; the
+        // offsets are the structure's own, so the read always fits.
+        let value = self.read_u32(index_offset(index) as u64).unwrap_or(0);
         // The bytes the index covers are read after it.
         core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
         value
@@ -67,45 +70,19 @@ impl RingPage for MappedRing {
     fn store(&mut self, index: Index, value: u32) {
         // The bytes written before are visible before the index moves.
         core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
-        let page = self.0;
-        // SAFETY: as in `load`.
-        unsafe {
-            match index {
-                Index::RequestConsumer => {
-                    core::ptr::addr_of_mut!((*page).req_cons).write_volatile(value)
-                }
-                Index::RequestProducer => {
-                    core::ptr::addr_of_mut!((*page).req_prod).write_volatile(value)
-                }
-                Index::ResponseConsumer => {
-                    core::ptr::addr_of_mut!((*page).rsp_cons).write_volatile(value)
-                }
-                Index::ResponseProducer => {
-                    core::ptr::addr_of_mut!((*page).rsp_prod).write_volatile(value)
-                }
-            }
-        }
+        self.write_u32(index_offset(index) as u64, value);
     }
 
     fn request_byte(&self, position: usize) -> u8 {
-        let page = self.0;
-        // SAFETY: as in `load`; `ring::service` passes positions below the
-        // ring size, and `get` checks again.
-        unsafe {
-            (*core::ptr::addr_of!((*page).req))
-                .get(position)
-                .copied()
-                .unwrap_or(0)
-        }
+        // `ring::service` passes positions below the ring size; checked again.
+        ring_offset(offset_of!(XenstoreDomainInterface, req), position)
+            .and_then(|offset| self.read_byte(offset))
+            .unwrap_or(0)
     }
 
     fn write_response_byte(&mut self, position: usize, byte: u8) {
-        let page = self.0;
-        // SAFETY: as in `request_byte`.
-        unsafe {
-            if let Some(slot) = (*core::ptr::addr_of_mut!((*page).rsp)).get_mut(position) {
-                core::ptr::write_volatile(slot, byte);
-            }
+        if let Some(offset) = ring_offset(offset_of!(XenstoreDomainInterface, rsp), position) {
+            self.write(offset, &[byte]);
         }
     }
 }
@@ -123,30 +100,19 @@ pub fn call(operation: Operation<'_>) -> Result<Vec<u8>, XsError> {
     with_store(|store| store.call(0, 0, operation))
 }
 
-fn address(domain: u16) -> u64 {
-    AREA + u64::from(domain) * PAGE_SIZE
-}
-
 /// Connects the daemon to a new domain's store ring and introduces it.
 pub fn connect(domain: u16, setup: StoreSetup) -> Result<(), &'static str> {
     let port = events::bind_interdomain(domain, setup.port)
         .map_err(|_| "cannot connect to its store channel")?;
     let _ = events::take(port);
-    let target = address(domain);
-    let l1 = paging::ensure_l1(target).map_err(|_| "cannot map its store page")?;
-    let entry = (
-        paging::l1_entry_address(l1, target),
-        (setup.mfn * PAGE_SIZE) | PRESENT | WRITABLE | USER | NO_EXECUTE,
-    );
-    if paging::write_entries_foreign(&[entry], domain).is_err() {
+    let page = STORE_RINGS
+        .page_for(domain)
+        .and_then(|address| ForeignPages::map(address, domain, &[setup.mfn], true).ok());
+    let Some(page) = page else {
         let _ = events::close(port);
         return Err("cannot map its store page");
-    }
-    CONNECTIONS.lock().push(Connection {
-        domain,
-        port,
-        page: MappedRing(target as *mut XenstoreDomainInterface),
-    });
+    };
+    CONNECTIONS.lock().push(Connection { domain, port, page });
     with_store(|store| store.introduce(domain));
     Ok(())
 }
@@ -161,9 +127,7 @@ pub fn disconnect(domain: u16) {
     };
     let connection = connections.remove(index);
     let _ = events::close(connection.port);
-    if let Some(l1) = paging::l1_table(address(domain)) {
-        let _ = paging::write_entries(&[(paging::l1_entry_address(l1, address(domain)), 0)]);
-    }
+    let _ = connection.page.unmap();
 }
 
 /// Whether one of the rings signalled (takes the signals).
@@ -193,12 +157,10 @@ pub fn service() {
                 connection.domain
             );
             store.mark_broken(connection.domain);
-            let page = connection.page.0;
-            // SAFETY: as in `MappedRing::load`.
-            unsafe {
-                core::ptr::addr_of_mut!((*page).error)
-                    .write_volatile(guest_kernel::abi::xs_wire::XENSTORE_ERROR_PROTO)
-            };
+            connection.page.write_u32(
+                offset_of!(XenstoreDomainInterface, error) as u64,
+                guest_kernel::abi::xs_wire::XENSTORE_ERROR_PROTO,
+            );
         }
         if progress.written > 0 || progress.taken > 0 {
             let _ = events::send(connection.port);

@@ -30,7 +30,7 @@
 //! A guest that registered no NMI callback cannot be asked (`-EOPNOTSUPP`).
 
 use bytemuck::{Pod, Zeroable};
-use core::mem::{offset_of, size_of};
+use core::mem::{align_of, offset_of, size_of};
 
 use crate::layout::DomainId;
 use crate::sysctl::DomainInfo;
@@ -179,20 +179,39 @@ const _: () = {
     pod::<DomctlRequestShutdown>();
     pod::<DomctlSchedulerOp>();
 };
+// The only `unsafe` of this module: bytemuck cannot derive these for a
+// union (see above), and every member is read through them, safely.
 // SAFETY: the zero bit pattern is valid for every member (all are Pod).
+#[allow(unsafe_code)]
 unsafe impl Zeroable for DomctlPayload {}
 // SAFETY: repr(C), Copy, every member is Pod and `raw` covers all bytes
 // (checked just above), so the union has no padding and any bit pattern
 // is a valid value of every member.
+#[allow(unsafe_code)]
 unsafe impl Pod for DomctlPayload {}
+
+impl DomctlPayload {
+    /// The payload viewed as member `T`: a plain reinterpretation of its
+    /// bytes, sound without `unsafe` because the payload and every member
+    /// are `Pod`. Whether `T` fits, in size and alignment, is checked at
+    /// compile time for each member used.
+    fn member<T: Pod>(&self) -> &T {
+        const {
+            assert!(
+                size_of::<T>() <= DOMCTL_PAYLOAD_SIZE
+                    && align_of::<T>() <= align_of::<DomctlPayload>()
+            )
+        };
+        bytemuck::from_bytes(&bytemuck::bytes_of(self)[..size_of::<T>()])
+    }
+}
 
 impl core::fmt::Debug for DomctlPayload {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        // SAFETY: `raw` covers every byte and any byte is a valid u8.
-        let raw = unsafe { &self.raw };
+        let raw = bytemuck::bytes_of(self);
         formatter
             .debug_struct("DomctlPayload")
-            .field("raw", raw)
+            .field("raw", &raw)
             .finish()
     }
 }
@@ -241,38 +260,32 @@ impl Domctl {
 
     /// The `CreateDomain` payload.
     pub fn create(&self) -> DomctlCreateDomain {
-        // SAFETY: every bit pattern is a valid member (plain integers).
-        unsafe { self.u.create }
+        *self.u.member()
     }
 
     /// The `MaxMem` payload.
     pub fn max_mem(&self) -> DomctlMaxMem {
-        // SAFETY: as above.
-        unsafe { self.u.max_mem }
+        *self.u.member()
     }
 
     /// The `SetVcpuContext` payload.
     pub fn context(&self) -> DomctlVcpuContext {
-        // SAFETY: as above.
-        unsafe { self.u.context }
+        *self.u.member()
     }
 
     /// The `RequestShutdown` payload.
     pub fn shutdown(&self) -> DomctlRequestShutdown {
-        // SAFETY: as above.
-        unsafe { self.u.shutdown }
+        *self.u.member()
     }
 
     /// The `SchedulerOp` payload.
     pub fn scheduler(&self) -> DomctlSchedulerOp {
-        // SAFETY: as above.
-        unsafe { self.u.scheduler }
+        *self.u.member()
     }
 
     /// The `GetDomainInfo` payload.
     pub fn info(&self) -> DomainInfo {
-        // SAFETY: as above.
-        unsafe { self.u.info }
+        *self.u.member()
     }
 }
 

@@ -43,6 +43,10 @@
 //! - [`x86`]: exception vector names, which trap tables are indexed by.
 //! - [`xs_wire`]: XenStore's messages and its ring page (`io/xs_wire.h`).
 #![cfg_attr(not(test), no_std)]
+// `unsafe` is denied here and allowed in two places: the hypercall
+// instruction itself (`wrappers`), and the `Pod` impls of the two payload
+// unions in `sysctl` and `domctl` (each with its reason beside it).
+#![deny(unsafe_code)]
 
 #[macro_use]
 mod abi_enum;
@@ -65,7 +69,10 @@ pub mod sched;
 pub mod sysctl;
 pub mod vcpu;
 pub mod version;
+// The `syscall` sequences: a hypercall may write any memory its arguments
+// name, so the raw forms are `unsafe fn`s, and the safe forms say why.
 #[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
 pub mod wrappers;
 pub mod x86;
 pub mod xs_wire;

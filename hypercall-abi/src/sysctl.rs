@@ -16,7 +16,7 @@
 //! others get `-EPERM`.
 
 use bytemuck::{Pod, Zeroable};
-use core::mem::{offset_of, size_of};
+use core::mem::{align_of, offset_of, size_of};
 
 use crate::layout::DomainId;
 use crate::XenError;
@@ -233,21 +233,51 @@ const _: () = {
     pod::<SysctlBenchNative>();
     pod::<SysctlLongestHypercall>();
 };
+// The only `unsafe` of this module: bytemuck cannot derive these for a
+// union (see above), and every member is read through them, safely.
 // SAFETY: the zero bit pattern is valid for every member (all are Pod).
+#[allow(unsafe_code)]
 unsafe impl Zeroable for SysctlPayload {}
 // SAFETY: repr(C), Copy, every member is Pod and `raw` covers all bytes
 // (checked just above), so the union has no padding and any bit pattern
 // is a valid value of every member.
+#[allow(unsafe_code)]
 unsafe impl Pod for SysctlPayload {}
+
+impl SysctlPayload {
+    /// The payload viewed as member `T`: a plain reinterpretation of its
+    /// bytes, sound without `unsafe` because the payload and every member
+    /// are `Pod`. Whether `T` fits, in size and alignment, is checked at
+    /// compile time for each member used.
+    fn member<T: Pod>(&self) -> &T {
+        const {
+            assert!(
+                size_of::<T>() <= SYSCTL_PAYLOAD_SIZE
+                    && align_of::<T>() <= align_of::<SysctlPayload>()
+            )
+        };
+        bytemuck::from_bytes(&bytemuck::bytes_of(self)[..size_of::<T>()])
+    }
+
+    /// As [`Self::member`], mutably; any value written is also a valid
+    /// bit pattern for every other member.
+    fn member_mut<T: Pod>(&mut self) -> &mut T {
+        const {
+            assert!(
+                size_of::<T>() <= SYSCTL_PAYLOAD_SIZE
+                    && align_of::<T>() <= align_of::<SysctlPayload>()
+            )
+        };
+        bytemuck::from_bytes_mut(&mut bytemuck::bytes_of_mut(self)[..size_of::<T>()])
+    }
+}
 
 impl core::fmt::Debug for SysctlPayload {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        // SAFETY: `raw` covers every byte of the union and any byte value is
-        // a valid u8, so reading it is always sound.
-        let raw = unsafe { &self.raw };
+        let raw = bytemuck::bytes_of(self);
         formatter
             .debug_struct("SysctlPayload")
-            .field("raw", raw)
+            .field("raw", &raw)
             .finish()
     }
 }
@@ -315,15 +345,12 @@ impl Sysctl {
 
     /// The `BenchNative` payload.
     pub fn bench_native_payload(&self) -> &SysctlBenchNative {
-        // SAFETY: every byte pattern is a valid SysctlBenchNative (plain
-        // integers) and the union is large enough.
-        unsafe { &self.u.bench_native }
+        self.u.member()
     }
 
     /// The `BenchNative` payload, for the hypervisor to fill in.
     pub fn bench_native_payload_mut(&mut self) -> &mut SysctlBenchNative {
-        // SAFETY: as in `bench_native_payload`.
-        unsafe { &mut self.u.bench_native }
+        self.u.member_mut()
     }
 
     /// A `BenchSyscallFloor` request.
@@ -349,14 +376,12 @@ impl Sysctl {
 
     /// The payload as a `LongestHypercall` payload.
     pub fn longest_hypercall_payload(&self) -> &SysctlLongestHypercall {
-        // SAFETY: every byte pattern is a valid SysctlLongestHypercall.
-        unsafe { &self.u.longest_hypercall }
+        self.u.member()
     }
 
     /// The payload as a mutable `LongestHypercall` payload.
     pub fn longest_hypercall_payload_mut(&mut self) -> &mut SysctlLongestHypercall {
-        // SAFETY: as in `longest_hypercall_payload`; all members accept any bytes.
-        unsafe { &mut self.u.longest_hypercall }
+        self.u.member_mut()
     }
 
     /// The hypervisor's first checks: a known command and the right
@@ -371,46 +396,37 @@ impl Sysctl {
 
     /// The payload as a `Readconsole` payload.
     pub fn readconsole_payload(&self) -> &SysctlReadconsole {
-        // SAFETY: every byte pattern is a valid SysctlReadconsole (plain
-        // integers, explicit padding) and the union is large enough.
-        unsafe { &self.u.readconsole }
+        self.u.member()
     }
 
     /// The payload as a mutable `Readconsole` payload.
     pub fn readconsole_payload_mut(&mut self) -> &mut SysctlReadconsole {
-        // SAFETY: as in `readconsole_payload`; any value written through the
-        // reference is also a valid bit pattern for every other member.
-        unsafe { &mut self.u.readconsole }
+        self.u.member_mut()
     }
 
     /// The payload as a `Physinfo` payload.
     pub fn physinfo_payload(&self) -> &SysctlPhysinfo {
-        // SAFETY: every byte pattern is a valid SysctlPhysinfo.
-        unsafe { &self.u.physinfo }
+        self.u.member()
     }
 
     /// The payload as a mutable `Physinfo` payload.
     pub fn physinfo_payload_mut(&mut self) -> &mut SysctlPhysinfo {
-        // SAFETY: as in `physinfo_payload`; all members accept any bytes.
-        unsafe { &mut self.u.physinfo }
+        self.u.member_mut()
     }
 
     /// The payload as a `Getdomaininfolist` payload.
     pub fn getdomaininfolist_payload(&self) -> &SysctlGetdomaininfolist {
-        // SAFETY: every byte pattern is a valid SysctlGetdomaininfolist.
-        unsafe { &self.u.getdomaininfolist }
+        self.u.member()
     }
 
     /// The payload as a mutable `Getdomaininfolist` payload.
     pub fn getdomaininfolist_payload_mut(&mut self) -> &mut SysctlGetdomaininfolist {
-        // SAFETY: as in `getdomaininfolist_payload`; all members accept any bytes.
-        unsafe { &mut self.u.getdomaininfolist }
+        self.u.member_mut()
     }
 
     /// The payload as a `BenchSyscallFloor` payload.
     pub fn bench_syscall_floor_payload(&self) -> &SysctlBenchSyscallFloor {
-        // SAFETY: every byte pattern is a valid SysctlBenchSyscallFloor.
-        unsafe { &self.u.bench_syscall_floor }
+        self.u.member()
     }
 }
 
