@@ -142,7 +142,7 @@ fn vm_assist_refusal(kind: u64) -> Option<&'static str> {
             Some("architectural IOPL needs the I/O-privilege emulation, which is not offered yet")
         }
         VMASST_TYPE_M2P_STRICT => {
-            Some("a strict M2P needs separate guest user page tables, which are not offered yet")
+            Some("a strict M2P (kept out of guest user page tables) is not offered yet")
         }
         _ => Some("Xen offers no such assist to a 64-bit PV guest"),
     }
