@@ -89,10 +89,7 @@ const SYSCALL_INSTRUCTION_LENGTH: u64 = 2;
 #[no_mangle]
 extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
     if this_cpu().guest_user_mode.load(Ordering::Relaxed) {
-        // A user program's system call: the guest kernel's business.
-        crate::traps::user_syscall(frame);
-        crate::traps::leave_to_guest(frame);
-        return may_sysret(frame);
+        return user_syscall(frame);
     }
     let entered = rdtsc();
     let number = frame.rax;
@@ -125,14 +122,31 @@ extern "C" fn handle_syscall(frame: &mut GuestFrame) -> u64 {
         Outcome::Continue(updated) => continue_later(frame, number, &updated),
     }
     let took = rdtsc().saturating_sub(entered);
-    let cpu = this_cpu();
-    if took > cpu.longest_hypercall.load(Ordering::Relaxed) {
-        cpu.longest_hypercall.store(took, Ordering::Relaxed);
-        cpu.longest_hypercall_number
-            .store(number, Ordering::Relaxed);
+    if took > this_cpu().longest_hypercall.load(Ordering::Relaxed) {
+        record_longest_hypercall(took, number);
     }
     crate::traps::leave_to_guest(frame);
     may_sysret(frame)
+}
+
+/// A user program's system call (the guest kernel's business), out of the
+/// hypercall path's line: see `traps::leave_to_guest` for why.
+#[cold]
+#[inline(never)]
+fn user_syscall(frame: &mut GuestFrame) -> u64 {
+    crate::traps::user_syscall(frame);
+    crate::traps::leave_to_guest(frame);
+    may_sysret(frame)
+}
+
+/// A new longest hypercall on this CPU: `took` cycles, hypercall `number`.
+#[cold]
+#[inline(never)]
+fn record_longest_hypercall(took: u64, number: u64) {
+    let cpu = this_cpu();
+    cpu.longest_hypercall.store(took, Ordering::Relaxed);
+    cpu.longest_hypercall_number
+        .store(number, Ordering::Relaxed);
 }
 
 /// Makes the guest repeat hypercall `number` with `arguments` when it runs

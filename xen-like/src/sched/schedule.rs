@@ -148,6 +148,10 @@ pub fn request_reschedule() {
 /// Everything that can stop the running domain (a shutdown, a crash, a
 /// yield, the end of its time slice) requests one, so the hypercall fast
 /// path pays one flag test here.
+///
+/// Inlined into every exit path, with the two tests inline and the work
+/// they may find in calls (see `traps::leave_to_guest` for why).
+#[inline(always)]
 pub fn on_exit(frame: &mut GuestFrame) {
     let cpu = this_cpu();
     if cpu.reschedule.swap(false, Ordering::Relaxed) {
@@ -156,11 +160,17 @@ pub fn on_exit(frame: &mut GuestFrame) {
     // An event upcall due? Two bytes of the running vCPU's info tell,
     // without the domain lock (the rest only when one is due).
     if crate::mm::shared_page::running_vcpu_needs_upcall() {
-        crate::evtchn::deliver_upcall(frame);
-        // A guest that cannot take its upcall was crashed: leave it now.
-        if cpu.reschedule.swap(false, Ordering::Relaxed) {
-            schedule(frame);
-        }
+        deliver_upcall_on_exit(frame);
+    }
+}
+
+/// The upcall half of [`on_exit`], out of the exit path's line.
+#[inline(never)]
+fn deliver_upcall_on_exit(frame: &mut GuestFrame) {
+    crate::evtchn::deliver_upcall(frame);
+    // A guest that cannot take its upcall was crashed: leave it now.
+    if this_cpu().reschedule.swap(false, Ordering::Relaxed) {
+        schedule(frame);
     }
 }
 
@@ -198,6 +208,7 @@ pub fn tick() {
 }
 
 /// Picks the next vCPU and switches to it, or idles if none may run.
+#[inline(never)]
 fn schedule(frame: &mut GuestFrame) {
     let current = this_cpu().current_domain();
     let next = match decide() {

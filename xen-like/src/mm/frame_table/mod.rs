@@ -1155,6 +1155,12 @@ impl<'a> FrameTable<'a> {
                 continue;
             }
             let entry = memory.read_entry(table, index);
+            if !is_present(entry) {
+                // Nothing to check or take (`check_entry_bits` and
+                // `get_entry_references` would accept it as it is): most
+                // entries of a new table, kept off the per-entry call.
+                continue;
+            }
             let stored = match check_entry_bits(level, entry) {
                 Ok(stored) => stored,
                 Err(refusal) => {

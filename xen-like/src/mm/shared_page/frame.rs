@@ -95,6 +95,7 @@ impl SharedInfoFrame {
 
 /// Whether the vCPU running on this CPU has an upcall due (pending and not
 /// masked): the exit path's check, made without the domain lock.
+#[inline]
 pub fn running_vcpu_needs_upcall() -> bool {
     let address = this_cpu().vcpu_info.load(Ordering::Relaxed);
     if address == 0 {

@@ -160,11 +160,13 @@ impl VcpuInfoCells {
     }
 
     /// `evtchn_upcall_pending`.
+    #[inline]
     pub fn upcall_pending(&self) -> u8 {
         self.upcall_pending.load(Ordering::SeqCst)
     }
 
     /// `evtchn_upcall_mask`: non-zero while the guest holds off upcalls.
+    #[inline]
     pub fn upcall_mask(&self) -> u8 {
         self.upcall_mask.load(Ordering::SeqCst)
     }
@@ -192,6 +194,7 @@ impl VcpuInfoCells {
 
     /// The upcall rule: events are waiting and the guest has not masked
     /// upcalls (Xen's `local_events_need_delivery`).
+    #[inline]
     pub fn events_need_delivery(&self) -> bool {
         self.upcall_pending() != 0 && self.upcall_mask() == 0
     }
