@@ -238,6 +238,8 @@ pub fn write(path: &str, value: &str) {
     if let Err(error) = call(Operation::Write(path.as_bytes(), value.as_bytes())) {
         explain("xenstore-write", path, error);
     }
+    // The watch events it fired go out now, not when a guest next signals.
+    service();
 }
 
 /// `xenstore-rm PATH`.
@@ -245,6 +247,7 @@ pub fn remove(path: &str) {
     if let Err(error) = call(Operation::Rm(path.as_bytes())) {
         explain("xenstore-rm", path, error);
     }
+    service();
 }
 
 /// The names of `path`'s children.

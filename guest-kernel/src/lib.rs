@@ -14,6 +14,8 @@
 //! - [`paging`]: the guest's page tables, changed only through the
 //!   validated page-table hypercalls;
 //! - [`heap`]: a heap for `alloc` that grows by mapping fresh frames;
+//! - [`xenbus`]: the client of the config store (XenStore) in Dom0: read,
+//!   write, watch, transactions, and the device state machine;
 //! - [`sys`]: every raw operation the modules above need (hypercalls that
 //!   take pointers, pages shared with the hypervisor or other domains,
 //!   assembly entry points, the allocator), as small safe functions. It is
@@ -26,6 +28,12 @@
 #![cfg_attr(not(test), no_std)]
 // `unsafe` is denied here and allowed only in `sys` (see its comment).
 #![deny(unsafe_code)]
+// The host test build (of `xenbus`'s framing) leaves out the assembly
+// entry points and the hardware paths (`cfg(not(test))`), so the imports
+// and helpers only they use would be reported unused there.
+#![cfg_attr(test, allow(dead_code, unused_imports))]
+
+extern crate alloc;
 
 #[cfg(not(test))]
 extern crate kernel_rt;
@@ -41,6 +49,7 @@ pub mod start;
 pub mod sys;
 pub mod time;
 pub mod traps;
+pub mod xenbus;
 
 #[cfg(not(test))]
 pub use sys::privileged;

@@ -35,6 +35,11 @@
 //!   and must get the `#GP` from user mode there (`user.rs`);
 //! - `attack-KIND`: hands the hypervisor a crafted frame or entry point and
 //!   must be crashed by it (the kinds are listed in `attacks.rs`);
+//! - `xenstore other=D`: reads its own name from the config store, is
+//!   refused domain D's, writes `data/greeting`, counts in a transaction and
+//!   prints the events of a watch on `data/message` (`store_client.rs`);
+//! - `store-flood`: floods the config store until its quotas refuse, then
+//!   holds what it got (`store_flood.rs`);
 //! - `fuzz seed=N count=M`: makes M random hypercalls, tries to make the
 //!   hypervisor fall over, reports and powers off (see `fuzz.rs`).
 //!
@@ -53,6 +58,8 @@ mod flood;
 mod fuzz;
 mod pinstorm;
 mod sensitive;
+mod store_client;
+mod store_flood;
 mod user;
 
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
@@ -87,6 +94,8 @@ fn domu_main(start_info: &'static StartInfo) -> ! {
         "probe" => probe(),
         "sensitive" => sensitive::sensitive(),
         "fuzz" => fuzz::run(line),
+        "xenstore" => store_client::run(line),
+        "store-flood" => store_flood::run(),
         "first-line" => {
             // For the benchmark: Dom0 put the TSC at `xl create` time on our
             // command line; the difference is create-to-first-line.

@@ -25,6 +25,9 @@
 //!
 //! Errors travel as text: a reply of type [`MessageType::ErrorReply`] whose
 //! payload is the errno's name ("ENOENT\0"), see [`ERROR_NAMES`].
+//!
+//! Split devices keep their handshake in the store too: each end writes
+//! its [`XenbusState`] (`io/xenbus.h`) in its own `state` node.
 
 use core::mem::{offset_of, size_of};
 
@@ -249,6 +252,41 @@ const _: () = assert!(offset_of!(XenstoreDomainInterface, error) == 2072);
 const _: () = assert!(size_of::<XenstoreDomainInterface>() == 2076);
 const _: () = assert!(size_of::<XenstoreDomainInterface>() <= crate::PAGE_SIZE);
 
+abi_enum! {
+    /// The state of one end of a split device (`enum xenbus_state`, from
+    /// `io/xenbus.h`), kept as a decimal number in the store node
+    /// `<device path>/state` that only that end writes; each end watches
+    /// the other's.
+    ///
+    /// ```text
+    ///  frontend: Initialising -> Initialised -> Connected -> Closing -> Closed
+    ///  backend:  Initialising -> InitWait ----> Connected -> Closing -> Closed
+    ///            (InitWait: the backend published its details and waits for
+    ///             the frontend's; Connected: both sides' details are read)
+    /// ```
+    pub enum XenbusState: u32 {
+        /// The node is missing or unreadable.
+        Unknown = 0 => "Unknown",
+        /// Setting up (the first state of both ends).
+        Initialising = 1 => "Initialising",
+        /// The backend is waiting for the frontend's details (ring
+        /// reference, event channel).
+        InitWait = 2 => "InitWait",
+        /// The frontend has published its details.
+        Initialised = 3 => "Initialised",
+        /// Both ends are connected: I/O may flow.
+        Connected = 4 => "Connected",
+        /// This end is going away.
+        Closing = 5 => "Closing",
+        /// This end is gone.
+        Closed = 6 => "Closed",
+        /// Changing the device's configuration.
+        Reconfiguring = 7 => "Reconfiguring",
+        /// The configuration change is done.
+        Reconfigured = 8 => "Reconfigured",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,5 +322,14 @@ mod tests {
                 .all(|(other, _)| other != name));
         }
         assert_eq!(ring_position(1025), 1);
+    }
+
+    #[test]
+    fn xenbus_states_have_xen_numbers() {
+        assert_eq!(XenbusState::Initialising.raw(), 1);
+        assert_eq!(XenbusState::Connected.raw(), 4);
+        assert_eq!(XenbusState::Reconfigured.raw(), 8);
+        assert_eq!(XenbusState::from_raw(6), Some(XenbusState::Closed));
+        assert_eq!(XenbusState::from_raw(9), None);
     }
 }

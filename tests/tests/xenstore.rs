@@ -1,8 +1,51 @@
 //! The config store: `xl create` writes a domain's keys into the
 //! XenStore-compatible tree, Dom0's `xenstore-*` commands read and change
-//! it, and `xl destroy` removes the keys again.
+//! it, and `xl destroy` removes the keys again; a guest reads, writes and
+//! watches its keys through its xenbus client and is refused others'; a
+//! guest that floods the store hits its quotas while Dom0 and another
+//! guest keep being served.
 
-use scenarios::{BootConfig, Machine};
+use scenarios::{BootConfig, Machine, COMMAND_TIMEOUT};
+use std::time::Duration;
+
+/// How long a guest may take to print something.
+const GUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Creates a domain from `command` (an `xl create` line) and returns its ID.
+fn create(machine: &mut Machine, command: &str, name: &str) -> u16 {
+    let output = machine.command(command);
+    let found = machine.ensure_match(
+        &output,
+        &format!(r"Started domain {name} \(id=(\d+)\)"),
+        "the new domain's ID",
+    );
+    found[1].parse().expect("a domain ID")
+}
+
+/// Waits until the whole serial log (not just what came after the last
+/// prompt: Dom0 may report a domain's end after its prompt) contains `text`.
+fn await_log(machine: &Machine, text: &str) {
+    let limit = scenarios::scaled(GUEST_TIMEOUT);
+    let deadline = std::time::Instant::now() + limit;
+    while !machine.log().contains(text) {
+        if std::time::Instant::now() > deadline {
+            machine.fail(&format!("no \"{text}\" within {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Attaches to `name`'s console (`xl console`), waits until it shows
+/// `needle`, detaches with Ctrl-] and returns what the console showed.
+fn console_until(machine: &mut Machine, name: &str, needle: &str) -> String {
+    machine.send_line(&format!("xl console {name}")).unwrap();
+    let shown = machine
+        .expect(needle, GUEST_TIMEOUT)
+        .unwrap_or_else(|error| machine.fail(&format!("{error}")));
+    machine.send(&[0x1d]).unwrap();
+    machine.expect_prompt(COMMAND_TIMEOUT).unwrap();
+    shown
+}
 
 #[test]
 fn xl_create_writes_the_domains_keys_and_xl_destroy_removes_them() {
@@ -52,5 +95,128 @@ fn xl_create_writes_the_domains_keys_and_xl_destroy_removes_them() {
     machine.ensure(gone.contains("ENOENT"), &gone);
     let tree = machine.command("xenstore-ls /vm");
     machine.ensure(!tree.contains("sleeper"), &tree);
+    machine.poweroff();
+}
+
+#[test]
+fn a_guest_reads_writes_and_watches_its_own_xenstore_keys_and_is_refused_others() {
+    let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
+    let sleeper = create(&mut machine, "xl create /etc/xen/sleeper.cfg", "sleeper");
+    let guest = create(
+        &mut machine,
+        &format!("xl create /etc/xen/xenstore.cfg cmdline=workload=xenstore,other={sleeper}"),
+        "xenstore",
+    );
+    let shown = console_until(&mut machine, "xenstore", "xenstore: watching data/message");
+    for line in [
+        format!("xenstore: my name is xenstore (domain {guest})"),
+        format!("xenstore: reading /local/domain/{sleeper}/name refused: EACCES"),
+        "xenstore: wrote data/greeting".to_string(),
+        "xenstore: data/count is 1 after a transaction".to_string(),
+    ] {
+        machine.ensure(
+            shown.contains(&line),
+            &format!("the guest says {line:?}:\n{shown}"),
+        );
+    }
+
+    // What the guest wrote, Dom0 reads.
+    let greeting = machine.command(&format!(
+        "xenstore-read /local/domain/{guest}/data/greeting"
+    ));
+    machine.ensure(greeting.trim() == "hello from xenstore", &greeting);
+    let count = machine.command(&format!("xenstore-read /local/domain/{guest}/data/count"));
+    machine.ensure(count.trim() == "1", &count);
+
+    // What Dom0 writes, the guest's watch reports.
+    machine.command(&format!(
+        "xenstore-write /local/domain/{guest}/data/message \"hi there\""
+    ));
+    let shown = console_until(
+        &mut machine,
+        "xenstore",
+        "xenstore: watch event data/message (token message): \"hi there\"",
+    );
+    machine.ensure(!shown.contains("failed"), &shown);
+    // "bye" makes it power off (it only does so on that value).
+    machine.command(&format!(
+        "xenstore-write /local/domain/{guest}/data/message bye"
+    ));
+    await_log(
+        &machine,
+        &format!("domain 'xenstore' (id {guest}) powered off"),
+    );
+
+    machine.command("xl destroy sleeper");
+    machine.poweroff();
+}
+
+#[test]
+fn a_guest_flooding_xenstore_hits_its_quotas_and_everyone_else_is_served() {
+    let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
+    let flood = create(
+        &mut machine,
+        "xl create /etc/xen/store-flood.cfg",
+        "store-flood",
+    );
+    let shown = console_until(
+        &mut machine,
+        "store-flood",
+        "store-flood: holding everything",
+    );
+    // Xen's default quotas (dom0/src/xenstore/quota.rs): 1,000 nodes, 2,048
+    // bytes per entry, 128 watches, 10 transactions, 20 unread replies. Of
+    // the 1,000 nodes the flooder owns its home, the home's name, domid and
+    // vm, flood/ and flood/d0..d9, so 985 leaves fit (d0..d8 with 100
+    // each, d9 with 85).
+    for line in [
+        "store-flood: nodes: 985 written, then EQUOTA",
+        "store-flood: oversized value: E2BIG",
+        "store-flood: watches: 128 registered, then EQUOTA",
+        "store-flood: transactions: 10 open, then EQUOTA",
+        "store-flood: unread replies: Dom0 stopped taking requests after",
+    ] {
+        machine.ensure(
+            shown.contains(line),
+            &format!("the flooder says {line:?}:\n{shown}"),
+        );
+    }
+
+    // Dom0 keeps answering, about the flooder too.
+    let tree = machine.command("xenstore-ls /vm");
+    machine.ensure(tree.contains("name = \"store-flood\""), &tree);
+    let last = machine.command(&format!("xenstore-read /local/domain/{flood}/flood/d9/n84"));
+    machine.ensure(last.trim() == "x", &last);
+    machine.command("xenstore-write /tool/after-flood yes");
+    let value = machine.command("xenstore-read /tool/after-flood");
+    machine.ensure(value.trim() == "yes", &value);
+
+    // And another guest is served while the flooder holds everything.
+    let guest = create(
+        &mut machine,
+        &format!("xl create /etc/xen/xenstore.cfg cmdline=workload=xenstore,other={flood}"),
+        "xenstore",
+    );
+    let shown = console_until(&mut machine, "xenstore", "xenstore: watching data/message");
+    machine.ensure(
+        shown.contains(&format!("xenstore: my name is xenstore (domain {guest})")),
+        &shown,
+    );
+    machine.ensure(
+        shown.contains(&format!(
+            "reading /local/domain/{flood}/name refused: EACCES"
+        )),
+        &shown,
+    );
+    let greeting = machine.command(&format!(
+        "xenstore-read /local/domain/{guest}/data/greeting"
+    ));
+    machine.ensure(greeting.trim() == "hello from xenstore", &greeting);
+
+    let output = machine.command("xl destroy store-flood");
+    machine.ensure(output.contains("Destroyed domain store-flood"), &output);
+    let gone = machine.command(&format!("xenstore-read /local/domain/{flood}/name"));
+    machine.ensure(gone.contains("ENOENT"), &gone);
+    machine.command("xl destroy xenstore");
     machine.poweroff();
 }

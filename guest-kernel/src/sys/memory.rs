@@ -1,8 +1,8 @@
 //! Reading and writing memory that is not an ordinary Rust object: the P2M
 //! list and the M2P table, page tables through their read-only physmap
 //! mapping, pages this kernel maps for itself at run time
-//! ([`OwnedPages`]), and console rings another domain writes at the same
-//! time ([`ConsoleRing`]).
+//! ([`OwnedPages`]), and the console and store rings another domain writes
+//! at the same time ([`ConsoleRing`], [`StoreRing`]).
 //!
 //! The rule that keeps the rest of the kernel safe: no Rust reference ever
 //! points into such memory. Every access is a volatile read or write, of a
@@ -18,6 +18,7 @@ use hypercall_abi::console::{
     XENCONSOLE_CONNECTED, XENCONSOLE_DISCONNECTED,
 };
 use hypercall_abi::layout::MACH2PHYS_VIRT_START;
+use hypercall_abi::xs_wire::{self, XenstoreDomainInterface};
 
 /// Entry `pfn` of the P2M list the builder gave us (`start_info.mfn_list`).
 pub fn p2m_entry(pfn: u64) -> u64 {
@@ -309,5 +310,96 @@ impl ConsoleRing {
         };
         // SAFETY: as in `output_indices`.
         unsafe { core::ptr::addr_of_mut!((*self.ring).connection).write_volatile(value) }
+    }
+}
+
+/// The XenStore ring page (`io/xs_wire.h`) this domain shares with the
+/// store daemon in Dom0, mapped at a fixed address. The daemon writes it at
+/// any time, so, as for [`ConsoleRing`], every access is a volatile one and
+/// every ring position is reduced modulo the ring's size. We produce into
+/// `req` and consume from `rsp`; the protocol on top is `crate::xenbus`'s.
+#[derive(Debug)]
+pub struct StoreRing {
+    page: *mut XenstoreDomainInterface,
+}
+
+// SAFETY: as for `ConsoleRing`: a mapping in this domain's address space,
+// not tied to a thread, every access one volatile read or write.
+unsafe impl Send for StoreRing {}
+// SAFETY: as for `ConsoleRing`.
+unsafe impl Sync for StoreRing {}
+
+impl StoreRing {
+    /// Maps our own store page, machine frame `mfn`
+    /// (`start_info.store_mfn`), at `address`.
+    pub fn map(address: u64, mfn: u64) -> Result<Self, PagingError> {
+        check_unused(address, 1)?;
+        let flags = paging::PRESENT | paging::WRITABLE | paging::USER | paging::NO_EXECUTE;
+        paging::map(address, mfn, flags)?;
+        Ok(Self {
+            page: address as *mut XenstoreDomainInterface,
+        })
+    }
+
+    /// The request ring's (consumer, producer) indices.
+    pub fn request_indices(&self) -> (u32, u32) {
+        // SAFETY: the page is mapped for the domain's life (never unmapped);
+        // aligned u32 fields, read volatile since the daemon writes them.
+        unsafe {
+            (
+                core::ptr::addr_of!((*self.page).req_cons).read_volatile(),
+                core::ptr::addr_of!((*self.page).req_prod).read_volatile(),
+            )
+        }
+    }
+
+    /// Stores a request byte at free-running index `index`.
+    pub fn set_request_byte(&self, index: u32, byte: u8) {
+        let position = xs_wire::ring_position(index);
+        // SAFETY: as in `request_indices`; position < XENSTORE_RING_SIZE.
+        unsafe { core::ptr::addr_of_mut!((*self.page).req[position]).write_volatile(byte) }
+    }
+
+    /// Publishes requests up to `producer`: the bytes written before are
+    /// visible to the daemon before the index moves.
+    pub fn set_request_producer(&self, producer: u32) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+        // SAFETY: as in `request_indices`.
+        unsafe { core::ptr::addr_of_mut!((*self.page).req_prod).write_volatile(producer) }
+    }
+
+    /// The response ring's (consumer, producer) indices; the bytes the
+    /// producer covers are read after it.
+    pub fn response_indices(&self) -> (u32, u32) {
+        // SAFETY: as in `request_indices`.
+        let indices = unsafe {
+            (
+                core::ptr::addr_of!((*self.page).rsp_cons).read_volatile(),
+                core::ptr::addr_of!((*self.page).rsp_prod).read_volatile(),
+            )
+        };
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+        indices
+    }
+
+    /// The response byte at free-running index `index`.
+    pub fn response_byte(&self, index: u32) -> u8 {
+        let position = xs_wire::ring_position(index);
+        // SAFETY: as in `request_indices`; position < XENSTORE_RING_SIZE.
+        unsafe { core::ptr::addr_of!((*self.page).rsp[position]).read_volatile() }
+    }
+
+    /// Frees the response ring up to `consumer` (after the bytes were read).
+    pub fn set_response_consumer(&self, consumer: u32) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+        // SAFETY: as in `request_indices`.
+        unsafe { core::ptr::addr_of_mut!((*self.page).rsp_cons).write_volatile(consumer) }
+    }
+
+    /// The daemon's `error` field (`XENSTORE_ERROR_*`): non-zero once it
+    /// stopped serving us.
+    pub fn error(&self) -> u32 {
+        // SAFETY: as in `request_indices`.
+        unsafe { core::ptr::addr_of!((*self.page).error).read_volatile() }
     }
 }

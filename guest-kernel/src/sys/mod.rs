@@ -15,8 +15,8 @@
 //! - [`shared_info`]: the shared info page, read and updated with volatile
 //!   and atomic accesses;
 //! - [`memory`]: the P2M and M2P, page tables through the physmap, pages
-//!   mapped at run time ([`memory::OwnedPages`]), console rings
-//!   ([`memory::ConsoleRing`]);
+//!   mapped at run time ([`memory::OwnedPages`]), console and store rings
+//!   ([`memory::ConsoleRing`], [`memory::StoreRing`]);
 //! - [`hypercalls`]: typed, safe forms of the hypercalls that take pointers;
 //! - [`heap`]: the global allocator;
 //! - [`cpu`]: the time-stamp counter;
