@@ -13,6 +13,8 @@
 //!   with the `iret` hypercall;
 //! - [`paging`]: the guest's page tables, changed only through the
 //!   validated page-table hypercalls;
+//! - [`grant_table`]: the grant-table client (granting a frame to another
+//!   domain, revoking, mapping another domain's grant);
 //! - [`heap`]: a heap for `alloc` that grows by mapping fresh frames;
 //! - [`sys`]: every raw operation the modules above need (hypercalls that
 //!   take pointers, pages shared with the hypervisor or other domains,
@@ -32,6 +34,7 @@ extern crate kernel_rt;
 
 pub mod console;
 pub mod events;
+pub mod grant_table;
 pub mod heap;
 pub mod paging;
 pub mod start;
