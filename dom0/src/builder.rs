@@ -176,6 +176,7 @@ pub fn build(
 
     let mut create = Domctl::new(DomctlOp::CreateDomain, 0);
     create.u.create.max_pages = nr_pages;
+    create.u.create.max_grant_frames = config.max_grant_frames;
     step("creating the domain", domctl(&mut create))?;
     let id = create.domain;
     let result = offer_port(id, console, "offering a console event channel").and_then(|port| {

@@ -74,6 +74,10 @@ pub const DEFAULT_WEIGHT: u32 = 256;
 pub const MAX_WEIGHT: u32 = 65535;
 /// The largest cap: all of the one physical CPU that we schedule on.
 pub const MAX_CAP: u32 = 100;
+/// The largest `max_grant_frames` the parser accepts (Xen's
+/// `gnttab_max_frames` default); the hypervisor refuses more than its own
+/// limit when the domain is created.
+pub const MAX_GRANT_FRAMES: u32 = 64;
 /// Room for one error message; longer messages end in "...".
 pub const MAX_MESSAGE: usize = 192;
 
@@ -124,6 +128,9 @@ pub struct DomainConfig {
     pub cap: u32,
     pub disks: Vec<String<MAX_PATH>, MAX_DEVICES>,
     pub vifs: Vec<String<MAX_PATH>, MAX_DEVICES>,
+    /// `max_grant_frames`: the most grant-table frames the domain may
+    /// have; 0 (not set) leaves the hypervisor's `gnttab_max_frames`.
+    pub max_grant_frames: u32,
 }
 
 /// Why a configuration was refused.
@@ -187,6 +194,7 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
         cap: 0,
         disks: Vec::new(),
         vifs: Vec::new(),
+        max_grant_frames: 0,
     };
     // The line each key was set on, 0 while it is not set.
     let mut set_on = [0usize; Key::ALL.len()];
@@ -267,11 +275,12 @@ enum Key {
     Cap,
     Disk,
     Vif,
+    MaxGrantFrames,
 }
 
 impl Key {
     /// Every key, indexed by `key as usize`.
-    const ALL: [Key; 13] = [
+    const ALL: [Key; 14] = [
         Key::Name,
         Key::Memory,
         Key::Vcpus,
@@ -285,6 +294,7 @@ impl Key {
         Key::Cap,
         Key::Disk,
         Key::Vif,
+        Key::MaxGrantFrames,
     ];
 
     fn name(self) -> &'static str {
@@ -302,6 +312,7 @@ impl Key {
             Key::Cap => "cap",
             Key::Disk => "disk",
             Key::Vif => "vif",
+            Key::MaxGrantFrames => "max_grant_frames",
         }
     }
 
@@ -321,6 +332,7 @@ impl Key {
             Key::Cap => "a number of percent, like cap = 50",
             Key::Disk => "a list of strings, like disk = [ \"phy:/dev/vg/web,xvda,w\" ]",
             Key::Vif => "a list of strings, like vif = [ \"bridge=xenbr0\" ]",
+            Key::MaxGrantFrames => "a number of frames, like max_grant_frames = 4",
         }
     }
 
@@ -697,6 +709,23 @@ fn apply(
                     )
                 })?;
         }
+        Key::MaxGrantFrames => {
+            let (frames, digits) = number(line, key, &value)?;
+            config.max_grant_frames = frames
+                .and_then(|frames| u32::try_from(frames).ok())
+                .filter(|frames| (1..=MAX_GRANT_FRAMES).contains(frames))
+                .ok_or_else(|| {
+                    error(
+                        line,
+                        format_args!(
+                            "max_grant_frames = {} is out of range: 1 to {MAX_GRANT_FRAMES} \
+                             frames of 512 grant entries (the hypervisor may allow fewer: \
+                             its gnttab_max_frames)",
+                            Excerpt(digits)
+                        ),
+                    )
+                })?;
+        }
         Key::Disk => config.disks = devices(line, key, &value)?,
         Key::Vif => config.vifs = devices(line, key, &value)?,
     }
@@ -1000,7 +1029,7 @@ vif = []   # none yet
         assert_eq!(
             error.message,
             "unknown key 'memroy'; known keys are: name, memory, vcpus, kernel, cmdline, \
-             extra, on_poweroff, on_reboot, on_crash, weight, cap, disk, vif"
+             extra, on_poweroff, on_reboot, on_crash, weight, cap, disk, vif, max_grant_frames"
         );
     }
 
@@ -1010,7 +1039,7 @@ vif = []   # none yet
         let error = error_with(&format!("{key} = 1\n"));
         assert!(error.message.starts_with("unknown key 'kkk"));
         assert!(error.message.contains("kkk...'"));
-        assert!(error.message.ends_with("disk, vif"));
+        assert!(error.message.ends_with("disk, vif, max_grant_frames"));
     }
 
     #[test]
@@ -1180,6 +1209,24 @@ vif = []   # none yet
         );
         let config = parse(&format!("{REQUIRED}weight = 65535\ncap = 100\n")).unwrap();
         assert_eq!((config.weight, config.cap), (65535, 100));
+    }
+
+    #[test]
+    fn max_grant_frames_is_a_count_of_frames() {
+        assert_eq!(parse(REQUIRED).unwrap().max_grant_frames, 0);
+        let config = parse(&format!("{REQUIRED}max_grant_frames = 4\n")).unwrap();
+        assert_eq!(config.max_grant_frames, 4);
+        for bad in ["0", "65"] {
+            assert_eq!(
+                error_with(&format!("max_grant_frames = {bad}\n"))
+                    .message
+                    .as_str(),
+                format!(
+                    "max_grant_frames = {bad} is out of range: 1 to 64 frames of 512 grant \
+                     entries (the hypervisor may allow fewer: its gnttab_max_frames)"
+                )
+            );
+        }
     }
 
     #[test]
@@ -1409,7 +1456,8 @@ vif = []   # none yet
         assert_eq!(
             out,
             "/etc/xen/web.cfg:4: unknown key 'memroy'; known keys are: name, memory, vcpus, \
-             kernel, cmdline, extra, on_poweroff, on_reboot, on_crash, weight, cap, disk, vif"
+             kernel, cmdline, extra, on_poweroff, on_reboot, on_crash, weight, cap, disk, vif, \
+             max_grant_frames"
         );
 
         let missing = parse("memory = 64\n").unwrap_err();

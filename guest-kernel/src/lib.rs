@@ -13,6 +13,8 @@
 //!   with the `iret` hypercall;
 //! - [`paging`]: the guest's page tables, changed only through the
 //!   validated page-table hypercalls;
+//! - [`grant_table`]: the grant-table client (granting a frame to another
+//!   domain, revoking, mapping another domain's grant);
 //! - [`heap`]: a heap for `alloc` that grows by mapping fresh frames;
 //! - [`xenbus`]: the client of the config store (XenStore) in Dom0: read,
 //!   write, watch, transactions, and the device state machine;
@@ -40,6 +42,7 @@ extern crate kernel_rt;
 
 pub mod console;
 pub mod events;
+pub mod grant_table;
 pub mod heap;
 pub mod paging;
 pub mod start;

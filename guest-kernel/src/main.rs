@@ -21,6 +21,11 @@
 //! - `pong peer=D` and `ping peer=D port=P rounds=N`: two guests bounce an
 //!   event back and forth over an interdomain event channel (pong offers
 //!   the port, ping connects to it) and ping reports the round-trip time;
+//! - `grant-share role=granter peer=M ref=R` and `grant-share role=mapper
+//!   peer=G ref=R [hold=1]`: two guests share a page by grant, see each
+//!   other's writes, and check that a mapped grant cannot be revoked
+//!   (`grant_share.rs`); `grant-bench self=D`: times grant map + unmap and
+//!   grant copy against baselines (D: its own domain ID);
 //! - `flood`: floods the hypervisor's log with refused hypercalls and
 //!   `console_io` lines, to check the rate limits (`flood.rs`);
 //! - `pinstorm operations=N`: builds a 511-L1 page-table tree and pins and
@@ -56,6 +61,7 @@ extern crate alloc;
 mod attacks;
 mod flood;
 mod fuzz;
+mod grant_share;
 mod pinstorm;
 mod sensitive;
 mod store_client;
@@ -96,6 +102,8 @@ fn domu_main(start_info: &'static StartInfo) -> ! {
         "fuzz" => fuzz::run(line),
         "xenstore" => store_client::run(line),
         "store-flood" => store_flood::run(),
+        "grant-share" => grant_share::run(line),
+        "grant-bench" => grant_share::bench(line),
         "first-line" => {
             // For the benchmark: Dom0 put the TSC at `xl create` time on our
             // command line; the difference is create-to-first-line.

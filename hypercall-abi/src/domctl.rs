@@ -38,8 +38,9 @@ use crate::XenError;
 
 /// Version of the project's domctl interface; see the module documentation.
 /// Raised whenever an operation or a payload changes: 1 was the first
-/// seven operations, 2 added `SchedulerOp`.
-pub const DOMCTL_INTERFACE_VERSION: u32 = 2;
+/// seven operations, 2 added `SchedulerOp`, 3 added
+/// [`DomctlCreateDomain::max_grant_frames`].
+pub const DOMCTL_INTERFACE_VERSION: u32 = 3;
 
 /// Size of [`DomctlPayload`].
 pub const DOMCTL_PAYLOAD_SIZE: usize = 128;
@@ -78,6 +79,12 @@ abi_enum! {
 pub struct DomctlCreateDomain {
     /// IN: the most pages the domain may own.
     pub max_pages: u64,
+    /// IN: the most grant-table frames the domain may have (xl.cfg's
+    /// `max_grant_frames`, Xen's field of the same name); 0 takes the
+    /// hypervisor's `gnttab_max_frames`, more than that is `-EINVAL`.
+    pub max_grant_frames: u32,
+    /// Padding.
+    pub pad: u32,
 }
 
 /// Payload of `MaxMem`.
@@ -134,7 +141,7 @@ pub struct DomctlRequestShutdown {
     pub pad: u32,
 }
 
-const _: () = assert!(size_of::<DomctlCreateDomain>() == 8);
+const _: () = assert!(size_of::<DomctlCreateDomain>() == 16);
 const _: () = assert!(size_of::<DomctlMaxMem>() == 8);
 const _: () = assert!(size_of::<DomctlVcpuContext>() == 32);
 const _: () = assert!(size_of::<DomctlRequestShutdown>() == 8);

@@ -160,7 +160,7 @@ impl OwnedPages {
 /// kernel image, its stack, start_info and the P2M) or the heap's part of
 /// the address space: those hold Rust objects that a new mapping must
 /// never replace.
-fn check_unused(address: u64, count: u64) -> Result<(), PagingError> {
+pub(crate) fn check_unused(address: u64, count: u64) -> Result<(), PagingError> {
     let end = count
         .checked_mul(PAGE_SIZE)
         .and_then(|length| address.checked_add(length))

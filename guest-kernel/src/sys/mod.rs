@@ -17,6 +17,8 @@
 //! - [`memory`]: the P2M and M2P, page tables through the physmap, pages
 //!   mapped at run time ([`memory::OwnedPages`]), console and store rings
 //!   ([`memory::ConsoleRing`], [`memory::StoreRing`]);
+//! - [`grant_table`]: `grant_table_op`, the grant table's frames (entries
+//!   the hypervisor changes concurrently), pages shared by grant;
 //! - [`hypercalls`]: typed, safe forms of the hypercalls that take pointers;
 //! - [`heap`]: the global allocator;
 //! - [`cpu`]: the time-stamp counter;
@@ -28,6 +30,7 @@
 
 pub mod cpu;
 pub mod entry;
+pub mod grant_table;
 pub mod heap;
 pub mod hypercalls;
 pub mod memory;

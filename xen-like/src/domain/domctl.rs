@@ -59,9 +59,13 @@ fn perform(address: u64, budget: &mut u64) -> Result<u64, XenError> {
     let target = request.domain;
     match operation {
         DomctlOp::CreateDomain => {
-            let max_pages = request.create().max_pages;
-            check_max_pages("createdomain", max_pages)?;
-            request.domain = domain::create(max_pages)?;
+            let create = request.create();
+            check_max_pages("createdomain", create.max_pages)?;
+            let max_grant_frames = crate::grant::grant_frame_limit(create.max_grant_frames)?;
+            let id = domain::create(create.max_pages)?;
+            // Before the domain can run: nothing has grown its table yet.
+            domain::with(id, |domain| domain.grants.max_frames = max_grant_frames);
+            request.domain = id;
         }
         DomctlOp::DestroyDomain => {
             if target == caller() {

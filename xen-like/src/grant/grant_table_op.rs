@@ -58,6 +58,19 @@ pub fn configure(max_grant_frames: u32, max_maptrack_frames: u32) {
     MAX_MAPTRACK_FRAMES.store(max_maptrack_frames, Ordering::Relaxed);
 }
 
+/// The grant-table limit of a domain being created with `max_grant_frames`
+/// (0: the host's): `-EINVAL`, logged, above the host's `gnttab_max_frames`.
+pub fn grant_frame_limit(requested: u32) -> Result<u32, XenError> {
+    let host_limit = MAX_GRANT_FRAMES.load(Ordering::Relaxed);
+    table::domain_grant_frame_limit(requested, host_limit).ok_or_else(|| {
+        caller_log!(
+            Warn,
+            "createdomain: max_grant_frames {requested} is above gnttab_max_frames {host_limit}: -EINVAL"
+        );
+        XenError::EINVAL
+    })
+}
+
 /// A domain's grant state: its grant-table frames and active entries (its
 /// side as a granter) and its maptrack (its side as a mapper).
 #[derive(Debug)]
@@ -789,8 +802,7 @@ fn setup_table(caller: DomainId, request: &mut GnttabSetupTable) -> Result<(), X
         Some(Err(status)) => {
             caller_log!(
                 Debug,
-                "setup_table: d{owner} cannot have {count} grant-table frames (at most {})",
-                MAX_GRANT_FRAMES.load(Ordering::Relaxed)
+                "setup_table: d{owner} cannot have {count} grant-table frames (beyond its max_grant_frames)"
             );
             request.status = status.raw();
             return Ok(());

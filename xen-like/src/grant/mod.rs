@@ -96,4 +96,4 @@ pub mod grant_table_op;
 pub mod table;
 
 #[cfg(feature = "kernel")]
-pub use grant_table_op::{configure, grant_table_op, GrantState};
+pub use grant_table_op::{configure, grant_frame_limit, grant_table_op, GrantState};

@@ -42,6 +42,18 @@ pub const MAX_PINS_PER_KIND: u16 = 0x7f;
 /// (Xen's `gnttab_max_frames` default).
 pub const DEFAULT_MAX_GRANT_FRAMES: u32 = 64;
 
+/// A new domain's grant-table limit: the `max_grant_frames` its toolstack
+/// asked for (xl.cfg, through `domctl createdomain`), or the host's
+/// `gnttab_max_frames` when it asked for 0. `None` (refused, `-EINVAL` as in
+/// Xen) above the host's limit: the command line bounds every domain.
+pub fn domain_grant_frame_limit(requested: u32, host_limit: u32) -> Option<u32> {
+    match requested {
+        0 => Some(host_limit),
+        frames if frames <= host_limit => Some(frames),
+        _ => None,
+    }
+}
+
 /// Maptrack frames a domain may have unless configured otherwise
 /// (`gnttab_max_maptrack_frames`): 16, 4,096 mappings. Xen's default is
 /// 1024 (262,144 mappings), but Xen keeps its maptrack in frames of its own

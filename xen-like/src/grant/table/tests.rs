@@ -585,3 +585,12 @@ fn copies_check_extents_owners_and_types() {
     assert!(!world.shared.flags(2).contains(GrantFlags::READING));
     assert_eq!(world.frame(GRANTED_FRAME).ref_count, 1);
 }
+
+#[test]
+fn a_domain_grant_frame_limit_is_its_own_or_the_hosts_and_never_above_the_hosts() {
+    assert_eq!(domain_grant_frame_limit(0, 64), Some(64));
+    assert_eq!(domain_grant_frame_limit(1, 64), Some(1));
+    assert_eq!(domain_grant_frame_limit(64, 64), Some(64));
+    assert_eq!(domain_grant_frame_limit(65, 64), None);
+    assert_eq!(domain_grant_frame_limit(4, 2), None);
+}
