@@ -13,6 +13,9 @@
 //!   powers off;
 //! - `sensitive`: runs x86's sensitive instructions in ring 3 and prints
 //!   which trapped and what each saw (`sensitive.rs`);
+//! - `iopl`: asks for I/O privilege (`PHYSDEVOP_set_iopl` 3), which a DomU
+//!   is given for its own kernel's sake but which reaches no port: prints
+//!   what its port reads saw (all ones) and that its writes went nowhere;
 //! - `clock`: prints the time of day (Unix seconds) about every second;
 //! - `sleeper`: sleeps (blocked) and wakes once a second, doing nothing;
 //! - `burn`: CPU-bound and silent (for weights and caps);
@@ -99,6 +102,7 @@ fn domu_main(start_info: &'static StartInfo) -> ! {
         "flood" => flood::flood(line),
         "probe" => probe(),
         "sensitive" => sensitive::sensitive(),
+        "iopl" => iopl(),
         "fuzz" => fuzz::run(line),
         "xenstore" => store_client::run(line),
         "store-flood" => store_flood::run(),
@@ -332,4 +336,24 @@ fn echo() -> ! {
             }
         }
     }
+}
+
+/// `workload=iopl`: port I/O from a DomU, before and after `set_iopl`.
+/// Each line is `iopl: WHAT: RESULT`; the scenario checks them.
+fn iopl() -> ! {
+    use guest_kernel::privileged;
+    let before = privileged::inb(0x71);
+    println!("iopl: inb $0x71 with IOPL 0: {before:x?}");
+    println!("iopl: set_iopl 3: {}", wrappers::physdev_set_iopl(3));
+    let selected = privileged::outb(0x70, 0x0b);
+    let cmos = privileged::inb(0x71);
+    println!("iopl: CMOS register 0x0b: select {selected:x?}, read {cmos:x?}");
+    let post = privileged::outb(0x80, 0x42);
+    println!("iopl: outb $0x80: {post:x?}");
+    let line_status = privileged::inb(0x3fd);
+    println!("iopl: inb $0x3fd (COM1 line status): {line_status:x?}");
+    // Had this reached QEMU's debug-exit device, the machine would stop.
+    let exit = privileged::outb(0xf4, 0x21);
+    println!("iopl: outb $0xf4 (debug exit): {exit:x?}, still running");
+    guest_kernel::shutdown(ShutdownReason::Poweroff)
 }

@@ -10,7 +10,7 @@
 //! Everything here except [`sysctl`] and [`domctl`] mirrors Xen's public
 //! headers (`xen/include/public/`: `xen.h`, `errno.h`, `sched.h`,
 //! `event_channel.h`, `memory.h`, `callback.h`, `vcpu.h`, `version.h`,
-//! `elfnote.h`, `io/console.h`, `io/xs_wire.h`, `arch-x86/xen.h`, `arch-x86/xen-x86_64.h`).
+//! `elfnote.h`, `physdev.h`, `io/console.h`, `io/xs_wire.h`, `arch-x86/xen.h`, `arch-x86/xen-x86_64.h`).
 //! The Rust is our own; names follow Xen's, spelled in Rust style, and every
 //! `#[repr(C)]` structure has compile-time size and offset checks so that a
 //! mistake fails the build instead of corrupting a guest. The sysctl and
@@ -33,7 +33,8 @@
 //!   entries) and the address-space constants.
 //! - One module per hypercall family for its sub-ops and argument structures:
 //!   [`sched`], [`console`], [`version`], [`callback`], [`memory`], [`mmu`],
-//!   [`event_channel`], [`grant_table`], [`vcpu`], [`sysctl`], [`domctl`].
+//!   [`event_channel`], [`grant_table`], [`vcpu`], [`physdev`], [`sysctl`],
+//!   [`domctl`].
 //! - [`elfnote`]: the ELF notes a PV kernel image carries for its loader.
 //! - [`pv_image`], [`pv_layout`], [`hypercall_page`]: what a domain builder
 //!   needs to start any Xen PV64 kernel: reading the image and its notes,
@@ -63,6 +64,7 @@ pub mod hypercall_page;
 pub mod layout;
 pub mod memory;
 pub mod mmu;
+pub mod physdev;
 pub mod pv_image;
 pub mod pv_layout;
 pub mod sched;

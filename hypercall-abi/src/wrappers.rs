@@ -25,6 +25,7 @@ use crate::event_channel::{EventChannelOp, EventChannelPort, EvtchnSend};
 use crate::hypercall::Hypercall;
 use crate::layout::TrapInfo;
 use crate::mmu::{MmuUpdate, MmuextOp};
+use crate::physdev::{PhysdevOp, PhysdevSetIopl};
 use crate::sched::{SchedOp, SchedShutdown, ShutdownReason};
 use crate::sysctl::Sysctl;
 use crate::version::XenVersionOp;
@@ -307,6 +308,20 @@ pub unsafe fn xen_version(cmd: XenVersionOp, arg: *mut u8) -> i64 {
 pub fn xen_version_number() -> i64 {
     // SAFETY: XENVER_version takes no buffer, so Xen touches no memory.
     unsafe { xen_version(XenVersionOp::Version, core::ptr::null_mut()) }
+}
+
+/// Sets this vCPU's virtual IOPL (`PHYSDEVOP_set_iopl`): 0..=3.
+pub fn physdev_set_iopl(iopl: u32) -> i64 {
+    let request = PhysdevSetIopl { iopl };
+    // SAFETY: the hypervisor reads 4 bytes from `request`, a local that
+    // outlives the call, and writes nothing.
+    unsafe {
+        hypercall2(
+            Hypercall::PhysdevOp,
+            u64::from(PhysdevOp::SetIopl.raw()),
+            &request as *const PhysdevSetIopl as u64,
+        )
+    }
 }
 
 /// Gives up the CPU; the vCPU stays runnable (`SCHEDOP_yield`).

@@ -57,3 +57,24 @@ fn sensitive_instructions_are_shown_trapping_or_not() {
     );
     machine.poweroff();
 }
+
+/// The `iopl` workload: a DomU may set its virtual IOPL (as in Xen), which
+/// lets its port I/O run instead of faulting, but no access reaches a
+/// port: the CMOS and COM1 read all ones, and a write to QEMU's debug-exit
+/// port, which would stop the machine, goes nowhere.
+#[test]
+fn a_domu_reaches_no_port_whatever_its_iopl() {
+    let mut machine = Machine::boot_to_prompt(BootConfig::direct_from_env());
+    let output = machine.command("xl create -c /etc/xen/iopl.cfg");
+    for pattern in [
+        r"iopl: inb \$0x71 with IOPL 0: Err\(Caught \{ vector: d, error_code: 0",
+        r"iopl: set_iopl 3: 0",
+        r"iopl: CMOS register 0x0b: select Ok\(\(\)\), read Ok\(ff\)",
+        r"iopl: outb \$0x80: Ok\(\(\)\)",
+        r"iopl: inb \$0x3fd \(COM1 line status\): Ok\(ff\)",
+        r"iopl: outb \$0xf4 \(debug exit\): Ok\(\(\)\), still running",
+    ] {
+        machine.ensure_match(&output, pattern, pattern);
+    }
+    machine.poweroff();
+}

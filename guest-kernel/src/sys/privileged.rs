@@ -122,8 +122,10 @@ core::arch::global_asm!(
     ".global probe_inb",
     "probe_inb:",
     "    mov %edi, %edx",
+    "    xor %eax, %eax",
     "    lea 1f(%rip), %r11",
     "    inb %dx, %al",
+    "    mov %al, (%rsi)",
     "    xor %eax, %eax",
     "    ret",
     "1:  mov $1, %eax",
@@ -336,7 +338,7 @@ extern "C" {
     fn probe_cli() -> u64;
     fn probe_sti() -> u64;
     fn probe_clts() -> u64;
-    fn probe_inb(port: u64) -> u64;
+    fn probe_inb(port: u64, out: *mut u8) -> u64;
     fn probe_outb(port: u64, value: u64) -> u64;
     fn probe_rdmsr(msr: u64, out: *mut u64) -> u64;
     fn probe_wrmsr(msr: u64, value: u64) -> u64;
@@ -465,16 +467,20 @@ pub fn clts() -> Result<(), Caught> {
     plain(probe_clts)
 }
 
-/// `inb %dx, %al`.
-pub fn inb(port: u16) -> Result<(), Caught> {
-    // SAFETY: reads a port (the hypervisor must refuse it: no domain has
-    // I/O privilege).
-    armed(|| (unsafe { probe_inb(u64::from(port)) }, ()))
+/// `inb %dx, %al`: the byte read.
+pub fn inb(port: u16) -> Result<u8, Caught> {
+    armed(|| {
+        let mut value = 0u8;
+        // SAFETY: reads a port, which the hypervisor emulates or refuses
+        // (the test is which), and stores the byte into a local.
+        let faulted = unsafe { probe_inb(u64::from(port), &mut value) };
+        (faulted, value)
+    })
 }
 
 /// `outb %al, %dx`.
 pub fn outb(port: u16, value: u8) -> Result<(), Caught> {
-    // SAFETY: as for `inb`.
+    // SAFETY: writes a port, which the hypervisor emulates or refuses.
     armed(|| (unsafe { probe_outb(u64::from(port), u64::from(value)) }, ()))
 }
 

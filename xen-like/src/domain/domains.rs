@@ -133,6 +133,11 @@ pub struct Vcpu {
     /// started and ran out of budget for (Xen's `old_guest_table`); the
     /// next one finishes it first (`crate::mm::frame_table`, "Preemption").
     pub deferred_devalidation: Option<u64>,
+    /// Its virtual IOPL, 0..=3 (`PHYSDEVOP_set_iopl`, or an `iret` under
+    /// `VMASST_TYPE_architectural_iopl`): what its port I/O, `cli` and
+    /// `sti` are checked against (`traps::io_ports`). The processor's own
+    /// IOPL stays 0.
+    pub iopl: u8,
 }
 
 impl Vcpu {
@@ -159,6 +164,7 @@ impl Vcpu {
             debug: DebugRegisters::default(),
             guest_cr4: 0,
             deferred_devalidation: None,
+            iopl: 0,
         }
     }
 }
@@ -209,6 +215,10 @@ pub struct Domain {
     pub vm_assist: u64,
     /// Its grant table and its maptrack (`crate::grant`).
     pub grants: crate::grant::GrantState,
+    /// The CMOS/RTC register it last selected through port 0x70 (Xen's
+    /// `cmos_idx`): kept here, never written to the hardware as it is,
+    /// because bit 7 of that port disables NMIs (`traps::io_ports`).
+    pub cmos_index: u8,
 }
 
 /// A `sched_op poll` in progress: wake when one of `ports` is pending or at
@@ -250,6 +260,7 @@ impl Domain {
             timer_deadline: 0,
             vm_assist: 0,
             grants: crate::grant::GrantState::new(),
+            cmos_index: 0,
         }
     }
 

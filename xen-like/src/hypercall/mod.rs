@@ -31,7 +31,8 @@
 //! 1. **This folder only decodes and dispatches**: it holds no policy. Each
 //!    operation goes to the folder that owns it (`mm::mmu_op`,
 //!    `mm::memory_op`, `evtchn`, `sched::sched_op`, `domain::domctl`,
-//!    `domain::vcpu_op`, `console::console_io`, `traps::hypercalls`), and
+//!    `domain::vcpu_op`, `console::console_io`, `traps::hypercalls`,
+//!    `traps::physdev_op`), and
 //!    nothing calls up into this folder: it is entered only from the
 //!    `syscall` stub.
 //! 2. **Every hypercall answers**: a value, or a negated Xen errno; one that
@@ -216,6 +217,9 @@ fn dispatch(
         Some(Hypercall::UpdateVaMapping) => mmu::update_va_mapping(a0, a1, a2),
         Some(Hypercall::EventChannelOp) => crate::evtchn::event_channel_op(a0, a1),
         Some(Hypercall::VcpuOp) => vcpu::vcpu_op(a0, a1, a2),
+        Some(Hypercall::PhysdevOp) => {
+            on_current(|domain| crate::traps::physdev_op::physdev_op(domain, a0, a1))
+        }
         Some(Hypercall::VmAssist) => on_current(|domain| vcpu::vm_assist(domain, a0, a1)),
         Some(Hypercall::SetGdt) => on_current(|domain| descriptor_tables::set_gdt(domain, a0, a1)),
         Some(Hypercall::UpdateDescriptor) => {

@@ -9,7 +9,8 @@
 //!
 //!        | SS                   |  the interrupted context's stack segment
 //!        | RSP                  |  ... and stack pointer
-//!        | RFLAGS               |  IF shows whether events were unmasked
+//!        | RFLAGS               |  IF shows whether events were unmasked,
+//!        |                      |  IOPL the virtual IOPL (architectural_iopl)
 //!        | CS                   |  RPL 0 if it was kernel mode; bits 32..39
 //!        |                      |  hold the saved event mask
 //!        | RIP                  |  where the exception happened
@@ -37,12 +38,13 @@
 //!
 //! Either way the stack is 16-byte aligned as the processor would align it.
 
-use crate::arch::x86_64::frame::{GuestFrame, RFLAGS_IF};
+use crate::arch::x86_64::frame::{GuestFrame, RFLAGS_IF, RFLAGS_IOPL, RFLAGS_IOPL_SHIFT};
 use crate::domain::Domain;
 use crate::mm::guest_access;
 use crate::mm::pagewalk::check_guest_range;
 use core::fmt;
 use hypercall_abi::layout::{BounceFrame, FLAT_RING3_CS64, FLAT_RING3_SS64};
+use hypercall_abi::mmu::VMASST_TYPE_ARCHITECTURAL_IOPL;
 use hypercall_abi::x86::has_error_code;
 
 const RED_ZONE: u64 = 128;
@@ -145,8 +147,17 @@ pub fn bounce_to(
         (domain.vcpu.kernel_sp, frame.cs)
     };
     let interrupted_cs = (shown_cs & 0xffff) | (u64::from(saved_mask) << 32);
-    let interrupted_rflags =
-        (frame.rflags & !RFLAGS_IF) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
+    // IF shows the event mask; IOPL shows the virtual IOPL to a guest that
+    // opted into VMASST_TYPE_architectural_iopl (it restores it with its
+    // `iret`), and 0 to any other, as in Xen's create_bounce_frame.
+    let shown_iopl = if domain.vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0 {
+        u64::from(domain.vcpu.iopl) << RFLAGS_IOPL_SHIFT
+    } else {
+        0
+    };
+    let interrupted_rflags = (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL))
+        | if saved_mask == 0 { RFLAGS_IF } else { 0 }
+        | shown_iopl;
     let bounce = BounceFrame {
         rcx: frame.rcx,
         r11: frame.r11,

@@ -29,8 +29,16 @@
 //!    - `wbinvd`: ignored, as Xen ignores it for a domain without
 //!      cache-flush rights (no domain here has physical devices);
 //!    - `rdtsc`, `rdtscp` (a `#UD` if the CPU lacks `rdtscp`), `cpuid`;
-//!    - `in`, `out`, `ins`, `outs`, `cli`, `sti`: only for a domain granted
-//!      I/O privilege, which none is yet, so they get their `#GP`;
+//!    - `in`, `out`, `cli`, `sti`: only if the vCPU's virtual IOPL allows
+//!      them (`PHYSDEVOP_set_iopl`; `crate::traps::io_ports`), otherwise
+//!      they get their `#GP`. An allowed `in`/`out` reaches the port only
+//!      for the control domain and never a port the hypervisor drives; any
+//!      other reads all ones and writes nothing, as in Xen. An allowed
+//!      `cli`/`sti` does nothing at all, as in Xen, which deliberately does
+//!      not turn them into event-mask changes: a kernel that masks with
+//!      `cli` and unmasks with `popf` (which cannot be trapped: in ring 3 it
+//!      silently keeps IF) would stay masked forever. `ins`/`outs` are not
+//!      emulated (`#GP`);
 //!    - the forced-emulation prefix `ud2; .ascii "xen"` then `cpuid`: the
 //!      PV CPUID policy (`crate::traps::cpuid_policy`); nothing else is
 //!      emulated after the prefix, as in Xen;
@@ -45,7 +53,9 @@
 //!
 //! Only a vCPU in guest kernel mode has its privileged instructions
 //! emulated: in guest user mode (the guest's ring 3) they get their `#GP`
-//! untouched, as in Xen, and only the forced-emulation `cpuid` serves both.
+//! untouched, as in Xen, except port I/O, `cli` and `sti`, which a virtual
+//! IOPL of 3 allows user mode too, and the forced-emulation `cpuid`, which
+//! serves both.
 
 use super::debug;
 use crate::arch::x86_64::frame::GuestFrame;
@@ -54,16 +64,21 @@ use crate::arch::x86_64::instructions::{
     write_fs_base, write_kernel_gs_base, MSR_EFER, MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE,
     MSR_TSC_AUX,
 };
+use crate::arch::x86_64::rtc;
 use crate::console::guest_log;
 use crate::domain::{self, Domain};
 use crate::mm::pagewalk::is_canonical;
 use crate::mm::{frame_table, guest_access, PAGE_SIZE};
 use crate::traps::cpuid_policy::{pv_cpuid, CpuidLeaf, HYPERCALL_PAGE_MSR};
 use crate::traps::debug_registers::DR6_SINGLE_STEP;
+use crate::traps::io_ports::{
+    iopl_allows, nothing_read, port_access, PortAccess, CMOS_REGISTER_MASK,
+};
 use crate::traps::x86_decode::{
-    decode, forced_emulation, DecodeError, ForcedEmulation, Instruction, Operation,
+    decode, forced_emulation, DecodeError, ForcedEmulation, Instruction, Operation, Port,
     MAX_INSTRUCTION_LENGTH,
 };
+use hypercall_abi::mmu::VMASST_TYPE_ARCHITECTURAL_IOPL;
 use hypercall_abi::XenError;
 
 /// Exception vectors this file raises or handles.
@@ -178,8 +193,9 @@ pub fn handle(frame: &mut GuestFrame) -> Outcome {
         VECTOR_INVALID_OPCODE => forced(domain, frame, &fetched),
         // Guest user mode is the guest's ring 3: its privileged
         // instructions are the guest kernel's business, as in Xen (only
-        // the forced-emulation `cpuid` above serves both modes).
-        _ if !domain.vcpu.kernel_mode => Outcome::Reflect,
+        // the forced-emulation `cpuid` above and the I/O instructions,
+        // under the virtual IOPL, serve both modes).
+        _ if !domain.vcpu.kernel_mode => user_mode(domain, frame, &fetched),
         _ => {
             let outcome = privileged(domain, frame, &fetched);
             released_a_base = matches!(
@@ -269,6 +285,118 @@ fn privileged(domain: &mut Domain, frame: &mut GuestFrame, fetched: &Fetched) ->
     match outcome {
         Ok(()) => retire(domain, frame, instruction.length),
         Err(outcome) => outcome,
+    }
+}
+
+/// `#GP` in guest user mode: only the I/O instructions may be emulated
+/// (when the virtual IOPL is 3); anything else is the guest's own `#GP`.
+fn user_mode(domain: &mut Domain, frame: &mut GuestFrame, fetched: &Fetched) -> Outcome {
+    let Ok(instruction) = decode(fetched.as_slice()) else {
+        return Outcome::Reflect;
+    };
+    match instruction.operation {
+        Operation::In { .. } | Operation::Out { .. } | Operation::Cli | Operation::Sti => {
+            match input_output(domain, frame, &instruction.operation) {
+                Ok(()) => retire(domain, frame, instruction.length),
+                Err(outcome) => outcome,
+            }
+        }
+        _ => Outcome::Reflect,
+    }
+}
+
+/// `in`, `out`, `cli`, `sti` (Xen's `iopl_ok`, `guest_io_okay`,
+/// `admin_io_okay`): `Err` when the virtual IOPL does not allow them.
+fn input_output(
+    domain: &mut Domain,
+    frame: &mut GuestFrame,
+    operation: &Operation,
+) -> Result<(), Outcome> {
+    let architectural_iopl = domain.vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0;
+    if !iopl_allows(
+        domain.vcpu.iopl,
+        domain.vcpu.kernel_mode,
+        architectural_iopl,
+    ) {
+        let (iopl, mode) = (
+            domain.vcpu.iopl,
+            if domain.vcpu.kernel_mode {
+                "kernel"
+            } else {
+                "user"
+            },
+        );
+        guest_log!(
+            domain,
+            Debug,
+            "{operation:?} at {:#x} with virtual IOPL {iopl} in {mode} mode: #GP",
+            frame.rip
+        );
+        return Err(Outcome::Reflect);
+    }
+    match *operation {
+        Operation::In { size, port } => {
+            let port = port_number(frame, port);
+            let value = port_read(domain, port, size);
+            match size {
+                1 => frame.rax = (frame.rax & !0xff) | u64::from(value & 0xff),
+                2 => frame.rax = (frame.rax & !0xffff) | u64::from(value & 0xffff),
+                // A 32-bit register write clears the upper half.
+                _ => frame.rax = u64::from(value),
+            }
+        }
+        Operation::Out { size, port } => {
+            let port = port_number(frame, port);
+            port_write(domain, port, size, frame.rax as u32);
+        }
+        // Allowed, and deliberately without effect (see the file comment).
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The port an `in`/`out` names.
+fn port_number(frame: &GuestFrame, port: Port) -> u16 {
+    match port {
+        Port::Immediate(number) => u16::from(number),
+        Port::Dx => frame.rdx as u16,
+    }
+}
+
+/// An allowed `in`: from the port, from the mediated RTC, or all ones.
+fn port_read(domain: &mut Domain, port: u16, size: u8) -> u32 {
+    match port_access(domain.privileged, port, size) {
+        PortAccess::Direct => {
+            instructions::guest_port_read(port, size).unwrap_or(nothing_read(size))
+        }
+        PortAccess::CmosIndex => u32::from(domain.cmos_index),
+        PortAccess::CmosData => u32::from(rtc::read(domain.cmos_index & CMOS_REGISTER_MASK)),
+        PortAccess::Nothing(reason) => {
+            guest_log!(
+                domain,
+                Debug,
+                "in from port {port:#x} reaches nothing ({reason}): all ones"
+            );
+            nothing_read(size)
+        }
+    }
+}
+
+/// An allowed `out`: to the port, to the mediated RTC, or dropped.
+fn port_write(domain: &mut Domain, port: u16, size: u8, value: u32) {
+    match port_access(domain.privileged, port, size) {
+        PortAccess::Direct => {
+            instructions::guest_port_write(port, size, value);
+        }
+        PortAccess::CmosIndex => domain.cmos_index = value as u8,
+        PortAccess::CmosData => rtc::write(domain.cmos_index & CMOS_REGISTER_MASK, value as u8),
+        PortAccess::Nothing(reason) => {
+            guest_log!(
+                domain,
+                Debug,
+                "out to port {port:#x} reaches nothing ({reason}): dropped"
+            );
+        }
     }
 }
 
@@ -391,10 +519,12 @@ fn execute(
         // No domain has cache-flush rights (physical devices): ignored, as
         // Xen ignores it ("newer Linux uses this in start-of-day timing").
         Operation::Wbinvd => {}
+        Operation::In { .. } | Operation::Out { .. } | Operation::Cli | Operation::Sti => {
+            input_output(domain, frame, &instruction.operation)?;
+        }
         other => {
-            // Port I/O, cli/sti (IOPL), hlt, invd, rdpmc, xsetbv, swapgs and
-            // the descriptor-table instructions: not for a PV guest without
-            // I/O privilege, which no domain has yet.
+            // hlt, invd, rdpmc, xsetbv, swapgs, ins/outs and the
+            // descriptor-table instructions: never for a PV guest here.
             guest_log!(
                 domain,
                 Debug,

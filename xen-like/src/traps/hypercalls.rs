@@ -4,7 +4,8 @@
 //! enters user mode), and `set_segment_base`.
 
 use crate::arch::x86_64::frame::{
-    GuestFrame, ENTRY_FULL_RESTORE, ENTRY_SYSCALL, RFLAGS_GUEST_MASK, RFLAGS_IF,
+    GuestFrame, ENTRY_FULL_RESTORE, ENTRY_SYSCALL, RFLAGS_GUEST_MASK, RFLAGS_IF, RFLAGS_IOPL,
+    RFLAGS_IOPL_SHIFT,
 };
 use crate::arch::x86_64::instructions;
 use crate::domain::{self, Domain, TrapHandler};
@@ -16,6 +17,7 @@ use hypercall_abi::layout::{
     FLAT_RING3_CS64, FLAT_RING3_SS64, SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER,
     SEGBASE_GS_USER_SEL, VGCF_IN_SYSCALL,
 };
+use hypercall_abi::mmu::VMASST_TYPE_ARCHITECTURAL_IOPL;
 use hypercall_abi::{IretContext, TrapInfo, XenError};
 
 /// The most entries a trap table may have (one per vector).
@@ -197,6 +199,11 @@ pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static
     frame.rflags = (context.rflags & RFLAGS_GUEST_MASK) | RFLAGS_IF | 2;
     frame.rsp = context.rsp;
     frame.ss = u64::from(FLAT_RING3_SS64);
+    // Under VMASST_TYPE_architectural_iopl the frame's IOPL is the vCPU's
+    // new virtual IOPL (Xen's do_iret); the processor's stays 0.
+    if domain.vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0 {
+        domain.vcpu.iopl = ((context.rflags & RFLAGS_IOPL) >> RFLAGS_IOPL_SHIFT) as u8;
+    }
     // The saved IF says whether events were enabled in the interrupted code.
     domain
         .shared_info()

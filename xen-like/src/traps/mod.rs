@@ -19,19 +19,23 @@
 //!    emulates an allow-listed set of privileged instructions with Xen's
 //!    semantics (`emulate.rs`), CPUID shows an allow-list of features
 //!    (`cpuid_policy.rs`), debug registers may never point into the
-//!    hypervisor (`debug_registers.rs`), and a guest may raise only the
-//!    software interrupts its DPL rules allow (`software_interrupts.rs`).
+//!    hypervisor (`debug_registers.rs`), a guest may raise only the
+//!    software interrupts its DPL rules allow (`software_interrupts.rs`),
+//!    and port I/O reaches hardware only for the control domain, never on a
+//!    port the hypervisor drives itself (`io_ports.rs`).
 //!
 //! # Files
 //!
 //! Pure rules, tested on the host: `x86_decode.rs` (the instruction decoder),
-//! `cpuid_policy.rs`, `debug_registers.rs`, `software_interrupts.rs`.
+//! `cpuid_policy.rs`, `debug_registers.rs`, `software_interrupts.rs`,
+//! `io_ports.rs` (I/O privilege: the virtual IOPL and which ports a domain
+//! reaches).
 //!
 //! Glue (built with the `kernel` feature): `exceptions.rs` (the Rust side of
 //! every vector: guest exceptions, the timer interrupt, the hypervisor's own
 //! faults), `bounce.rs`, `hypercalls.rs` (the trap-related hypercalls),
 //! `emulate.rs`, `debug.rs`, `fpu.rs`, `guest_mode.rs`,
-//! `software_interrupt.rs`.
+//! `software_interrupt.rs`, `physdev_op.rs` (`PHYSDEVOP_set_iopl`).
 #![deny(unsafe_code)]
 
 #[cfg(feature = "kernel")]
@@ -50,6 +54,9 @@ pub mod fpu;
 pub mod guest_mode;
 #[cfg(feature = "kernel")]
 pub mod hypercalls;
+pub mod io_ports;
+#[cfg(feature = "kernel")]
+pub mod physdev_op;
 #[cfg(feature = "kernel")]
 pub mod software_interrupt;
 pub mod software_interrupts;

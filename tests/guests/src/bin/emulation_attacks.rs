@@ -9,7 +9,10 @@
 //! page MSR) and what must be refused with the fault a native kernel would
 //! see: CR3 naming a frame that is not a validated L4 of this domain, debug
 //! registers aimed at the hypervisor, MSRs outside the allow-list, port I/O
-//! without I/O privilege, instructions running into an unmapped page (a
+//! without I/O privilege; with it (`PHYSDEVOP_set_iopl`), a free port and
+//! the mediated CMOS reached but the hypervisor's own ports (COM1, PIC,
+//! PIT, ELCR, PCI configuration, debug exit) never, instructions running
+//! into an unmapped page (a
 //! page fault at the first missing byte), the forced-emulation prefix at a
 //! page end or followed by anything but `cpuid` (#UD).
 #![no_std]
@@ -396,6 +399,82 @@ fn other_instructions() {
     );
 }
 
+/// I/O privilege (`PHYSDEVOP_set_iopl`, `traps::io_ports`): this guest is
+/// the control domain, so with a virtual IOPL of 1 its kernel reaches free
+/// ports, and the CMOS through the hypervisor's mediation, but never the
+/// ports the hypervisor drives (they read all ones, writes are dropped),
+/// whatever IOPL it asks for.
+fn io_privilege() {
+    const EINVAL: i64 = -22;
+    expect_result(
+        "set_iopl 4 is -EINVAL",
+        wrappers::physdev_set_iopl(4),
+        EINVAL,
+    );
+    expect_result("set_iopl 1", wrappers::physdev_set_iopl(1), 0);
+    check(
+        "outb $0x80 (POST diagnostics) with IOPL 1",
+        privileged::outb(0x80, 0x42).is_ok(),
+        format_args!(""),
+    );
+    check(
+        "cli and sti with IOPL 1 run (as no-ops, as in Xen)",
+        privileged::cli().is_ok() && privileged::sti().is_ok(),
+        format_args!(""),
+    );
+    // CMOS status register B: QEMU's RTC says 24-hour mode there, never
+    // all ones.
+    let selected = privileged::outb(0x70, 0x0b);
+    let status_b = privileged::inb(0x71);
+    check(
+        "CMOS register 0x0b through 0x70/0x71 (mediated) reads the RTC",
+        selected.is_ok() && matches!(status_b, Ok(value) if value != 0xff),
+        format_args!("{status_b:x?}"),
+    );
+    // The hypervisor's ports, even with IOPL 3: a line status of 0x60 from
+    // COM1, an interrupt request register from a PIC, or the PIT gate's
+    // refresh bits would mean the read reached the hardware.
+    expect_result("set_iopl 3", wrappers::physdev_set_iopl(3), 0);
+    for (port, owner) in [
+        (0x3fd, "COM1 line status"),
+        (0x3f8, "COM1 data"),
+        (0x20, "master PIC"),
+        (0xa0, "slave PIC"),
+        (0x4d0, "ELCR"),
+        (0x61, "PIT channel 2 gate"),
+        (0x40, "PIT channel 0"),
+        (0xcfc, "PCI configuration data"),
+    ] {
+        let read = privileged::inb(port);
+        let mut name = heapless::String::<96>::new();
+        let _ = core::fmt::write(
+            &mut name,
+            format_args!("inb {port:#x} ({owner}) with IOPL 3 reaches nothing: all ones"),
+        );
+        check(&name, read == Ok(0xff), format_args!("{read:x?}"));
+    }
+    // Had this reached QEMU's debug-exit device, the machine would have
+    // stopped here with status 0x21 << 1 | 1, and the test failed.
+    check(
+        "outb $0xf4 (debug exit) with IOPL 3 is dropped",
+        privileged::outb(0xf4, 0x21).is_ok(),
+        format_args!(""),
+    );
+    // The PIC's mask register: unmasking every line would flood the
+    // hypervisor with interrupts it does not expect.
+    check(
+        "outb $0x21 (PIC mask) with IOPL 3 is dropped",
+        privileged::outb(0x21, 0x00).is_ok(),
+        format_args!(""),
+    );
+    expect_result("set_iopl 0", wrappers::physdev_set_iopl(0), 0);
+    expect_fault(
+        "inb $0x71 with IOPL 0 again",
+        privileged::inb(0x71),
+        GENERAL_PROTECTION,
+    );
+}
+
 /// Writes `bytes` so that they end `from_end` bytes before the page's end
 /// (0: the last byte is the page's last) and returns their address.
 fn place(bytes: &[u8], from_end: u64) -> u64 {
@@ -505,6 +584,7 @@ fn guest_main(_start_info: &'static StartInfo) -> ! {
     debug_registers();
     model_specific_registers();
     other_instructions();
+    io_privilege();
     instructions_at_a_page_end();
     println!("emulation-attacks: the hypervisor is still here");
     finish()

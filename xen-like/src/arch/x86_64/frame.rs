@@ -76,6 +76,11 @@ const _: () = assert!(core::mem::offset_of!(GuestFrame, rsp) == 432);
 
 /// The interrupt flag in RFLAGS.
 pub const RFLAGS_IF: u64 = 1 << 9;
+/// RFLAGS.IOPL (bits 12..13). Always 0 while a PV guest runs; its
+/// virtual IOPL is shown in the frames it sees (`traps::io_ports`).
+pub const RFLAGS_IOPL: u64 = 3 << RFLAGS_IOPL_SHIFT;
+/// Where the IOPL field starts in RFLAGS.
+pub const RFLAGS_IOPL_SHIFT: u32 = 12;
 /// RFLAGS bits a guest may set; the rest are forced (IF on, IOPL 0, no NT/VM/VIF/VIP).
 pub const RFLAGS_GUEST_MASK: u64 = 0x0024_0dd5;
 

@@ -10,6 +10,7 @@
 //! numbers) never meet the crate's panicking constructors.
 
 use crate::traps::debug_registers::{DebugRegisters, DR6_ALWAYS_ONE, DR7_ALWAYS_ONE};
+use crate::traps::io_ports::{port_access, PortAccess};
 use core::arch::asm;
 use x86_64::instructions::{interrupts, port::Port, tlb};
 use x86_64::registers::control::{Cr0, Cr2, Cr3, Cr4};
@@ -143,6 +144,43 @@ pub unsafe fn outl(port: u16, value: u32) {
 pub unsafe fn inb(port: u16) -> u8 {
     // SAFETY: the caller upholds the contract above.
     unsafe { Port::<u8>::new(port).read() }
+}
+
+/// Reads `size` bytes (1, 2 or 4) from `port` for a guest, if the I/O
+/// policy (`traps::io_ports::port_access`) sends a control domain's access
+/// there; `None` otherwise. The policy is asked again here, at the unsafe
+/// boundary, so that no caller can reach a port the hypervisor owns.
+pub fn guest_port_read(port: u16, size: u8) -> Option<u32> {
+    if port_access(true, port, size) != PortAccess::Direct {
+        return None;
+    }
+    // SAFETY: the port is one the hypervisor does not drive itself (the
+    // check above), so reading it disturbs none of its devices; what it
+    // does to a device is the control domain's business, as in Xen.
+    Some(unsafe {
+        match size {
+            1 => u32::from(Port::<u8>::new(port).read()),
+            2 => u32::from(Port::<u16>::new(port).read()),
+            _ => Port::<u32>::new(port).read(),
+        }
+    })
+}
+
+/// Writes the low `size` bytes of `value` to `port` for a guest, under the
+/// same check as [`guest_port_read`]; returns whether it was written.
+pub fn guest_port_write(port: u16, size: u8, value: u32) -> bool {
+    if port_access(true, port, size) != PortAccess::Direct {
+        return false;
+    }
+    // SAFETY: as in `guest_port_read`.
+    unsafe {
+        match size {
+            1 => Port::<u8>::new(port).write(value as u8),
+            2 => Port::<u16>::new(port).write(value as u16),
+            _ => Port::<u32>::new(port).write(value),
+        }
+    }
+    true
 }
 
 /// Invalidates the TLB entry of one virtual address.

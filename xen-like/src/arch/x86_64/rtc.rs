@@ -8,12 +8,24 @@ use super::instructions::{inb, outb};
 const INDEX: u16 = 0x70;
 const DATA: u16 = 0x71;
 
-fn read(register: u8) -> u8 {
+/// Reads CMOS register `register` (its bit 7 ignored: NMIs stay enabled).
+pub fn read(register: u8) -> u8 {
     // SAFETY: the CMOS index/data ports belong to the hypervisor; bit 7 of
     // the index (NMI disable) is left clear.
     unsafe {
         outb(INDEX, register & 0x7f);
         inb(DATA)
+    }
+}
+
+/// Writes CMOS register `register` (its bit 7 ignored, as in [`read`]):
+/// the control domain's writes through port 0x71 (`traps::io_ports`).
+pub fn write(register: u8, value: u8) {
+    // SAFETY: as in `read`; the RTC's registers are the control domain's
+    // to set, as in Xen (the hypervisor reads them only at boot).
+    unsafe {
+        outb(INDEX, register & 0x7f);
+        outb(DATA, value);
     }
 }
 
