@@ -36,7 +36,10 @@
 //! - `attack-KIND`: hands the hypervisor a crafted frame or entry point and
 //!   must be crashed by it (the kinds are listed in `attacks.rs`);
 //! - `fuzz seed=N count=M`: makes M random hypercalls, tries to make the
-//!   hypervisor fall over, reports and powers off (see `fuzz.rs`).
+//!   hypervisor fall over, reports and powers off (see `fuzz.rs`);
+//! - `grant-flood`: makes the hypervisor spend all the heap that the grant
+//!   interface lets one domain spend (active entries, maptrack), then holds
+//!   it (see `grant_flood.rs`).
 //!
 //! Words are separated by spaces or commas (an `xl create` override cannot
 //! hold spaces: `cmdline=workload=fuzz,seed=7`).
@@ -51,6 +54,7 @@ extern crate alloc;
 mod attacks;
 mod flood;
 mod fuzz;
+mod grant_flood;
 mod pinstorm;
 mod sensitive;
 mod user;
@@ -84,6 +88,7 @@ fn domu_main(start_info: &'static StartInfo) -> ! {
         "pinstorm" => pinstorm::run(line),
         "crash" => crash(),
         "flood" => flood::flood(line),
+        "grant-flood" => grant_flood::run(),
         "probe" => probe(),
         "sensitive" => sensitive::sensitive(),
         "fuzz" => fuzz::run(line),
