@@ -143,6 +143,21 @@ pub fn write_info(out: &mut impl Write, info: &HostInfo) -> fmt::Result {
         format_args!("{}", mib(physinfo.total_pages)),
     )?;
     line("free_memory", format_args!("{}", mib(physinfo.free_pages)))?;
+    // The hypervisor's heap (in KiB): what grant tables and maptracks may
+    // still take is the free part above the reserve.
+    let kib = |bytes: u64| bytes >> 10;
+    line(
+        "xen_heap_total",
+        format_args!("{}", kib(physinfo.heap_bytes)),
+    )?;
+    line(
+        "xen_heap_free",
+        format_args!("{}", kib(physinfo.heap_free_bytes)),
+    )?;
+    line(
+        "xen_heap_reserve",
+        format_args!("{}", kib(physinfo.heap_reserve_bytes)),
+    )?;
     line("nr_domains", format_args!("{}", physinfo.nr_domains))?;
     line("xen_major", format_args!("{}", info.xen_major))?;
     line("xen_minor", format_args!("{}", info.xen_minor))?;
@@ -214,8 +229,11 @@ mod tests {
                 cpu_khz: 2_606_103,
                 total_pages: 130_000,
                 free_pages: 100_000,
-                max_domains: 32752,
+                max_domains: 64,
                 nr_domains: 1,
+                heap_bytes: 8 << 20,
+                heap_free_bytes: 5 << 20,
+                heap_reserve_bytes: 3 << 20,
             },
             xen_major: 4,
             xen_minor: 17,
@@ -233,6 +251,9 @@ mod tests {
         );
         assert!(out.contains("total_memory           : 507\n"), "{out}");
         assert!(out.contains("free_memory            : 390\n"), "{out}");
+        assert!(out.contains("xen_heap_total         : 8192\n"), "{out}");
+        assert!(out.contains("xen_heap_free          : 5120\n"), "{out}");
+        assert!(out.contains("xen_heap_reserve       : 3072\n"), "{out}");
         assert!(out.contains("cpu_mhz                : 2606.103\n"), "{out}");
         assert!(out.contains("platform_params        : virt_start=0xffff800000000000\n"));
     }

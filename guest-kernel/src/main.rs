@@ -49,7 +49,10 @@
 //! - `store-flood`: floods the config store until its quotas refuse, then
 //!   holds what it got (`store_flood.rs`);
 //! - `fuzz seed=N count=M`: makes M random hypercalls, tries to make the
-//!   hypervisor fall over, reports and powers off (see `fuzz.rs`).
+//!   hypervisor fall over, reports and powers off (see `fuzz.rs`);
+//! - `grant-flood`: makes the hypervisor spend all the heap that the grant
+//!   interface lets one domain spend (active entries, maptrack), then holds
+//!   it (see `grant_flood.rs`).
 //!
 //! Words are separated by spaces or commas (an `xl create` override cannot
 //! hold spaces: `cmdline=workload=fuzz,seed=7`).
@@ -64,6 +67,7 @@ extern crate alloc;
 mod attacks;
 mod flood;
 mod fuzz;
+mod grant_flood;
 mod grant_share;
 mod pinstorm;
 mod sensitive;
@@ -100,6 +104,7 @@ fn domu_main(start_info: &'static StartInfo) -> ! {
         "pinstorm" => pinstorm::run(line),
         "crash" => crash(),
         "flood" => flood::flood(line),
+        "grant-flood" => grant_flood::run(),
         "probe" => probe(),
         "sensitive" => sensitive::sensitive(),
         "iopl" => iopl(),

@@ -21,8 +21,9 @@ use core::mem::{align_of, offset_of, size_of};
 use crate::layout::DomainId;
 use crate::XenError;
 
-/// Version of this project's sysctl interface.
-pub const SYSCTL_INTERFACE_VERSION: u32 = 1;
+/// Version of this project's sysctl interface (2: `Physinfo` reports the
+/// hypervisor's heap).
+pub const SYSCTL_INTERFACE_VERSION: u32 = 2;
 
 /// Size of [`SysctlPayload`]: every operation's structure fits in it.
 pub const SYSCTL_PAYLOAD_SIZE: usize = 128;
@@ -93,7 +94,7 @@ const _: () = assert!(offset_of!(SysctlReadconsole, index) == 4);
 const _: () = assert!(offset_of!(SysctlReadconsole, buffer) == 8);
 const _: () = assert!(offset_of!(SysctlReadconsole, count) == 16);
 
-/// Payload of `Physinfo`, 32 bytes. All fields are OUT.
+/// Payload of `Physinfo`, 56 bytes. All fields are OUT.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct SysctlPhysinfo {
@@ -109,14 +110,25 @@ pub struct SysctlPhysinfo {
     pub max_domains: u32,
     /// Domains that exist now (including dying ones).
     pub nr_domains: u32,
+    /// Size of the hypervisor's heap in bytes (project-defined: Xen's
+    /// xenheap is not a fixed pool on x86_64).
+    pub heap_bytes: u64,
+    /// Heap bytes not allocated now.
+    pub heap_free_bytes: u64,
+    /// Heap bytes that guest-sized allocations (grant tables, maptracks)
+    /// must leave free for the hypervisor's own structures.
+    pub heap_reserve_bytes: u64,
 }
 
-const _: () = assert!(size_of::<SysctlPhysinfo>() == 32);
+const _: () = assert!(size_of::<SysctlPhysinfo>() == 56);
 const _: () = assert!(offset_of!(SysctlPhysinfo, cpu_khz) == 4);
 const _: () = assert!(offset_of!(SysctlPhysinfo, total_pages) == 8);
 const _: () = assert!(offset_of!(SysctlPhysinfo, free_pages) == 16);
 const _: () = assert!(offset_of!(SysctlPhysinfo, max_domains) == 24);
 const _: () = assert!(offset_of!(SysctlPhysinfo, nr_domains) == 28);
+const _: () = assert!(offset_of!(SysctlPhysinfo, heap_bytes) == 32);
+const _: () = assert!(offset_of!(SysctlPhysinfo, heap_free_bytes) == 40);
+const _: () = assert!(offset_of!(SysctlPhysinfo, heap_reserve_bytes) == 48);
 
 /// Payload of `Getdomaininfolist`, 24 bytes.
 ///
@@ -540,7 +552,7 @@ mod tests {
         assert_eq!(request.readconsole_payload().count, 256);
         request.readconsole_payload_mut().index = 99;
         assert_eq!(request.readconsole_payload().index, 99);
-        request.interface_version = 2;
+        request.interface_version = SYSCTL_INTERFACE_VERSION + 1;
         assert_eq!(request.validate(), Err(XenError::EACCES));
         let mut unknown = Sysctl::physinfo();
         unknown.cmd = 2;

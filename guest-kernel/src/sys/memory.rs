@@ -83,6 +83,26 @@ impl OwnedPages {
         }
     }
 
+    /// Maps frames this domain already owns but that its frame allocator
+    /// did not hand out (its grant-table frames, which the hypervisor gives
+    /// it with `GNTTABOP_setup_table`), one page each from `address` on,
+    /// writable; all of them or an error.
+    pub fn map_owned(address: u64, mfns: &[u64]) -> Result<Self, PagingError> {
+        let count = mfns.len() as u64;
+        check_unused(address, count)?;
+        for (page, &mfn) in mfns.iter().enumerate() {
+            paging::map(
+                address + page as u64 * PAGE_SIZE,
+                mfn,
+                paging::WRITABLE | paging::USER | paging::NO_EXECUTE,
+            )?;
+        }
+        Ok(Self {
+            start: address,
+            length: count * PAGE_SIZE,
+        })
+    }
+
     /// Maps each page of `count` at `address` onwards to a fresh frame with
     /// `flags` (one `paging::map` per page, so `flags` may differ from
     /// [`OwnedPages::map_fresh`]'s).

@@ -104,20 +104,23 @@ fn set_up_memory(boot: &boot::BootInfo) {
     );
     let ram_end = mm::frames::init(boot, image);
     mm::paging::map_all_ram(ram_end);
-    let Some(heap) = mm::frames::allocate_contiguous(mm::heap::HEAP_SIZE / mm::PAGE_SIZE) else {
-        panic!("no room for the {} MiB heap", mm::heap::HEAP_SIZE >> 20);
+    // The heap grows with the machine: the domains' lists of their frames
+    // live there (`domain::HEAP_BYTES_PER_FRAME`).
+    let heap_size = mm::heap::size_for(
+        mm::frames::total_count(),
+        domain::HEAP_BYTES_PER_FRAME as u64,
+    );
+    let Some(heap) = mm::frames::allocate_contiguous(heap_size / mm::PAGE_SIZE) else {
+        panic!("no room for the {} KiB heap", heap_size >> 10);
     };
     // SAFETY: the frames were just taken from the allocator and are never
     // returned; this is the only call.
-    unsafe {
-        mm::heap::init(
-            mm::physical_to_virtual(heap * mm::PAGE_SIZE),
-            mm::heap::HEAP_SIZE,
-        )
-    };
+    unsafe { mm::heap::init(mm::physical_to_virtual(heap * mm::PAGE_SIZE), heap_size) };
     let frame_count = mm::frames::frame_count();
     mm::frame_table::init(frame_count);
     mm::m2p::init(frame_count);
+    // What guests' grant tables and maptracks must leave free of the heap.
+    mm::heap::set_reserve(domain::heap_reserve(mm::frames::total_count()));
     mm::frame_table::with(|table, _| table.set_hypervisor_slots(mm::paging::hypervisor_slots()));
     log::info!(
         "memory: {} MiB usable, {} MiB free after the hypervisor's own use",

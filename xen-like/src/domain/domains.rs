@@ -264,6 +264,18 @@ impl Domain {
         }
     }
 
+    /// Heap bytes of guest-sized state it holds (its account for
+    /// `mm::heap::admit_guest_allocation`): its grant state and its vCPU's
+    /// GDT copy.
+    pub fn guest_sized_heap_bytes(&self) -> usize {
+        let gdt = self
+            .vcpu
+            .gdt
+            .as_ref()
+            .map_or(0, crate::mm::descriptor_tables::GuestGdt::heap_bytes);
+        self.grants.heap_bytes() + gdt
+    }
+
     /// Pages it owns.
     pub fn total_pages(&self) -> u64 {
         self.frames.len() as u64
@@ -281,6 +293,42 @@ impl Domain {
     pub fn shared_info(&self) -> &SharedInfoPage {
         self.shared_info.page()
     }
+}
+
+/// The most domain records, live or dying, that may exist at once: one per
+/// vCPU the scheduler can hold (every domain has one vCPU), Dom0 included.
+/// Each record's fixed heap cost is part of the heap's reserve
+/// ([`heap_reserve`]), so this is also what bounds the hypervisor's own
+/// use of its heap.
+pub const MAX_DOMAINS: usize = crate::sched::credit::MAX_VCPUS;
+
+/// Heap bytes a domain's frames may cost the hypervisor, per frame: its
+/// entry in the domain's `BTreeSet` of frames (8 bytes in a node at least
+/// half full, plus the internal nodes: at most 32), and its entry in the
+/// list that destruction collects them into (8 bytes, up to twice that in
+/// capacity).
+pub const HEAP_BYTES_PER_FRAME: usize = 32 + 16;
+
+/// Heap bytes the hypervisor's own structures may need at most on a machine
+/// of `machine_frames` frames, beyond what boot allocated: what guest-sized
+/// allocations must leave free (`mm::heap_budget`). Per domain record: the
+/// `Domain` itself, its teardown record, the list of remote ends that
+/// closing its event channels builds, its zombie record, and its share of
+/// the domain table's B-tree nodes. (Its GDT copy is guest-sized:
+/// `mm::descriptor_tables`.) For all domains together: their frames, at
+/// [`HEAP_BYTES_PER_FRAME`] each. Plus a margin for short-lived lists
+/// (`getdomaininfolist`, the frame table's list of freed frames) and for
+/// the allocator's rounding and fragmentation.
+pub fn heap_reserve(machine_frames: u64) -> usize {
+    const BTREE_SHARE: usize = 512;
+    const MARGIN: usize = 128 * 1024;
+    let per_domain = size_of::<Domain>()
+        + size_of::<Teardown>()
+        + crate::evtchn::ports::PORTS_PER_DOMAIN * size_of::<crate::evtchn::ports::RemoteEnd>()
+        + size_of::<Zombie>()
+        + BTREE_SHARE;
+    let frames = machine_frames as usize * HEAP_BYTES_PER_FRAME;
+    MAX_DOMAINS * per_domain + frames + MARGIN
 }
 
 /// Every live domain, by ID.
@@ -545,6 +593,15 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
     let id = {
         let domains = DOMAINS.lock();
         let zombies = ZOMBIES.lock();
+        // Every record costs the heap a fixed amount that the reserve
+        // (`heap_reserve`) was sized for: their number is the bound.
+        if domains.len() + zombies.len() >= MAX_DOMAINS {
+            log::warn!(
+                "cannot create a domain: {} domains exist, live or dying, the most there can be: -ENOSPC",
+                domains.len() + zombies.len()
+            );
+            return Err(XenError::ENOSPC);
+        }
         (1..DOMID_FIRST_RESERVED)
             .find(|id| !domains.contains_key(id) && !zombies.contains_key(id))
             .ok_or(XenError::ENOSPC)?
@@ -555,7 +612,27 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
     // turn it into a page table.
     let shared_info = SharedInfoFrame::allocate(id)?;
     initialise_shared_info(shared_info.page());
-    let domain = Box::new(Domain::new(id, max_pages, shared_info));
+    // Fallible: a heap that guests cannot fill below its reserve has room
+    // for every domain there can be, but a refusal here must stay a
+    // refusal (-ENOMEM), never an abort.
+    let domain = match crate::mm::heap::try_box(Domain::new(id, max_pages, shared_info)) {
+        Ok(domain) => domain,
+        Err(domain) => {
+            let mfn =
+                frame_table::with(|table, memory| domain.shared_info.release_hold(table, memory));
+            if let Err(refusal) = frame_table::release(mfn, Owner::Domain(id)) {
+                log::error!(
+                    "d{id}: cannot release its unused shared info frame {mfn:#x}: {}",
+                    refusal.reason
+                );
+            }
+            log::warn!(
+                "cannot create domain {id}: the hypervisor's heap has no room for it ({} KiB free): -ENOMEM",
+                crate::mm::heap::free_bytes() >> 10
+            );
+            return Err(XenError::ENOMEM);
+        }
+    };
     insert(domain);
     if let Err(error) = crate::sched::add_domain(id) {
         // A domain the scheduler cannot take would exist but never run.

@@ -34,6 +34,7 @@ use crate::mm::frame_table::{
     self, DirectMapTables, Flush, FrameTable, Mfn, PageType, TableMemory,
 };
 use crate::mm::grant_frames::{copy_between_frames, GrantFrames};
+use crate::mm::heap::admit_guest_allocation;
 use crate::mm::pagewalk::{
     is_canonical, PTE_ADDRESS_MASK, PTE_NO_EXECUTE, PTE_PRESENT, PTE_USER, PTE_WRITABLE,
 };
@@ -96,6 +97,25 @@ impl GrantState {
             maptrack: Maptrack::new(maptrack_frames.saturating_mul(MAPTRACK_ENTRIES_PER_FRAME)),
         }
     }
+}
+
+impl GrantState {
+    /// Heap bytes of guest-sized state the domain holds (its account for
+    /// `crate::mm::heap::admit_guest_allocation`): its active entries, its
+    /// maptrack, its list of grant-table frames.
+    pub fn heap_bytes(&self) -> usize {
+        self.active.heap_bytes() + self.maptrack.heap_bytes() + self.frames.heap_bytes()
+    }
+}
+
+/// Makes room in `domain`'s maptrack for one more mapping, if the limit
+/// and the heap's budget allow (see [`Maptrack::reserve_room`]).
+fn reserve_map_room(domain: &mut Domain) -> Result<(), Refusal> {
+    let held = domain.guest_sized_heap_bytes();
+    domain
+        .grants
+        .maptrack
+        .reserve_room(|bytes| admit_guest_allocation(held, bytes))
 }
 
 impl Default for GrantState {
@@ -380,6 +400,10 @@ fn map_grant_ref(caller: DomainId, request: &GnttabMapGrantRef) -> Result<(u32, 
     } else {
         None
     };
+    // Xen takes the maptrack handle first: a full maptrack, or a heap that
+    // refuses it more room, is refused before the reference is looked at.
+    domain::with(caller, reserve_map_room)
+        .unwrap_or(Err(refuse(GrantStatus::BadDomain, "no such domain")))?;
     let reference = request.r#ref;
     let outcome = with_mapper_and_granter(
         caller,
@@ -779,38 +803,60 @@ fn setup_table(caller: DomainId, request: &mut GnttabSetupTable) -> Result<(), X
     };
     let count = request.nr_frames;
     guest_access::check_array(request.frame_list, u64::from(count), 8)?;
+    // Inside the domain lock nothing may log against the caller
+    // (`caller_log!` takes the lock): the reason comes out and is logged
+    // below.
     let grown = domain::with(owner, |domain| {
-        let grants = &mut domain.grants;
-        if count > grants.max_frames {
-            return Err(GrantStatus::GeneralError);
+        let max_frames = domain.grants.max_frames;
+        if count > max_frames {
+            return Err("more frames than its max_grant_frames");
         }
-        grants
-            .frames
-            .grow(owner, count)
-            .map_err(|_| GrantStatus::GeneralError)?;
-        grants
+        // The active entries first: if the heap refuses them, the table
+        // has not grown, and every reference of the table keeps an active
+        // entry (`table::pin` relies on it).
+        let held = domain.guest_sized_heap_bytes();
+        let entries = count.max(domain.grants.frames.count()) * GRANT_ENTRIES_PER_FRAME;
+        domain
+            .grants
             .active
-            .grow_to(grants.frames.count() * GRANT_ENTRIES_PER_FRAME)
-            .map_err(|_| GrantStatus::GeneralError)?;
-        Ok(grants.frames.mfns()[..count as usize].to_vec())
+            .grow_to(entries, |bytes| admit_guest_allocation(held, bytes))
+            .map_err(|refusal| refusal.reason)?;
+        let held = domain.guest_sized_heap_bytes();
+        domain
+            .grants
+            .frames
+            .grow(owner, count, |bytes| admit_guest_allocation(held, bytes))
+            .map_err(|_| "no memory for more grant-table frames (or for their list)")
     });
-    let frames: Vec<Mfn> = match grown {
+    match grown {
         None => {
             request.status = GrantStatus::BadDomain.raw();
             return Ok(());
         }
-        Some(Err(status)) => {
+        Some(Err(reason)) => {
             caller_log!(
-                Debug,
-                "setup_table: d{owner} cannot have {count} grant-table frames (beyond its max_grant_frames)"
+                Warn,
+                "setup_table: d{owner} cannot have {count} grant-table frames: {reason}: GNTST_general_error"
             );
-            request.status = status.raw();
+            request.status = GrantStatus::GeneralError.raw();
             return Ok(());
         }
-        Some(Ok(frames)) => frames,
-    };
-    for (index, frame) in frames.iter().enumerate() {
-        guest_access::write_to_guest(request.frame_list + index as u64 * 8, frame)?;
+        Some(Ok(())) => {}
+    }
+    // One frame at a time, outside the domain lock (a fault in the guest's
+    // list is handled while holding nothing), and without a copy of the
+    // list: nothing here allocates.
+    for index in 0..count {
+        let frame = domain::with(owner, |domain| {
+            domain.grants.frames.mfns().get(index as usize).copied()
+        })
+        .flatten();
+        let Some(frame) = frame else {
+            // The domain died meanwhile.
+            request.status = GrantStatus::BadDomain.raw();
+            return Ok(());
+        };
+        guest_access::write_to_guest(request.frame_list + u64::from(index) * 8, &frame)?;
     }
     request.status = GrantStatus::Okay.raw();
     Ok(())

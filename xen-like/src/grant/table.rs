@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 use hypercall_abi::grant_table::{GrantFlags, GrantHandle, GrantRef, GrantStatus};
 
 use crate::mm::frame_table::{DomainId, FrameTable, Mfn, PageType, TableMemory};
+use crate::mm::heap_budget::HeapRefusal;
 
 /// Why a grant operation was refused: the `GNTST_*` status for the guest
 /// and a reason for the hypervisor's log.
@@ -191,11 +192,20 @@ impl ActiveTable {
     }
 
     /// Makes room for `count` entries (the table grew); never shrinks.
-    /// Fails, changing nothing, when the hypervisor's heap has no room:
-    /// a guest's request must never make the hypervisor abort.
-    pub fn grow_to(&mut self, count: u32) -> Result<(), Refusal> {
+    /// The new buffer is a guest-sized allocation: `admit` (the heap's
+    /// accounting, `crate::mm::heap::admit_guest_allocation` in the
+    /// hypervisor) is asked first with its size in bytes, and the growth is
+    /// fallible. Fails, changing nothing, when either says no: a guest's
+    /// request must never make the hypervisor abort.
+    pub fn grow_to(
+        &mut self,
+        count: u32,
+        admit: impl FnOnce(usize) -> Result<(), HeapRefusal>,
+    ) -> Result<(), Refusal> {
         let count = count as usize;
         if count > self.entries.len() {
+            admit(count * size_of::<ActiveEntry>())
+                .map_err(|refusal| refuse(GrantStatus::GeneralError, refusal.reason()))?;
             self.entries
                 .try_reserve_exact(count - self.entries.len())
                 .map_err(|_| {
@@ -207,6 +217,11 @@ impl ActiveTable {
             self.entries.resize(count, ActiveEntry::default());
         }
         Ok(())
+    }
+
+    /// Heap bytes the entries hold (for the domain's heap account).
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * size_of::<ActiveEntry>()
     }
 
     /// The entry of `reference`, if the table has one.
@@ -325,13 +340,20 @@ impl Maptrack {
         self.slots.len() as GrantHandle
     }
 
-    /// Records `mapping` under the lowest free handle; `GNTST_no_device_space`
-    /// when the maptrack is full (as Xen answers).
-    fn insert(&mut self, mapping: Mapping) -> Result<GrantHandle, Refusal> {
-        if let Some(handle) = self.slots.iter().position(Option::is_none) {
-            self.slots[handle] = Some(mapping);
-            self.in_use += 1;
-            return Ok(handle as GrantHandle);
+    /// Makes sure the next [`map`] has a slot to record its mapping in:
+    /// when every slot is taken and the limit allows more, grows the
+    /// maptrack by one maptrack frame's worth of entries (as Xen adds a
+    /// maptrack page at a time). The new buffer is a guest-sized
+    /// allocation, asked of `admit` first (see [`ActiveTable::grow_to`]);
+    /// a refusal is `GNTST_no_device_space`, as a full maptrack is. Nothing
+    /// else in the maptrack allocates.
+    pub fn reserve_room(
+        &mut self,
+        admit: impl FnOnce(usize) -> Result<(), HeapRefusal>,
+    ) -> Result<(), Refusal> {
+        let has_free_slot = (self.in_use as usize) < self.slots.len();
+        if has_free_slot || self.slots.len() < self.slots.capacity() {
+            return Ok(());
         }
         if self.slots.len() as u32 >= self.limit {
             return Err(refuse(
@@ -339,14 +361,40 @@ impl Maptrack {
                 "the maptrack is full: unmap something first",
             ));
         }
+        let more = (self.limit - self.slots.len() as u32).min(MAPTRACK_ENTRIES_PER_FRAME) as usize;
+        let new_capacity = self.slots.len() + more;
+        admit(new_capacity * size_of::<Option<Mapping>>())
+            .map_err(|refusal| refuse(GrantStatus::NoDeviceSpace, refusal.reason()))?;
         // The heap is shared by all domains: running out is a refusal for
         // this one, never an abort of the hypervisor.
-        self.slots.try_reserve(1).map_err(|_| {
+        self.slots.try_reserve_exact(more).map_err(|_| {
             refuse(
                 GrantStatus::NoDeviceSpace,
-                "no hypervisor memory for another maptrack entry",
+                "no hypervisor memory for more maptrack entries",
             )
-        })?;
+        })
+    }
+
+    /// Heap bytes the maptrack holds (for the domain's heap account).
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * size_of::<Option<Mapping>>()
+    }
+
+    /// Records `mapping` under the lowest free handle, in room that
+    /// [`Maptrack::reserve_room`] made: never allocates.
+    /// `GNTST_no_device_space` when there is no room (as Xen answers).
+    fn insert(&mut self, mapping: Mapping) -> Result<GrantHandle, Refusal> {
+        if let Some(handle) = self.slots.iter().position(Option::is_none) {
+            self.slots[handle] = Some(mapping);
+            self.in_use += 1;
+            return Ok(handle as GrantHandle);
+        }
+        if self.slots.len() as u32 >= self.limit || self.slots.len() == self.slots.capacity() {
+            return Err(refuse(
+                GrantStatus::NoDeviceSpace,
+                "the maptrack is full: unmap something first",
+            ));
+        }
         self.slots.push(Some(mapping));
         self.in_use += 1;
         Ok((self.slots.len() - 1) as GrantHandle)
@@ -508,8 +556,15 @@ pub fn pin(
             "grant reference beyond the end of the granter's table",
         ));
     }
-    active.grow_to(shared.entry_count())?;
-    let entry = active.entries[reference as usize];
+    // The hypervisor grows the active entries with the table
+    // (`setup_table`); a reference beyond them is one whose growth the
+    // heap refused.
+    let Some(&entry) = active.entries.get(reference as usize) else {
+        return Err(refuse(
+            GrantStatus::GeneralError,
+            "the grant reference has no active entry (the table could not grow)",
+        ));
+    };
     let pinned = entry.is_pinned();
     if pinned && entry.mapper != mapper {
         return Err(refuse(

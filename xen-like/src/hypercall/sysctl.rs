@@ -11,7 +11,6 @@ use crate::domain::require_privileged;
 use crate::mm::{frames, guest_access};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
-use hypercall_abi::layout::DOMID_FIRST_RESERVED;
 use hypercall_abi::sysctl::{DomainInfo, Sysctl, SysctlOp};
 use hypercall_abi::XenError;
 
@@ -30,11 +29,15 @@ pub fn sysctl(address: u64) -> Result<u64, XenError> {
             info.cpu_khz = (crate::time::tsc_hz() / 1000) as u32;
             info.total_pages = frames::total_count();
             info.free_pages = frames::free_count();
-            info.max_domains = u32::from(DOMID_FIRST_RESERVED);
+            info.max_domains = domain::MAX_DOMAINS as u32;
             let mut count = 0;
             domain::for_each(|_| count += 1);
             domain::for_each_zombie(|_| count += 1);
             info.nr_domains = count;
+            info.heap_bytes = crate::mm::heap::size();
+            info.heap_free_bytes = crate::mm::heap::free_bytes() as u64;
+            let reserve = crate::mm::heap::budget().reserve;
+            info.heap_reserve_bytes = reserve.min(crate::mm::heap::size() as usize) as u64;
         }
         SysctlOp::Getdomaininfolist => domain_info_list(&mut request)?,
         SysctlOp::BenchNative => {
@@ -109,14 +112,20 @@ fn read_console(request: &mut Sysctl) -> Result<(), XenError> {
 fn domain_info_list(request: &mut Sysctl) -> Result<(), XenError> {
     let payload = request.getdomaininfolist_payload_mut();
     let first = payload.first_domain;
+    // At most MAX_DOMAINS records (live and dying alike), reserved at once
+    // and fallibly, so that the pushes below never allocate.
     let mut infos: Vec<DomainInfo> = Vec::new();
+    if infos.try_reserve_exact(domain::MAX_DOMAINS).is_err() {
+        caller_log!(Warn, "getdomaininfolist: no heap for the list: -ENOMEM");
+        return Err(XenError::ENOMEM);
+    }
     domain::for_each(|domain| {
-        if domain.id >= first {
+        if domain.id >= first && infos.len() < infos.capacity() {
             infos.push(crate::domain::domctl::describe(domain));
         }
     });
     domain::for_each_zombie(|zombie| {
-        if zombie.id >= first {
+        if zombie.id >= first && infos.len() < infos.capacity() {
             infos.push(crate::domain::domctl::describe_zombie(zombie));
         }
     });

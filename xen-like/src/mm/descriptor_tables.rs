@@ -59,6 +59,13 @@ pub struct GuestGdt {
     live: Vec<u64>,
 }
 
+impl GuestGdt {
+    /// Heap bytes its copy holds (for the domain's heap account).
+    pub fn heap_bytes(&self) -> usize {
+        self.live.capacity() * size_of::<u64>()
+    }
+}
+
 /// `set_gdt(frame_list, entries)`: the current vCPU's GDT becomes the
 /// `entries` descriptors in the frames listed (`-EINVAL` if there are more
 /// than 7,168, or any frame is not the caller's, is in use as something
@@ -78,6 +85,21 @@ pub fn set_gdt(domain: &mut Domain, frame_list: u64, entries: u64) -> Result<u64
         let mfn = guest_access::read_from_guest::<u64>(frame_list + slot * 8)?;
         // Cannot fail: at most MAX_GDT_FRAMES slots, checked above.
         let _ = frames.push(mfn);
+    }
+    // The copy (57 KiB, up to the hypervisor's selectors) is guest-sized:
+    // any domain may ask for one, and 64 of them would be most of the heap.
+    // It passes the heap's accounting like a grant table does.
+    let copy_bytes = GDT_ENTRIES * size_of::<u64>();
+    if let Err(refusal) =
+        super::heap::admit_guest_allocation(domain.guest_sized_heap_bytes(), copy_bytes)
+    {
+        guest_log!(
+            domain,
+            Warn,
+            "set_gdt: no heap for the GDT copy: {}: -ENOMEM",
+            refusal.reason()
+        );
+        return Err(XenError::ENOMEM);
     }
     let mut live = Vec::new();
     if live.try_reserve_exact(GDT_ENTRIES).is_err() {

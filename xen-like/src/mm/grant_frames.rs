@@ -18,6 +18,7 @@ use hypercall_abi::grant_table::{GrantFlags, GrantRef, GRANT_ENTRIES_PER_FRAME};
 use hypercall_abi::XenError;
 
 use super::frame_table::{self, DirectMapTables, DomainId, FrameTable, Mfn, Owner};
+use super::heap_budget::HeapRefusal;
 use super::{physical_pointer, PAGE_SIZE};
 use crate::grant::table::SharedEntries;
 
@@ -44,11 +45,30 @@ impl GrantFrames {
         self.mfns.len() as u32
     }
 
+    /// Heap bytes the list of frames holds (for the domain's heap account).
+    pub fn heap_bytes(&self) -> usize {
+        self.mfns.capacity() * size_of::<Mfn>()
+    }
+
     /// Grows the table of `domain` to `count` frames: fresh zeroed frames
     /// owned by the domain (not part of its memory, like its shared info
-    /// page), each held for the hypervisor. Stops at the first frame it
-    /// cannot get (`-ENOMEM`), keeping those it got.
-    pub fn grow(&mut self, domain: DomainId, count: u32) -> Result<(), XenError> {
+    /// page), each held for the hypervisor. The longer list of frames is a
+    /// guest-sized allocation, asked of `admit` first (the heap's
+    /// accounting) and made fallibly: `-ENOMEM` changes nothing. Stops at
+    /// the first frame it cannot get (`-ENOMEM`), keeping those it got.
+    pub fn grow(
+        &mut self,
+        domain: DomainId,
+        count: u32,
+        admit: impl FnOnce(usize) -> Result<(), HeapRefusal>,
+    ) -> Result<(), XenError> {
+        let wanted = count as usize;
+        if wanted > self.mfns.capacity() {
+            admit(wanted * size_of::<Mfn>()).map_err(|_| XenError::ENOMEM)?;
+            self.mfns
+                .try_reserve_exact(wanted - self.mfns.len())
+                .map_err(|_| XenError::ENOMEM)?;
+        }
         while self.count() < count {
             let mfn = frame_table::allocate_for(Owner::Domain(domain)).ok_or(XenError::ENOMEM)?;
             let held =
@@ -62,6 +82,7 @@ impl GrantFrames {
                 let _ = frame_table::release(mfn, Owner::Domain(domain));
                 return Err(XenError::ENOMEM);
             }
+            // Within the capacity reserved above: no allocation.
             self.mfns.push(mfn);
         }
         Ok(())

@@ -253,6 +253,8 @@ fn increase(
                 }
             }
             m2p::set(mfn, pfn);
+            // An infallible B-tree insert: bounded by the machine's frames,
+            // and the heap's reserve is sized for it (`domain::heap_reserve`).
             domain.frames.insert(mfn);
             Ok(true)
         },

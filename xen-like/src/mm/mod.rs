@@ -33,12 +33,38 @@
 //! 5. **A long page-table or memory operation keeps the machine live**: it
 //!    spends at most `sched::continuation::WORK_PER_HYPERCALL` units, then
 //!    continues with its progress kept in the frame table and the arguments.
+//! 6. **Guests cannot exhaust the heap** (`heap.rs`, `heap_budget.rs`,
+//!    `docs/heap.md`). Every heap allocation whose size a guest chooses is
+//!    fallible and passes `heap::admit_guest_allocation` first, which
+//!    refuses it when the heap's free bytes would drop below the reserve
+//!    (`domain::heap_reserve`) or the domain would pass its cap: grant
+//!    active entries and the list of grant-table frames (`setup_table`),
+//!    maptrack growth (`map_grant_ref`), a vCPU's GDT copy (`set_gdt`).
+//!    The hypervisor's own allocations are fallible where a request makes
+//!    them and can fail cleanly (`Box<Domain>` in `createdomain`:
+//!    `-ENOMEM`; the `getdomaininfolist` list: `-ENOMEM`). The allocations
+//!    that stay infallible are bounded by what no guest can grow, and the
+//!    reserve is sized for them at their bound:
+//!    - the domain and zombie tables' B-tree nodes, each dying domain's
+//!      `Teardown` record: at most `domain::MAX_DOMAINS` records, live and
+//!      dying (`createdomain` refuses more with `-ENOSPC`);
+//!    - each domain's `BTreeSet` of frames (`populate_physmap`,
+//!      `increase_reservation`) and the list destruction collects them
+//!      into: bounded by the machine's frames, at
+//!      `domain::HEAP_BYTES_PER_FRAME` each (the heap grows with the
+//!      machine by as much: `heap::size_for`);
+//!    - the remote ends collected when a dying domain's event channels
+//!      close (`evtchn::close_all`): at most `PORTS_PER_DOMAIN`;
+//!    - the frame table's list of freed frames of dying domains, drained
+//!      at the end of each frame-table operation;
+//!    - boot-time structures (the M2P's frame list, Dom0's P2M, Dom0's
+//!      first frame), allocated once before any guest runs.
 //!
 //! # Files
 //!
 //! Pure rules, tested on the host by `cargo test`: `frame_table/` (its
 //! `mod.rs` is the essay to read first; `tests/` the random-sequence tests),
-//! `frame_allocator.rs`, `pagewalk.rs`, `shared_page/mod.rs` (the layout and
+//! `frame_allocator.rs`, `heap_budget.rs` (who may use the heap), `pagewalk.rs`, `shared_page/mod.rs` (the layout and
 //! its atomic bit operations), `descriptor.rs`, `reservation.rs`.
 //!
 //! Glue (built with the `kernel` feature): `direct_map.rs`, `paging.rs`,
@@ -64,6 +90,7 @@ pub mod grant_frames;
 pub mod guest_access;
 #[cfg(feature = "kernel")]
 pub mod heap;
+pub mod heap_budget;
 #[cfg(feature = "kernel")]
 pub mod m2p;
 #[cfg(feature = "kernel")]

@@ -149,13 +149,27 @@ struct World {
     maptrack: Maptrack,
 }
 
+/// Active entries for a table of `count` references, grown as the
+/// hypervisor grows them (`setup_table`), with a heap that says yes.
+pub(super) fn active_entries(count: u32) -> ActiveTable {
+    let mut active = ActiveTable::new();
+    active.grow_to(count, admit_all).expect("room");
+    active
+}
+
+/// A heap budget that admits everything (the rules' tests are not about
+/// the heap; `mm::heap_budget` has its own).
+pub(super) fn admit_all(_bytes: usize) -> Result<(), crate::mm::heap_budget::HeapRefusal> {
+    Ok(())
+}
+
 impl World {
     fn new() -> Self {
         Self {
             frames: machine(),
             tables: FakeTables::default(),
             shared: FakeShared::new(16),
-            active: ActiveTable::new(),
+            active: active_entries(16),
             maptrack: Maptrack::new(8),
         }
     }
@@ -180,6 +194,7 @@ impl World {
             active: &mut self.active,
             shared: &mut self.shared,
         };
+        self.maptrack.reserve_room(admit_all)?;
         map(
             &mut self.maptrack,
             mapper,
@@ -290,6 +305,7 @@ fn host_and_device_halves_unmap_on_their_own() {
         active: &mut world.active,
         shared: &mut world.shared,
     };
+    world.maptrack.reserve_room(admit_all).expect("room");
     let (handle, _) = map(
         &mut world.maptrack,
         MAPPER,

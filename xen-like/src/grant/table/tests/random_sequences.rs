@@ -95,7 +95,7 @@ impl Machine {
             frames,
             tables: FakeTables::default(),
             shared: FakeShared::new(ENTRIES),
-            active: ActiveTable::new(),
+            active: super::active_entries(ENTRIES as u32),
             maptracks: MAPPERS
                 .iter()
                 .map(|&id| (id, Maptrack::new(MAPTRACK_LIMIT)))
@@ -208,6 +208,10 @@ fn step(rng: &mut Rng, machine: &mut Machine, tally: &mut Tally) {
                 active,
                 shared,
             };
+            if let Err(refusal) = maptrack.reserve_room(super::admit_all) {
+                refuse(refusal.status);
+                return;
+            }
             match map(
                 maptrack,
                 mapper,
