@@ -9,10 +9,10 @@ use crate::sys::shared_info::read;
 /// the hypervisor's last snapshot plus the TSC cycles since, scaled as it
 /// says. Reads again if the hypervisor was updating the snapshot.
 pub fn system_time_ns() -> u64 {
-    let Some(shared) = crate::start::shared_info() else {
+    let Some(vcpu) = crate::sys::shared_info::vcpu_info_ref() else {
         return 0;
     };
-    let info = &shared.vcpu_info[0].time;
+    let info = &vcpu.time;
     loop {
         // The version protocol (odd = being written) detects a torn
         // snapshot: read again.

@@ -178,7 +178,8 @@ pub fn try_write(address: u64, value: u64) -> Result<(), Fault> {
 /// The faulting address of the last page fault, as the hypervisor recorded
 /// it in our `vcpu_info` (the guest cannot read CR2 itself).
 pub fn fault_address() -> u64 {
-    crate::start::shared_info().map_or(0, |shared| shared.vcpu_info[0].arch.cr2)
+    crate::sys::shared_info::vcpu_info_ref()
+        .map_or(0, |info| crate::sys::shared_info::read(&info.arch.cr2))
 }
 
 /// Handles an exception or upcall: called by the stubs (through

@@ -51,11 +51,71 @@ pub fn read<T: Copy>(field: &T) -> T {
     unsafe { core::ptr::read_volatile(field) }
 }
 
+/// Where this vCPU's `vcpu_info` lives once [`register_vcpu_info`] moved
+/// it out of the shared info page (null: still in its slot there).
+static MOVED_VCPU_INFO: AtomicPtr<VcpuInfo> = AtomicPtr::new(core::ptr::null_mut());
+
 fn vcpu_info() -> Option<*mut VcpuInfo> {
+    let moved = MOVED_VCPU_INFO.load(Ordering::Acquire);
+    if !moved.is_null() {
+        return Some(moved);
+    }
     let shared = shared_info_pointer();
     // SAFETY: when not null, the pointer is our mapped shared info page;
     // only a field address is computed.
     (!shared.is_null()).then(|| unsafe { core::ptr::addr_of_mut!((*shared).vcpu_info[0]) })
+}
+
+/// This vCPU's `vcpu_info`, wherever it is now, for reading (fields the
+/// hypervisor changes are read with [`read`]).
+pub fn vcpu_info_ref() -> Option<&'static VcpuInfo> {
+    // SAFETY: the pointer is our slot of the mapped shared info page or the
+    // place `register_vcpu_info`'s caller promised stays mapped for the
+    // domain's life; the guest writes it only through volatile and atomic
+    // accessors, as for `shared_info`.
+    vcpu_info().map(|info| unsafe { &*info })
+}
+
+/// Moves this vCPU's `vcpu_info` to `address`, which is the byte `offset`
+/// of machine frame `mfn` (`VCPUOP_register_vcpu_info`, as Linux's
+/// `xen_vcpu_setup` does). Returns the hypercall's result; on success every
+/// later access of this guest kernel goes to the new place, where the
+/// hypervisor has copied the old contents.
+///
+/// # Safety
+///
+/// `address` must map `mfn` at `offset`, writable, for the rest of the
+/// domain's life (until the caller masks events and stops using it for
+/// good, as the attacking tests do at their very end).
+pub unsafe fn register_vcpu_info(address: *mut VcpuInfo, mfn: u64, offset: u32) -> i64 {
+    // Events stay masked across the move, as Linux moves it with
+    // interrupts off: the hypervisor marks every event pending in the new
+    // place, and an upcall taken before this kernel looks there would find
+    // nothing in the old slot and come back for ever.
+    let was_masked = vcpu_info_ref().is_none_or(|info| read(&info.evtchn_upcall_mask) != 0);
+    set_upcall_mask(true);
+    let request = hypercall_abi::vcpu::VcpuRegisterVcpuInfo {
+        mfn,
+        offset,
+        rsvd: 0,
+    };
+    // SAFETY: the request lives for the call; the hypervisor only reads it.
+    let result = unsafe {
+        hypercall_abi::wrappers::hypercall3(
+            hypercall_abi::Hypercall::VcpuOp,
+            u64::from(hypercall_abi::vcpu::VcpuOp::RegisterVcpuInfo.raw()),
+            0,
+            &request as *const _ as u64,
+        )
+    };
+    if result == 0 {
+        MOVED_VCPU_INFO.store(address, Ordering::Release);
+    }
+    if !was_masked {
+        // Unmasks where the vcpu_info is now, taking what arrived.
+        crate::events::set_mask(false);
+    }
+    result
 }
 
 /// Sets this vCPU's `evtchn_upcall_mask` (`true`: events masked). Returns

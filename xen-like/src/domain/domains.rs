@@ -7,7 +7,7 @@ use crate::console::rate_limit::{GuestOutput, RateLimit};
 use crate::evtchn::ports::PortTable;
 use crate::mm::frame_table::{Owner, Relinquished};
 use crate::mm::shared_page::SharedInfoFrame;
-use crate::mm::shared_page::SharedInfoPage;
+use crate::mm::shared_page::{SharedInfoPage, VcpuInfoCells, VcpuInfoFrame};
 use crate::mm::{frame_table, m2p, tlb};
 use crate::sched::runstate::Runstate;
 use crate::sync::lock_order::LockLevel;
@@ -123,6 +123,11 @@ pub struct Vcpu {
     /// tables at the moment of each write, as Xen's `copy_to_guest` does, so
     /// the hypervisor holds no frame for it (frame-table invariant 6).
     pub runstate_area: u64,
+    /// Where its `vcpu_info` lives if the guest moved it out of the shared
+    /// info page (`VCPUOP_register_vcpu_info`, at most once): a frame the
+    /// hypervisor holds until the domain is destroyed (frame-table
+    /// invariant 6). Reach the `vcpu_info` through [`Domain::vcpu_info`].
+    pub vcpu_info_frame: Option<VcpuInfoFrame>,
     /// Its debug registers (`set_debugreg`, an emulated `mov %drN`),
     /// loaded into the hardware while it runs when a breakpoint is on.
     pub debug: DebugRegisters,
@@ -161,6 +166,7 @@ impl Vcpu {
             cpu_cycles: 0,
             runstate: Runstate::new(crate::time::system_time_ns()),
             runstate_area: 0,
+            vcpu_info_frame: None,
             debug: DebugRegisters::default(),
             guest_cr4: 0,
             deferred_devalidation: None,
@@ -292,6 +298,28 @@ impl Domain {
     /// Its shared info page (atomics; see `mm::shared_page`).
     pub fn shared_info(&self) -> &SharedInfoPage {
         self.shared_info.page()
+    }
+
+    /// Its vCPU's `vcpu_info`, wherever it is now: the place the guest
+    /// registered (`VCPUOP_register_vcpu_info`) or else its slot in the
+    /// shared info page. The one way the hypervisor reaches the upcall flag
+    /// and mask (the vCPU's virtual interrupt flag), the pending selector,
+    /// `cr2` and the vCPU's time: once the guest has moved them, the old slot
+    /// is the guest's to use as it likes and must never be written again.
+    pub fn vcpu_info(&self) -> &VcpuInfoCells {
+        match &self.vcpu.vcpu_info_frame {
+            Some(registered) => registered.cells(),
+            None => self.shared_info().vcpu_slot(0),
+        }
+    }
+
+    /// The direct-map address of [`Domain::vcpu_info`], which the exit
+    /// path reads without the domain lock (`domain::set_current`).
+    fn vcpu_info_address(&self) -> u64 {
+        match &self.vcpu.vcpu_info_frame {
+            Some(registered) => registered.address(),
+            None => self.shared_info.vcpu0_address(),
+        }
     }
 }
 
@@ -568,6 +596,19 @@ pub fn cpu_cycles(domain: &Domain) -> u64 {
     domain.vcpu.cpu_cycles + current_run
 }
 
+/// Moves the `vcpu_info` of `domain`, the domain running on this CPU, to
+/// `registered` (`VCPUOP_register_vcpu_info`): from now on every access
+/// goes there, the exit path's included, whose per-CPU address changes
+/// before the hypercall returns to the guest.
+pub fn move_vcpu_info(domain: &mut Domain, registered: VcpuInfoFrame) {
+    domain.vcpu.vcpu_info_frame = Some(registered);
+    let cpu = this_cpu();
+    if cpu.current_domain() == Some(domain.id) {
+        cpu.vcpu_info
+            .store(domain.vcpu_info_address(), Ordering::Relaxed);
+    }
+}
+
 /// Marks `id` as running on this CPU from now on (`None`: idle).
 pub fn set_current(id: Option<DomainId>) {
     let cpu = this_cpu();
@@ -577,7 +618,7 @@ pub fn set_current(id: Option<DomainId>) {
     let (vcpu_info, user_mode) = id
         .and_then(|id| {
             with(id, |domain| {
-                (domain.shared_info.vcpu0_address(), !domain.vcpu.kernel_mode)
+                (domain.vcpu_info_address(), !domain.vcpu.kernel_mode)
             })
         })
         .unwrap_or((0, false));
@@ -648,9 +689,9 @@ pub fn create(max_pages: u64) -> Result<DomainId, XenError> {
 /// A new domain's shared info page before it first runs: events masked, as
 /// in Xen, and the clocks published.
 pub fn initialise_shared_info(page: &SharedInfoPage) {
-    page.vcpu(0).set_upcall_mask(1);
+    page.vcpu_slot(0).set_upcall_mask(1);
     crate::time::publish_wallclock(page);
-    crate::time::publish_vcpu_time(page);
+    crate::time::publish_vcpu_time(page.vcpu_slot(0));
 }
 
 /// Destroys domain `id` (never Dom0) and gives back its memory, within
@@ -756,8 +797,8 @@ fn take_teardown(id: DomainId) -> Result<Option<Box<Teardown>>, XenError> {
 
 /// What destruction takes from a domain at once, a bounded amount of work:
 /// its place in the scheduler, its event channels, its GDT frames and the
-/// hypervisor's hold on its shared info page. The rest is left to
-/// [`Teardown::run`].
+/// hypervisor's holds on its shared info page and on the frame of its
+/// registered `vcpu_info`. The rest is left to [`Teardown::run`].
 fn begin_teardown(mut domain: Box<Domain>) -> Teardown {
     let id = domain.id;
     crate::console::last_word(&mut domain);
@@ -779,6 +820,11 @@ fn begin_teardown(mut domain: Box<Domain>) -> Teardown {
     } = *domain;
     let shared_info_mfn = frame_table::with(|table, memory| {
         crate::mm::descriptor_tables::release(table, memory, &mut vcpu);
+        // The registered vcpu_info frame is one of `frames`: only the hold
+        // ends here, and the frame goes back with the rest.
+        if let Some(registered) = vcpu.vcpu_info_frame.take() {
+            registered.release_hold(table, memory);
+        }
         shared_info.release_hold(table, memory)
     });
     let mut frames: Vec<u64> = frames.into_iter().collect();

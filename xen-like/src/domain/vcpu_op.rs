@@ -15,17 +15,25 @@
 //! Runstate: `get_runstate_info` copies the scheduler's record out;
 //! `register_runstate_memory_area` names a guest address the hypervisor
 //! refreshes at each switch to the vCPU (`sched::write_runstate_area`),
-//! through a checked walk at the moment of the write. `register_vcpu_info`
-//! would make the hypervisor write a frame of the guest's choosing from
-//! then on, which needs a hold on that frame (frame-table invariant 6) and
-//! moving the exit path's upcall check; it is not offered yet (`-ENOSYS`),
-//! and a guest keeps its `vcpu_info` in the shared info page, as Linux
-//! does when the call fails.
+//! through a checked walk at the moment of the write.
+//!
+//! `vcpu_info`: `register_vcpu_info` moves the vCPU's `vcpu_info` out of
+//! the shared info page to a frame and offset of the guest's choosing (a
+//! machine frame: this is a PV guest). From then on the hypervisor writes
+//! that place whenever it likes (events, the upcall mask, `cr2`, the time),
+//! so, as Xen's `map_vcpu_info`, it takes a general and a writable type
+//! reference on the frame for the vCPU's life (frame-table invariant 6,
+//! `mm::shared_page::VcpuInfoFrame`): the guest can no longer make it a page
+//! table. Xen's refusals, all `-EINVAL`: a second registration, an offset
+//! where the 64 bytes do not fit (or, here as in newer Xen, are not 8-byte
+//! aligned), a frame that is not the caller's, and one that cannot be a
+//! writable page. The hold ends when the domain is destroyed.
 
 use crate::console::{caller_log, guest_log};
 use crate::domain::on_current;
 use crate::domain::{self, Domain};
 use crate::mm::guest_access;
+use crate::mm::shared_page::VcpuInfoFrame;
 use hypercall_abi::mmu::{
     VMASST_CMD_DISABLE, VMASST_CMD_ENABLE, VMASST_TYPE_4GB_SEGMENTS,
     VMASST_TYPE_4GB_SEGMENTS_NOTIFY, VMASST_TYPE_ARCHITECTURAL_IOPL, VMASST_TYPE_M2P_STRICT,
@@ -33,7 +41,9 @@ use hypercall_abi::mmu::{
     VMASST_TYPE_WRITABLE_PAGETABLES,
 };
 use hypercall_abi::sched::ShutdownReason;
-use hypercall_abi::vcpu::{VcpuOp, VcpuRunstateInfo, VcpuSetSingleshotTimer, VCPU_SSHOTTMR_FUTURE};
+use hypercall_abi::vcpu::{
+    VcpuOp, VcpuRegisterVcpuInfo, VcpuRunstateInfo, VcpuSetSingleshotTimer, VCPU_SSHOTTMR_FUTURE,
+};
 use hypercall_abi::XenError;
 
 /// `vcpu_op(cmd, vcpuid, arg)`.
@@ -109,18 +119,51 @@ pub fn vcpu_op(command: u64, vcpu: u64, argument: u64) -> Result<u64, XenError> 
         // No periodic timer runs for any vCPU here: nothing to stop.
         VcpuOp::StopPeriodicTimer => Ok(0),
         VcpuOp::RegisterVcpuInfo => {
-            caller_log!(
-                Warn,
-                "VCPUOP_register_vcpu_info is not offered yet (the hypervisor would have to \
-                 hold the chosen frame): -ENOSYS; vcpu_info stays in the shared info page"
-            );
-            Err(XenError::ENOSYS)
+            let request: VcpuRegisterVcpuInfo = guest_access::read_from_guest(argument)?;
+            on_current(|domain| register_vcpu_info(domain, &request))
         }
         other => {
             caller_log!(Warn, "vcpu_op {} is not implemented: -ENOSYS", other.name());
             Err(XenError::ENOSYS)
         }
     }
+}
+
+/// `VCPUOP_register_vcpu_info` for vCPU 0 of `domain`, the caller: holds
+/// the frame, moves the `vcpu_info` there, and publishes the time in the
+/// new place at once (Xen's `force_update_vcpu_system_time`).
+fn register_vcpu_info(
+    domain: &mut Domain,
+    request: &VcpuRegisterVcpuInfo,
+) -> Result<u64, XenError> {
+    if domain.vcpu.vcpu_info_frame.is_some() {
+        guest_log!(
+            domain,
+            Debug,
+            "VCPUOP_register_vcpu_info: vCPU 0 already moved its vcpu_info: -EINVAL"
+        );
+        return Err(XenError::EINVAL);
+    }
+    let registered = VcpuInfoFrame::register(
+        domain.id,
+        request.mfn,
+        u64::from(request.offset),
+        domain.vcpu_info(),
+    )
+    .map_err(|(error, reason)| {
+        guest_log!(
+            domain,
+            Debug,
+            "VCPUOP_register_vcpu_info: frame {:#x} offset {:#x}: {reason}: {}",
+            request.mfn,
+            request.offset,
+            error.name()
+        );
+        error
+    })?;
+    domain::move_vcpu_info(domain, registered);
+    crate::time::publish_vcpu_time(domain.vcpu_info());
+    Ok(0)
 }
 
 /// Whether a `vm_assist` type may be turned on by a 64-bit PV guest here.

@@ -16,7 +16,7 @@ use hypercall_abi::XenError;
 /// Marks `port` of `domain` pending; wakes the domain if an upcall became
 /// due (or if it was polling that port).
 pub fn notify(domain: &mut Domain, port: Port) {
-    let due = rules::set_pending(domain.shared_info(), port);
+    let due = rules::set_pending(domain.shared_info(), domain.vcpu_info(), port);
     let polled = domain
         .polling
         .as_ref()
@@ -41,7 +41,7 @@ pub fn send_virq(id: DomainId, virq: u32) {
 /// upcall is pending and events are unmasked.
 pub fn deliver_upcall(frame: &mut GuestFrame) {
     let failure = domain::with_current(|domain| {
-        if !domain.shared_info().vcpu(0).events_need_delivery() {
+        if !domain.vcpu_info().events_need_delivery() {
             return None;
         }
         let callback = domain.vcpu.callbacks.event;
@@ -209,7 +209,7 @@ fn evtchn_unmask(caller: DomainId, argument: u64) -> Result<(), XenError> {
     let request: EvtchnUnmask = guest_access::read_from_guest(argument)?;
     domain::with(caller, |domain| {
         domain.ports.status(request.port)?;
-        rules::unmask(domain.shared_info(), request.port);
+        rules::unmask(domain.shared_info(), domain.vcpu_info(), request.port);
         Ok::<(), XenError>(())
     })
     .ok_or(XenError::ESRCH)?

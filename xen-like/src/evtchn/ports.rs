@@ -108,8 +108,10 @@
 //!
 //! # Simplifications (for now)
 //!
-//! One vCPU per domain ([`VCPUS_PER_DOMAIN`]), so the bit functions address
-//! vCPU 0's `vcpu_info`; all [`PORTS_PER_DOMAIN`] ports are valid from the
+//! One vCPU per domain ([`VCPUS_PER_DOMAIN`]), so the bit functions are
+//! handed vCPU 0's `vcpu_info` (its slot in the shared info page, or the
+//! place the guest moved it to with `VCPUOP_register_vcpu_info`: the caller
+//! asks `Domain::vcpu_info`, the page itself is not enough); all [`PORTS_PER_DOMAIN`] ports are valid from the
 //! start (Xen grows the table in buckets of 64 and says `EINVAL` for a port
 //! beyond them); no physical IRQs (`ECS_PIRQ`), no Xen-internal consumers, no
 //! FIFO ABI.
@@ -579,15 +581,17 @@ fn word_and_bit(port: Port) -> Option<(usize, u64)> {
     }
 }
 
-/// Mark `port` pending in `shared` for vCPU 0: Xen's
-/// `evtchn_2l_set_pending`, step by step as in the module documentation.
+/// Mark `port` pending in `shared` for the vCPU whose `vcpu_info` is
+/// `vcpu` (vCPU 0's, wherever the guest keeps it: its slot in `shared` or
+/// the place it registered): Xen's `evtchn_2l_set_pending`, step by step as
+/// in the module documentation.
 ///
 /// Returns whether an upcall became due: `evtchn_upcall_pending` was clear
 /// and is now set, so the caller must kick the vCPU. A port that was already
 /// pending, that is masked, or whose word the guest has yet to scan changes
 /// at most its own bit and returns `false`. A port of 4096 or more has no bit
 /// and is ignored.
-pub fn set_pending(shared: &SharedInfoPage, port: Port) -> bool {
+pub fn set_pending(shared: &SharedInfoPage, vcpu: &VcpuInfoCells, port: Port) -> bool {
     let Some((word, bit)) = word_and_bit(port) else {
         return false;
     };
@@ -597,16 +601,16 @@ pub fn set_pending(shared: &SharedInfoPage, port: Port) -> bool {
     if shared.mask_word(word) & bit != 0 {
         return false;
     }
-    shared.vcpu(0).mark_word_pending(word)
+    vcpu.mark_word_pending(word)
 }
 
 /// `EVTCHNOP_unmask`: clear `port`'s mask bit in `shared` and, if it was
-/// masked and is pending, raise it to vCPU 0 as [`set_pending`] would have:
+/// masked and is pending, raise it to `vcpu` as [`set_pending`] would have:
 /// Xen's `evtchn_2l_unmask`.
 ///
 /// Returns whether an upcall became due. A port of 4096 or more has no bit
 /// and is ignored.
-pub fn unmask(shared: &SharedInfoPage, port: Port) -> bool {
+pub fn unmask(shared: &SharedInfoPage, vcpu: &VcpuInfoCells, port: Port) -> bool {
     let Some((word, bit)) = word_and_bit(port) else {
         return false;
     };
@@ -616,7 +620,7 @@ pub fn unmask(shared: &SharedInfoPage, port: Port) -> bool {
     if shared.pending_word(word) & bit == 0 {
         return false;
     }
-    shared.vcpu(0).mark_word_pending(word)
+    vcpu.mark_word_pending(word)
 }
 
 /// Whether `port` is pending in `shared` (`false` for a port of 4096 or
@@ -1077,22 +1081,22 @@ mod tests {
     #[test]
     fn set_pending_sets_the_three_levels_and_raises_an_upcall() {
         let shared = new_shared();
-        assert!(set_pending(&shared, 70));
+        assert!(set_pending(&shared, shared.vcpu_slot(0), 70));
         assert!(is_pending(&shared, 70));
         assert_eq!(shared.pending_word(1), 1 << 6);
-        assert_eq!(shared.vcpu(0).pending_selector(), 1 << 1);
-        assert_eq!(shared.vcpu(0).upcall_pending(), 1);
-        assert!(events_need_delivery(shared.vcpu(0)));
+        assert_eq!(shared.vcpu_slot(0).pending_selector(), 1 << 1);
+        assert_eq!(shared.vcpu_slot(0).upcall_pending(), 1);
+        assert!(events_need_delivery(shared.vcpu_slot(0)));
     }
 
     #[test]
     fn set_pending_of_a_pending_port_is_a_no_op() {
         let shared = new_shared();
-        assert!(set_pending(&shared, 3));
+        assert!(set_pending(&shared, shared.vcpu_slot(0), 3));
         // The guest consumed the upcall and the selector, not the port bit.
         shared.guest_write_vcpu(0, 0, 0, 0);
         let before = shared.event_state();
-        assert!(!set_pending(&shared, 3));
+        assert!(!set_pending(&shared, shared.vcpu_slot(0), 3));
         assert_eq!(shared.event_state(), before);
     }
 
@@ -1100,81 +1104,81 @@ mod tests {
     fn set_pending_on_a_masked_port_sets_only_its_bit() {
         let shared = new_shared();
         shared.guest_write_mask_word(0, 1 << 5);
-        assert!(!set_pending(&shared, 5));
+        assert!(!set_pending(&shared, shared.vcpu_slot(0), 5));
         assert!(is_pending(&shared, 5));
-        assert_eq!(shared.vcpu(0).pending_selector(), 0);
-        assert_eq!(shared.vcpu(0).upcall_pending(), 0);
+        assert_eq!(shared.vcpu_slot(0).pending_selector(), 0);
+        assert_eq!(shared.vcpu_slot(0).upcall_pending(), 0);
     }
 
     #[test]
     fn unmasking_a_pending_port_raises_the_upcall() {
         let shared = new_shared();
         shared.guest_write_mask_word(2, 1 << 1);
-        assert!(!set_pending(&shared, 129));
-        assert!(unmask(&shared, 129));
+        assert!(!set_pending(&shared, shared.vcpu_slot(0), 129));
+        assert!(unmask(&shared, shared.vcpu_slot(0), 129));
         assert_eq!(shared.mask_word(2), 0);
-        assert_eq!(shared.vcpu(0).pending_selector(), 1 << 2);
-        assert_eq!(shared.vcpu(0).upcall_pending(), 1);
+        assert_eq!(shared.vcpu_slot(0).pending_selector(), 1 << 2);
+        assert_eq!(shared.vcpu_slot(0).upcall_pending(), 1);
     }
 
     #[test]
     fn unmasking_a_quiet_or_unmasked_port_raises_nothing() {
         let shared = new_shared();
         shared.guest_write_mask_word(0, 1 << 9);
-        assert!(!unmask(&shared, 9));
+        assert!(!unmask(&shared, shared.vcpu_slot(0), 9));
         assert_eq!(shared.mask_word(0), 0);
         // Not masked but pending (the guest cleared the selector): Xen's
         // unmask only acts on a mask bit it cleared.
         shared.guest_write_pending_word(0, 1 << 9);
-        assert!(!unmask(&shared, 9));
-        assert_eq!(shared.vcpu(0).pending_selector(), 0);
-        assert_eq!(shared.vcpu(0).upcall_pending(), 0);
+        assert!(!unmask(&shared, shared.vcpu_slot(0), 9));
+        assert_eq!(shared.vcpu_slot(0).pending_selector(), 0);
+        assert_eq!(shared.vcpu_slot(0).upcall_pending(), 0);
     }
 
     #[test]
     fn a_set_selector_bit_means_the_word_is_already_being_scanned() {
         let shared = new_shared();
-        assert!(set_pending(&shared, 64));
+        assert!(set_pending(&shared, shared.vcpu_slot(0), 64));
         // The guest took the upcall but has not yet scanned word 1.
-        let selector = shared.vcpu(0).pending_selector();
+        let selector = shared.vcpu_slot(0).pending_selector();
         shared.guest_write_vcpu(0, 0, selector, 0);
-        assert!(!set_pending(&shared, 65));
+        assert!(!set_pending(&shared, shared.vcpu_slot(0), 65));
         assert!(is_pending(&shared, 65));
-        assert_eq!(shared.vcpu(0).upcall_pending(), 0);
+        assert_eq!(shared.vcpu_slot(0).upcall_pending(), 0);
     }
 
     #[test]
     fn upcall_pending_is_not_raised_again_when_already_set() {
         let shared = new_shared();
-        assert!(set_pending(&shared, 1));
+        assert!(set_pending(&shared, shared.vcpu_slot(0), 1));
         // Another word: its selector bit is new, the upcall is not.
-        assert!(!set_pending(&shared, 200));
-        assert_eq!(shared.vcpu(0).pending_selector(), 1 | 1 << 3);
-        assert_eq!(shared.vcpu(0).upcall_pending(), 1);
+        assert!(!set_pending(&shared, shared.vcpu_slot(0), 200));
+        assert_eq!(shared.vcpu_slot(0).pending_selector(), 1 | 1 << 3);
+        assert_eq!(shared.vcpu_slot(0).upcall_pending(), 1);
     }
 
     #[test]
     fn the_upcall_mask_holds_off_delivery_but_not_pending() {
         let shared = new_shared();
-        shared.vcpu(0).set_upcall_mask(1);
-        assert!(set_pending(&shared, 2));
-        assert!(!events_need_delivery(shared.vcpu(0)));
-        shared.vcpu(0).set_upcall_mask(0);
-        assert!(events_need_delivery(shared.vcpu(0)));
+        shared.vcpu_slot(0).set_upcall_mask(1);
+        assert!(set_pending(&shared, shared.vcpu_slot(0), 2));
+        assert!(!events_need_delivery(shared.vcpu_slot(0)));
+        shared.vcpu_slot(0).set_upcall_mask(0);
+        assert!(events_need_delivery(shared.vcpu_slot(0)));
     }
 
     #[test]
     fn clear_pending_and_ports_beyond_the_two_level_abi() {
         let shared = new_shared();
-        set_pending(&shared, 4095);
+        set_pending(&shared, shared.vcpu_slot(0), 4095);
         assert!(is_pending(&shared, 4095));
         clear_pending(&shared, 4095);
         assert!(!is_pending(&shared, 4095));
         // Selector bits are the guest's to clear.
-        assert_eq!(shared.vcpu(0).pending_selector(), 1 << 63);
+        assert_eq!(shared.vcpu_slot(0).pending_selector(), 1 << 63);
         let before = shared.event_state();
-        assert!(!set_pending(&shared, 4096));
-        assert!(!unmask(&shared, 4096));
+        assert!(!set_pending(&shared, shared.vcpu_slot(0), 4096));
+        assert!(!unmask(&shared, shared.vcpu_slot(0), 4096));
         clear_pending(&shared, Port::MAX);
         assert!(!is_pending(&shared, 4096));
         assert_eq!(shared.event_state(), before);

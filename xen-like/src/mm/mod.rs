@@ -17,8 +17,8 @@
 //!    hypervisor's PML4 slots 256..=271 are out of a guest's reach; counts
 //!    stop a frame from going away while in use; removed rights are flushed
 //!    from the TLB before a frame can be retyped or freed (`tlb.rs`); a frame
-//!    the hypervisor writes on its own (the shared info page) is never a page
-//!    table.
+//!    the hypervisor writes on its own (the shared info page, a registered
+//!    `vcpu_info`, grant frames) is never a page table.
 //! 2. **Frames change hands only through the frame table**
 //!    (`FrameTable::assign` and `FrameTable::release`): the glue
 //!    (`frame_table/global.rs`) takes a frame from the allocator before it
@@ -69,7 +69,8 @@
 //!
 //! Glue (built with the `kernel` feature): `direct_map.rs`, `paging.rs`,
 //! `frames.rs`, `frame_table/global.rs`, `m2p.rs`, `tlb.rs`, `heap.rs`,
-//! `guest_access.rs`, `shared_page/frame.rs`, `descriptor_tables.rs`, the
+//! `guest_access.rs`, `shared_page/frame.rs`, `shared_page/vcpu_info_frame.rs`
+//! (the frame a guest moved its `vcpu_info` to), `descriptor_tables.rs`, the
 //! hypercalls `mmu_op.rs` and `memory_op.rs`, and the ring-0 benchmark
 //! `native_bench.rs`. `unsafe` is allowed in this folder (raw memory through
 //! the direct map, page tables, guest copies); every block says why it is

@@ -25,7 +25,7 @@ pub fn sched_op(command: u64, argument: u64) -> Result<u64, XenError> {
             // As Xen: unmask events, and block unless an upcall is already
             // pending (then the exit path delivers it at once).
             domain::with_current(|domain| {
-                let info = domain.shared_info().vcpu(0);
+                let info = domain.vcpu_info();
                 info.set_upcall_mask(0);
                 if info.upcall_pending() == 0 {
                     domain.blocked = true;

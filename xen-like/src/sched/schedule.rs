@@ -260,7 +260,7 @@ fn switch_to(id: DomainId, frame: &mut GuestFrame) {
         // descheduled while running a user program.
         paging::load_guest_root(domain);
         crate::traps::fpu::switch_to(domain);
-        crate::time::publish_vcpu_time(domain.shared_info());
+        crate::time::publish_vcpu_time(domain.vcpu_info());
         write_runstate_area(domain);
         deliver_shutdown_request(domain, frame);
     });

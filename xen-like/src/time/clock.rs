@@ -1,7 +1,7 @@
 //! The TSC calibration, system time and the one-shot APIC timer of this CPU.
 
 use crate::arch::x86_64::{apic, instructions::rdtsc, pit, rtc};
-use crate::mm::shared_page::{SharedInfoPage, TimeReading};
+use crate::mm::shared_page::{SharedInfoPage, TimeReading, VcpuInfoCells};
 use crate::time::timekeeping;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -114,13 +114,14 @@ pub fn system_time_ns() -> u64 {
     cycles_to_ns(rdtsc().saturating_sub(BOOT_TSC.load(Ordering::Relaxed)))
 }
 
-/// Publishes the current time in vCPU 0's `vcpu_time_info` of `shared`,
-/// with Xen's version protocol: odd while the fields change, so a guest
-/// that reads an odd or changed version reads again.
-pub fn publish_vcpu_time(shared: &SharedInfoPage) {
+/// Publishes the current time in the `vcpu_time_info` of `vcpu` (a vCPU's
+/// `vcpu_info`, wherever the guest keeps it: `Domain::vcpu_info`), with
+/// Xen's version protocol: odd while the fields change, so a guest that
+/// reads an odd or changed version reads again.
+pub fn publish_vcpu_time(vcpu: &VcpuInfoCells) {
     let scale = SCALE.load(Ordering::Relaxed);
     let now = rdtsc();
-    shared.vcpu(0).publish_time(&TimeReading {
+    vcpu.publish_time(&TimeReading {
         tsc_timestamp: now,
         system_time: cycles_to_ns(now.saturating_sub(BOOT_TSC.load(Ordering::Relaxed))),
         tsc_to_system_mul: scale as u32,

@@ -96,7 +96,7 @@ pub fn bounce_exception(
     }
     let mut error_code = has_error_code(vector).then_some(frame.error_code);
     if vector == VECTOR_PAGE_FAULT {
-        domain.shared_info().vcpu(0).set_cr2(fault_address);
+        domain.vcpu_info().set_cr2(fault_address);
         // The processor saw ring 3 either way; the guest is told which of
         // its own modes faulted, as Xen tells it: a kernel's read of an
         // unmapped page is a supervisor fault (error code 0), as natively.
@@ -136,7 +136,7 @@ pub fn bounce_to(
     if check_guest_range(handler, 1).is_err() {
         return Err(BounceError::BadHandler(handler));
     }
-    let saved_mask = domain.shared_info().vcpu(0).upcall_mask();
+    let saved_mask = domain.vcpu_info().upcall_mask();
 
     let (stack_top, shown_cs) = if domain.vcpu.kernel_mode {
         (frame.rsp.wrapping_sub(RED_ZONE), frame.cs & !3)
@@ -174,7 +174,7 @@ pub fn bounce_to(
     guest_access::copy_to_guest(stack, bytes).map_err(|_| BounceError::BadStack(stack))?;
 
     if mask_events {
-        domain.shared_info().vcpu(0).set_upcall_mask(1);
+        domain.vcpu_info().set_upcall_mask(1);
     }
     frame.rip = handler;
     frame.rsp = stack;

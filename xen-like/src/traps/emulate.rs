@@ -552,7 +552,7 @@ fn read_cr4_view(domain: &Domain) -> u64 {
 fn read_control_register(domain: &Domain, control: u8) -> Option<u64> {
     match control {
         0 => Some(read_cr0_view(domain)),
-        2 => Some(domain.shared_info().vcpu(0).cr2()),
+        2 => Some(domain.vcpu_info().cr2()),
         // Xen's xen_pfn_to_cr3: the frame number shifted into place (for a
         // PV guest, the machine frame of its current kernel L4).
         3 => Some(domain.kernel_root * PAGE_SIZE),
@@ -582,7 +582,7 @@ fn write_control_register(domain: &mut Domain, control: u8, value: u64) -> Resul
             Ok(())
         }
         2 => {
-            domain.shared_info().vcpu(0).set_cr2(value);
+            domain.vcpu_info().set_cr2(value);
             Ok(())
         }
         3 => {

@@ -206,8 +206,7 @@ pub fn iret(domain: &mut Domain, frame: &mut GuestFrame) -> Result<u64, &'static
     }
     // The saved IF says whether events were enabled in the interrupted code.
     domain
-        .shared_info()
-        .vcpu(0)
+        .vcpu_info()
         .set_upcall_mask(u8::from(context.rflags & RFLAGS_IF == 0));
     Ok(context.rax)
 }

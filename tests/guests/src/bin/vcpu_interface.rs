@@ -11,6 +11,11 @@
 //! register_vcpu_info, and at the very end `down`, which powers the domain
 //! off as Xen does for the last vCPU). The runstate area is aimed at the
 //! guest's own L4, mapped read-only: the hypervisor must never write it.
+//! The `vcpu_info` is moved to a page of the guest's (bad offsets, a page
+//! table, a frame not its own and a second move refused), events, the time
+//! and `cr2` must then reach the new place and never the old slot, and at
+//! the end the guest tries to make the frame a page table, which the
+//! hypervisor's hold on it must refuse.
 //! Then returns the processor would refuse (`iret` to a non-canonical RIP:
 //! a `#GP` for the guest, XSA-7) or load as they are (a non-canonical
 //! RSP), an `iret` inside a multicall (which ends it, XSA-213), and the
@@ -27,12 +32,14 @@ use guest_kernel::abi::mmu::{
 };
 use guest_kernel::abi::sched::{SchedOp, SchedPoll};
 use guest_kernel::abi::vcpu::{
-    VcpuOp, VcpuRunstateInfo, VcpuSetSingleshotTimer, RUNSTATE_RUNNING, VCPU_SSHOTTMR_FUTURE,
-    XEN_RUNSTATE_UPDATE,
+    VcpuOp, VcpuRegisterVcpuInfo, VcpuRunstateInfo, VcpuSetSingleshotTimer, RUNSTATE_RUNNING,
+    VCPU_SSHOTTMR_FUTURE, XEN_RUNSTATE_UPDATE,
 };
 use guest_kernel::abi::version::{XenVersionOp, XEN_COMMANDLINE_LEN};
+use guest_kernel::abi::VcpuInfo;
 use guest_kernel::abi::{wrappers, MulticallEntry, StartInfo};
-use guest_kernel::{println, privileged, time};
+use guest_kernel::sys::shared_info;
+use guest_kernel::{events, paging, println, privileged, time};
 use test_guests::{check, expect_result, report};
 
 const ENOENT: i64 = -2;
@@ -310,11 +317,6 @@ fn check_vcpu_op(start_info: &StartInfo) {
         vcpu_op(VcpuOp::StopPeriodicTimer, 0, 0),
         0,
     );
-    expect_result(
-        "VCPUOP_register_vcpu_info is not offered",
-        vcpu_op(VcpuOp::RegisterVcpuInfo, 0, 0),
-        ENOSYS,
-    );
 
     // The single-shot timer.
     let past = VcpuSetSingleshotTimer {
@@ -481,6 +483,217 @@ fn check_vcpu_op(start_info: &StartInfo) {
     );
 }
 
+/// Where the test maps the frame it moves its `vcpu_info` to.
+const VCPU_INFO_PAGE: u64 = 0x0000_6100_0000_0000;
+/// The offset of the `vcpu_info` in that frame (any 8-byte-aligned offset
+/// with 64 bytes left in the page).
+const VCPU_INFO_OFFSET: u32 = 0x80;
+
+fn register_vcpu_info(mfn: u64, offset: u32) -> i64 {
+    let request = VcpuRegisterVcpuInfo {
+        mfn,
+        offset,
+        rsvd: 0,
+    };
+    vcpu_op(
+        VcpuOp::RegisterVcpuInfo,
+        0,
+        &request as *const VcpuRegisterVcpuInfo as u64,
+    )
+}
+
+/// The 64 bytes of the shared info page's slot `vcpu_info[0]`.
+fn old_slot() -> [u64; 8] {
+    // SAFETY: the guest kernel mapped the shared info page; the slot is its
+    // first 64 bytes, read once, volatile (the hypervisor must no longer
+    // write it, but a read must not assume so).
+    unsafe { core::ptr::read_volatile(shared_info::shared_info_pointer() as *const [u64; 8]) }
+}
+
+/// A field of the moved `vcpu_info`, read volatile.
+fn moved_info() -> VcpuInfo {
+    // SAFETY: `check_register_vcpu_info` mapped the frame writable at
+    // VCPU_INFO_PAGE; the read is volatile, as the hypervisor writes it.
+    unsafe {
+        core::ptr::read_volatile((VCPU_INFO_PAGE + u64::from(VCPU_INFO_OFFSET)) as *const VcpuInfo)
+    }
+}
+
+/// `VCPUOP_register_vcpu_info`: Xen's refusals, then a move that works.
+/// Returns the moved frame and the old slot as it was right after the
+/// move, for [`check_vcpu_info_frame_attack`].
+fn check_register_vcpu_info() -> Option<(u64, [u64; 8])> {
+    let Ok(pfn) = paging::allocate_frame() else {
+        check(
+            "a frame for the vcpu_info",
+            false,
+            format_args!("none left"),
+        );
+        return None;
+    };
+    let mfn = paging::pfn_to_mfn(pfn);
+    let mapped = paging::map(
+        VCPU_INFO_PAGE,
+        mfn,
+        paging::WRITABLE | paging::USER | paging::NO_EXECUTE,
+    );
+    check(
+        "the vcpu_info frame is mapped",
+        mapped.is_ok(),
+        format_args!("{mapped:?}"),
+    );
+    mapped.ok()?;
+    expect_result(
+        "VCPUOP_register_vcpu_info with a vcpu_info running off its page",
+        register_vcpu_info(mfn, 4096 - 32),
+        EINVAL,
+    );
+    expect_result(
+        "VCPUOP_register_vcpu_info at a misaligned offset",
+        register_vcpu_info(mfn, 4),
+        EINVAL,
+    );
+    expect_result(
+        "VCPUOP_register_vcpu_info on the guest's own L4 (a page table)",
+        register_vcpu_info(paging::current_root(), 0),
+        EINVAL,
+    );
+    expect_result(
+        "VCPUOP_register_vcpu_info on a frame that is not the guest's",
+        register_vcpu_info(u64::MAX - 1, 0),
+        EINVAL,
+    );
+    expect_result(
+        "VCPUOP_register_vcpu_info into the hypervisor's range",
+        vcpu_op(VcpuOp::RegisterVcpuInfo, 0, HYPERVISOR_ADDRESS),
+        EFAULT,
+    );
+    let upcalls_before = events::upcalls();
+    // SAFETY: the frame stays mapped writable at VCPU_INFO_PAGE until
+    // `check_vcpu_info_frame_attack`, which masks events first and is the
+    // guest's last use of its vcpu_info.
+    let moved = unsafe {
+        shared_info::register_vcpu_info(
+            (VCPU_INFO_PAGE + u64::from(VCPU_INFO_OFFSET)) as *mut VcpuInfo,
+            mfn,
+            VCPU_INFO_OFFSET,
+        )
+    };
+    expect_result("VCPUOP_register_vcpu_info", moved, 0);
+    let slot = old_slot();
+    if moved != 0 {
+        return None;
+    }
+    let info = moved_info();
+    // Xen marks every event pending in the new place: the guest kernel,
+    // which unmasks there once it has moved, takes one upcall at once.
+    check(
+        "the moved vcpu_info holds the time, and the move raised an upcall (as Xen)",
+        info.time.version != 0
+            && info.time.version.is_multiple_of(2)
+            && info.time.system_time > 0
+            && events::upcalls() > upcalls_before,
+        format_args!(
+            "version {} system time {} upcalls {upcalls_before} then {}",
+            info.time.version,
+            info.time.system_time,
+            events::upcalls()
+        ),
+    );
+    expect_result(
+        "VCPUOP_register_vcpu_info a second time",
+        register_vcpu_info(mfn, 0),
+        EINVAL,
+    );
+
+    // Events: an event sent to itself raises the flag in the new place,
+    // and the upcall comes when the guest unmasks there.
+    let listening = events::alloc_unbound(0).unwrap_or(0);
+    let connected = events::bind_interdomain(0, listening).unwrap_or(0);
+    events::set_mask(true);
+    // Take the spurious "everything pending" of the move first.
+    events::set_mask(false);
+    events::set_mask(true);
+    let quiet = moved_info();
+    let upcalls = events::upcalls();
+    let sent = events::send(connected);
+    let raised = moved_info();
+    check(
+        "an event raises evtchn_upcall_pending and the selector in the moved vcpu_info",
+        sent.is_ok()
+            && quiet.evtchn_upcall_pending == 0
+            && raised.evtchn_upcall_pending == 1
+            && raised.evtchn_upcall_mask == 1
+            && raised.evtchn_pending_sel & (1 << (listening / 64)) != 0,
+        format_args!(
+            "send {sent:?}; pending {} then {}, mask {}, selector {:#x}",
+            quiet.evtchn_upcall_pending,
+            raised.evtchn_upcall_pending,
+            raised.evtchn_upcall_mask,
+            raised.evtchn_pending_sel
+        ),
+    );
+    events::set_mask(false);
+    check(
+        "unmasking in the moved vcpu_info delivers the upcall",
+        events::upcalls() > upcalls && events::take(listening),
+        format_args!("upcalls {upcalls} then {}", events::upcalls()),
+    );
+    let _ = events::close(connected);
+    let _ = events::close(listening);
+
+    // Time: a switch back to this vCPU publishes the time in the new place.
+    let version = moved_info().time.version;
+    time::sleep(2_000_000);
+    let later = moved_info();
+    check(
+        "the time is published in the moved vcpu_info",
+        later.time.version > version && later.time.version.is_multiple_of(2),
+        format_args!("version {version} then {}", later.time.version),
+    );
+    // A page fault's address goes to the new place too.
+    let fault = guest_kernel::traps::try_write(UNMAPPED + 0x1000, 0);
+    check(
+        "a page fault's cr2 is written in the moved vcpu_info",
+        matches!(fault, Err(caught) if caught.address == UNMAPPED + 0x1000)
+            && moved_info().arch.cr2 == UNMAPPED + 0x1000,
+        format_args!("{fault:x?}, cr2 {:#x}", moved_info().arch.cr2),
+    );
+    Some((mfn, slot))
+}
+
+/// The last checks of the guest's life (it masks events and unmaps its
+/// `vcpu_info`): the hypervisor never wrote the old slot after the move,
+/// and the moved frame cannot become a page table while the hypervisor
+/// writes it (frame-table invariant 6). Without the hold, the guest could
+/// pin it as an L1 and the next event or page fault would make the
+/// hypervisor write an entry nobody validated.
+fn check_vcpu_info_frame_attack(mfn: u64, slot: [u64; 8]) {
+    let now = old_slot();
+    check(
+        "the hypervisor never writes the old vcpu_info slot after the move",
+        now == slot,
+        format_args!("right after the move {slot:x?}, now {now:x?}"),
+    );
+    events::set_mask(true);
+    // No writable mapping of its own holds the frame's type any more.
+    let unmapped = paging::unmap(VCPU_INFO_PAGE);
+    check(
+        "the vcpu_info frame is unmapped",
+        unmapped.is_ok(),
+        format_args!("{unmapped:?}"),
+    );
+    let pinned = paging::pin(mfn, 1);
+    check(
+        "pinning the moved vcpu_info frame as an L1 is refused",
+        pinned == Err(paging::PagingError::Refused(EINVAL)),
+        format_args!("{pinned:?}"),
+    );
+    if pinned.is_ok() {
+        let _ = paging::unpin(mfn);
+    }
+}
+
 /// The one-shot timer wakes a sleeper at its deadline, not at the next
 /// 10 ms housekeeping tick: 50 sleeps of 2 ms took at least 500 ms when
 /// timers fired only at ticks, about 100 ms now.
@@ -618,10 +831,14 @@ fn guest_main(start_info: &'static StartInfo) -> ! {
     check_poll();
     check_vm_assist();
     check_vcpu_op(start_info);
+    let moved = check_register_vcpu_info();
     check_timer_precision();
     check_iret();
     check_multicall_iret();
     check_page_fault_error_code();
+    if let Some((mfn, slot)) = moved {
+        check_vcpu_info_frame_attack(mfn, slot);
+    }
     // The verdict first: `down` of the last vCPU powers the domain off.
     report();
     vcpu_op(VcpuOp::Down, 0, 0);

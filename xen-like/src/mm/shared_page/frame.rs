@@ -74,8 +74,9 @@ impl SharedInfoFrame {
         unsafe { &*physical_pointer::<SharedInfoPage>(self.mfn * PAGE_SIZE) }
     }
 
-    /// The direct-map address of `vcpu_info[0]`, published per CPU for the
-    /// exit path's quick look ([`running_vcpu_needs_upcall`]).
+    /// The direct-map address of the slot `vcpu_info[0]`, published per CPU
+    /// for the exit path's quick look ([`running_vcpu_needs_upcall`]) while
+    /// the guest keeps its `vcpu_info` there.
     pub fn vcpu0_address(&self) -> u64 {
         physical_to_virtual(self.mfn * PAGE_SIZE)
     }
@@ -101,12 +102,17 @@ pub fn running_vcpu_needs_upcall() -> bool {
     if address == 0 {
         return false;
     }
-    // SAFETY: `domain::set_current` stores here the `vcpu0_address` of the
-    // domain it puts on this CPU (0 when idle). That domain cannot be torn
-    // down while it is current here (destruction is asked for by another
-    // domain, running on this CPU instead, and `set_current` runs on every
-    // switch), so its `SharedInfoFrame` and hold exist; the cells are
-    // atomics over the ABI's `vcpu_info` (see `SharedInfoFrame::page`).
+    // SAFETY: `domain::set_current` stores here the direct-map address of
+    // the `vcpu_info` of the domain it puts on this CPU (0 when idle): its
+    // slot in the `SharedInfoFrame`, or its `VcpuInfoFrame` once the guest
+    // registered one (`VCPUOP_register_vcpu_info` stores the new address
+    // at once, on this CPU, where the registering vCPU runs). That domain
+    // cannot be torn down while it is current here (destruction is asked
+    // for by another domain, running on this CPU instead, and
+    // `set_current` runs on every switch), and a registration is never
+    // undone before destruction, so the frame and its hold exist; the
+    // cells are atomics over the ABI's `vcpu_info`, 8-byte aligned (see
+    // `SharedInfoFrame::page` and `VcpuInfoFrame::cells`).
     let vcpu = unsafe { &*(address as *const VcpuInfoCells) };
     vcpu.events_need_delivery()
 }

@@ -20,6 +20,12 @@
 //! and the time code take the same type, so host tests run them on a page
 //! in ordinary memory.
 //!
+//! A vCPU's `vcpu_info` starts as a slot of this page, and the guest may
+//! move it to a page of its own (`VCPUOP_register_vcpu_info`,
+//! `vcpu_info_frame.rs`, held the same way). So the hypervisor never asks
+//! the page for a vCPU's `vcpu_info`: it asks the domain
+//! (`Domain::vcpu_info`), which knows where it is now.
+//!
 //! Orderings: the event words use `SeqCst` read-modify-writes, as Xen's
 //! locked bit operations are full barriers; the time fields use Xen's
 //! version protocol (odd while changing) with release stores.
@@ -28,6 +34,10 @@
 mod frame;
 #[cfg(feature = "kernel")]
 pub use frame::*;
+#[cfg(feature = "kernel")]
+mod vcpu_info_frame;
+#[cfg(feature = "kernel")]
+pub use vcpu_info_frame::*;
 
 // Atomics, not the `volatile` crate: a volatile access stops the compiler
 // from caching or eliding it, but says nothing about ordering or about
@@ -136,6 +146,27 @@ pub struct TimeReading {
     pub flags: u8,
 }
 
+/// Why `offset` cannot hold a `vcpu_info` in a page
+/// (`VCPUOP_register_vcpu_info`), or `None` if it can.
+///
+/// Xen 4.17 asks only that the whole 64 bytes fit in the page; later Xen
+/// also asks for the alignment of `vcpu_info_t` (8 bytes). Here the
+/// alignment is not optional: the hypervisor reaches the fields as Rust
+/// atomics ([`VcpuInfoCells`]), and an atomic at a misaligned address is
+/// undefined behaviour (and on x86, a locked operation that straddles a
+/// cache line is a bus lock every other CPU pays for).
+pub fn vcpu_info_offset_refusal(offset: u64) -> Option<&'static str> {
+    const PAGE_SIZE: u64 = 4096;
+    let size = core::mem::size_of::<VcpuInfo>() as u64;
+    if offset > PAGE_SIZE - size {
+        Some("the vcpu_info (64 bytes) would run off the end of its page")
+    } else if !offset.is_multiple_of(core::mem::align_of::<VcpuInfoCells>() as u64) {
+        Some("the vcpu_info must be 8-byte aligned")
+    } else {
+        None
+    }
+}
+
 impl VcpuInfoCells {
     /// A `vcpu_info` with every byte zero.
     const fn new() -> Self {
@@ -157,6 +188,54 @@ impl VcpuInfoCells {
                 pad1: [const { AtomicU8::new(0) }; 2],
             },
         }
+    }
+
+    /// Copies every field of `source` here, one atomic load and store per
+    /// field: what `VCPUOP_register_vcpu_info` does to carry a vCPU's state
+    /// from its old place to the new one. The guest may write either place
+    /// meanwhile; Xen's `memcpy` gives no more than this either, and the
+    /// hypervisor marks every event pending afterwards
+    /// ([`VcpuInfoCells::mark_everything_pending`]) so nothing is lost.
+    pub fn copy_from(&self, source: &VcpuInfoCells) {
+        let copy_u8 = |to: &AtomicU8, from: &AtomicU8| {
+            to.store(from.load(Ordering::SeqCst), Ordering::SeqCst)
+        };
+        let copy_u32 = |to: &AtomicU32, from: &AtomicU32| {
+            to.store(from.load(Ordering::SeqCst), Ordering::SeqCst)
+        };
+        let copy_u64 = |to: &AtomicU64, from: &AtomicU64| {
+            to.store(from.load(Ordering::SeqCst), Ordering::SeqCst)
+        };
+        copy_u8(&self.upcall_pending, &source.upcall_pending);
+        copy_u8(&self.upcall_mask, &source.upcall_mask);
+        for (to, from) in self.pad0.iter().zip(&source.pad0) {
+            copy_u8(to, from);
+        }
+        copy_u64(&self.pending_sel, &source.pending_sel);
+        copy_u64(&self.cr2, &source.cr2);
+        copy_u64(&self.arch_pad, &source.arch_pad);
+        copy_u32(&self.time.version, &source.time.version);
+        copy_u32(&self.time.pad0, &source.time.pad0);
+        copy_u64(&self.time.tsc_timestamp, &source.time.tsc_timestamp);
+        copy_u64(&self.time.system_time, &source.time.system_time);
+        copy_u32(&self.time.tsc_to_system_mul, &source.time.tsc_to_system_mul);
+        self.time.tsc_shift.store(
+            source.time.tsc_shift.load(Ordering::SeqCst),
+            Ordering::SeqCst,
+        );
+        copy_u8(&self.time.flags, &source.time.flags);
+        for (to, from) in self.time.pad1.iter().zip(&source.time.pad1) {
+            copy_u8(to, from);
+        }
+    }
+
+    /// Sets every selector bit and `evtchn_upcall_pending`: after moving a
+    /// `vcpu_info`, Xen makes the guest scan every word once, so that an
+    /// event raised in the old place while the copy was under way is not
+    /// lost (a spurious scan costs the guest little).
+    pub fn mark_everything_pending(&self) {
+        self.pending_sel.store(u64::MAX, Ordering::SeqCst);
+        self.upcall_pending.store(1, Ordering::SeqCst);
     }
 
     /// `evtchn_upcall_pending`.
@@ -271,8 +350,12 @@ impl SharedInfoPage {
         }
     }
 
-    /// `vcpu_info[vcpu]` (vCPU numbers wrap at 32, the ABI's maximum).
-    pub fn vcpu(&self, vcpu: usize) -> &VcpuInfoCells {
+    /// The slot `vcpu_info[vcpu]` in this page (vCPU numbers wrap at 32,
+    /// the ABI's maximum). Where a vCPU's `vcpu_info` *is* may be elsewhere
+    /// (`VCPUOP_register_vcpu_info`): the hypervisor reaches it through
+    /// `Domain::vcpu_info`, never through this slot, which only the domain's
+    /// setup and host tests use.
+    pub fn vcpu_slot(&self, vcpu: usize) -> &VcpuInfoCells {
         &self.vcpu_info[vcpu % MAX_VIRT_CPUS]
     }
 
@@ -369,7 +452,7 @@ impl SharedInfoPage {
     /// Every event word and vCPU 0's event fields, to compare before and
     /// after an operation that must change nothing.
     pub fn event_state(&self) -> ([u64; EVTCHN_WORDS], [u64; EVTCHN_WORDS], u8, u64, u8) {
-        let vcpu = self.vcpu(0);
+        let vcpu = self.vcpu_slot(0);
         (
             core::array::from_fn(|word| self.pending_word(word)),
             core::array::from_fn(|word| self.mask_word(word)),
@@ -393,7 +476,7 @@ mod tests {
     #[test]
     fn marking_a_word_sets_the_selector_then_the_upcall_flag_once() {
         let page = Box::new(SharedInfoPage::new());
-        let vcpu = page.vcpu(0);
+        let vcpu = page.vcpu_slot(0);
         assert!(vcpu.mark_word_pending(3));
         assert_eq!(vcpu.pending_selector(), 1 << 3);
         assert_eq!(vcpu.upcall_pending(), 1);
@@ -402,6 +485,47 @@ mod tests {
         assert_eq!(vcpu.pending_selector(), 1 << 3 | 1 << 5);
         // The same word again: nothing new.
         assert!(!vcpu.mark_word_pending(3));
+    }
+
+    #[test]
+    fn a_vcpu_info_must_fit_in_its_page_and_be_aligned() {
+        assert_eq!(vcpu_info_offset_refusal(0), None);
+        assert_eq!(vcpu_info_offset_refusal(8), None);
+        assert_eq!(vcpu_info_offset_refusal(4096 - 64), None);
+        assert!(vcpu_info_offset_refusal(4096 - 56).is_some());
+        assert!(vcpu_info_offset_refusal(4096).is_some());
+        assert!(vcpu_info_offset_refusal(u64::from(u32::MAX)).is_some());
+        assert!(vcpu_info_offset_refusal(4).is_some());
+        assert!(vcpu_info_offset_refusal(1).is_some());
+    }
+
+    #[test]
+    fn moving_a_vcpu_info_copies_every_field_then_asks_for_a_full_scan() {
+        let old = Box::new(SharedInfoPage::new());
+        let new = Box::new(SharedInfoPage::new());
+        old.guest_write_vcpu(0, 0, 1 << 2, 1);
+        old.vcpu_slot(0).set_cr2(0x1234_5000);
+        old.vcpu_slot(0).publish_time(&TimeReading {
+            tsc_timestamp: 77,
+            system_time: 99,
+            tsc_to_system_mul: 3,
+            tsc_shift: -2,
+            flags: 1,
+        });
+        let moved = new.vcpu_slot(5);
+        moved.copy_from(old.vcpu_slot(0));
+        assert_eq!(moved.upcall_mask(), 1);
+        assert_eq!(moved.pending_selector(), 1 << 2);
+        assert_eq!(moved.cr2(), 0x1234_5000);
+        assert_eq!(moved.time_version(), 2);
+        assert_eq!(moved.system_time(), 99);
+        moved.mark_everything_pending();
+        assert_eq!(moved.pending_selector(), u64::MAX);
+        assert_eq!(moved.upcall_pending(), 1);
+        // Still masked: the upcall waits until the guest unmasks.
+        assert!(!moved.events_need_delivery());
+        // The old place is left as it was.
+        assert_eq!(old.vcpu_slot(0).upcall_pending(), 0);
     }
 
     #[test]
@@ -422,7 +546,7 @@ mod tests {
     #[test]
     fn time_is_published_with_an_even_larger_version() {
         let page = Box::new(SharedInfoPage::new());
-        let vcpu = page.vcpu(0);
+        let vcpu = page.vcpu_slot(0);
         let reading = TimeReading {
             tsc_timestamp: 1000,
             system_time: 42,
@@ -453,8 +577,8 @@ mod tests {
         // SAFETY: (a test) SharedInfoPage has SharedInfo's size, offsets
         // and an alignment it satisfies; the box is alive and not aliased.
         let cells = unsafe { &*(pointer as *const SharedInfoPage) };
-        assert_eq!(cells.vcpu(0).upcall_mask(), 1);
-        assert_eq!(cells.vcpu(0).cr2(), 0xdead_b000);
+        assert_eq!(cells.vcpu_slot(0).upcall_mask(), 1);
+        assert_eq!(cells.vcpu_slot(0).cr2(), 0xdead_b000);
         assert_eq!(cells.pending_word(3), 1 << 4);
         assert_eq!(cells.mask_word(63), u64::MAX);
         assert_eq!(cells.nmi_reason(), 9);
