@@ -55,9 +55,20 @@ struct Record {
 
 static RECORDS: Mutex<Vec<Record>> = Mutex::new(Vec::new());
 
-/// The name `xl` shows for domain `id`.
+/// The name `xl` shows for domain `id`: its `/local/domain/<id>/name` in
+/// the store, where `xl create` wrote it (the store is the truth, as in
+/// Xen); for a zombie, whose keys went when it was destroyed, the name
+/// this toolstack gave it; `Domain-0` or `dN` otherwise.
 pub fn name_of(id: u16) -> heapless::String<40> {
     let mut name = heapless::String::new();
+    if let Some(stored) = xenstored::domain_name(id) {
+        for character in stored.chars() {
+            if name.push(character).is_err() {
+                break;
+            }
+        }
+        return name;
+    }
     match RECORDS.lock().iter().find(|record| record.id == id) {
         Some(record) => {
             let _ = name.push_str(&record.config.name);
@@ -446,27 +457,63 @@ fn is_paused(id: u16) -> Option<bool> {
     Some(info.flags & DOMINF_PAUSED != 0)
 }
 
-/// `xl shutdown NAME|ID`: ask the guest to power off.
-pub fn shutdown(target: &str) {
-    let Ok(id) = resolve("shutdown", target) else {
+/// `xl shutdown NAME|ID` (`reboot` false) and `xl reboot NAME|ID`: ask
+/// the guest to power off or reboot, as Xen's toolstack does, by writing
+/// the word in its `control/shutdown` (`docs/xenstore.md`); the guest
+/// watches that node, clears it and stops itself. A guest that never
+/// announced `control/feature-poweroff` (or `feature-reboot`) would not
+/// hear it: as Xen's xl for a guest without PV drivers, this refuses and
+/// says to use `xl destroy`. A guest that has not run yet (created
+/// paused) cannot have announced anything: the request waits in the node
+/// for it to read when it starts watching.
+pub fn shutdown(target: &str, reboot: bool) {
+    let (command, word, feature) = if reboot {
+        ("xl reboot", "reboot", "feature-reboot")
+    } else {
+        ("xl shutdown", "poweroff", "feature-poweroff")
+    };
+    let Ok(id) = resolve(&command[3..], target) else {
         return;
     };
     if id == 0 {
-        println!("xl shutdown: to shut down Domain-0 and the machine, use 'poweroff'");
+        println!(
+            "{command}: to {} Domain-0 and the machine, use '{}'",
+            if reboot { "restart" } else { "shut down" },
+            if reboot { "reboot" } else { "poweroff" }
+        );
         return;
     }
-    let mut request = Domctl::new(DomctlOp::RequestShutdown, id);
-    request.u.shutdown.reason = ShutdownReason::Poweroff.raw();
-    match control::domctl(&mut request) {
-        Ok(()) if is_paused(id) == Some(true) => println!(
-            "Shutting down domain {id}: it is paused, so the request takes effect when it is unpaused"
-        ),
-        Ok(()) => println!("Shutting down domain {id}"),
-        Err(-95) => println!(
-            "xl shutdown: domain {id} cannot be asked (it registered no callback for shutdown requests); use 'xl destroy'"
-        ),
-        Err(-22) => println!("xl shutdown: domain {id} is not running (it already shut down or crashed)"),
-        Err(error) => explain("xl shutdown", error),
+    let info = match domain_info(id) {
+        Ok(info) => info,
+        Err(error) => return explain(command, error),
+    };
+    if info.flags & (DOMINF_SHUTDOWN | DOMINF_DYING) != 0 {
+        println!("{command}: domain {id} is not running (it already shut down or crashed)");
+        return;
+    }
+    let name = name_of(id);
+    let paused = info.flags & DOMINF_PAUSED != 0;
+    let never_ran = info.cpu_time == 0;
+    if !xenstored::has_control_feature(id, feature) && !never_ran {
+        println!(
+            "{command}: PV control interface not available: domain {name} (id {id}) never announced control/{feature} \
+             in the store, so it would not see the request. 'xl destroy {name}' stops it at once"
+        );
+        return;
+    }
+    if let Err(error) = xenstored::request_shutdown(id, word) {
+        println!(
+            "{command}: cannot write /local/domain/{id}/{}: {}",
+            xenstored::SHUTDOWN_NODE,
+            error.name()
+        );
+        return;
+    }
+    let verb = if reboot { "Rebooting" } else { "Shutting down" };
+    if paused {
+        println!("{verb} domain {id}: it is paused, so it reads the request when it is unpaused");
+    } else {
+        println!("{verb} domain {id}");
     }
 }
 
