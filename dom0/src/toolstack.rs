@@ -2,10 +2,12 @@
 //! files, the lifecycle commands, and acting on domains that shut down or
 //! crash (`on_poweroff`, `on_reboot`, `on_crash`).
 //!
-//! Xen keeps domain names in XenStore. This toolstack writes them there
-//! too (`/local/domain/N/name`, with `xl create`, removed with `xl
-//! destroy`), but still reads them from its own records here; reading them
-//! back from the store is a later step of issue 12.
+//! Xen keeps domain names in XenStore, and so does this toolstack: `xl
+//! create` writes `/local/domain/N/name`, `xl destroy` removes it, and
+//! every command that names a domain (`xl list`, the `NAME|ID` arguments,
+//! the check that a new name is free) reads it there. The records here
+//! keep what the store does not: each domain's configuration, to act on
+//! its shutdown and to restart it, and a zombie's name for `xl list`.
 //!
 //! A destroyed domain whose frames another domain still maps stays a
 //! *zombie* (dying, `d` in `xl list`) until they are released: its record
@@ -80,15 +82,25 @@ pub fn name_of(id: u16) -> heapless::String<40> {
     name
 }
 
+/// Every live domain with a name in the store (`/local/domain/<id>/name`):
+/// a zombie's keys went when it was destroyed, so names find only the
+/// living, and a zombie's name is free at once.
+fn named_domains() -> Vec<(u16, String)> {
+    domain_infos()
+        .map(|infos| {
+            infos
+                .iter()
+                .filter(|info| info.flags & DOMINF_DYING == 0)
+                .filter_map(|info| Some((info.domid, xenstored::domain_name(info.domid)?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Finds a domain by name or ID (an all-digit argument is an ID, as in
 /// Xen's xl); on failure prints why and returns `Err`.
 fn resolve(command: &str, wanted: &str) -> Result<u16, ()> {
-    let named: Vec<(u16, heapless::String<{ config::MAX_NAME }>)> = RECORDS
-        .lock()
-        .iter()
-        .filter(|record| !record.dying)
-        .map(|record| (record.id, record.config.name.clone()))
-        .collect();
+    let named = named_domains();
     let found = xl::resolve_domain(
         wanted,
         named.iter().map(|(id, name)| (*id, name.as_str())),
@@ -208,14 +220,13 @@ fn prepare(
             return None;
         }
     };
-    if let Some(record) = RECORDS
-        .lock()
+    if let Some((id, _)) = named_domains()
         .iter()
-        .find(|record| record.config.name == config.name && !record.dying)
+        .find(|(_, name)| name.as_str() == config.name.as_str())
     {
         println!(
-            "{command}: a domain called '{}' already exists (id {}); give this one another name, e.g. name=other",
-            config.name, record.id
+            "{command}: a domain called '{}' already exists (id {id}); give this one another name, e.g. name=other",
+            config.name
         );
         return None;
     }
