@@ -95,7 +95,7 @@ fn take_request<T: Transport>(client: &mut Client<T>) -> Result<(String, Request
 }
 
 /// The handler of the watch on `control/shutdown`.
-fn on_shutdown_request<T: Transport>(client: &mut Client<T>, _event: &WatchEvent) {
+pub(crate) fn on_shutdown_request<T: Transport>(client: &mut Client<T>, _event: &WatchEvent) {
     let (word, request) = match take_request(client) {
         Ok(taken) => taken,
         Err(error) => {
@@ -131,17 +131,20 @@ fn stop(reason: ShutdownReason) -> ! {
 }
 
 #[cfg(test)]
+std::thread_local! {
+    /// What the host tests' `stop` was asked for.
+    pub(crate) static STOPPED: core::cell::Cell<Option<ShutdownReason>> = const { core::cell::Cell::new(None) };
+}
+
+/// The host tests' stand-in for stopping: records the reason.
+#[cfg(test)]
 fn stop(reason: ShutdownReason) {
-    tests::STOPPED.with(|stopped| stopped.set(Some(reason)));
+    STOPPED.with(|stopped| stopped.set(Some(reason)));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    std::thread_local! {
-        pub static STOPPED: core::cell::Cell<Option<ShutdownReason>> = const { core::cell::Cell::new(None) };
-    }
 
     #[test]
     fn the_words_of_control_shutdown() {
