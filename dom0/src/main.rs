@@ -216,7 +216,8 @@ fn run(line: &str) {
         Ok(Command::XlDestroy(domain)) => toolstack::destroy(domain),
         Ok(Command::XlPause(domain)) => toolstack::pause(domain, true),
         Ok(Command::XlUnpause(domain)) => toolstack::pause(domain, false),
-        Ok(Command::XlShutdown(domain)) => toolstack::shutdown(domain),
+        Ok(Command::XlShutdown(domain)) => toolstack::shutdown(domain, false),
+        Ok(Command::XlReboot(domain)) => toolstack::shutdown(domain, true),
         Ok(Command::XlSchedCredit {
             domain,
             weight,

@@ -34,6 +34,9 @@ pub enum Command<'a> {
     XlUnpause(&'a str),
     /// `xl shutdown NAME|ID`: ask the guest to power off.
     XlShutdown(&'a str),
+    /// `xl reboot NAME|ID` (also `xl shutdown -r NAME|ID`): ask the guest
+    /// to reboot.
+    XlReboot(&'a str),
     /// `xl sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]]`: show or set
     /// the credit scheduler's weights and caps.
     XlSchedCredit {
@@ -187,7 +190,10 @@ Commands:
                        -c: attach to its console)
   xl console NAME|ID   attach to a domain's console (Ctrl-] comes back here)
   xl destroy NAME|ID   stop a domain at once and free its memory
-  xl shutdown NAME|ID  ask a domain to power off
+  xl shutdown [-r] NAME|ID
+                       ask a domain to power off (-r: to reboot), through
+                       its control/shutdown key in the store
+  xl reboot NAME|ID    ask a domain to reboot (its on_reboot applies)
   xl pause NAME|ID     stop running a domain, keeping it
   xl unpause NAME|ID   let a paused domain run again
   xl sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]]
@@ -229,13 +235,14 @@ and with it the machine:
 ";
 
 /// Every `xl` subcommand with its usage, its fewest and most arguments.
-const XL_COMMANDS: [(&str, &str, usize, usize); 12] = [
+const XL_COMMANDS: [(&str, &str, usize, usize); 13] = [
     ("list", "usage: xl list [NAME|ID]", 0, 1),
     ("info", "usage: xl info", 0, 0),
     ("dmesg", "usage: xl dmesg [-c]", 0, 1),
     ("create", CREATE_USAGE, 1, usize::MAX),
     ("destroy", "usage: xl destroy NAME|ID", 1, 1),
-    ("shutdown", "usage: xl shutdown NAME|ID", 1, 1),
+    ("shutdown", "usage: xl shutdown [-r] NAME|ID", 1, 2),
+    ("reboot", "usage: xl reboot NAME|ID", 1, 1),
     ("pause", "usage: xl pause NAME|ID", 1, 1),
     ("unpause", "usage: xl unpause NAME|ID", 1, 1),
     ("sched-credit", SCHED_USAGE, 0, 6),
@@ -245,7 +252,7 @@ const XL_COMMANDS: [(&str, &str, usize, usize); 12] = [
 ];
 const XL_USAGE: &str = "usage: xl list [NAME|ID] | info | dmesg [-c] \
                         | create [-p] [-c] FILE [KEY=VALUE...] \
-                        | destroy NAME|ID | shutdown NAME|ID | pause NAME|ID | unpause NAME|ID \
+                        | destroy NAME|ID | shutdown [-r] NAME|ID | reboot NAME|ID | pause NAME|ID | unpause NAME|ID \
                         | sched-credit [-d NAME|ID [-w WEIGHT] [-c CAP]] | vcpu-list | top \
                         | console NAME|ID";
 const DEBUG_USAGE: &str = "usage: debug pagefault | nohandler | privileged | breakpoint \
@@ -375,7 +382,9 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             ["destroy", domain] => Ok(Command::XlDestroy(domain)),
             ["pause", domain] => Ok(Command::XlPause(domain)),
             ["unpause", domain] => Ok(Command::XlUnpause(domain)),
-            ["shutdown", domain] => Ok(Command::XlShutdown(domain)),
+            ["shutdown", "-r", domain] => Ok(Command::XlReboot(domain)),
+            ["shutdown", domain] if !domain.starts_with('-') => Ok(Command::XlShutdown(domain)),
+            ["reboot", domain] => Ok(Command::XlReboot(domain)),
             ["create", arguments @ ..] => parse_create(arguments),
             ["sched-credit", arguments @ ..] => parse_sched_credit(arguments),
             ["vcpu-list"] => Ok(Command::XlVcpuList),
@@ -685,6 +694,9 @@ mod tests {
         assert_eq!(parse("xl console web"), Ok(Command::XlConsole("web")));
         assert_eq!(parse("xl destroy web"), Ok(Command::XlDestroy("web")));
         assert_eq!(parse("xl shutdown 3"), Ok(Command::XlShutdown("3")));
+        assert_eq!(parse("xl shutdown -r web"), Ok(Command::XlReboot("web")));
+        assert_eq!(parse("xl reboot web"), Ok(Command::XlReboot("web")));
+        assert!(parse("xl shutdown -x").is_err());
         assert!(matches!(
             parse("xl a b c d e f g h i j k l m n o p q r s t u v w x y"),
             Err(ParseError::Usage(_))

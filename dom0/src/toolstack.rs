@@ -2,10 +2,12 @@
 //! files, the lifecycle commands, and acting on domains that shut down or
 //! crash (`on_poweroff`, `on_reboot`, `on_crash`).
 //!
-//! Xen keeps domain names in XenStore. This toolstack writes them there
-//! too (`/local/domain/N/name`, with `xl create`, removed with `xl
-//! destroy`), but still reads them from its own records here; reading them
-//! back from the store is a later step of issue 12.
+//! Xen keeps domain names in XenStore, and so does this toolstack: `xl
+//! create` writes `/local/domain/N/name`, `xl destroy` removes it, and
+//! every command that names a domain (`xl list`, the `NAME|ID` arguments,
+//! the check that a new name is free) reads it there. The records here
+//! keep what the store does not: each domain's configuration, to act on
+//! its shutdown and to restart it, and a zombie's name for `xl list`.
 //!
 //! A destroyed domain whose frames another domain still maps stays a
 //! *zombie* (dying, `d` in `xl list`) until they are released: its record
@@ -55,9 +57,20 @@ struct Record {
 
 static RECORDS: Mutex<Vec<Record>> = Mutex::new(Vec::new());
 
-/// The name `xl` shows for domain `id`.
+/// The name `xl` shows for domain `id`: its `/local/domain/<id>/name` in
+/// the store, where `xl create` wrote it (the store is the truth, as in
+/// Xen); for a zombie, whose keys went when it was destroyed, the name
+/// this toolstack gave it; `Domain-0` or `dN` otherwise.
 pub fn name_of(id: u16) -> heapless::String<40> {
     let mut name = heapless::String::new();
+    if let Some(stored) = xenstored::domain_name(id) {
+        for character in stored.chars() {
+            if name.push(character).is_err() {
+                break;
+            }
+        }
+        return name;
+    }
     match RECORDS.lock().iter().find(|record| record.id == id) {
         Some(record) => {
             let _ = name.push_str(&record.config.name);
@@ -69,15 +82,25 @@ pub fn name_of(id: u16) -> heapless::String<40> {
     name
 }
 
+/// Every live domain with a name in the store (`/local/domain/<id>/name`):
+/// a zombie's keys went when it was destroyed, so names find only the
+/// living, and a zombie's name is free at once.
+fn named_domains() -> Vec<(u16, String)> {
+    domain_infos()
+        .map(|infos| {
+            infos
+                .iter()
+                .filter(|info| info.flags & DOMINF_DYING == 0)
+                .filter_map(|info| Some((info.domid, xenstored::domain_name(info.domid)?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Finds a domain by name or ID (an all-digit argument is an ID, as in
 /// Xen's xl); on failure prints why and returns `Err`.
 fn resolve(command: &str, wanted: &str) -> Result<u16, ()> {
-    let named: Vec<(u16, heapless::String<{ config::MAX_NAME }>)> = RECORDS
-        .lock()
-        .iter()
-        .filter(|record| !record.dying)
-        .map(|record| (record.id, record.config.name.clone()))
-        .collect();
+    let named = named_domains();
     let found = xl::resolve_domain(
         wanted,
         named.iter().map(|(id, name)| (*id, name.as_str())),
@@ -197,14 +220,13 @@ fn prepare(
             return None;
         }
     };
-    if let Some(record) = RECORDS
-        .lock()
+    if let Some((id, _)) = named_domains()
         .iter()
-        .find(|record| record.config.name == config.name && !record.dying)
+        .find(|(_, name)| name.as_str() == config.name.as_str())
     {
         println!(
-            "{command}: a domain called '{}' already exists (id {}); give this one another name, e.g. name=other",
-            config.name, record.id
+            "{command}: a domain called '{}' already exists (id {id}); give this one another name, e.g. name=other",
+            config.name
         );
         return None;
     }
@@ -446,27 +468,63 @@ fn is_paused(id: u16) -> Option<bool> {
     Some(info.flags & DOMINF_PAUSED != 0)
 }
 
-/// `xl shutdown NAME|ID`: ask the guest to power off.
-pub fn shutdown(target: &str) {
-    let Ok(id) = resolve("shutdown", target) else {
+/// `xl shutdown NAME|ID` (`reboot` false) and `xl reboot NAME|ID`: ask
+/// the guest to power off or reboot, as Xen's toolstack does, by writing
+/// the word in its `control/shutdown` (`docs/xenstore.md`); the guest
+/// watches that node, clears it and stops itself. A guest that never
+/// announced `control/feature-poweroff` (or `feature-reboot`) would not
+/// hear it: as Xen's xl for a guest without PV drivers, this refuses and
+/// says to use `xl destroy`. A guest that has not run yet (created
+/// paused) cannot have announced anything: the request waits in the node
+/// for it to read when it starts watching.
+pub fn shutdown(target: &str, reboot: bool) {
+    let (command, word, feature) = if reboot {
+        ("xl reboot", "reboot", "feature-reboot")
+    } else {
+        ("xl shutdown", "poweroff", "feature-poweroff")
+    };
+    let Ok(id) = resolve(&command[3..], target) else {
         return;
     };
     if id == 0 {
-        println!("xl shutdown: to shut down Domain-0 and the machine, use 'poweroff'");
+        println!(
+            "{command}: to {} Domain-0 and the machine, use '{}'",
+            if reboot { "restart" } else { "shut down" },
+            if reboot { "reboot" } else { "poweroff" }
+        );
         return;
     }
-    let mut request = Domctl::new(DomctlOp::RequestShutdown, id);
-    request.u.shutdown.reason = ShutdownReason::Poweroff.raw();
-    match control::domctl(&mut request) {
-        Ok(()) if is_paused(id) == Some(true) => println!(
-            "Shutting down domain {id}: it is paused, so the request takes effect when it is unpaused"
-        ),
-        Ok(()) => println!("Shutting down domain {id}"),
-        Err(-95) => println!(
-            "xl shutdown: domain {id} cannot be asked (it registered no callback for shutdown requests); use 'xl destroy'"
-        ),
-        Err(-22) => println!("xl shutdown: domain {id} is not running (it already shut down or crashed)"),
-        Err(error) => explain("xl shutdown", error),
+    let info = match domain_info(id) {
+        Ok(info) => info,
+        Err(error) => return explain(command, error),
+    };
+    if info.flags & (DOMINF_SHUTDOWN | DOMINF_DYING) != 0 {
+        println!("{command}: domain {id} is not running (it already shut down or crashed)");
+        return;
+    }
+    let name = name_of(id);
+    let paused = info.flags & DOMINF_PAUSED != 0;
+    let never_ran = info.cpu_time == 0;
+    if !xenstored::has_control_feature(id, feature) && !never_ran {
+        println!(
+            "{command}: PV control interface not available: domain {name} (id {id}) never announced control/{feature} \
+             in the store, so it would not see the request. 'xl destroy {name}' stops it at once"
+        );
+        return;
+    }
+    if let Err(error) = xenstored::request_shutdown(id, word) {
+        println!(
+            "{command}: cannot write /local/domain/{id}/{}: {}",
+            xenstored::SHUTDOWN_NODE,
+            error.name()
+        );
+        return;
+    }
+    let verb = if reboot { "Rebooting" } else { "Shutting down" };
+    if paused {
+        println!("{verb} domain {id}: it is paused, so it reads the request when it is unpaused");
+    } else {
+        println!("{verb} domain {id}");
     }
 }
 

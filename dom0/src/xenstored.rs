@@ -186,6 +186,17 @@ pub fn write_domain_nodes(id: u16, name: &str) -> Result<(), XsError> {
             value.as_bytes(),
         ))?;
     }
+    // The toolstack's requests (`xl shutdown`, `xl reboot`) go in
+    // control/shutdown, which the guest must be able to clear (its
+    // acknowledgement) and to watch: owned by the guest, as libxl makes it.
+    // The guest adds control/feature-poweroff and feature-reboot when it
+    // starts watching.
+    let shutdown = format!("{home}/{SHUTDOWN_NODE}");
+    call(Operation::Write(shutdown.as_bytes(), b""))?;
+    call(Operation::SetPerms(
+        shutdown.as_bytes(),
+        alloc::vec![owner.as_bytes()],
+    ))?;
     call(Operation::Write(
         format!("{vm}/name").as_bytes(),
         name.as_bytes(),
@@ -194,6 +205,35 @@ pub fn write_domain_nodes(id: u16, name: &str) -> Result<(), XsError> {
         format!("{vm}/uuid").as_bytes(),
         uuid_for(id).as_bytes(),
     ))?;
+    Ok(())
+}
+
+/// Where the toolstack asks a guest to shut down, under its home.
+pub const SHUTDOWN_NODE: &str = "control/shutdown";
+
+/// A node's value as text.
+pub fn read_text(path: &str) -> Result<String, XsError> {
+    call(Operation::Read(path.as_bytes())).map(|value| String::from_utf8_lossy(&value).into_owned())
+}
+
+/// Domain `id`'s name, from its `/local/domain/<id>/name`.
+pub fn domain_name(id: u16) -> Option<String> {
+    read_text(&format!("/local/domain/{id}/name")).ok()
+}
+
+/// Whether domain `id` announced `control/<feature>` (wrote "1" there).
+pub fn has_control_feature(id: u16, feature: &str) -> bool {
+    read_text(&format!("/local/domain/{id}/control/{feature}")).is_ok_and(|value| value == "1")
+}
+
+/// Writes `word` ("poweroff", "reboot") in domain `id`'s
+/// `control/shutdown`, and sends the watch event at once.
+pub fn request_shutdown(id: u16, word: &str) -> Result<(), XsError> {
+    call(Operation::Write(
+        format!("/local/domain/{id}/{SHUTDOWN_NODE}").as_bytes(),
+        word.as_bytes(),
+    ))?;
+    service();
     Ok(())
 }
 

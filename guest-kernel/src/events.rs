@@ -71,6 +71,16 @@ pub fn handle_upcall() {
     shared_info::take_pending_events(|word, ready| {
         FIRED[word].fetch_or(ready, Ordering::SeqCst);
     });
+    // The kernel's own store watches (`control/shutdown`) are served here,
+    // so that a guest busy with anything else still hears them.
+    #[cfg(not(test))]
+    crate::xenbus::poll();
+}
+
+/// Whether event delivery is masked for this vCPU now (as it is inside
+/// the upcall).
+pub fn masked() -> bool {
+    shared_info::upcall_mask()
 }
 
 /// Whether `port` fired since it was last taken; takes it.

@@ -18,6 +18,8 @@
 //! - [`heap`]: a heap for `alloc` that grows by mapping fresh frames;
 //! - [`xenbus`]: the client of the config store (XenStore) in Dom0: read,
 //!   write, watch, transactions, and the device state machine;
+//! - [`control`]: the toolstack's shutdown and reboot requests, read from
+//!   the store's `control/shutdown`;
 //! - [`sys`]: every raw operation the modules above need (hypercalls that
 //!   take pointers, pages shared with the hypervisor or other domains,
 //!   assembly entry points, the allocator), as small safe functions. It is
@@ -41,6 +43,7 @@ extern crate alloc;
 extern crate kernel_rt;
 
 pub mod console;
+pub mod control;
 pub mod events;
 pub mod grant_table;
 pub mod heap;

@@ -54,6 +54,10 @@
 //!   interface lets one domain spend (active entries, maptrack), then holds
 //!   it (see `grant_flood.rs`).
 //!
+//! Every workload but `store-flood` watches `control/shutdown` in the
+//! config store from its first step (`guest_kernel::control`), so that `xl
+//! shutdown` and `xl reboot` reach it.
+//!
 //! Words are separated by spaces or commas (an `xl create` override cannot
 //! hold spaces: `cmdline=workload=fuzz,seed=7`).
 #![no_std]
@@ -92,6 +96,17 @@ fn domu_main(start_info: &'static StartInfo) -> ! {
         .split(|c: char| c.is_ascii_whitespace() || c == ',')
         .find_map(|word| word.strip_prefix("workload="))
         .unwrap_or("hello");
+    // As a Xen PV kernel does from start of day: watch control/shutdown,
+    // so that `xl shutdown` and `xl reboot` reach us whatever the workload
+    // does. The store flooder is the exception: an attacker that ignores
+    // the toolstack (it never announces control/feature-poweroff, so `xl
+    // shutdown` says to use `xl destroy`), and whose watch quota must be
+    // all its own.
+    if workload != "store-flood" {
+        if let Err(error) = guest_kernel::control::start() {
+            println!("control: no control/shutdown watch ({error}): only 'xl destroy' can stop this guest");
+        }
+    }
     match workload {
         "hello" => {
             println!(

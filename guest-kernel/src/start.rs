@@ -7,8 +7,10 @@
 //! fill with hypercall stubs (`HYPERCALL_PAGE`). It enters `_start` in ring
 //! 3 with `rsi` pointing at the start_info page, on a small bootstrap
 //! stack; `_start` moves to our own stack and calls into Rust, which sets
-//! the kernel up in this order: trap table, page tables, shared info, NMI
-//! callback, heap, events, console, and then the binary's main function.
+//! the kernel up in this order: trap table, page tables, shared info, heap,
+//! events, console, and then the binary's main function (a DomU's first
+//! step there is to connect to the config store and watch
+//! `control/shutdown`, `crate::xenbus::start`).
 #![forbid(unsafe_code)]
 
 /// Where the image expects pseudo-physical address 0 to be mapped.

@@ -11,7 +11,7 @@
 
 use alloc::format;
 use guest_kernel::abi::sched::ShutdownReason;
-use guest_kernel::xenbus::{self, Transaction, XenbusError};
+use guest_kernel::xenbus::{self, Client, StoreChannel, Transaction, XenbusError};
 use guest_kernel::{console, println};
 
 /// The value of `key=` on the command line (words split at spaces or
@@ -29,15 +29,15 @@ fn give_up(what: &str, error: XenbusError) -> ! {
     guest_kernel::shutdown(ShutdownReason::Crash)
 }
 
-/// Runs the workload.
+/// Runs the workload, on the kernel's store connection (which also
+/// carries the kernel's watch on `control/shutdown`).
 pub fn run(line: &str) -> ! {
-    let mut client = match xenbus::connect() {
-        Ok(client) => client,
-        Err(error) => {
-            println!("xenstore: no store to talk to ({error:?})");
-            guest_kernel::shutdown(ShutdownReason::Crash)
-        }
-    };
+    xenbus::with_store(|client| run_on(client, line));
+    println!("xenstore: no store to talk to");
+    guest_kernel::shutdown(ShutdownReason::Crash)
+}
+
+fn run_on(client: &mut Client<StoreChannel>, line: &str) -> ! {
     let none = Transaction::NONE;
     let name = client
         .read_text(none, "name")

@@ -67,7 +67,6 @@ const _: () = assert!(core::mem::offset_of!(TrapFrame, bounce) == 14 * 8);
 #[cfg(not(test))]
 const HANDLED: [u8; 16] = [0, 1, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20];
 const VECTOR_BREAKPOINT: u8 = 3;
-const VECTOR_NMI: u8 = 2;
 /// Device not available (#NM): an FPU or SSE instruction while CR0.TS is
 /// set (`fpu_taskswitch`).
 const VECTOR_DEVICE_NOT_AVAILABLE: u8 = 7;
@@ -110,22 +109,6 @@ pub fn install() {
     if result != 0 {
         crate::println!("guest kernel: set_trap_table failed ({result})");
         crate::shutdown(ShutdownReason::Crash);
-    }
-}
-
-/// Registers the NMI callback: how the toolstack's shutdown requests
-/// arrive until the config store exists (see `hypercall_abi::domctl`).
-/// Called once the shared info page is mapped, because the handler reads
-/// the request's reason there: a request kept for a guest that has not
-/// registered yet is delivered at once when it does.
-#[cfg(not(test))]
-pub fn register_shutdown_callback() {
-    let result = entry::register_callback(
-        hypercall_abi::callback::CallbackType::Nmi,
-        entry::nmi_entry(),
-    );
-    if result != 0 {
-        crate::println!("guest kernel: cannot register the NMI callback ({result})");
     }
 }
 
@@ -196,7 +179,7 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
     }
     // The hypervisor shows guest-kernel mode as RPL 0 in the frame's CS,
     // guest-user mode as RPL 3.
-    if frame.bounce.cs & 3 == 3 && vector != VECTOR_NMI {
+    if frame.bounce.cs & 3 == 3 {
         let handler = *USER_MODE_HANDLER.lock();
         if let Some(handler) = handler {
             handler(frame);
@@ -208,8 +191,8 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
     if crate::privileged::recover(frame) {
         return;
     }
-    // Only a fault of the probe's own store is the probe's: an event or a
-    // shutdown request may arrive while the guest stands at that address.
+    // Only a fault of the probe's own store is the probe's: an event may
+    // arrive while the guest stands at that address.
     #[cfg(not(test))]
     if let Some(recovery) =
         entry::probe_recovery(frame.bounce.rip).filter(|_| vector == 13 || vector == 14)
@@ -221,16 +204,6 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
             address,
         });
         frame.bounce.rip = recovery;
-        return;
-    }
-    if vector == VECTOR_NMI {
-        let reason = crate::start::shared_info().map_or(0, |shared| shared.arch.nmi_reason);
-        if reason & hypercall_abi::domctl::SHUTDOWN_REQUEST_FLAG != 0 {
-            let reason =
-                ShutdownReason::try_from(reason as u32 & 0xff).unwrap_or(ShutdownReason::Poweroff);
-            crate::println!("shutdown requested ({}): stopping", reason.name());
-            crate::shutdown(reason);
-        }
         return;
     }
     if vector == VECTOR_DEVICE_NOT_AVAILABLE {

@@ -20,6 +20,15 @@
 //! that carries its own request ID. An error travels as a reply of type
 //! `XS_ERROR` whose payload is the errno's name ("EACCES").
 //!
+//! Watches the kernel keeps for itself ([`Client::watch_with_handler`],
+//! Linux's `register_xenbus_watch`), such as the one on `control/shutdown`
+//! (`crate::control`), never reach [`Client::next_watch_event`]: their
+//! events wait in a queue of their own, and their handler runs at the next
+//! point where no request is outstanding ([`Client::run_handlers`]), so a
+//! handler may make requests of its own. In the kernel those points are the
+//! workload's own waits for events and the event upcall, which serves the
+//! kernel's connection whenever the workload is not using it ([`poll`]).
+//!
 //! Transactions: [`Client::transaction`] starts one, runs its body with
 //! the transaction's ID, and commits; when the daemon answers `EAGAIN`
 //! (someone changed a node the body read), it runs the body again, as
@@ -135,6 +144,9 @@ struct Message {
 /// store that keeps answering `EAGAIN`.
 pub const TRANSACTION_ATTEMPTS: usize = 16;
 
+/// What runs on an event of a watch the kernel keeps for itself.
+pub type WatchHandler<T> = fn(&mut Client<T>, &WatchEvent);
+
 /// A connection to the store daemon over one ring.
 pub struct Client<T: Transport> {
     transport: T,
@@ -143,6 +155,10 @@ pub struct Client<T: Transport> {
     partial: Vec<u8>,
     /// Watch events that arrived while a reply was awaited.
     events: VecDeque<WatchEvent>,
+    /// The kernel's own watches: token and handler.
+    handlers: Vec<(String, WatchHandler<T>)>,
+    /// Events of those watches, not yet handled.
+    handler_events: VecDeque<WatchEvent>,
 }
 
 impl<T: Transport> Client<T> {
@@ -153,6 +169,8 @@ impl<T: Transport> Client<T> {
             next_request_id: 1,
             partial: Vec::new(),
             events: VecDeque::new(),
+            handlers: Vec::new(),
+            handler_events: VecDeque::new(),
         }
     }
 
@@ -310,10 +328,15 @@ impl<T: Transport> Client<T> {
         let (Some(path), Some(token)) = (parts.next(), parts.next()) else {
             return Err(XenbusError::BrokenReply);
         };
-        self.events.push_back(WatchEvent {
+        let event = WatchEvent {
             path: String::from_utf8_lossy(path).into_owned(),
             token: String::from_utf8_lossy(token).into_owned(),
-        });
+        };
+        if self.handler_for(&event.token).is_some() {
+            self.handler_events.push_back(event);
+        } else {
+            self.events.push_back(event);
+        }
         Ok(true)
     }
 
@@ -418,7 +441,61 @@ impl<T: Transport> Client<T> {
             .map(|_| ())
     }
 
-    /// The next watch event if one has arrived, without waiting.
+    /// Watches `path` for the kernel itself: its events (the first one at
+    /// once, as for every watch) go to `handler` instead of
+    /// [`Client::next_watch_event`], at the next [`Client::run_handlers`].
+    pub fn watch_with_handler(
+        &mut self,
+        path: &str,
+        token: &str,
+        handler: WatchHandler<T>,
+    ) -> Result<(), XenbusError> {
+        // Known before the first event can arrive.
+        self.handlers.push((String::from(token), handler));
+        let watched = self.watch(path, token);
+        if watched.is_err() {
+            self.handlers.pop();
+        }
+        watched
+    }
+
+    /// The handler of the kernel's watch with `token`, if it is one.
+    fn handler_for(&self, token: &str) -> Option<WatchHandler<T>> {
+        self.handlers
+            .iter()
+            .find(|(known, _)| known == token)
+            .map(|&(_, handler)| handler)
+    }
+
+    /// Whether the kernel keeps watches of its own on this connection.
+    pub fn has_handlers(&self) -> bool {
+        !self.handlers.is_empty()
+    }
+
+    /// Runs the handlers of the kernel's watch events received so far.
+    /// Call only where no request of ours is outstanding: a handler makes
+    /// requests, and would take the reply another caller waits for.
+    pub fn run_handlers(&mut self) {
+        while let Some(event) = self.handler_events.pop_front() {
+            if let Some(handler) = self.handler_for(&event.token) {
+                handler(self, &event);
+            }
+        }
+    }
+
+    /// Takes every whole message waiting in the response ring (filing the
+    /// watch events; replies nobody waits for are dropped) and runs the
+    /// kernel's handlers, without waiting for anything.
+    pub fn poll(&mut self) -> Result<(), XenbusError> {
+        while let Some(message) = self.receive()? {
+            self.keep_if_event(&message)?;
+        }
+        self.run_handlers();
+        Ok(())
+    }
+
+    /// The next watch event if one has arrived, without waiting. The
+    /// kernel's own watch events met on the way are handled first.
     pub fn next_watch_event(&mut self) -> Result<Option<WatchEvent>, XenbusError> {
         while self.events.is_empty() {
             let Some(message) = self.receive()? else {
@@ -427,6 +504,7 @@ impl<T: Transport> Client<T> {
             // A reply nobody waits for any more is dropped.
             self.keep_if_event(&message)?;
         }
+        self.run_handlers();
         Ok(self.events.pop_front())
     }
 
@@ -585,6 +663,15 @@ impl Transport for StoreChannel {
 
     fn wait_until(&mut self, ready: &mut dyn FnMut(&Self) -> bool) {
         let this = &*self;
+        if crate::events::masked() {
+            // Inside the event upcall (a kernel watch's handler, see
+            // `poll`): blocking would unmask events and nest upcalls on
+            // this stack, so give the CPU away until Dom0 has answered.
+            while !ready(this) {
+                hypercall_abi::wrappers::sched_yield();
+            }
+            return;
+        }
         crate::events::wait_until(|| {
             // The signal itself only wakes us; the ring says what changed.
             let _ = crate::events::take(this.port);
@@ -607,7 +694,9 @@ pub enum ConnectError {
 pub const STORE_ADDRESS: u64 = 0xffff_bfff_fffd_0000;
 
 /// Connects to the store that start_info names: maps the page and takes
-/// the channel. Call once (the page is mapped at a fixed address).
+/// the channel. Call once (the page is mapped at a fixed address): either
+/// this, for a client of one's own, or [`start`], for the kernel's shared
+/// connection.
 #[cfg(not(test))]
 pub fn connect() -> Result<Client<StoreChannel>, ConnectError> {
     let info = crate::start::start_info();
@@ -620,6 +709,53 @@ pub fn connect() -> Result<Client<StoreChannel>, ConnectError> {
         ring,
         port: info.store_evtchn,
     }))
+}
+
+/// The kernel's connection to the store, shared by the kernel's own
+/// watches and the workload ([`start`], [`with_store`]).
+#[cfg(not(test))]
+static STORE: spin::Mutex<Option<Client<StoreChannel>>> = spin::Mutex::new(None);
+
+/// Connects the kernel's shared connection (see [`connect`]).
+#[cfg(not(test))]
+pub fn start() -> Result<(), ConnectError> {
+    let client = connect()?;
+    *STORE.lock() = Some(client);
+    Ok(())
+}
+
+/// Runs `work` on the kernel's connection; `None` when there is none.
+/// The kernel's watch handlers run before it returns, on any of their
+/// events that `work` met (they could not run while it was waiting for a
+/// reply).
+#[cfg(not(test))]
+pub fn with_store<R>(work: impl FnOnce(&mut Client<StoreChannel>) -> R) -> Option<R> {
+    let mut store = STORE.lock();
+    let client = store.as_mut()?;
+    let result = work(client);
+    client.run_handlers();
+    Some(result)
+}
+
+/// Serves the kernel's own watches from the event upcall: when the
+/// workload is not using the connection, takes what the daemon sent and
+/// runs the handlers. (When it is, the workload's next wait or the end of
+/// its [`with_store`] runs them.) Only a connection with kernel watches is
+/// touched: a client that never reads its replies keeps them unread.
+#[cfg(not(test))]
+pub fn poll() {
+    let Some(mut store) = STORE.try_lock() else {
+        return;
+    };
+    let Some(client) = store.as_mut().filter(|client| client.has_handlers()) else {
+        return;
+    };
+    let (consumer, producer) = client.transport().response_indices();
+    if consumer != producer || !client.handler_events.is_empty() {
+        if let Err(error) = client.poll() {
+            crate::println!("xenbus: the store connection broke ({error})");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,14 +20,12 @@
 //! | `MaxMem`              | 11     | [`DomctlMaxMem`]              | set its memory limit                           |
 //! | `SetVcpuContext`      | 12     | [`DomctlVcpuContext`]         | initial registers and page-table root          |
 //! | `SchedulerOp`         | 16     | [`DomctlSchedulerOp`]         | read or set its credit weight and cap          |
-//! | `RequestShutdown`     | 0x8001 | [`DomctlRequestShutdown`]     | ask the guest to shut down (project-only)      |
 //!
-//! `RequestShutdown` stands in for what Xen does through XenStore
-//! (`control/shutdown`) until this project has its config store (event
-//! channels exist, but a guest would need the store to find the port): the hypervisor delivers the request to the guest's
-//! registered NMI callback (`CALLBACKTYPE_nmi`), with
-//! [`SHUTDOWN_REQUEST_FLAG`] and the reason in `shared_info.arch.nmi_reason`.
-//! A guest that registered no NMI callback cannot be asked (`-EOPNOTSUPP`).
+//! Asking a guest to shut down is not a domctl: as in Xen, the toolstack
+//! writes the request in the guest's `control/shutdown` node of the config
+//! store, which the guest watches (`docs/xenstore.md`). Version 2 had a
+//! project-only `RequestShutdown` (0x8001) that stood in for it through the
+//! guest's NMI callback; version 4 removed it.
 
 use bytemuck::{Pod, Zeroable};
 use core::mem::{align_of, offset_of, size_of};
@@ -39,15 +37,12 @@ use crate::XenError;
 /// Version of the project's domctl interface; see the module documentation.
 /// Raised whenever an operation or a payload changes: 1 was the first
 /// seven operations, 2 added `SchedulerOp`, 3 added
-/// [`DomctlCreateDomain::max_grant_frames`].
-pub const DOMCTL_INTERFACE_VERSION: u32 = 3;
+/// [`DomctlCreateDomain::max_grant_frames`], 4 removed `RequestShutdown`
+/// (0x8001; shutdown requests travel through the config store now).
+pub const DOMCTL_INTERFACE_VERSION: u32 = 4;
 
 /// Size of [`DomctlPayload`].
 pub const DOMCTL_PAYLOAD_SIZE: usize = 128;
-
-/// Set in `shared_info.arch.nmi_reason` when the NMI is a shutdown request;
-/// the low byte then holds the `SHUTDOWN_*` reason.
-pub const SHUTDOWN_REQUEST_FLAG: u64 = 1 << 31;
 
 abi_enum! {
     /// A domctl command, in [`Domctl::cmd`].
@@ -68,8 +63,6 @@ abi_enum! {
         SetVcpuContext = 12 => "XEN_DOMCTL_setvcpucontext",
         /// Read or set the domain's scheduling parameters. Xen's number.
         SchedulerOp = 16 => "XEN_DOMCTL_scheduler_op",
-        /// Ask the guest to shut down (project-only).
-        RequestShutdown = 0x8001 => "DOMCTL_request_shutdown",
     }
 }
 
@@ -131,20 +124,9 @@ pub struct DomctlSchedulerOp {
     pub pad: u32,
 }
 
-/// Payload of `RequestShutdown`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
-#[repr(C)]
-pub struct DomctlRequestShutdown {
-    /// IN: a `SHUTDOWN_*` reason (poweroff 0, reboot 1, ...).
-    pub reason: u32,
-    /// Padding; zero.
-    pub pad: u32,
-}
-
 const _: () = assert!(size_of::<DomctlCreateDomain>() == 16);
 const _: () = assert!(size_of::<DomctlMaxMem>() == 8);
 const _: () = assert!(size_of::<DomctlVcpuContext>() == 32);
-const _: () = assert!(size_of::<DomctlRequestShutdown>() == 8);
 const _: () = assert!(size_of::<DomctlSchedulerOp>() == 16);
 const _: () = assert!(size_of::<DomainInfo>() <= DOMCTL_PAYLOAD_SIZE);
 
@@ -161,8 +143,6 @@ pub union DomctlPayload {
     pub max_mem: DomctlMaxMem,
     /// `SetVcpuContext`.
     pub context: DomctlVcpuContext,
-    /// `RequestShutdown`.
-    pub shutdown: DomctlRequestShutdown,
     /// `SchedulerOp`.
     pub scheduler: DomctlSchedulerOp,
     /// The payload as bytes; fixes the union's size.
@@ -183,7 +163,6 @@ const _: () = {
     pod::<DomainInfo>();
     pod::<DomctlMaxMem>();
     pod::<DomctlVcpuContext>();
-    pod::<DomctlRequestShutdown>();
     pod::<DomctlSchedulerOp>();
 };
 // The only `unsafe` of this module: bytemuck cannot derive these for a
@@ -280,11 +259,6 @@ impl Domctl {
         *self.u.member()
     }
 
-    /// The `RequestShutdown` payload.
-    pub fn shutdown(&self) -> DomctlRequestShutdown {
-        *self.u.member()
-    }
-
     /// The `SchedulerOp` payload.
     pub fn scheduler(&self) -> DomctlSchedulerOp {
         *self.u.member()
@@ -304,7 +278,8 @@ mod tests {
     fn numbers_follow_xen_where_xen_has_them() {
         assert_eq!(DomctlOp::CreateDomain.raw(), 1);
         assert_eq!(DomctlOp::SetVcpuContext.raw(), 12);
-        assert_eq!(DomctlOp::try_from(0x8001), Ok(DomctlOp::RequestShutdown));
+        // The stand-in for shutdown requests (version 2) is gone.
+        assert!(DomctlOp::try_from(0x8001).is_err());
     }
 
     #[test]

@@ -261,8 +261,9 @@ fn console_input_reaches_the_guest() {
     machine.poweroff();
 }
 
-/// A shutdown request reaches a guest that sleeps (blocked, waiting for an
-/// event) and one that has not run yet (created paused), and pauses nest
+/// A shutdown request (control/shutdown in the store) reaches a guest that
+/// sleeps (blocked, waiting for an event) and one that has not run yet
+/// (created paused), and pauses nest
 /// as in Xen: as many unpauses as pauses, no unpause of a running domain.
 #[test]
 fn shutdown_reaches_sleeping_and_paused_guests_and_pauses_nest() {
@@ -285,12 +286,13 @@ fn shutdown_reaches_sleeping_and_paused_guests_and_pauses_nest() {
     );
     await_log(&machine, "domain 'echo' (id 1) powered off: destroyed");
 
-    // Created paused: it has not run, so it has no callback yet; the
-    // request waits for it and takes effect at unpause.
+    // Created paused: it has not run, so it has not started watching
+    // control/shutdown yet; the request waits in the node, and the guest's
+    // first watch event at unpause finds it.
     machine.command("xl create -p /etc/xen/counter.cfg");
     let output = machine.command("xl shutdown counter");
     machine.ensure(
-        output.contains("it is paused, so the request takes effect when it is unpaused"),
+        output.contains("it is paused, so it reads the request when it is unpaused"),
         &format!("xl shutdown of a paused guest says when it takes effect:\n{output}"),
     );
     let list = machine.command("xl list counter");

@@ -102,7 +102,6 @@ extern "C" fn guest_start(start_info: *mut StartInfo) -> ! {
     crate::traps::install();
     crate::paging::init();
     shared_info::map();
-    crate::traps::register_shutdown_callback();
     super::heap::init();
     crate::events::init();
     crate::console::init();

@@ -131,6 +131,13 @@ pub fn set_upcall_mask(masked: bool) -> Option<bool> {
     }
 }
 
+/// Whether this vCPU's `evtchn_upcall_mask` is set (events masked, as
+/// the hypervisor leaves them on entry to the upcall); `false` before the
+/// page is mapped.
+pub fn upcall_mask() -> bool {
+    shared_info().is_some_and(|shared| read(&shared.vcpu_info[0].evtchn_upcall_mask) != 0)
+}
+
 /// Word `index` (0..64) of the `evtchn_mask` bitmap, as an atomic.
 fn mask_word(shared: *mut SharedInfo, index: usize) -> &'static AtomicU64 {
     // SAFETY: `shared` is the mapped page; the index is checked by the

@@ -506,3 +506,85 @@ fn switch_state_writes_the_state_node_only_while_it_exists() {
         Ok(XenbusState::Unknown)
     );
 }
+
+std::thread_local! {
+    /// The paths the test handler below saw, with the value it read.
+    static HANDLED: core::cell::RefCell<Vec<(String, String)>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// A kernel watch's handler that makes a request of its own.
+fn record(client: &mut Client<SimulatedRing>, event: &WatchEvent) {
+    let value = client
+        .read_text(Transaction::NONE, &event.path)
+        .unwrap_or_default();
+    HANDLED.with(|handled| handled.borrow_mut().push((event.path.clone(), value)));
+}
+
+#[test]
+fn a_kernel_watch_is_handled_apart_from_the_workloads_events() {
+    let mut client = client(5);
+    client.watch("data", "mine").unwrap();
+    client
+        .watch_with_handler("control", "kernel", record)
+        .unwrap();
+    // The first events of both watches: the workload sees only its own;
+    // the kernel's handler ran on the other, reading the node meanwhile.
+    client
+        .write(Transaction::NONE, "control/shutdown", b"poweroff")
+        .unwrap();
+    client.write(Transaction::NONE, "data/a", b"1").unwrap();
+    let seen: Vec<String> = core::iter::from_fn(|| client.next_watch_event().unwrap())
+        .map(|event| event.token)
+        .collect();
+    assert_eq!(seen, ["mine", "mine"]);
+    let handled = HANDLED.with(|handled| handled.take());
+    assert_eq!(handled.len(), 2, "{handled:?}");
+    assert_eq!(
+        handled[1],
+        (format!("{HOME}/control/shutdown"), "poweroff".to_string())
+    );
+    // `poll` runs the handler without any event of the workload's.
+    client
+        .write(Transaction::NONE, "control/shutdown", b"")
+        .unwrap();
+    client.poll().unwrap();
+    let handled = HANDLED.with(|handled| handled.take());
+    assert_eq!(
+        handled,
+        [(format!("{HOME}/control/shutdown"), String::new())]
+    );
+}
+
+#[test]
+fn control_shutdown_is_read_acknowledged_and_obeyed() {
+    use crate::control::{on_shutdown_request, STOPPED};
+    use hypercall_abi::sched::ShutdownReason;
+    let event = WatchEvent {
+        path: "control/shutdown".to_string(),
+        token: "control/shutdown".to_string(),
+    };
+    let mut client = client(9);
+    for (word, stopped, left) in [
+        ("", None, ""),
+        ("poweroff", Some(ShutdownReason::Poweroff), ""),
+        ("halt", Some(ShutdownReason::Poweroff), ""),
+        ("reboot", Some(ShutdownReason::Reboot), ""),
+        // Refused, so not acknowledged.
+        ("suspend", None, "suspend"),
+        ("explode", None, "explode"),
+    ] {
+        STOPPED.with(|cell| cell.set(None));
+        client
+            .write(Transaction::NONE, "control/shutdown", word.as_bytes())
+            .unwrap();
+        on_shutdown_request(&mut client, &event);
+        assert_eq!(STOPPED.with(|cell| cell.get()), stopped, "{word}");
+        assert_eq!(
+            client
+                .read_text(Transaction::NONE, "control/shutdown")
+                .unwrap(),
+            left,
+            "{word}"
+        );
+    }
+}

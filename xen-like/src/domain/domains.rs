@@ -204,8 +204,6 @@ pub struct Domain {
     pub kernel_root: u64,
     /// MFN of its user-mode root (`MMUEXT_NEW_USER_BASEPTR`), if any.
     pub user_root: Option<u64>,
-    /// A shutdown Dom0 asked for, not yet delivered.
-    pub pending_shutdown: Option<ShutdownReason>,
     /// What it may make the hypervisor print (its `console_io` lines and
     /// the warnings about its calls), within its rate limit.
     pub output: GuestOutput,
@@ -258,7 +256,6 @@ impl Domain {
             vcpu: Vcpu::new(GuestFrame::new_guest(0, 0), false),
             kernel_root: 0,
             user_root: None,
-            pending_shutdown: None,
             output: GuestOutput::new(RateLimit::GUEST),
             ports: PortTable::new(),
             blocked: false,

@@ -143,12 +143,6 @@ fn perform(address: u64, budget: &mut u64) -> Result<u64, XenError> {
             }
             request.u.scheduler = payload;
         }
-        DomctlOp::RequestShutdown => {
-            let reason = ShutdownReason::try_from(request.shutdown().reason)
-                .map_err(|_| XenError::EINVAL)?;
-            domain::with(target, |domain| request_shutdown(domain, reason))
-                .ok_or(XenError::ESRCH)??;
-        }
     }
     guest_access::write_to_guest(address, &request)?;
     Ok(0)
@@ -157,32 +151,6 @@ fn perform(address: u64, budget: &mut u64) -> Result<u64, XenError> {
 /// The most times a domain may be paused without being unpaused (Xen's
 /// limit on `controller_pause_count`).
 pub const MAX_PAUSE_NESTING: u32 = 255;
-
-/// Records a shutdown request for `domain`, to be delivered to its NMI
-/// callback the next time it runs with one registered (see
-/// `sched::deliver_shutdown_request`), and wakes it if it is blocked, so
-/// that a sleeping guest hears the request at once.
-///
-/// A guest that has not run yet (created paused, or not scheduled since its
-/// creation) has had no chance to register its callback: the request is
-/// kept for it. One that has run and registered none cannot be asked
-/// (`-EOPNOTSUPP`; the toolstack says to use `xl destroy`).
-fn request_shutdown(domain: &mut Domain, reason: ShutdownReason) -> Result<(), XenError> {
-    if domain.state != DomainState::Running {
-        return Err(XenError::EINVAL);
-    }
-    let has_run = domain.vcpu.cpu_cycles > 0;
-    if domain.vcpu.callbacks.nmi == 0 && has_run {
-        return Err(XenError::EOPNOTSUPP);
-    }
-    domain.pending_shutdown = Some(reason);
-    if domain.blocked {
-        domain.blocked = false;
-        domain.polling = None;
-    }
-    crate::sched::request_reschedule();
-    Ok(())
-}
 
 /// Validates the new domain's page tables (built by Dom0 as plain data)
 /// from the given root, pins the root and makes it the kernel's base, and

@@ -11,7 +11,6 @@ use crate::sched::runstate::Runstate;
 use crate::sync::lock_order::LockLevel;
 use crate::sync::ordered_lock::OrderedMutex;
 use core::sync::atomic::Ordering;
-use hypercall_abi::domctl::SHUTDOWN_REQUEST_FLAG;
 use hypercall_abi::mmu::VMASST_TYPE_RUNSTATE_UPDATE_FLAG;
 use hypercall_abi::vcpu::XEN_RUNSTATE_UPDATE;
 
@@ -216,11 +215,6 @@ fn schedule(frame: &mut GuestFrame) {
         Decision::Idle { .. } => None,
     };
     if next.is_some() && next == current {
-        // Staying on the same vCPU: a shutdown request may still be due
-        // (the guest just registered its callback).
-        if let Some(id) = current {
-            domain::with(id, |domain| deliver_shutdown_request(domain, frame));
-        }
         return;
     }
     if let Some(id) = current {
@@ -262,33 +256,8 @@ fn switch_to(id: DomainId, frame: &mut GuestFrame) {
         crate::traps::fpu::switch_to(domain);
         crate::time::publish_vcpu_time(domain.vcpu_info());
         write_runstate_area(domain);
-        deliver_shutdown_request(domain, frame);
     });
     domain::set_current(Some(id));
-}
-
-/// Hands a pending shutdown request to the guest's NMI callback (see
-/// `hypercall_abi::domctl`): the reason goes in `arch.nmi_reason`, and the
-/// guest resumes in its callback with a frame like an exception's. A
-/// request stays pending until the guest has registered the callback.
-fn deliver_shutdown_request(domain: &mut Domain, frame: &mut GuestFrame) {
-    let handler = domain.vcpu.callbacks.nmi;
-    if handler == 0 {
-        return;
-    }
-    let Some(reason) = domain.pending_shutdown.take() else {
-        return;
-    };
-    domain
-        .shared_info()
-        .set_nmi_reason(SHUTDOWN_REQUEST_FLAG | u64::from(reason.raw()));
-    if let Err(problem) = crate::traps::bounce::bounce_to(domain, frame, handler, None, true) {
-        crate::console::guest_log!(
-            domain,
-            Warn,
-            "cannot deliver the shutdown request: {problem}"
-        );
-    }
 }
 
 /// Nothing may run: halt until an interrupt makes something runnable, then

@@ -69,13 +69,7 @@ fn set_callback(domain: &mut Domain, kind: CallbackType, address: u64) -> Result
         CallbackType::Event => callbacks.event = address,
         CallbackType::Failsafe => callbacks.failsafe = address,
         CallbackType::Syscall => callbacks.syscall = address,
-        CallbackType::Nmi => {
-            callbacks.nmi = address;
-            if address != 0 && domain.pending_shutdown.is_some() {
-                // A shutdown request was waiting for this callback.
-                crate::sched::request_reschedule();
-            }
-        }
+        CallbackType::Nmi => callbacks.nmi = address,
         // Xen records these for a 64-bit guest too (its 32-bit user code).
         CallbackType::Syscall32 => callbacks.syscall32 = address,
         CallbackType::Sysenter => callbacks.sysenter = address,

@@ -392,13 +392,9 @@ impl SharedInfoPage {
         self.evtchn_mask[word % EVTCHN_WORDS].fetch_or(bit, Ordering::SeqCst);
     }
 
-    /// Writes `arch.nmi_reason` (how a shutdown request reaches the guest's
-    /// NMI callback).
-    pub fn set_nmi_reason(&self, reason: u64) {
-        self.arch.nmi_reason.store(reason, Ordering::SeqCst);
-    }
-
-    /// `arch.nmi_reason`.
+    /// `arch.nmi_reason`: Xen's reason for a virtual NMI. This hypervisor
+    /// delivers none, so it stays 0 (shutdown requests travel through the
+    /// config store's `control/shutdown`).
     pub fn nmi_reason(&self) -> u64 {
         self.arch.nmi_reason.load(Ordering::SeqCst)
     }
