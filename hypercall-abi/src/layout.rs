@@ -799,6 +799,39 @@ impl BounceFrame {
             .copy_from_slice(&words[Self::ERROR_CODE_WORD + 1..]);
         (shorter, Self::WORDS - 1)
     }
+
+    /// Words in the failsafe callback's frame.
+    pub const FAILSAFE_WORDS: usize = Self::WORDS + 3;
+
+    /// The words of the failsafe callback's frame, lowest address first:
+    /// the frame without its error-code slot, with the data segment
+    /// selectors the vCPU had saved (`[ds, es, fs, gs]`) between R11 and
+    /// RIP, as Xen's `load_segments` writes it when it cannot reload them:
+    ///
+    /// ```text
+    ///   rsp -> RCX, R11, DS, ES, FS, GS, RIP, CS, RFLAGS, RSP, SS
+    /// ```
+    ///
+    /// The handler compares the saved selectors with the ones it now has
+    /// (null for each that could not be loaded) to see which failed, pops
+    /// RCX, R11 and the four selectors, and returns with the `iret`
+    /// hypercall from the five words left.
+    pub fn failsafe_stack_words(&self, data_selectors: [u16; 4]) -> [u64; Self::FAILSAFE_WORDS] {
+        let [ds, es, fs, gs] = data_selectors.map(u64::from);
+        [
+            self.rcx,
+            self.r11,
+            ds,
+            es,
+            fs,
+            gs,
+            self.rip,
+            self.cs,
+            self.rflags,
+            self.rsp,
+            self.ss,
+        ]
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -877,6 +910,24 @@ mod tests {
         assert_eq!(frame.stack_words(true), ([1, 2, 3, 4, 5, 6, 7, 8], 8));
         let (words, count) = frame.stack_words(false);
         assert_eq!(&words[..count], &[1, 2, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn failsafe_frame_puts_the_selectors_between_r11_and_rip() {
+        let frame = BounceFrame {
+            rcx: 1,
+            r11: 2,
+            error_code: 3,
+            rip: 4,
+            cs: 5,
+            rflags: 6,
+            rsp: 7,
+            ss: 8,
+        };
+        assert_eq!(
+            frame.failsafe_stack_words([0x2b, 0x33, 0x3b, 0x43]),
+            [1, 2, 0x2b, 0x33, 0x3b, 0x43, 4, 5, 6, 7, 8]
+        );
     }
 
     #[test]

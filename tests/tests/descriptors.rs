@@ -4,7 +4,9 @@
 //! into ring 0 and TSS descriptors (through `set_gdt` and
 //! `update_descriptor`), and non-canonical segment bases, all of which must
 //! be refused; then it loads selectors of its own GDT, reads through FS and
-//! GS bases it set, and takes exactly one #NM after `fpu_taskswitch(1)`.
+//! GS bases it set, and takes exactly one #NM after `fpu_taskswitch(1)`;
+//! last, its failsafe callback must run when a selector in DS and FS no
+//! longer loads after it slept (the descriptor made not present).
 
 use scenarios::Machine;
 

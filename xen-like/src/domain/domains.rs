@@ -53,8 +53,13 @@ pub struct TrapHandler {
 pub struct Callbacks {
     /// Event upcall.
     pub event: u64,
-    /// Called when the hypervisor cannot return to the guest normally.
+    /// Called when the hypervisor cannot reload the vCPU's saved data
+    /// segment selectors (see `traps::bounce::bounce_to_failsafe`).
     pub failsafe: u64,
+    /// Whether entering the failsafe callback masks events (it was
+    /// registered with `CALLBACKF_mask_events`: Xen's
+    /// `VGCF_failsafe_disables_events`).
+    pub failsafe_masks_events: bool,
     /// Entry for `syscall` from guest user mode.
     pub syscall: u64,
     /// Whether entering the syscall callback masks events (it was

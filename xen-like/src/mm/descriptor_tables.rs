@@ -299,11 +299,14 @@ pub fn save_selectors(vcpu: &mut Vcpu) {
 /// GDT is live, before its FS base is written), so that no guest sees the
 /// selectors another guest or the hypervisor left (Xen's
 /// `load_segments`). A selector that no longer names a loadable descriptor
-/// (its GDT changed meanwhile) becomes null.
-pub fn load_selectors(vcpu: &Vcpu) {
-    let [ds, es, fs, gs] = vcpu
+/// (its GDT changed meanwhile) becomes null. Returns whether every saved
+/// selector that named a descriptor was loaded (Xen's `all_segs_okay`);
+/// if not, the scheduler bounces the vCPU to its failsafe callback.
+pub fn load_selectors(vcpu: &Vcpu) -> bool {
+    let loaded = vcpu
         .data_selectors
         .map(|selector| loadable_selector(vcpu, selector));
+    let [ds, es, fs, gs] = loaded;
     // SAFETY: interrupts are off in the hypervisor; `loadable_selector`
     // made each selector null or one naming, in the live GDT (this vCPU's,
     // loaded just before), a present DPL-3 data or readable code
@@ -313,6 +316,11 @@ pub fn load_selectors(vcpu: &Vcpu) {
         instructions::load_data_selectors(ds, es, fs);
         instructions::load_gs_selector_keeping_base(gs);
     }
+    // A null selector with any RPL (1..3) loads as null: not a failure.
+    vcpu.data_selectors
+        .iter()
+        .zip(loaded)
+        .all(|(&saved, loaded)| saved <= 3 || loaded != 0)
 }
 
 /// No vCPU runs: the hypervisor's own GDT is the live one.

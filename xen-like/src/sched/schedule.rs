@@ -239,14 +239,14 @@ fn save(domain: &mut Domain, frame: &GuestFrame) {
 
 /// Loads domain `id`'s vCPU into `frame` and the CPU.
 fn switch_to(id: DomainId, frame: &mut GuestFrame) {
-    domain::with(id, |domain| {
+    let selectors_reloaded = domain::with(id, |domain| {
         let vcpu = &domain.vcpu;
         *frame = vcpu.saved;
         instructions::fxrstor(&vcpu.fpu);
         // Its GDT, then its selectors (loading FS clobbers the FS base),
         // then its bases: nothing of the previous guest's stays loaded.
         crate::mm::descriptor_tables::load(vcpu);
-        crate::mm::descriptor_tables::load_selectors(vcpu);
+        let selectors_reloaded = crate::mm::descriptor_tables::load_selectors(vcpu);
         instructions::write_fs_base(vcpu.fs_base);
         instructions::write_kernel_gs_base(vcpu.gs_base);
         crate::traps::debug::load(vcpu);
@@ -256,8 +256,43 @@ fn switch_to(id: DomainId, frame: &mut GuestFrame) {
         crate::traps::fpu::switch_to(domain);
         crate::time::publish_vcpu_time(domain.vcpu_info());
         write_runstate_area(domain);
+        selectors_reloaded
     });
     domain::set_current(Some(id));
+    if selectors_reloaded == Some(false) {
+        bounce_to_failsafe(frame);
+    }
+}
+
+/// Some saved data segment selector of the vCPU just loaded no longer
+/// loads (its GDT changed while it was descheduled; null was loaded in
+/// its place): as Xen's `load_segments`, tell the guest through its
+/// failsafe callback, with the selectors it had saved on the frame. A
+/// guest that cannot take the frame is crashed, as in Xen. A guest with
+/// no failsafe callback keeps the null selectors (Xen would send it to
+/// address 0, where it takes a page fault it cannot explain).
+fn bounce_to_failsafe(frame: &mut GuestFrame) {
+    let failure = domain::with_current(|domain| {
+        let saved = domain.vcpu.data_selectors;
+        if domain.vcpu.callbacks.failsafe == 0 {
+            crate::console::guest_log!(
+                domain,
+                Debug,
+                "data selectors {saved:#x?} no longer all load and no failsafe callback is registered: null loaded in their place"
+            );
+            return None;
+        }
+        crate::traps::bounce::bounce_to_failsafe(domain, frame, saved).err()
+    });
+    // Crash outside the domain lock, which crashing takes.
+    if let Some(Some(problem)) = failure {
+        let mut reason = heapless::String::<160>::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut reason,
+            format_args!("cannot deliver the failsafe callback: {problem}"),
+        );
+        domain::crash_current(&reason);
+    }
 }
 
 /// Nothing may run: halt until an interrupt makes something runnable, then

@@ -37,6 +37,12 @@
 //!   of the kernel's lives there); CS keeps RPL 3.
 //!
 //! Either way the stack is 16-byte aligned as the processor would align it.
+//!
+//! The failsafe callback gets the same frame without an error code and
+//! with the four data segment selectors the vCPU had saved between R11 and
+//! RIP (`bounce_to_failsafe`): the hypervisor calls it when it switches
+//! back to a vCPU whose saved selectors no longer all load (its GDT
+//! changed meanwhile), as Xen's `load_segments` does.
 
 use crate::arch::x86_64::frame::{GuestFrame, RFLAGS_IF, RFLAGS_IOPL, RFLAGS_IOPL_SHIFT};
 use crate::domain::Domain;
@@ -128,6 +134,54 @@ pub fn bounce_to(
     error_code: Option<u64>,
     mask_events: bool,
 ) -> Result<(), BounceError> {
+    deliver(domain, frame, handler, mask_events, |bounce, words| {
+        let bounce = BounceFrame {
+            error_code: error_code.unwrap_or(0),
+            ..*bounce
+        };
+        let (frame_words, count) = bounce.stack_words(error_code.is_some());
+        words[..count].copy_from_slice(&frame_words[..count]);
+        count
+    })
+}
+
+/// Rewrites `frame` so that the guest resumes in its failsafe callback,
+/// as Xen's `load_segments` does when a saved data segment selector no
+/// longer loads: the bounce frame without an error code, with the saved
+/// `[ds, es, fs, gs]` between R11 and RIP
+/// ([`BounceFrame::failsafe_stack_words`]). Events are masked on entry if
+/// the callback was registered with `CALLBACKF_mask_events` (Xen's
+/// `VGCF_failsafe_disables_events`).
+pub fn bounce_to_failsafe(
+    domain: &mut Domain,
+    frame: &mut GuestFrame,
+    saved_selectors: [u16; 4],
+) -> Result<(), BounceError> {
+    let callbacks = domain.vcpu.callbacks;
+    deliver(
+        domain,
+        frame,
+        callbacks.failsafe,
+        callbacks.failsafe_masks_events,
+        |bounce, words| {
+            words.copy_from_slice(&bounce.failsafe_stack_words(saved_selectors));
+            BounceFrame::FAILSAFE_WORDS
+        },
+    )
+}
+
+/// The work common to every bounce: checks `handler`, switches to
+/// guest-kernel mode if needed, builds the interrupted context's
+/// [`BounceFrame`], lets `lay_out` turn it into the words that go on the
+/// stack (returning how many), writes them, and points `frame` at
+/// `handler`.
+fn deliver(
+    domain: &mut Domain,
+    frame: &mut GuestFrame,
+    handler: u64,
+    mask_events: bool,
+    lay_out: impl FnOnce(&BounceFrame, &mut [u64; BounceFrame::FAILSAFE_WORDS]) -> usize,
+) -> Result<(), BounceError> {
     if handler == 0 {
         return Err(BounceError::NoHandler);
     }
@@ -161,14 +215,15 @@ pub fn bounce_to(
     let bounce = BounceFrame {
         rcx: frame.rcx,
         r11: frame.r11,
-        error_code: error_code.unwrap_or(0),
+        error_code: 0, // `lay_out` places one where there is one
         rip: frame.rip,
         cs: interrupted_cs,
         rflags: interrupted_rflags,
         rsp: frame.rsp,
         ss: frame.ss,
     };
-    let (words, count) = bounce.stack_words(error_code.is_some());
+    let mut words = [0; BounceFrame::FAILSAFE_WORDS];
+    let count = lay_out(&bounce, &mut words);
     let stack = (stack_top & !15).wrapping_sub(count as u64 * 8);
     let bytes: &[u8] = bytemuck::cast_slice(&words[..count]);
     guest_access::copy_to_guest(stack, bytes).map_err(|_| BounceError::BadStack(stack))?;

@@ -98,9 +98,13 @@ pub fn callback_op(domain: &mut Domain, command: u64, argument: u64) -> Result<u
                 return Err(XenError::EINVAL);
             }
             set_callback(domain, kind, request.address)?;
-            if kind == CallbackType::Syscall {
-                domain.vcpu.callbacks.syscall_masks_events =
-                    request.flags & CALLBACKF_MASK_EVENTS != 0;
+            let masks_events = request.flags & CALLBACKF_MASK_EVENTS != 0;
+            match kind {
+                CallbackType::Syscall => domain.vcpu.callbacks.syscall_masks_events = masks_events,
+                CallbackType::Failsafe => {
+                    domain.vcpu.callbacks.failsafe_masks_events = masks_events
+                }
+                _ => {}
             }
         }
         CallbackOp::Unregister => {
@@ -124,9 +128,10 @@ pub fn set_callbacks(
     set_callback(domain, CallbackType::Event, event)?;
     set_callback(domain, CallbackType::Failsafe, failsafe)?;
     set_callback(domain, CallbackType::Syscall, syscall)?;
-    // This older interface has no flags: the syscall callback runs with
-    // events as they were (as in Xen).
+    // This older interface has no flags: the syscall and failsafe
+    // callbacks run with events as they were (as in Xen).
     domain.vcpu.callbacks.syscall_masks_events = false;
+    domain.vcpu.callbacks.failsafe_masks_events = false;
     Ok(0)
 }
 

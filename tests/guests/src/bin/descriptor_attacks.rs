@@ -10,11 +10,16 @@
 //! which proves the live table follows), a DPL-0 code descriptor stored as
 //! DPL 3, FS and GS bases it set, a GS selector loaded for it, and the lazy
 //! FPU switch: `fpu_taskswitch(1)`, then an SSE instruction raises #NM in
-//! its handler exactly once and then computes its result.
+//! its handler exactly once and then computes its result. Last, the
+//! failsafe callback: with a selector of its GDT in DS and FS, it makes
+//! that descriptor not present and sleeps; switching back, the hypervisor
+//! cannot reload them and must call its failsafe callback with the saved
+//! selectors on the frame, events masked, and null in DS and FS.
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use guest_kernel::abi::callback::{CallbackRegister, CallbackType, CALLBACKF_MASK_EVENTS};
 use guest_kernel::abi::hypercall::Hypercall;
 use guest_kernel::abi::layout::{
     SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER, SEGBASE_GS_USER_SEL,
@@ -22,6 +27,7 @@ use guest_kernel::abi::layout::{
 use guest_kernel::abi::mmu::UVMF_INVLPG;
 use guest_kernel::abi::{wrappers, StartInfo};
 use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
+use guest_kernel::{events, privileged, time};
 use guest_kernel::{println, traps};
 use test_guests::{check, expect_result, finish};
 
@@ -413,11 +419,149 @@ fn lazy_fpu() {
     );
 }
 
+#[cfg(not(test))]
+core::arch::global_asm!(
+    ".pushsection .text.failsafe, \"ax\"",
+    // The failsafe callback. On entry the stack holds RCX, R11, DS, ES,
+    // FS, GS, RIP, CS, RFLAGS, RSP, SS (lowest first); every other register
+    // is the interrupted context's. It saves the registers a Rust call may
+    // change, records the frame, restores them, drops RCX, R11 and the
+    // selectors, and returns with the iret hypercall (flags 0), whose stub
+    // pushes RCX, R11 and RAX.
+    ".global failsafe_entry",
+    "failsafe_entry:",
+    "    push %rax",
+    "    push %rdx",
+    "    push %rsi",
+    "    push %rdi",
+    "    push %r8",
+    "    push %r9",
+    "    push %r10",
+    "    lea 56(%rsp), %rdi", // the frame (the stack is 16-byte aligned here)
+    "    call failsafe_seen",
+    "    pop %r10",
+    "    pop %r9",
+    "    pop %r8",
+    "    pop %rdi",
+    "    pop %rsi",
+    "    pop %rdx",
+    "    pop %rax",
+    "    pop %rcx",
+    "    pop %r11",
+    "    add $32, %rsp",
+    "    push $0",
+    "    jmp hypercall_page + 23 * 32",
+    ".popsection",
+    options(att_syntax),
+);
+
+extern "C" {
+    fn failsafe_entry();
+}
+
+static FAILSAFE_CALLS: AtomicU32 = AtomicU32::new(0);
+/// The DS, ES, FS and GS words of the last failsafe frame.
+static FAILSAFE_SAVED: [AtomicU64; 4] = [const { AtomicU64::new(u64::MAX) }; 4];
+/// DS, ES, FS and GS as the failsafe callback found them.
+static FAILSAFE_LOADED: AtomicU64 = AtomicU64::new(u64::MAX);
+static FAILSAFE_MASKED: AtomicBool = AtomicBool::new(false);
+
+/// Called by `failsafe_entry` with its frame.
+#[no_mangle]
+extern "C" fn failsafe_seen(frame: *const u64) {
+    for (slot, saved) in FAILSAFE_SAVED.iter().enumerate() {
+        // SAFETY: the frame has eleven words; DS..GS are words 2..5.
+        saved.store(unsafe { frame.add(2 + slot).read() }, Ordering::Relaxed);
+    }
+    let [ds, es, fs, gs] = privileged::data_selectors().map(u64::from);
+    FAILSAFE_LOADED.store(ds | es << 16 | fs << 32 | gs << 48, Ordering::Relaxed);
+    FAILSAFE_MASKED.store(events::masked(), Ordering::Relaxed);
+    FAILSAFE_CALLS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Loads `selector` into DS and FS (and leaves it there). In 64-bit mode
+/// nothing Rust relies on uses their bases, and this guest keeps nothing
+/// at fs:.
+fn load_ds_and_fs(selector: u16) {
+    // SAFETY: see above; the selector names a present DPL-3 data segment
+    // of our GDT (or is null).
+    unsafe {
+        core::arch::asm!(
+            "mov ds, {sel:x}",
+            "mov fs, {sel:x}",
+            sel = in(reg) selector,
+            options(nostack, preserves_flags),
+        );
+    }
+}
+
+/// The failsafe callback (issue 11): a selector in DS and FS whose
+/// descriptor goes away while the vCPU is descheduled cannot be reloaded
+/// when it comes back; the hypervisor loads null and calls the failsafe
+/// callback with the selectors it saved.
+fn failsafe_callback(gdt: u64) {
+    let base = gdt * PAGE_SIZE;
+    let registration = CallbackRegister::new(
+        CallbackType::Failsafe,
+        CALLBACKF_MASK_EVENTS,
+        failsafe_entry as *const () as u64,
+    );
+    // SAFETY: the entry takes the failsafe frame and returns with iret.
+    let registered = unsafe { wrappers::callback_register(&registration) };
+    expect_result("register the failsafe callback", registered, 0);
+    let saved_before = privileged::data_selectors();
+    load_ds_and_fs(selector(5));
+    let present_bit = 1 << 47;
+    let gone = update_descriptor(base + 5 * 8, DATA_DPL3 & !present_bit);
+    // Descheduled: the hypervisor saves DS and FS and, coming back, finds
+    // entry 5 not present.
+    time::sleep(2_000_000);
+    let calls = FAILSAFE_CALLS.load(Ordering::Relaxed);
+    let now = privileged::data_selectors();
+    // Put things back before checking, so that a failure leaves a sane guest.
+    load_ds_and_fs(0);
+    // SAFETY: the flat data selector the hypervisor provides.
+    unsafe {
+        core::arch::asm!("mov ds, {:x}", in(reg) saved_before[0], options(nostack, preserves_flags));
+    }
+    let back = update_descriptor(base + 5 * 8, DATA_DPL3);
+    expect_result("update_descriptor: entry 5 not present", gone, 0);
+    expect_result("update_descriptor: entry 5 present again", back, 0);
+    let saved = FAILSAFE_SAVED
+        .each_ref()
+        .map(|word| word.load(Ordering::Relaxed));
+    check(
+        "unloadable DS and FS on the way back: the failsafe callback runs once",
+        calls == 1,
+        format_args!("{calls} calls"),
+    );
+    check(
+        "its frame holds the saved DS and FS",
+        saved[0] == u64::from(selector(5)) && saved[2] == u64::from(selector(5)),
+        format_args!(
+            "DS {:#x} ES {:#x} FS {:#x} GS {:#x}",
+            saved[0], saved[1], saved[2], saved[3]
+        ),
+    );
+    let loaded = FAILSAFE_LOADED.load(Ordering::Relaxed);
+    check(
+        "it finds null in DS and FS",
+        loaded & 0xffff == 0 && (loaded >> 32) & 0xffff == 0,
+        format_args!("DS:ES:FS:GS {loaded:#018x}; after return {now:x?}"),
+    );
+    check(
+        "it runs with events masked (CALLBACKF_mask_events)",
+        FAILSAFE_MASKED.load(Ordering::Relaxed),
+        format_args!("masked: {}", FAILSAFE_MASKED.load(Ordering::Relaxed)),
+    );
+}
+
 #[no_mangle]
 fn guest_main(_start_info: &'static StartInfo) -> ! {
     println!("descriptor-attacks: attacking descriptor tables, segments and the FPU switch");
     let gdt = attack_set_gdt();
     attack_update_descriptor(gdt);
+    failsafe_callback(gdt);
     attack_segment_bases();
     lazy_fpu();
     expect_result("set_gdt with no entries", set_gdt(&[], 0), 0);
