@@ -412,6 +412,32 @@ fn bench_domains() {
         }
     }
 
+    // The config store: a guest times a read of its own name, a write,
+    // and a write of a node it watches until the event arrives, beside the
+    // null hypercall (its own `bench:` lines). It is started as `xl create`
+    // starts one (console, store ring, its keys), and Dom0 serves its
+    // store as the shell does, sleeping until a ring signals, so the round
+    // trip includes waking Dom0. Its console is shown live on the serial
+    // line, where the `bench:` lines are read.
+    if let Some(config) = small_guest("storebench", "workload=store-bench rounds=2000") {
+        match crate::toolstack::start(&config, kernel, true, "bench") {
+            Ok(id) => {
+                crate::consoles::show(id);
+                if simple_domctl(DomctlOp::UnpauseDomain, id).is_ok() {
+                    let deadline = time::rdtsc() + 60_000_000_000;
+                    while !stopped(id) && time::rdtsc() < deadline {
+                        crate::wait_for_activity();
+                    }
+                }
+                crate::consoles::service();
+                crate::consoles::detach(id);
+                crate::consoles::disconnect(id);
+                let _ = crate::toolstack::destroy_domain(id);
+            }
+            Err(error) => println!("bench: store benchmarks skipped: {error}"),
+        }
+    }
+
     let mut running = Vec::new();
     let mut first = 0;
     let mut last = 0;

@@ -199,6 +199,13 @@ pub fn detach(domain: u16) {
     }
 }
 
+/// Shows `domain`'s console output live on the serial line, without
+/// taking the keyboard (for `bench`, whose guests print their own
+/// results); [`detach`] ends it.
+pub fn show(domain: u16) {
+    *ATTACHED.lock() = Some(domain);
+}
+
 /// Attaches the console to `domain`, a restart of the domain that was
 /// attached (as Xen's `xl create -c` follows a rebooting guest).
 pub fn follow(domain: u16) {

@@ -309,7 +309,7 @@ pub fn create(file: &str, paused: bool, attach: bool, overrides: &[&str]) {
 /// writes its nodes in the store (`/local/domain/N/...`, `/vm/...`), and
 /// unpauses it unless `paused`: the guest finds its keys from its first
 /// instruction.
-fn start(
+pub fn start(
     config: &DomainConfig,
     kernel: &[u8],
     paused: bool,
@@ -375,7 +375,7 @@ fn domain_info(id: u16) -> Result<DomainInfo, i64> {
 
 /// Destroys domain `id`; on success, says whether it is gone (`None`) or a
 /// zombie still holding `Some(frames)`, and updates its record to match.
-fn destroy_domain(id: u16) -> Result<Option<u64>, i64> {
+pub fn destroy_domain(id: u16) -> Result<Option<u64>, i64> {
     // The store lets go of its ring page first (a foreign mapping would
     // keep the domain a zombie), then forgets the domain's keys.
     xenstored::disconnect(id);

@@ -46,6 +46,9 @@
 //! - `xenstore other=D`: reads its own name from the config store, is
 //!   refused domain D's, writes `data/greeting`, counts in a transaction and
 //!   prints the events of a watch on `data/message` (`store_client.rs`);
+//! - `store-bench rounds=N`: times a store read of its own name, a write,
+//!   and a write of a watched node until its watch event arrives, beside
+//!   the null hypercall, for `bench` (`store_bench.rs`);
 //! - `store-flood`: floods the config store until its quotas refuse, then
 //!   holds what it got (`store_flood.rs`);
 //! - `fuzz seed=N count=M`: makes M random hypercalls, tries to make the
@@ -75,6 +78,7 @@ mod grant_flood;
 mod grant_share;
 mod pinstorm;
 mod sensitive;
+mod store_bench;
 mod store_client;
 mod store_flood;
 mod user;
@@ -126,6 +130,7 @@ fn domu_main(start_info: &'static StartInfo) -> ! {
         "fuzz" => fuzz::run(line),
         "xenstore" => store_client::run(line),
         "store-flood" => store_flood::run(),
+        "store-bench" => store_bench::run(line),
         "grant-share" => grant_share::run(line),
         "grant-bench" => grant_share::bench(line),
         "first-line" => {

@@ -45,10 +45,19 @@ pub enum BenchLine {
 
 /// Parses one line of serial output; `None` when it is not part of the benchmark report.
 ///
-/// Leading text before `bench:` (such as a `(d0)` prefix) and trailing `\r` are tolerated.
+/// Leading text before `bench:` (such as a `(d0)` prefix) and trailing `\r` are tolerated, but
+/// `bench:` must be a word of its own: a guest's `grant-bench: done` is not the report's end.
 pub fn parse_bench_line(line: &str) -> Option<BenchLine> {
     let line = line.trim_end_matches(['\r', '\n']);
-    let start = line.find("bench:")?;
+    let start = line
+        .match_indices("bench:")
+        .map(|(index, _)| index)
+        .find(|&index| {
+            line[..index]
+                .chars()
+                .next_back()
+                .is_none_or(|before| before.is_whitespace() || before == ')')
+        })?;
     let rest = line[start + "bench:".len()..].trim();
     if rest == "done" {
         return Some(BenchLine::Done);
@@ -225,6 +234,15 @@ mod tests {
             ))
         );
         assert_eq!(parse_bench_line("(XEN) hello"), None);
+    }
+
+    #[test]
+    fn a_guest_workload_named_bench_does_not_end_the_report() {
+        // `grant-bench: done` once ended the report early, and every
+        // benchmark after the grant guest went unread.
+        assert_eq!(parse_bench_line("(d1) grant-bench: done"), None);
+        assert_eq!(parse_bench_line("store-bench: done\r"), None);
+        assert_eq!(parse_bench_line("(d1)bench: done"), Some(BenchLine::Done));
     }
 
     #[test]
