@@ -67,6 +67,7 @@ use guest_kernel::paging::{self, PAGE_SIZE, PRESENT, USER, WRITABLE};
 use guest_kernel::sys::memory::OwnedPages;
 use guest_kernel::sys::{hypercalls, raw};
 use guest_kernel::{events, println, start, time, traps};
+use hypercall_abi::splitmix::SplitMix64;
 
 /// Where the arena starts (PML4 slot 448, unused by the guest kernel).
 const ARENA: u64 = 0xffff_e000_0000_0000;
@@ -130,26 +131,23 @@ const IMPLEMENTED: [(Hypercall, u64); 17] = [
 /// base under the guest kernel's feet), nmi_op.
 const UNSAFE_WHEN_IMPLEMENTED: [u64; 7] = [5, 6, 8, 16, 24, 25, 28];
 
-/// SplitMix64: small, fast, and the same sequence for the same seed.
-struct Random(u64);
+/// The project's SplitMix64 (the same sequence for the same seed), with the
+/// fuzzer's own ways of drawing arguments.
+struct Random(SplitMix64);
 
 impl Random {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// A number in `0..bound` (`bound` > 0).
     fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
+        self.0.below(bound)
     }
 
     /// True `percent` times in a hundred.
     fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
+        self.0.chance(percent)
     }
 
     fn pick<T: Copy>(&mut self, items: &[T]) -> T {
@@ -553,7 +551,7 @@ impl Fuzzer {
             }
         }
         Ok(Fuzzer {
-            random: Random(seed),
+            random: Random(SplitMix64::new(seed)),
             nr_pages,
             max_mfn,
             root,

@@ -68,6 +68,7 @@ pub mod physdev;
 pub mod pv_image;
 pub mod pv_layout;
 pub mod sched;
+pub mod splitmix;
 pub mod sysctl;
 pub mod vcpu;
 pub mod version;

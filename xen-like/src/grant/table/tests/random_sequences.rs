@@ -24,6 +24,7 @@ use crate::mm::frame_table::{FrameInfo, FrameTable, Mfn, Owner, PageType};
 use hypercall_abi::grant_table::{GrantFlags, GrantStatus};
 
 use crate::mm::frame_table::DomainId;
+use hypercall_abi::splitmix::SplitMix64 as Rng;
 
 const GRANTER: DomainId = 1;
 const MAPPERS: [DomainId; 2] = [2, 3];
@@ -33,27 +34,6 @@ const MACHINE_FRAMES: usize = 24;
 const ENTRIES: usize = 24;
 const MAPTRACK_LIMIT: u32 = 10;
 const STEPS: usize = 3_000;
-
-/// SplitMix64, as in the frame table's random test.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 struct Machine {
     frames: Vec<FrameInfo>,
@@ -365,7 +345,7 @@ fn check_invariants(machine: &Machine, step: usize) {
 #[test]
 fn random_grant_sequences_keep_the_invariants() {
     for seed in 1..=8u64 {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let mut machine = Machine::new();
         let mut tally = Tally::default();
         for index in 0..STEPS {

@@ -33,6 +33,7 @@ use crate::mm::frame_table::{
     FIRST_HYPERVISOR_L4_SLOT, HYPERVISOR_L4_SLOT_COUNT, PTE_ACCESSED, PTE_DIRTY, PTE_GLOBAL,
 };
 use crate::mm::pagewalk::{PTE_NO_EXECUTE, PTE_PAGE_SIZE, PTE_PRESENT, PTE_USER, PTE_WRITABLE};
+use hypercall_abi::splitmix::SplitMix64 as Rng;
 
 /// Machine frames in the simulated machine.
 const MACHINE_FRAMES: u64 = 96;
@@ -51,34 +52,6 @@ const MACHINE_DOMAINS: Domains = Domains {
 };
 /// Steps per seed.
 const STEPS: usize = 4_000;
-
-/// SplitMix64: small, fast, and good enough to shuffle operations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..bound` (`bound` > 0).
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    /// One element of a non-empty slice, or `None` if it is empty.
-    fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
-        (!items.is_empty()).then(|| items[self.below(items.len() as u64) as usize])
-    }
-}
 
 /// The level of table a frame is meant to be (0: a data page). Entries
 /// mostly point from role `n` to role `n - 1`, which builds trees without
@@ -232,7 +205,7 @@ fn entry_value(
 ) -> u64 {
     match rng.below(100) {
         0..=7 => return 0,
-        8..=10 => return rng.next() & !PTE_PRESENT,
+        8..=10 => return rng.next_u64() & !PTE_PRESENT,
         _ => {}
     }
     let owner = if level == 1 { page_owner } else { domain };
@@ -627,7 +600,7 @@ fn run_sequence(seed: u64, steps: usize) -> Model {
     let mut memory = FakeMemory::default();
     let mut table = FrameTable::new(&mut frames, super::hypervisor_slots());
     let mut model = Model::default();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     starting_machine(&mut table);
     for number in 0..steps {
         let before = (frame_states(&table), memory.entries.clone());
