@@ -1,6 +1,7 @@
 //! What every test guest shares: a way to check an expectation and print
 //! the verdict in the Xen Test Framework's manner (`Test result: SUCCESS`),
-//! which the scenario harness looks for.
+//! which the scenario harness looks for; and the control hypercalls
+//! several of them make as the initial domain.
 #![cfg_attr(not(test), no_std)]
 
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -56,5 +57,39 @@ pub fn report() {
     } else {
         guest_kernel::println!("{failures} of {checks} checks failed");
         guest_kernel::println!("Test result: FAILURE");
+    }
+}
+
+/// `domctl` with `request` as it is (a domctl payload holds no pointers).
+pub fn domctl(request: &mut hypercall_abi::domctl::Domctl) -> i64 {
+    guest_kernel::sys::raw::domctl(request)
+}
+
+/// Gives domain `id` one frame with `populate_physmap`; its MFN, or the
+/// error (`-ENOMEM` when the hypervisor populated nothing).
+pub fn populate_one(id: u16) -> Result<u64, i64> {
+    use hypercall_abi::hypercall::Hypercall;
+    use hypercall_abi::memory::{MemoryOp, MemoryReservation};
+    let mut frame = 0u64;
+    let request = MemoryReservation {
+        extent_start: &mut frame as *mut u64 as u64,
+        nr_extents: 1,
+        extent_order: 0,
+        mem_flags: 0,
+        domid: id,
+        ..MemoryReservation::default()
+    };
+    // SAFETY: the request and its one-entry array live for the call.
+    let result = unsafe {
+        hypercall_abi::wrappers::hypercall2(
+            Hypercall::MemoryOp,
+            u64::from(MemoryOp::PopulatePhysmap.raw()),
+            &request as *const MemoryReservation as u64,
+        )
+    };
+    match result {
+        1 => Ok(frame),
+        0 => Err(-12),
+        error => Err(error),
     }
 }

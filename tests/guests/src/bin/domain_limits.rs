@@ -11,10 +11,9 @@
 #![no_main]
 
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
-use guest_kernel::abi::hypercall::Hypercall;
-use guest_kernel::abi::{wrappers, StartInfo};
+use guest_kernel::abi::StartInfo;
 use guest_kernel::println;
-use test_guests::{check, expect_result, finish};
+use test_guests::{check, domctl, expect_result, finish};
 
 const ENOSPC: i64 = -28;
 /// vCPUs one CPU's credit scheduler holds (`xen_like::sched::credit`), this
@@ -22,11 +21,6 @@ const ENOSPC: i64 = -28;
 const SCHEDULER_LIMIT: usize = 64;
 /// More than the limit, so that a missing refusal shows as a count.
 const MOST_ATTEMPTS: usize = 2 * SCHEDULER_LIMIT;
-
-fn domctl(request: &mut Domctl) -> i64 {
-    // SAFETY: the request is this guest's own memory, valid for the call.
-    unsafe { wrappers::hypercall1(Hypercall::Domctl, request as *mut Domctl as u64) }
-}
 
 /// Creates an empty domain allowed 16 pages; its ID or the error.
 fn create() -> Result<u16, i64> {

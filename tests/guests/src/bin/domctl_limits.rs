@@ -7,17 +7,11 @@
 #![no_main]
 
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
-use guest_kernel::abi::hypercall::Hypercall;
-use guest_kernel::abi::{wrappers, StartInfo};
+use guest_kernel::abi::StartInfo;
 use guest_kernel::println;
-use test_guests::{check, expect_result, finish};
+use test_guests::{check, domctl, expect_result, finish};
 
 const EINVAL: i64 = -22;
-
-fn domctl(request: &mut Domctl) -> i64 {
-    // SAFETY: the request lives for the call; the hypervisor checks it.
-    unsafe { wrappers::hypercall1(Hypercall::Domctl, request as *mut Domctl as u64) }
-}
 
 fn create(max_pages: u64) -> (i64, u16) {
     let mut request = Domctl::new(DomctlOp::CreateDomain, 0);

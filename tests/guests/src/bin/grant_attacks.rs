@@ -36,7 +36,7 @@ use guest_kernel::abi::sysctl::{DomainInfo, Sysctl, DOMINF_DYING};
 use guest_kernel::abi::{wrappers, StartInfo};
 use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
 use guest_kernel::println;
-use test_guests::{check, expect_result, finish};
+use test_guests::{check, domctl, expect_result, finish, populate_one};
 
 /// Where the guest maps its own grant-table frame, writable.
 const GRANT_TABLE: u64 = 0xffff_d400_0000_0000;
@@ -783,11 +783,6 @@ fn replaced_entries(data: u64, scratch: u64) {
     check("setup: unmap it", gone.is_ok(), format_args!("{gone:?}"));
 }
 
-fn domctl(request: &mut Domctl) -> i64 {
-    // SAFETY: the request is ours for the call.
-    unsafe { wrappers::hypercall1(Hypercall::Domctl, request as *mut Domctl as u64) }
-}
-
 fn domain_info(id: u16) -> Result<DomainInfo, i64> {
     let mut request = Domctl::new(DomctlOp::GetDomainInfo, id);
     match domctl(&mut request) {
@@ -801,32 +796,6 @@ fn create_domain() -> Result<u16, i64> {
     request.u.create.max_pages = 16;
     match domctl(&mut request) {
         0 => Ok(request.domain),
-        error => Err(error),
-    }
-}
-
-/// Gives domain `id` one frame; returns its MFN.
-fn populate_one(id: u16) -> Result<u64, i64> {
-    let mut frame = 0u64;
-    let request = MemoryReservation {
-        extent_start: &mut frame as *mut u64 as u64,
-        nr_extents: 1,
-        extent_order: 0,
-        mem_flags: 0,
-        domid: id,
-        ..MemoryReservation::default()
-    };
-    // SAFETY: the request and its one-entry array live for the call.
-    let result = unsafe {
-        wrappers::hypercall2(
-            Hypercall::MemoryOp,
-            u64::from(MemoryOp::PopulatePhysmap.raw()),
-            &request as *const MemoryReservation as u64,
-        )
-    };
-    match result {
-        1 => Ok(frame),
-        0 => Err(-12),
         error => Err(error),
     }
 }

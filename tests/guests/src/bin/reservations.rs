@@ -21,7 +21,7 @@ use guest_kernel::abi::memory::{MemoryOp, MemoryReservation};
 use guest_kernel::abi::sysctl::Sysctl;
 use guest_kernel::abi::{wrappers, StartInfo};
 use guest_kernel::{println, time};
-use test_guests::{check, expect_result, finish};
+use test_guests::{check, domctl, expect_result, finish};
 
 /// Extents per request: about five hypercalls' worth of work (2,048 each).
 const EXTENTS: usize = 10_000;
@@ -36,11 +36,6 @@ fn frames() -> &'static mut [u64; EXTENTS] {
     // SAFETY: this guest has one vCPU and takes no reference to FRAMES
     // anywhere else; each use ends before the next begins.
     unsafe { &mut *pointer }
-}
-
-fn domctl(request: &mut Domctl) -> i64 {
-    // SAFETY: the request is this guest's own memory, valid for the call.
-    unsafe { wrappers::hypercall1(Hypercall::Domctl, request as *mut Domctl as u64) }
 }
 
 /// The longest hypercall (in TSC cycles) since the last reset; resets.

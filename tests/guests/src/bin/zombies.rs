@@ -14,15 +14,13 @@
 #![no_main]
 
 use guest_kernel::abi::domctl::{Domctl, DomctlOp};
-use guest_kernel::abi::hypercall::Hypercall;
 use guest_kernel::abi::layout::DOMID_SELF;
-use guest_kernel::abi::memory::{MemoryOp, MemoryReservation};
 use guest_kernel::abi::mmu::{MmuUpdate, MmuUpdateKind};
 use guest_kernel::abi::sysctl::{DomainInfo, Sysctl, DOMINF_DYING};
 use guest_kernel::abi::{wrappers, StartInfo};
 use guest_kernel::paging::{self, NO_EXECUTE, PAGE_SIZE, PRESENT, USER, WRITABLE};
 use guest_kernel::println;
-use test_guests::{check, expect_result, finish};
+use test_guests::{check, domctl, expect_result, finish, populate_one};
 
 const EPERM: i64 = -1;
 const ESRCH: i64 = -3;
@@ -34,11 +32,6 @@ const PROBE: u64 = WINDOW + PAGE_SIZE;
 const SECRET: u64 = 0x5ec2_e70f_d1ed_0001;
 /// Pages each new domain may own.
 const MAX_PAGES: u64 = 16;
-
-fn domctl(request: &mut Domctl) -> i64 {
-    // SAFETY: the request is ours for the call.
-    unsafe { wrappers::hypercall1(Hypercall::Domctl, request as *mut Domctl as u64) }
-}
 
 fn create() -> Result<u16, i64> {
     let mut request = Domctl::new(DomctlOp::CreateDomain, 0);
@@ -57,32 +50,6 @@ fn info(id: u16) -> Result<DomainInfo, i64> {
     let mut request = Domctl::new(DomctlOp::GetDomainInfo, id);
     match domctl(&mut request) {
         0 => Ok(request.info()),
-        error => Err(error),
-    }
-}
-
-/// Gives domain `id` one frame; returns its MFN.
-fn populate_one(id: u16) -> Result<u64, i64> {
-    let mut frame = 0u64;
-    let request = MemoryReservation {
-        extent_start: &mut frame as *mut u64 as u64,
-        nr_extents: 1,
-        extent_order: 0,
-        mem_flags: 0,
-        domid: id,
-        ..MemoryReservation::default()
-    };
-    // SAFETY: the request and its one-entry array live for the call.
-    let result = unsafe {
-        wrappers::hypercall2(
-            Hypercall::MemoryOp,
-            u64::from(MemoryOp::PopulatePhysmap.raw()),
-            &request as *const MemoryReservation as u64,
-        )
-    };
-    match result {
-        1 => Ok(frame),
-        0 => Err(-12),
         error => Err(error),
     }
 }
